@@ -1,0 +1,57 @@
+"""Shared fixtures: real peers (Redis, livekit-server, lk) started once per session on free loopback ports.
+
+Servers are session-scoped because starting them costs more than most tests; tests keep apart by using a
+fresh room name from `tmp_room`. Every server is stopped at session end, also when tests fail, and the
+harness kills them with the runner if pytest itself dies (see harness.processes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness.binaries import require_binary
+from harness.lk import LiveKitEndpoint, LkRunner
+from harness.names import unique_room_name
+from harness.processes import LiveKitServer, RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """An empty in-memory redis-server; `.address` is host:port, `.url` redis://."""
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def livekit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKitServer]:
+    """A single-node livekit-server without Redis; `.ws_url`, `.http_url`, `.api_key`, `.api_secret`."""
+    with LiveKitServer(tmp_path_factory.mktemp("livekit")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def livekit_server_redis(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+) -> Iterator[LiveKitServer]:
+    """A livekit-server routing through `redis_server`, as in a cluster or beside a psrpc SIP service."""
+    with LiveKitServer(tmp_path_factory.mktemp("livekit-redis"), redis=redis_server) as server:
+        yield server
+
+
+@pytest.fixture
+def lk(request: pytest.FixtureRequest, tmp_path: Path) -> LkRunner:
+    """Runs the real lk CLI; targets `livekit_server` unless given url/api_key/api_secret or target=."""
+
+    def shared_livekit_server() -> LiveKitEndpoint:
+        server: LiveKitServer = request.getfixturevalue("livekit_server")
+        return server
+
+    return LkRunner(require_binary("lk"), tmp_path / "lk", shared_livekit_server)
+
+
+@pytest.fixture
+def tmp_room(request: pytest.FixtureRequest) -> str:
+    """A room name no other test uses: the test's name plus a random suffix."""
+    return unique_room_name(request.node.name)
