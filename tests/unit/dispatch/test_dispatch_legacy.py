@@ -1,0 +1,62 @@
+"""Legacy SIPTrunkInfo seen as inbound and outbound trunks, as livekit-server lists them."""
+
+from __future__ import annotations
+
+from livekit.protocol.sip import SIPInboundTrunkInfo, SIPOutboundTrunkInfo, SIPTransport, SIPTrunkInfo
+
+from dispatch.legacy import inbound_views, legacy_to_inbound, legacy_to_outbound, outbound_views
+
+LEGACY = SIPTrunkInfo(
+    sip_trunk_id="ST_legacy",
+    name="old",
+    metadata="m",
+    inbound_addresses=["203.0.113.0/24"],
+    outbound_address="sip.example.com",
+    outbound_number="+15105550100",
+    transport=SIPTransport.SIP_TRANSPORT_TCP,
+    inbound_numbers=["+13105550100"],
+    inbound_username="in-user",
+    inbound_password="in-pass",
+    outbound_username="out-user",
+    outbound_password="out-pass",
+)
+
+
+def test_inbound_view() -> None:
+    assert legacy_to_inbound(LEGACY) == SIPInboundTrunkInfo(
+        sip_trunk_id="ST_legacy",
+        name="old",
+        metadata="m",
+        numbers=["+15105550100"],
+        allowed_addresses=["203.0.113.0/24"],
+        allowed_numbers=["+13105550100"],
+        auth_username="in-user",
+        auth_password="in-pass",
+    )
+
+
+def test_outbound_view() -> None:
+    assert legacy_to_outbound(LEGACY) == SIPOutboundTrunkInfo(
+        sip_trunk_id="ST_legacy",
+        name="old",
+        metadata="m",
+        address="sip.example.com",
+        transport=SIPTransport.SIP_TRANSPORT_TCP,
+        numbers=["+15105550100"],
+        auth_username="out-user",
+        auth_password="out-pass",
+    )
+
+
+def test_trunk_without_number_has_no_numbers() -> None:
+    trunk = SIPTrunkInfo(sip_trunk_id="ST_x")
+    assert list(legacy_to_inbound(trunk).numbers) == []
+    assert list(legacy_to_outbound(trunk).numbers) == []
+
+
+def test_views_respect_the_kind() -> None:
+    both = SIPTrunkInfo(sip_trunk_id="both", kind=SIPTrunkInfo.TrunkKind.TRUNK_LEGACY)
+    inbound = SIPTrunkInfo(sip_trunk_id="in", kind=SIPTrunkInfo.TrunkKind.TRUNK_INBOUND)
+    outbound = SIPTrunkInfo(sip_trunk_id="out", kind=SIPTrunkInfo.TrunkKind.TRUNK_OUTBOUND)
+    assert [t.sip_trunk_id for t in inbound_views([both, inbound, outbound])] == ["both", "in"]
+    assert [t.sip_trunk_id for t in outbound_views([both, inbound, outbound])] == ["both", "out"]
