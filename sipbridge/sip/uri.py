@@ -9,7 +9,7 @@ from .errors import SipParseError
 from .syntax import format_params, is_digits, parse_params, percent_decode, quote_string, split_outside_quotes
 
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
-_USER_FORBIDDEN = frozenset(" \t\r\n<>\"@")
+_USER_FORBIDDEN = frozenset(' \t\r\n<>"@')
 
 
 @dataclass(frozen=True)
