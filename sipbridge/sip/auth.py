@@ -157,9 +157,7 @@ class DigestServer:
         millis = body.partition(".")[0]
         return int(millis) / 1000 if millis.isascii() and millis.isdigit() else None
 
-    def verify(
-        self, header_value: str | None, method: str, username: str, password: str, now: float
-    ) -> Verdict:
+    def verify(self, header_value: str | None, method: str, username: str, password: str, now: float) -> Verdict:
         """Check an Authorization header against the expected user and password."""
         if not header_value:
             return Verdict.MISSING
