@@ -1,0 +1,1 @@
+"""The livekit.SIP Twirp API."""

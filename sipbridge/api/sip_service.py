@@ -1,0 +1,328 @@
+"""The ``livekit.SIP`` Twirp service: trunks and dispatch rules, as livekit-server serves them.
+
+Each method checks the caller's grant, validates the request through `dispatch` (field checks and the conflict
+checks over the whole set after the change), and reads or writes the `SIPStore`. Errors carry Twirp codes and name
+the field or the objects at fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+from google.protobuf.message import Message
+from livekit.protocol.sip import (
+    CreateSIPDispatchRuleRequest,
+    CreateSIPInboundTrunkRequest,
+    CreateSIPOutboundTrunkRequest,
+    CreateSIPParticipantRequest,
+    CreateSIPTrunkRequest,
+    DeleteSIPDispatchRuleRequest,
+    DeleteSIPTrunkRequest,
+    GetSIPInboundTrunkRequest,
+    GetSIPInboundTrunkResponse,
+    GetSIPOutboundTrunkRequest,
+    GetSIPOutboundTrunkResponse,
+    ListSIPDispatchRuleRequest,
+    ListSIPDispatchRuleResponse,
+    ListSIPInboundTrunkRequest,
+    ListSIPInboundTrunkResponse,
+    ListSIPOutboundTrunkRequest,
+    ListSIPOutboundTrunkResponse,
+    ListSIPTrunkRequest,
+    ListSIPTrunkResponse,
+    SIPDispatchRuleInfo,
+    SIPInboundTrunkInfo,
+    SIPOutboundTrunkInfo,
+    SIPParticipantInfo,
+    SIPTrunkInfo,
+    TransferSIPParticipantRequest,
+    UpdateSIPDispatchRuleRequest,
+    UpdateSIPInboundTrunkRequest,
+    UpdateSIPOutboundTrunkRequest,
+)
+
+from dispatch.errors import DispatchError, ValidationError
+from dispatch.legacy import inbound_to_legacy, legacy_to_inbound, outbound_to_legacy
+from dispatch.validate import (
+    check_dispatch_rule_conflicts,
+    check_inbound_trunk_conflicts,
+    validate_dispatch_rule,
+    validate_inbound_trunk,
+    validate_outbound_trunk,
+)
+from sipbridge.api import listing, updates
+from sipbridge.api.auth import Authenticator, Grant
+from sipbridge.api.twirp import Method, TwirpError, TwirpService
+from sipbridge.ids import SIP_DISPATCH_RULE_PREFIX, SIP_TRUNK_PREFIX, new_id
+from sipbridge.store import SIPStore, StoreError
+
+R = TypeVar("R", bound=Message)
+TRUNK_NOT_FOUND = "requested sip trunk does not exist"
+RULE_NOT_FOUND = "requested sip dispatch rule does not exist"
+
+
+class SIPService:
+    def __init__(self, store: SIPStore, auth: Authenticator) -> None:
+        self.store = store
+        self.auth = auth
+        # One writer at a time, so two concurrent creates cannot both pass the conflict check.
+        self._write_lock = asyncio.Lock()
+
+    def twirp(self) -> TwirpService:
+        admin, call = Grant.ADMIN, Grant.CALL
+        table: list[tuple[str, type[Message], Grant, Callable[[Any], Awaitable[Message]]]] = [
+            ("CreateSIPTrunk", CreateSIPTrunkRequest, admin, self.create_legacy_trunk),
+            ("ListSIPTrunk", ListSIPTrunkRequest, admin, self.list_legacy_trunks),
+            ("DeleteSIPTrunk", DeleteSIPTrunkRequest, admin, self.delete_trunk),
+            ("CreateSIPInboundTrunk", CreateSIPInboundTrunkRequest, admin, self.create_inbound_trunk),
+            ("CreateSIPOutboundTrunk", CreateSIPOutboundTrunkRequest, admin, self.create_outbound_trunk),
+            ("UpdateSIPInboundTrunk", UpdateSIPInboundTrunkRequest, admin, self.update_inbound_trunk),
+            ("UpdateSIPOutboundTrunk", UpdateSIPOutboundTrunkRequest, admin, self.update_outbound_trunk),
+            ("GetSIPInboundTrunk", GetSIPInboundTrunkRequest, admin, self.get_inbound_trunk),
+            ("GetSIPOutboundTrunk", GetSIPOutboundTrunkRequest, admin, self.get_outbound_trunk),
+            ("ListSIPInboundTrunk", ListSIPInboundTrunkRequest, admin, self.list_inbound_trunks),
+            ("ListSIPOutboundTrunk", ListSIPOutboundTrunkRequest, admin, self.list_outbound_trunks),
+            ("CreateSIPDispatchRule", CreateSIPDispatchRuleRequest, admin, self.create_dispatch_rule),
+            ("UpdateSIPDispatchRule", UpdateSIPDispatchRuleRequest, admin, self.update_dispatch_rule),
+            ("ListSIPDispatchRule", ListSIPDispatchRuleRequest, admin, self.list_dispatch_rules),
+            ("DeleteSIPDispatchRule", DeleteSIPDispatchRuleRequest, admin, self.delete_dispatch_rule),
+            ("CreateSIPParticipant", CreateSIPParticipantRequest, call, self.create_participant),
+            ("TransferSIPParticipant", TransferSIPParticipantRequest, call, self.transfer_participant),
+        ]
+        return TwirpService("livekit.SIP", [Method(n, t, self._guarded(g, h)) for n, t, g, h in table])
+
+    def _guarded(
+        self, grant: Grant, handler: Callable[[Any], Awaitable[Message]]
+    ) -> Callable[[Any, web.Request], Awaitable[Message]]:
+        """Check the grant, then run the handler with dispatch and store errors turned into Twirp errors."""
+
+        async def run(message: Any, request: web.Request) -> Message:
+            self.auth.require(request.headers.get("Authorization"), grant)
+            try:
+                return await handler(message)
+            except DispatchError as e:
+                raise TwirpError(e.code, e.message) from e
+            except StoreError as e:
+                raise TwirpError("unavailable", f"storage unavailable: {e}") from e
+
+        return run
+
+    # Legacy trunks ----------------------------------------------------------------------------------------------
+
+    async def create_legacy_trunk(self, req: CreateSIPTrunkRequest) -> SIPTrunkInfo:
+        if req.inbound_numbers_regex:
+            raise ValidationError(
+                "inbound_numbers_regex: trunks with InboundNumbersRegex are deprecated, use inbound_numbers"
+            )
+        info = SIPTrunkInfo(
+            inbound_addresses=req.inbound_addresses,
+            outbound_address=req.outbound_address,
+            outbound_number=req.outbound_number,
+            inbound_numbers=req.inbound_numbers,
+            inbound_username=req.inbound_username,
+            inbound_password=req.inbound_password,
+            outbound_username=req.outbound_username,
+            outbound_password=req.outbound_password,
+            name=req.name,
+            metadata=req.metadata,
+        )
+        async with self._write_lock:
+            existing = await self.store.list_inbound_trunks()
+            check_inbound_trunk_conflicts([*existing, legacy_to_inbound(info)])
+            info.sip_trunk_id = new_id(SIP_TRUNK_PREFIX)
+            await self.store.put_legacy_trunk(info)
+        return info
+
+    async def list_legacy_trunks(self, req: ListSIPTrunkRequest) -> ListSIPTrunkResponse:
+        items: list[SIPTrunkInfo] = [
+            *await self.store.list_legacy_trunks(),
+            *(inbound_to_legacy(t) for t in await self.store.list_inbound_trunks(with_legacy=False)),
+            *(outbound_to_legacy(t) for t in await self.store.list_outbound_trunks(with_legacy=False)),
+        ]
+        page = req.page if req.HasField("page") else None
+        listed: list[SIPTrunkInfo] = listing.paged(items, page, lambda t: t.sip_trunk_id)
+        return ListSIPTrunkResponse(items=listed)
+
+    async def delete_trunk(self, req: DeleteSIPTrunkRequest) -> SIPTrunkInfo:
+        _require("sip_trunk_id", req.sip_trunk_id)
+        async with self._write_lock:
+            if not await self.store.delete_trunk(req.sip_trunk_id):
+                raise TwirpError("not_found", f"{TRUNK_NOT_FOUND}: {req.sip_trunk_id}")
+        return SIPTrunkInfo(sip_trunk_id=req.sip_trunk_id)
+
+    # Inbound trunks ---------------------------------------------------------------------------------------------
+
+    async def create_inbound_trunk(self, req: CreateSIPInboundTrunkRequest) -> SIPInboundTrunkInfo:
+        if not req.HasField("trunk"):
+            raise ValidationError("trunk: missing trunk")
+        info = req.trunk
+        if info.sip_trunk_id:
+            raise ValidationError("trunk.sip_trunk_id: must not be set (the server assigns IDs)")
+        validate_inbound_trunk(info)
+        async with self._write_lock:
+            check_inbound_trunk_conflicts([*await self.store.list_inbound_trunks(), info])
+            info.sip_trunk_id = new_id(SIP_TRUNK_PREFIX)
+            _stamp(info, created=True)
+            await self.store.put_inbound_trunk(info)
+        return info
+
+    async def get_inbound_trunk(self, req: GetSIPInboundTrunkRequest) -> GetSIPInboundTrunkResponse:
+        _require("sip_trunk_id", req.sip_trunk_id)
+        return GetSIPInboundTrunkResponse(trunk=_found(await self.store.get_inbound_trunk(req.sip_trunk_id), req))
+
+    async def list_inbound_trunks(self, req: ListSIPInboundTrunkRequest) -> ListSIPInboundTrunkResponse:
+        return ListSIPInboundTrunkResponse(items=listing.list_trunks(await self.store.list_inbound_trunks(), req))
+
+    async def update_inbound_trunk(self, req: UpdateSIPInboundTrunkRequest) -> SIPInboundTrunkInfo:
+        _require("sip_trunk_id", req.sip_trunk_id)
+        async with self._write_lock:
+            current = _found(await self.store.get_inbound_trunk(req.sip_trunk_id), req)
+            action = req.WhichOneof("action")
+            if action == "update":
+                info = updates.update_inbound_trunk(current, req.update)
+            elif action == "replace":
+                info = updates.replaced(req.sip_trunk_id, req.replace, "sip_trunk_id")
+            else:
+                raise ValidationError("action: missing update action (set 'update' or 'replace')")
+            validate_inbound_trunk(info)
+            others = [t for t in await self.store.list_inbound_trunks() if t.sip_trunk_id != info.sip_trunk_id]
+            check_inbound_trunk_conflicts([*others, info])
+            _stamp(info, created=False, since=current)
+            await self.store.put_inbound_trunk(info)
+        return info
+
+    # Outbound trunks --------------------------------------------------------------------------------------------
+
+    async def create_outbound_trunk(self, req: CreateSIPOutboundTrunkRequest) -> SIPOutboundTrunkInfo:
+        if not req.HasField("trunk"):
+            raise ValidationError("trunk: missing trunk")
+        info = req.trunk
+        if info.sip_trunk_id:
+            raise ValidationError("trunk.sip_trunk_id: must not be set (the server assigns IDs)")
+        validate_outbound_trunk(info)
+        async with self._write_lock:
+            info.sip_trunk_id = new_id(SIP_TRUNK_PREFIX)
+            _stamp(info, created=True)
+            await self.store.put_outbound_trunk(info)
+        return info
+
+    async def get_outbound_trunk(self, req: GetSIPOutboundTrunkRequest) -> GetSIPOutboundTrunkResponse:
+        _require("sip_trunk_id", req.sip_trunk_id)
+        return GetSIPOutboundTrunkResponse(trunk=_found(await self.store.get_outbound_trunk(req.sip_trunk_id), req))
+
+    async def list_outbound_trunks(self, req: ListSIPOutboundTrunkRequest) -> ListSIPOutboundTrunkResponse:
+        return ListSIPOutboundTrunkResponse(items=listing.list_trunks(await self.store.list_outbound_trunks(), req))
+
+    async def update_outbound_trunk(self, req: UpdateSIPOutboundTrunkRequest) -> SIPOutboundTrunkInfo:
+        _require("sip_trunk_id", req.sip_trunk_id)
+        async with self._write_lock:
+            current = _found(await self.store.get_outbound_trunk(req.sip_trunk_id), req)
+            action = req.WhichOneof("action")
+            if action == "update":
+                info = updates.update_outbound_trunk(current, req.update)
+            elif action == "replace":
+                info = updates.replaced(req.sip_trunk_id, req.replace, "sip_trunk_id")
+            else:
+                raise ValidationError("action: missing update action (set 'update' or 'replace')")
+            validate_outbound_trunk(info)
+            _stamp(info, created=False, since=current)
+            await self.store.put_outbound_trunk(info)
+        return info
+
+    # Dispatch rules ---------------------------------------------------------------------------------------------
+
+    async def create_dispatch_rule(self, req: CreateSIPDispatchRuleRequest) -> SIPDispatchRuleInfo:
+        if req.HasField("dispatch_rule"):
+            info = req.dispatch_rule
+            if info.sip_dispatch_rule_id:
+                raise ValidationError("dispatch_rule.sip_dispatch_rule_id: must not be set (the server assigns IDs)")
+        else:  # the deprecated flat form of the request
+            info = SIPDispatchRuleInfo(
+                rule=req.rule if req.HasField("rule") else None,
+                trunk_ids=req.trunk_ids,
+                inbound_numbers=req.inbound_numbers,
+                hide_phone_number=req.hide_phone_number,
+                name=req.name,
+                metadata=req.metadata,
+                attributes=req.attributes,
+                room_preset=req.room_preset,
+                room_config=req.room_config if req.HasField("room_config") else None,
+            )
+        updates.upgrade_media(info)
+        validate_dispatch_rule(info)
+        async with self._write_lock:
+            check_dispatch_rule_conflicts([*await self.store.list_dispatch_rules(), info])
+            info.sip_dispatch_rule_id = new_id(SIP_DISPATCH_RULE_PREFIX)
+            _stamp(info, created=True)
+            await self.store.put_dispatch_rule(info)
+        return info
+
+    async def list_dispatch_rules(self, req: ListSIPDispatchRuleRequest) -> ListSIPDispatchRuleResponse:
+        return ListSIPDispatchRuleResponse(items=listing.list_rules(await self.store.list_dispatch_rules(), req))
+
+    async def update_dispatch_rule(self, req: UpdateSIPDispatchRuleRequest) -> SIPDispatchRuleInfo:
+        _require("sip_dispatch_rule_id", req.sip_dispatch_rule_id)
+        async with self._write_lock:
+            current = _found(await self.store.get_dispatch_rule(req.sip_dispatch_rule_id), req)
+            action = req.WhichOneof("action")
+            if action == "update":
+                info = updates.update_dispatch_rule(current, req.update)
+            elif action == "replace":
+                info = updates.replaced(req.sip_dispatch_rule_id, req.replace, "sip_dispatch_rule_id")
+                updates.upgrade_media(info)
+            else:
+                raise ValidationError("action: missing update action (set 'update' or 'replace')")
+            validate_dispatch_rule(info)
+            rules = await self.store.list_dispatch_rules()
+            check_dispatch_rule_conflicts(
+                [*(r for r in rules if r.sip_dispatch_rule_id != info.sip_dispatch_rule_id), info]
+            )
+            _stamp(info, created=False, since=current)
+            await self.store.put_dispatch_rule(info)
+        return info
+
+    async def delete_dispatch_rule(self, req: DeleteSIPDispatchRuleRequest) -> SIPDispatchRuleInfo:
+        _require("sip_dispatch_rule_id", req.sip_dispatch_rule_id)
+        async with self._write_lock:
+            info = _found(await self.store.get_dispatch_rule(req.sip_dispatch_rule_id), req)
+            await self.store.delete_dispatch_rule(req.sip_dispatch_rule_id)
+        return info
+
+    # Calls ------------------------------------------------------------------------------------------------------
+
+    async def create_participant(self, req: CreateSIPParticipantRequest) -> SIPParticipantInfo:
+        raise TwirpError("unimplemented", "outbound calls (CreateSIPParticipant) are not available in sipbridge yet")
+
+    async def transfer_participant(self, req: TransferSIPParticipantRequest) -> Message:
+        raise TwirpError("unimplemented", "call transfer (TransferSIPParticipant) is not available in sipbridge yet")
+
+
+def _require(field: str, value: str) -> None:
+    if not value:
+        raise ValidationError(f"{field}: required")
+
+
+def _found(item: R | None, req: Message) -> R:
+    if item is None:
+        is_rule = "dispatch_rule" in req.DESCRIPTOR.name.lower()
+        what, field = (RULE_NOT_FOUND, "sip_dispatch_rule_id") if is_rule else (TRUNK_NOT_FOUND, "sip_trunk_id")
+        raise TwirpError("not_found", f"{what}: {getattr(req, field)}")
+    return item
+
+
+def _stamp(
+    info: SIPInboundTrunkInfo | SIPOutboundTrunkInfo | SIPDispatchRuleInfo,
+    created: bool,
+    since: SIPInboundTrunkInfo | SIPOutboundTrunkInfo | SIPDispatchRuleInfo | None = None,
+) -> None:
+    """Record creation and update times (kept across replace, which would otherwise drop them)."""
+    now = time.time_ns()
+    if created:
+        info.created_at.FromNanoseconds(now)
+    elif since is not None and since.HasField("created_at"):
+        info.created_at.CopyFrom(since.created_at)
+    info.updated_at.FromNanoseconds(now)

@@ -1,0 +1,366 @@
+"""Configuration: the Go SIP service's config.yaml keys, plus the few keys of our own.
+
+A config.yaml written for LiveKit's Go service (github.com/livekit/sip) loads unchanged: keys we know are checked,
+keys we do not act on are kept and reported once at start-up instead of failing. Any invalid value stops start-up
+with a `ConfigError` whose message starts with the key it is about.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEV_API_KEY = "devkey"
+DEV_API_SECRET = "secret"
+DEV_WS_URL = "ws://localhost:7880"
+DEFAULT_API_PORT = 8090
+LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message names the key first (``rtp_port: ...``)."""
+
+
+@dataclass(frozen=True)
+class PortRange:
+    start: int
+    end: int
+
+    def __str__(self) -> str:
+        return f"{self.start}-{self.end}"
+
+    def __len__(self) -> int:
+        return self.end - self.start + 1
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    address: str
+    username: str = ""
+    password: str = ""
+    db: int = 0
+    use_tls: bool = False
+
+    @property
+    def host(self) -> str:
+        return self.address.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        _, _, port = self.address.rpartition(":")
+        return int(port) if port.isdigit() else 6379
+
+
+@dataclass(frozen=True)
+class Config:
+    api_key: str
+    api_secret: str
+    ws_url: str
+    redis: RedisConfig | None = None
+    api_port: int | None = DEFAULT_API_PORT
+    storage_path: Path = field(default_factory=lambda: default_storage_path())
+    sip_port: int = 5060
+    sip_port_listen: int = 5060
+    sip_hostname: str = ""
+    rtp_port: PortRange = PortRange(10000, 20000)
+    listen_ip: str = ""
+    use_external_ip: bool = False
+    nat_1_to_1_ip: str = ""
+    health_port: int = 0
+    prometheus_port: int = 0
+    max_active_calls: int = 0
+    hide_inbound_port: bool = False
+    cluster_id: str = ""
+    codecs: Mapping[str, bool] = field(default_factory=dict)
+    log_level: str = "info"
+    local_livekit: bool = False
+    """True when no LiveKit server was configured: the bridge runs a dev livekit-server beside itself."""
+    embedded_default: bool = False
+    """True when no configuration at all was given (the out-of-the-box set-up)."""
+    ignored_keys: tuple[str, ...] = ()
+    """Go service keys we accept for compatibility but do not act on (reported at start-up)."""
+
+    @property
+    def uses_redis(self) -> bool:
+        return self.redis is not None
+
+
+def default_storage_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "sipbridge" / "store.json"
+
+
+# Keys of the Go service that this bridge accepts in a config file but does not act on (yet).
+_GO_KEYS_NOT_ACTED_ON = frozenset(
+    {
+        "pprof_port",
+        "outbound_route_headers",
+        "sip_ringing_interval",
+        "tcp",
+        "tls",
+        "logging.json",
+        "max_cpu_utilization",
+        "sip_trunk_ids",
+        "local_net",
+        "udp_max_payload",
+        "media_use_external_ip",
+        "media_nat_1_to_1_ip",
+        "media_timeout",
+        "media_timeout_initial",
+        "symmetric_rtp",
+        "rtp_draining_idle_timeout",
+        "rtp_draining_duration",
+        "ignore_local_addr_in_sdp",
+        "disable_rejected_invite_cache",
+        "add_record_route",
+        "audio_dtmf",
+        "enable_jitter_buffer",
+        "enable_jitter_buffer_prob",
+        "jaeger_url",
+        "experimental",
+        "logging.sample",
+        "logging.pion_level",
+        "logging.component_levels",
+    }
+)
+_KNOWN_KEYS = frozenset(
+    {
+        "api_key",
+        "api_secret",
+        "ws_url",
+        "redis",
+        "api_port",
+        "storage",
+        "sip_port",
+        "sip_port_listen",
+        "sip_hostname",
+        "rtp_port",
+        "listen_ip",
+        "use_external_ip",
+        "nat_1_to_1_ip",
+        "health_port",
+        "prometheus_port",
+        "max_active_calls",
+        "hide_inbound_port",
+        "cluster_id",
+        "codecs",
+        "logging",
+    }
+)
+
+
+def load_config(path: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Load configuration from ``path``, else ``SIP_CONFIG_FILE``, else ``SIP_CONFIG_BODY``, else defaults.
+
+    ``LIVEKIT_API_KEY``, ``LIVEKIT_API_SECRET`` and ``LIVEKIT_WS_URL`` fill the keys a file leaves out, as in the
+    Go service.
+    """
+    env = os.environ if environ is None else environ
+    body: str | None = None
+    if path is None:
+        path = env.get("SIP_CONFIG_FILE") or None
+    if path is not None:
+        try:
+            body = Path(path).read_text()
+        except OSError as e:
+            raise ConfigError(f"config file {path}: {e.strerror or e}") from e
+    elif env.get("SIP_CONFIG_BODY"):
+        body = env["SIP_CONFIG_BODY"]
+    return parse_config(body, env)
+
+
+def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
+    """Build a `Config` from YAML text (``None`` = no configuration at all) and the environment."""
+    raw: dict[str, Any] = {}
+    if body is not None:
+        try:
+            loaded = yaml.safe_load(body)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"config: invalid YAML{where}: {getattr(e, 'problem', None) or e}") from e
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError("config: the top level must be a mapping of keys to values")
+        raw = loaded
+
+    embedded_default = body is None and not any(
+        env.get(k) for k in ("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET", "LIVEKIT_WS_URL")
+    )
+    ws_url = _str(raw, "ws_url") or env.get("LIVEKIT_WS_URL", "")
+    api_key = _str(raw, "api_key") or env.get("LIVEKIT_API_KEY", "")
+    api_secret = _str(raw, "api_secret") or env.get("LIVEKIT_API_SECRET", "")
+    local_livekit = not ws_url
+    if local_livekit:
+        # No LiveKit server configured: we run a dev server beside us, which takes whatever keys we give it.
+        ws_url = DEV_WS_URL
+        if not api_key and not api_secret:
+            api_key, api_secret = DEV_API_KEY, DEV_API_SECRET
+    if not ws_url.startswith(("ws://", "wss://", "http://", "https://")):
+        raise ConfigError(f"ws_url: {ws_url!r} is not a ws://, wss://, http:// or https:// URL")
+    if not api_key:
+        raise ConfigError("api_key: missing (set it in the config file or LIVEKIT_API_KEY)")
+    if not api_secret:
+        raise ConfigError("api_secret: missing (set it in the config file or LIVEKIT_API_SECRET)")
+
+    redis_cfg = _redis(raw.get("redis"))
+    sip_port = _port(raw, "sip_port", 5060)
+    api_port: int | None = _port(raw, "api_port", 0) or None
+    if api_port is None and redis_cfg is None:
+        api_port = DEFAULT_API_PORT
+    storage = raw.get("storage") or {}
+    if not isinstance(storage, dict):
+        raise ConfigError("storage: must be a mapping with a 'path' key")
+    storage_path = Path(str(storage["path"])).expanduser() if storage.get("path") else default_storage_path()
+
+    logging_cfg = raw.get("logging") or {}
+    if not isinstance(logging_cfg, dict):
+        raise ConfigError("logging: must be a mapping (e.g. {level: info})")
+    log_level = str(logging_cfg.get("level", "info")).lower()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"logging.level: {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+
+    use_external_ip = _bool(raw, "use_external_ip")
+    nat_ip = _str(raw, "nat_1_to_1_ip")
+    if use_external_ip and nat_ip:
+        raise ConfigError("nat_1_to_1_ip: use_external_ip and nat_1_to_1_ip can not both be set")
+    if nat_ip:
+        _ip(nat_ip, "nat_1_to_1_ip")
+    listen_ip = _str(raw, "listen_ip")
+    if listen_ip:
+        _ip(listen_ip, "listen_ip")
+
+    codecs = raw.get("codecs") or {}
+    if not isinstance(codecs, dict) or not all(isinstance(v, bool) for v in codecs.values()):
+        raise ConfigError("codecs: must map codec names to true/false (e.g. {PCMU: true, G722: false})")
+
+    max_calls = raw.get("max_active_calls", 0)
+    if not isinstance(max_calls, int) or isinstance(max_calls, bool) or max_calls < 0:
+        raise ConfigError(f"max_active_calls: {max_calls!r} is not a non-negative integer")
+
+    return Config(
+        api_key=api_key,
+        api_secret=api_secret,
+        ws_url=ws_url,
+        redis=redis_cfg,
+        api_port=api_port,
+        storage_path=storage_path,
+        sip_port=sip_port,
+        sip_port_listen=_port(raw, "sip_port_listen", 0) or sip_port,
+        sip_hostname=_str(raw, "sip_hostname"),
+        rtp_port=_port_range(raw.get("rtp_port")),
+        listen_ip=listen_ip,
+        use_external_ip=use_external_ip,
+        nat_1_to_1_ip=nat_ip,
+        health_port=_port(raw, "health_port", 0),
+        prometheus_port=_port(raw, "prometheus_port", 0),
+        max_active_calls=max_calls,
+        hide_inbound_port=_bool(raw, "hide_inbound_port"),
+        cluster_id=_str(raw, "cluster_id"),
+        codecs=dict(codecs),
+        log_level="warning" if log_level == "warn" else log_level,
+        local_livekit=local_livekit,
+        embedded_default=embedded_default,
+        ignored_keys=_ignored_keys(raw),
+    )
+
+
+def _ignored_keys(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    """Keys present in the file that we do not act on; unknown ones are listed too, so typos are visible."""
+    ignored = [k for k in raw if k not in _KNOWN_KEYS]
+    logging_cfg = raw.get("logging")
+    if isinstance(logging_cfg, dict):
+        ignored += [f"logging.{k}" for k in logging_cfg if k != "level"]
+    return tuple(sorted(ignored))
+
+
+def is_go_service_key(key: str) -> bool:
+    """Whether ``key`` is one the Go service defines (so ignoring it is expected, not a typo)."""
+    return key in _GO_KEYS_NOT_ACTED_ON
+
+
+def _str(raw: Mapping[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise ConfigError(f"{key}: must be a string, not {type(value).__name__}")
+    return str(value)
+
+
+def _bool(raw: Mapping[str, Any], key: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: must be true or false, not {value!r}")
+    return value
+
+
+def _port(raw: Mapping[str, Any], key: str, default: int) -> int:
+    value = raw.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535:
+        raise ConfigError(f"{key}: {value!r} is not a port number (0-65535)")
+    return value
+
+
+def _port_range(value: Any) -> PortRange:
+    """Parse ``rtp_port`` the ways the Go service accepts it: "10000-20000", a single port, or {start, end}."""
+    if value is None:
+        return PortRange(10000, 20000)
+    try:
+        if isinstance(value, dict):
+            start, end = int(value["start"]), int(value["end"])
+        elif isinstance(value, int) and not isinstance(value, bool):
+            start = end = value
+        elif isinstance(value, str) and "-" in value:
+            a, b = value.split("-", 1)
+            start, end = int(a), int(b)
+        elif isinstance(value, str):
+            start = end = int(value)
+        else:
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"rtp_port: {value!r} is not a port range like 10000-20000") from None
+    if not (1 <= start <= 65535 and 1 <= end <= 65535):
+        raise ConfigError(f"rtp_port: {start}-{end} is outside 1-65535")
+    if start > end:
+        raise ConfigError(f"rtp_port: range {start}-{end} is empty (the start must not exceed the end)")
+    return PortRange(start, end)
+
+
+def _redis(value: Any) -> RedisConfig | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ConfigError("redis: must be a mapping with at least 'address'")
+    unsupported = [k for k in ("sentinel_addresses", "cluster_addresses") if value.get(k)]
+    if unsupported:
+        raise ConfigError(f"redis.{unsupported[0]}: Redis Sentinel and Cluster are not supported yet")
+    address = value.get("address")
+    if not address or not isinstance(address, str):
+        raise ConfigError("redis.address: missing (host:port of the Redis server)")
+    db = value.get("db", 0)
+    if not isinstance(db, int) or isinstance(db, bool) or db < 0:
+        raise ConfigError(f"redis.db: {db!r} is not a database number")
+    return RedisConfig(
+        address=address,
+        username=str(value.get("username") or ""),
+        password=str(value.get("password") or ""),
+        db=db,
+        use_tls=bool(value.get("use_tls", False)),
+    )
+
+
+def _ip(value: str, key: str) -> None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ConfigError(f"{key}: {value!r} is not an IP address") from None

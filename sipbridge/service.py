@@ -1,0 +1,132 @@
+"""The running bridge: store, SIP API, health and metrics endpoints, and (on the dev default) a local LiveKit server.
+
+`Bridge.start` brings the parts up in dependency order and reports what listens where; `Bridge.stop` takes them
+down in reverse, marking the node as draining first so health checks stop sending work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from sipbridge.api.auth import Authenticator
+from sipbridge.api.sip_service import SIPService
+from sipbridge.config import DEV_API_KEY, DEV_API_SECRET, Config, ConfigError, is_go_service_key
+from sipbridge.devserver import DevLiveKitServer
+from sipbridge.health import Health, State
+from sipbridge.store import SIPStore, open_store, store_description
+
+log = logging.getLogger("sipbridge")
+
+
+class Bridge:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.health = Health()
+        self.store: SIPStore | None = None
+        self._runners: list[web.AppRunner] = []
+        self._devserver: DevLiveKitServer | None = None
+
+    def _bind_host(self) -> str:
+        return self.config.listen_ip or "0.0.0.0"
+
+    async def _serve(self, app: web.Application, port: int) -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        await web.TCPSite(runner, self._bind_host(), port).start()
+
+    async def start(self) -> None:
+        config = self.config
+        if config.api_port is None:
+            raise ConfigError(
+                "api_port: not set, and cluster mode (serving livekit-server over psrpc on Redis) is not available "
+                "yet; set api_port to serve the SIP API from this node"
+            )
+        self._report_ignored_keys()
+        if config.health_port:
+            health_app = web.Application()
+            self.health.add_routes(health_app)
+            await self._serve(health_app, config.health_port)
+            log.info("health: http://%s:%d/ (503 until ready)", self._bind_host(), config.health_port)
+
+        if config.local_livekit:
+            self._devserver = DevLiveKitServer(
+                config.ws_url,
+                config.api_key,
+                config.api_secret,
+                config.storage_path.parent / "livekit-server.log",
+            )
+            log.info("livekit: %s", await self._devserver.start())
+        else:
+            log.info("livekit: %s", config.ws_url)
+
+        self.store = await open_store(config)
+        log.info("storage: %s", store_description(config))
+
+        api_app = web.Application(client_max_size=1 << 20)
+        SIPService(self.store, Authenticator(config.api_key, config.api_secret)).twirp().add_routes(api_app)
+        await self._serve(api_app, config.api_port)
+        log.info(
+            "SIP API: http://%s:%d/twirp/livekit.SIP/ (lk --url http://localhost:%d ...)",
+            self._bind_host(),
+            config.api_port,
+            config.api_port,
+        )
+
+        if config.prometheus_port:
+            metrics_app = web.Application()
+            metrics_app.router.add_get("/metrics", _metrics)
+            await self._serve(metrics_app, config.prometheus_port)
+            log.info("metrics: http://%s:%d/metrics", self._bind_host(), config.prometheus_port)
+
+        log.info("SIP signalling and media: not available yet (calls are not handled by this version)")
+        if (config.api_key, config.api_secret) == (DEV_API_KEY, DEV_API_SECRET):
+            log.warning("using the development API key and secret (devkey/secret): do not expose this node")
+        self.health.state = State.READY
+        log.info("ready")
+
+    def _report_ignored_keys(self) -> None:
+        go_keys = [k for k in self.config.ignored_keys if is_go_service_key(k)]
+        unknown = [k for k in self.config.ignored_keys if not is_go_service_key(k)]
+        if go_keys:
+            log.info("config: accepted but not acted on yet: %s", ", ".join(go_keys))
+        if unknown:
+            log.warning("config: unknown keys ignored: %s", ", ".join(unknown))
+
+    async def stop(self) -> None:
+        self.health.state = State.DRAINING
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+        if self._devserver is not None:
+            await self._devserver.stop()
+            self._devserver = None
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def run(config: Config) -> None:
+    """Run until SIGINT or SIGTERM, then shut down cleanly."""
+    bridge = Bridge(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await bridge.start()
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        with contextlib.suppress(Exception):
+            await bridge.stop()

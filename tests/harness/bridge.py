@@ -1,0 +1,98 @@
+"""The sipbridge service under test, run as a real process from a generated config.yaml."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import yaml
+
+from .ports import LOOPBACK, free_tcp_port
+from .processes import LiveKitServer, ManagedProcess, RedisServer, http_ok
+
+# A ws_url nobody listens on, for bridges whose tests never join a room (so no dev livekit-server is started).
+UNUSED_WS_URL = "ws://127.0.0.1:9"
+
+
+class BridgeProcess:
+    """``python -m sipbridge --config <workdir>/config.yaml`` on free loopback ports.
+
+    With a `RedisServer` the store is Redis, else the embedded file in `workdir` (kept across `restart`).
+    `http_url`, `api_key` and `api_secret` make it a target for the `lk` runner and the livekit-api client.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        livekit: LiveKitServer | None = None,
+        redis: RedisServer | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.api_port = free_tcp_port()
+        self.health_port = free_tcp_port()
+        self.api_key = livekit.api_key if livekit else api_key or f"API{secrets.token_hex(6)}"
+        self.api_secret = livekit.api_secret if livekit else api_secret or secrets.token_urlsafe(32)
+        config: dict[str, Any] = {
+            "api_key": self.api_key,
+            "api_secret": self.api_secret,
+            "ws_url": livekit.ws_url if livekit else UNUSED_WS_URL,
+            "api_port": self.api_port,
+            "health_port": self.health_port,
+            "listen_ip": LOOPBACK,
+            "storage": {"path": str(workdir / "store.json")},
+            "logging": {"level": "debug"},
+        }
+        if redis is not None:
+            config["redis"] = {"address": redis.address}
+        config.update(extra or {})
+        self.config_path = workdir / "config.yaml"
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        self._starts = 0
+        self.process = self._new_process()
+
+    def _new_process(self) -> ManagedProcess:
+        self._starts += 1
+        argv = [sys.executable, "-m", "sipbridge", "--config", str(self.config_path)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "SIP_CONFIG_"))}
+        return ManagedProcess("sipbridge", argv, self.workdir / f"sipbridge-{self._starts}.log", env=env)
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.api_port}"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.health_port}/"
+
+    def start(self) -> None:
+        self.process.start()
+        self.process.wait_until(http_ok(self.health_url), what="ready (health 200)", timeout=30.0)
+
+    def stop(self) -> int | None:
+        return self.process.stop()
+
+    def restart(self) -> None:
+        self.stop()
+        self.process = self._new_process()
+        self.start()
+
+    def log_text(self) -> str:
+        return self.process.log_text()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
