@@ -1,0 +1,73 @@
+"""Test tones and the measurements that tell whether a tone crossed the bridge intact.
+
+Levels follow AES17: a full-scale sine measures 0 dBFS, so `rms_dbfs(sine(..., dbfs=x))` is x.
+Samples are mono int16 numpy arrays, the format both RTP codecs and the LiveKit SDK frames use.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+Samples = npt.NDArray[np.int16]
+
+FULL_SCALE = 32767.0
+_FULL_SCALE_SINE_RMS = FULL_SCALE / math.sqrt(2.0)
+
+
+def sine(freq: float, seconds: float, rate: int = 48000, dbfs: float = -20.0, phase: float = 0.0) -> Samples:
+    """`seconds` of a `freq` Hz tone whose RMS level is `dbfs`, starting at `phase` radians."""
+    count = round(seconds * rate)
+    amplitude = FULL_SCALE * 10.0 ** (dbfs / 20.0)
+    t = np.arange(count, dtype=np.float64) / rate
+    wave = amplitude * np.sin(2.0 * np.pi * freq * t + phase)
+    clipped: Samples = np.clip(np.round(wave), -32768, 32767).astype(np.int16)
+    return clipped
+
+
+def rms_dbfs(samples: npt.NDArray[np.integer]) -> float:
+    """RMS level in dBFS; minus infinity for silence or no samples."""
+    if samples.size == 0:
+        return -math.inf
+    rms = float(np.sqrt(np.mean(np.square(samples.astype(np.float64)))))
+    return 20.0 * math.log10(rms / _FULL_SCALE_SINE_RMS) if rms > 0.0 else -math.inf
+
+
+def dominant_frequency(samples: npt.NDArray[np.integer], rate: int) -> float:
+    """Frequency in Hz of the strongest tone.
+
+    Hann window against leakage, then a parabola through the log magnitudes of the peak bin and its
+    neighbours places the peak between bins: well under 1 Hz of error on one second of tone.
+    """
+    if samples.size < 4:
+        raise ValueError("need at least 4 samples to find a frequency")
+    signal = samples.astype(np.float64)
+    signal -= signal.mean()
+    spectrum = np.abs(np.fft.rfft(signal * np.hanning(signal.size)))
+    peak = int(np.argmax(spectrum[1:-1])) + 1
+    left, centre, right = np.log(spectrum[peak - 1 : peak + 2] + 1e-12)
+    curvature = left - 2.0 * centre + right
+    offset = 0.5 * (left - right) / curvature if curvature != 0.0 else 0.0
+    return float((peak + offset) * rate / signal.size)
+
+
+def trim_silence(
+    samples: Samples, rate: int, threshold_dbfs: float = -50.0, window_ms: float = 10.0
+) -> Samples:
+    """`samples` without the leading and trailing windows quieter than `threshold_dbfs`.
+
+    Received audio starts with silence while a connection comes up and may end with some; measuring
+    only the sounding part keeps level and frequency checks honest.
+    """
+    window = max(1, round(rate * window_ms / 1000.0))
+    count = samples.size // window
+    if count == 0:
+        return samples[:0]
+    frames = samples[: count * window].astype(np.float64).reshape(count, window)
+    levels = np.sqrt(np.mean(np.square(frames), axis=1))
+    loud = np.flatnonzero(levels >= _FULL_SCALE_SINE_RMS * 10.0 ** (threshold_dbfs / 20.0))
+    if loud.size == 0:
+        return samples[:0]
+    return samples[loud[0] * window : (loud[-1] + 1) * window]
