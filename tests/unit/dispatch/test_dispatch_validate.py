@@ -162,9 +162,7 @@ def test_valid_dispatch_rule() -> None:
     validate_dispatch_rule(SIPDispatchRuleInfo(rule=individual(), trunk_ids=["ST_a"], numbers=["+1"]))
 
 
-def T(
-    trunk_id: str, numbers: list[str] | None = None, allowed: list[str] | None = None
-) -> SIPInboundTrunkInfo:
+def T(trunk_id: str, numbers: list[str] | None = None, allowed: list[str] | None = None) -> SIPInboundTrunkInfo:
     return SIPInboundTrunkInfo(
         sip_trunk_id=trunk_id, numbers=numbers or [], allowed_numbers=allowed or [], auth_username="u"
     )
@@ -242,9 +240,7 @@ RULE_SETS = [
 
 
 @pytest.mark.parametrize(("name", "rules", "conflict"), RULE_SETS, ids=[c[0] for c in RULE_SETS])
-def test_dispatch_rule_conflicts(
-    name: str, rules: list[SIPDispatchRuleInfo], conflict: tuple[str, str] | None
-) -> None:
+def test_dispatch_rule_conflicts(name: str, rules: list[SIPDispatchRuleInfo], conflict: tuple[str, str] | None) -> None:
     if conflict is None:
         check_dispatch_rule_conflicts(rules)
         return

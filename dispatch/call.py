@@ -1,0 +1,36 @@
+"""What the dispatch logic needs to know about an inbound INVITE."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class InboundCall:
+    """An inbound call as the SIP layer sees it when the INVITE arrives.
+
+    ``headers`` are the INVITE's headers in the order received (name as sent, value); they feed
+    ``include_headers``, ``headers_to_attributes`` and the Twilio attributes.
+    ``auth_username`` is the user name of the digest credentials the INVITE carried, or None when it
+    carried none.
+    """
+
+    called_number: str
+    calling_number: str
+    source_ip: str
+    from_host: str = ""
+    called_host: str = ""
+    auth_username: str | None = None
+    lk_call_id: str = ""
+    sip_call_id: str = ""
+    headers: Sequence[tuple[str, str]] = ()
+
+    def header(self, name: str) -> str | None:
+        """The value of the last header called ``name`` (any case), or None."""
+        wanted = name.lower()
+        found = None
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                found = value
+        return found

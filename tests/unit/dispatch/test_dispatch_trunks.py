@@ -1,0 +1,132 @@
+"""Trunk matching: numbers (+/no +), allowed numbers, addresses, specificity, ties, digest auth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from livekit.protocol.sip import SIPInboundTrunkInfo
+
+from dispatch.call import InboundCall
+from dispatch.trunks import TrunkVerdict, match_trunk
+
+TO = "+15105550100"
+FROM = "+13105550100"
+SRC = "203.0.113.7"
+
+
+def T(trunk_id: str, **fields: Any) -> SIPInboundTrunkInfo:
+    return SIPInboundTrunkInfo(sip_trunk_id=trunk_id, **fields)
+
+
+def call(to: str = TO, frm: str = FROM, src: str = SRC, host: str = "", auth: str | None = None) -> InboundCall:
+    return InboundCall(called_number=to, calling_number=frm, source_ip=src, from_host=host, auth_username=auth)
+
+
+CASES: list[tuple[str, list[SIPInboundTrunkInfo], InboundCall, TrunkVerdict, str | None]] = [
+    ("no trunks", [], call(), TrunkVerdict.NO_TRUNKS_DEFINED, None),
+    ("catch-all trunk", [T("a", allowed_addresses=[SRC])], call(), TrunkVerdict.ACCEPT, "a"),
+    ("number", [T("a", numbers=[TO])], call(), TrunkVerdict.ACCEPT, "a"),
+    ("number, Telnyx form called", [T("a", numbers=[TO])], call(to=TO[1:]), TrunkVerdict.ACCEPT, "a"),
+    ("number stored without +", [T("a", numbers=[TO[1:]])], call(), TrunkVerdict.ACCEPT, "a"),
+    ("number with punctuation", [T("a", numbers=["+1 (510) 555-0100"])], call(), TrunkVerdict.ACCEPT, "a"),
+    ("other number", [T("a", numbers=["+15105550199"])], call(), TrunkVerdict.NO_TRUNK, None),
+    ("second of two", [T("a", numbers=["+1999"]), T("b", numbers=[TO])], call(), TrunkVerdict.ACCEPT, "b"),
+    ("specific beats catch-all", [T("a", auth_username="u"), T("b", numbers=[TO])], call(), TrunkVerdict.ACCEPT, "b"),
+    (
+        "caller-restricted beats unrestricted on same number",
+        [T("a", numbers=[TO]), T("b", numbers=[TO], allowed_numbers=[FROM])],
+        call(),
+        TrunkVerdict.ACCEPT,
+        "b",
+    ),
+    (
+        "restricted trunk skipped for other callers",
+        [T("a", numbers=[TO]), T("b", numbers=[TO], allowed_numbers=["+1999"])],
+        call(),
+        TrunkVerdict.ACCEPT,
+        "a",
+    ),
+    ("two trunks same number", [T("a", numbers=[TO]), T("b", numbers=[TO[1:]])], call(), TrunkVerdict.AMBIGUOUS, None),
+    ("two catch-alls", [T("a", auth_username="u"), T("b", auth_username="v")], call(), TrunkVerdict.AMBIGUOUS, None),
+    (
+        "two catch-alls, one filtered out",
+        [T("a", allowed_addresses=["198.51.100.0/24"]), T("b", allowed_addresses=[SRC])],
+        call(),
+        TrunkVerdict.ACCEPT,
+        "b",
+    ),
+    ("allowed caller", [T("a", numbers=[TO], allowed_numbers=[FROM[1:]])], call(), TrunkVerdict.ACCEPT, "a"),
+    ("caller not allowed", [T("a", numbers=[TO], allowed_numbers=["+1999"])], call(), TrunkVerdict.NO_TRUNK, None),
+    (
+        "CIDR low edge",
+        [T("a", allowed_addresses=["203.0.113.0/24"])],
+        call(src="203.0.113.0"),
+        TrunkVerdict.ACCEPT,
+        "a",
+    ),
+    (
+        "CIDR high edge",
+        [T("a", allowed_addresses=["203.0.113.0/24"])],
+        call(src="203.0.113.255"),
+        TrunkVerdict.ACCEPT,
+        "a",
+    ),
+    (
+        "CIDR just out",
+        [T("a", allowed_addresses=["203.0.113.0/24"])],
+        call(src="203.0.114.0"),
+        TrunkVerdict.NO_TRUNK,
+        None,
+    ),
+    ("IPv6 CIDR", [T("a", allowed_addresses=["2001:db8::/32"])], call(src="2001:db8::7"), TrunkVerdict.ACCEPT, "a"),
+    ("IPv6 out", [T("a", allowed_addresses=["2001:db8::/32"])], call(src="2001:db9::7"), TrunkVerdict.NO_TRUNK, None),
+    (
+        "host name",
+        [T("a", allowed_addresses=["sip.twilio.com"])],
+        call(host="sip.twilio.com"),
+        TrunkVerdict.ACCEPT,
+        "a",
+    ),
+    ("unusable address list admits nobody", [T("a", allowed_addresses=["a, b"])], call(), TrunkVerdict.NO_TRUNK, None),
+    (
+        "auth required",
+        [T("a", numbers=[TO], auth_username="u", auth_password="p")],
+        call(),
+        TrunkVerdict.AUTH_REQUIRED,
+        "a",
+    ),
+    ("user name only still requires auth", [T("a", auth_username="u")], call(), TrunkVerdict.AUTH_REQUIRED, "a"),
+    ("credentials presented", [T("a", auth_username="u", auth_password="p")], call(auth="u"), TrunkVerdict.ACCEPT, "a"),
+    ("unknown user", [T("a", auth_username="u", auth_password="p")], call(auth="x"), TrunkVerdict.AUTH_FAILED, "a"),
+    ("credentials not needed", [T("a", numbers=[TO])], call(auth="x"), TrunkVerdict.ACCEPT, "a"),
+]
+
+
+@pytest.mark.parametrize(("name", "trunks", "the_call", "verdict", "trunk_id"), CASES, ids=[c[0] for c in CASES])
+def test_match_trunk(
+    name: str, trunks: list[SIPInboundTrunkInfo], the_call: InboundCall, verdict: TrunkVerdict, trunk_id: str | None
+) -> None:
+    match = match_trunk(trunks, the_call)
+    assert match.verdict is verdict, match.reason
+    assert (match.trunk.sip_trunk_id if match.trunk else None) == trunk_id
+    assert len(match.considered) == len(trunks)
+
+
+def test_status_codes_and_credentials() -> None:
+    trunk = T("a", auth_username="u", auth_password="p", auth_realm="example.com")
+    challenge = match_trunk([trunk], call())
+    assert challenge.sip_status == 401
+    assert challenge.credentials is not None and challenge.credentials.realm == "example.com"
+    verify = match_trunk([trunk], call(auth="u"))
+    assert verify.sip_status == 200 and verify.credentials == challenge.credentials
+    assert match_trunk([trunk], call(auth="x")).credentials is None
+    assert match_trunk([T("b", numbers=["+1"])], call()).sip_status == 404
+
+
+def test_reasons_name_every_failed_filter() -> None:
+    trunk = T("a", numbers=["+1999"], allowed_numbers=["+1888"], allowed_addresses=["10.0.0.0/8"])
+    (considered,) = match_trunk([trunk], call()).considered
+    assert not considered.admitted
+    text = " ".join(considered.reasons)
+    assert "allowed_numbers" in text and "allowed_addresses" in text and "not in numbers" in text
