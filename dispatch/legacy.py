@@ -2,7 +2,8 @@
 
 livekit-server still stores legacy trunks (Redis hash ``sip_trunk``) and lists them among inbound
 and outbound trunks after converting them field by field; a legacy trunk of kind ``TRUNK_LEGACY``
-serves both directions, ``TRUNK_INBOUND`` / ``TRUNK_OUTBOUND`` only one.
+serves both directions, ``TRUNK_INBOUND`` / ``TRUNK_OUTBOUND`` only one. The deprecated
+``ListSIPTrunk`` goes the other way and shows new trunks in the legacy shape.
 """
 
 from __future__ import annotations
@@ -50,18 +51,8 @@ def legacy_to_outbound(trunk: SIPTrunkInfo) -> SIPOutboundTrunkInfo:
     )
 
 
-def inbound_views(trunks: Iterable[SIPTrunkInfo]) -> list[SIPInboundTrunkInfo]:
-    """Inbound views of the legacy trunks that serve inbound calls."""
-    return [legacy_to_inbound(t) for t in trunks if serves_inbound(t)]
-
-
-def outbound_views(trunks: Iterable[SIPTrunkInfo]) -> list[SIPOutboundTrunkInfo]:
-    """Outbound views of the legacy trunks that serve outbound calls."""
-    return [legacy_to_outbound(t) for t in trunks if serves_outbound(t)]
-
-
 def inbound_to_legacy(trunk: SIPInboundTrunkInfo) -> SIPTrunkInfo:
-    """The legacy view of an inbound trunk (for the deprecated ListSIPTrunk): its first number only."""
+    """An inbound trunk as the deprecated ``ListSIPTrunk`` shows it (its first number only)."""
     return SIPTrunkInfo(
         sip_trunk_id=trunk.sip_trunk_id,
         kind=SIPTrunkInfo.TrunkKind.TRUNK_INBOUND,
@@ -76,7 +67,7 @@ def inbound_to_legacy(trunk: SIPInboundTrunkInfo) -> SIPTrunkInfo:
 
 
 def outbound_to_legacy(trunk: SIPOutboundTrunkInfo) -> SIPTrunkInfo:
-    """The legacy view of an outbound trunk (for the deprecated ListSIPTrunk): its first number only."""
+    """An outbound trunk as the deprecated ``ListSIPTrunk`` shows it (its first number only)."""
     return SIPTrunkInfo(
         sip_trunk_id=trunk.sip_trunk_id,
         kind=SIPTrunkInfo.TrunkKind.TRUNK_OUTBOUND,
@@ -88,3 +79,13 @@ def outbound_to_legacy(trunk: SIPOutboundTrunkInfo) -> SIPTrunkInfo:
         outbound_username=trunk.auth_username,
         outbound_password=trunk.auth_password,
     )
+
+
+def inbound_views(trunks: Iterable[SIPTrunkInfo]) -> list[SIPInboundTrunkInfo]:
+    """Inbound views of the legacy trunks that serve inbound calls."""
+    return [legacy_to_inbound(t) for t in trunks if serves_inbound(t)]
+
+
+def outbound_views(trunks: Iterable[SIPTrunkInfo]) -> list[SIPOutboundTrunkInfo]:
+    """Outbound views of the legacy trunks that serve outbound calls."""
+    return [legacy_to_outbound(t) for t in trunks if serves_outbound(t)]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from livekit.protocol.sip import SIPInboundTrunkInfo, SIPOutboundTrunkInfo, SIPTransport, SIPTrunkInfo
 
-from dispatch.legacy import inbound_views, legacy_to_inbound, legacy_to_outbound, outbound_views
+from dispatch.legacy import (
+    inbound_to_legacy,
+    inbound_views,
+    legacy_to_inbound,
+    legacy_to_outbound,
+    outbound_to_legacy,
+    outbound_views,
+)
 
 LEGACY = SIPTrunkInfo(
     sip_trunk_id="ST_legacy",
@@ -60,3 +67,16 @@ def test_views_respect_the_kind() -> None:
     outbound = SIPTrunkInfo(sip_trunk_id="out", kind=SIPTrunkInfo.TrunkKind.TRUNK_OUTBOUND)
     assert [t.sip_trunk_id for t in inbound_views([both, inbound, outbound])] == ["both", "in"]
     assert [t.sip_trunk_id for t in outbound_views([both, inbound, outbound])] == ["both", "out"]
+
+
+def test_new_trunks_in_the_legacy_shape() -> None:
+    inbound = SIPInboundTrunkInfo(sip_trunk_id="ST_i", numbers=["+1", "+2"], allowed_numbers=["+3"], auth_username="u")
+    legacy = inbound_to_legacy(inbound)
+    assert legacy.kind == SIPTrunkInfo.TrunkKind.TRUNK_INBOUND and legacy.outbound_number == "+1"
+    assert list(legacy.inbound_numbers) == ["+3"] and legacy.inbound_username == "u"
+    outbound = SIPOutboundTrunkInfo(sip_trunk_id="ST_o", address="h", numbers=["+4"], auth_password="p")
+    legacy = outbound_to_legacy(outbound)
+    assert legacy.kind == SIPTrunkInfo.TrunkKind.TRUNK_OUTBOUND and legacy.outbound_address == "h"
+    assert legacy.outbound_number == "+4" and legacy.outbound_password == "p"
+    assert legacy_to_outbound(legacy) == outbound
+    assert inbound_to_legacy(SIPInboundTrunkInfo()).outbound_number == ""
