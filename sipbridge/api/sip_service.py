@@ -172,7 +172,9 @@ class SIPService:
 
     async def get_inbound_trunk(self, req: GetSIPInboundTrunkRequest) -> GetSIPInboundTrunkResponse:
         _require("sip_trunk_id", req.sip_trunk_id)
-        return GetSIPInboundTrunkResponse(trunk=_found(await self.store.get_inbound_trunk(req.sip_trunk_id), req))
+        return GetSIPInboundTrunkResponse(
+            trunk=_found(await self.store.get_inbound_trunk(req.sip_trunk_id), TRUNK_NOT_FOUND, req.sip_trunk_id)
+        )
 
     async def list_inbound_trunks(self, req: ListSIPInboundTrunkRequest) -> ListSIPInboundTrunkResponse:
         return ListSIPInboundTrunkResponse(items=listing.list_trunks(await self.store.list_inbound_trunks(), req))
@@ -180,7 +182,7 @@ class SIPService:
     async def update_inbound_trunk(self, req: UpdateSIPInboundTrunkRequest) -> SIPInboundTrunkInfo:
         _require("sip_trunk_id", req.sip_trunk_id)
         async with self._write_lock:
-            current = _found(await self.store.get_inbound_trunk(req.sip_trunk_id), req)
+            current = _found(await self.store.get_inbound_trunk(req.sip_trunk_id), TRUNK_NOT_FOUND, req.sip_trunk_id)
             action = req.WhichOneof("action")
             if action == "update":
                 info = updates.update_inbound_trunk(current, req.update)
@@ -212,7 +214,9 @@ class SIPService:
 
     async def get_outbound_trunk(self, req: GetSIPOutboundTrunkRequest) -> GetSIPOutboundTrunkResponse:
         _require("sip_trunk_id", req.sip_trunk_id)
-        return GetSIPOutboundTrunkResponse(trunk=_found(await self.store.get_outbound_trunk(req.sip_trunk_id), req))
+        return GetSIPOutboundTrunkResponse(
+            trunk=_found(await self.store.get_outbound_trunk(req.sip_trunk_id), TRUNK_NOT_FOUND, req.sip_trunk_id)
+        )
 
     async def list_outbound_trunks(self, req: ListSIPOutboundTrunkRequest) -> ListSIPOutboundTrunkResponse:
         return ListSIPOutboundTrunkResponse(items=listing.list_trunks(await self.store.list_outbound_trunks(), req))
@@ -220,7 +224,7 @@ class SIPService:
     async def update_outbound_trunk(self, req: UpdateSIPOutboundTrunkRequest) -> SIPOutboundTrunkInfo:
         _require("sip_trunk_id", req.sip_trunk_id)
         async with self._write_lock:
-            current = _found(await self.store.get_outbound_trunk(req.sip_trunk_id), req)
+            current = _found(await self.store.get_outbound_trunk(req.sip_trunk_id), TRUNK_NOT_FOUND, req.sip_trunk_id)
             action = req.WhichOneof("action")
             if action == "update":
                 info = updates.update_outbound_trunk(current, req.update)
@@ -267,7 +271,9 @@ class SIPService:
     async def update_dispatch_rule(self, req: UpdateSIPDispatchRuleRequest) -> SIPDispatchRuleInfo:
         _require("sip_dispatch_rule_id", req.sip_dispatch_rule_id)
         async with self._write_lock:
-            current = _found(await self.store.get_dispatch_rule(req.sip_dispatch_rule_id), req)
+            current = _found(
+                await self.store.get_dispatch_rule(req.sip_dispatch_rule_id), RULE_NOT_FOUND, req.sip_dispatch_rule_id
+            )
             action = req.WhichOneof("action")
             if action == "update":
                 info = updates.update_dispatch_rule(current, req.update)
@@ -288,7 +294,9 @@ class SIPService:
     async def delete_dispatch_rule(self, req: DeleteSIPDispatchRuleRequest) -> SIPDispatchRuleInfo:
         _require("sip_dispatch_rule_id", req.sip_dispatch_rule_id)
         async with self._write_lock:
-            info = _found(await self.store.get_dispatch_rule(req.sip_dispatch_rule_id), req)
+            info = _found(
+                await self.store.get_dispatch_rule(req.sip_dispatch_rule_id), RULE_NOT_FOUND, req.sip_dispatch_rule_id
+            )
             await self.store.delete_dispatch_rule(req.sip_dispatch_rule_id)
         return info
 
@@ -306,11 +314,9 @@ def _require(field: str, value: str) -> None:
         raise ValidationError(f"{field}: required")
 
 
-def _found(item: R | None, req: Message) -> R:
+def _found(item: R | None, what: str, record_id: str) -> R:
     if item is None:
-        is_rule = "dispatch_rule" in req.DESCRIPTOR.name.lower()
-        what, field = (RULE_NOT_FOUND, "sip_dispatch_rule_id") if is_rule else (TRUNK_NOT_FOUND, "sip_trunk_id")
-        raise TwirpError("not_found", f"{what}: {getattr(req, field)}")
+        raise TwirpError("not_found", f"{what}: {record_id}")
     return item
 
 

@@ -1,0 +1,134 @@
+"""Configuration loading: the Go service's keys and environment, our defaults, and one-line errors naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sipbridge.config import DEFAULT_API_PORT, ConfigError, PortRange, load_config, parse_config
+
+# The SIP_CONFIG_BODY of LiveKit's own docker-compose.yaml for its Go SIP service.
+GO_COMPOSE_BODY = """
+api_key: 'devkey'
+api_secret: 'secret'
+ws_url: 'ws://localhost:7880'
+redis:
+  address: 'localhost:6379'
+sip_port: 5060
+rtp_port: 10000-20000
+use_external_ip: true
+logging:
+  level: debug
+"""
+
+
+def test_no_configuration_at_all_is_the_embedded_default() -> None:
+    config = parse_config(None, {})
+    assert (config.api_key, config.api_secret, config.ws_url) == ("devkey", "secret", "ws://localhost:7880")
+    assert config.embedded_default and config.local_livekit
+    assert config.redis is None
+    assert config.api_port == DEFAULT_API_PORT
+    assert config.sip_port == 5060
+    assert config.rtp_port == PortRange(10000, 20000)
+
+
+def test_go_service_compose_config_loads_unchanged() -> None:
+    config = parse_config(GO_COMPOSE_BODY, {})
+    assert config.redis is not None and config.redis.address == "localhost:6379"
+    assert (config.redis.host, config.redis.port) == ("localhost", 6379)
+    assert config.use_external_ip
+    assert config.log_level == "debug"
+    assert not config.local_livekit
+    # A node with Redis and no api_port is a cluster node.
+    assert config.api_port is None
+
+
+def test_environment_fills_keys_the_file_leaves_out() -> None:
+    env = {"LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s", "LIVEKIT_WS_URL": "wss://example.livekit.cloud"}
+    config = parse_config("sip_port: 5070\n", env)
+    assert (config.api_key, config.api_secret, config.ws_url) == ("k", "s", "wss://example.livekit.cloud")
+    assert config.sip_port == 5070 and config.sip_port_listen == 5070
+    assert not config.embedded_default
+
+
+def test_file_values_win_over_environment() -> None:
+    env = {"LIVEKIT_API_KEY": "env-key", "LIVEKIT_API_SECRET": "env-secret"}
+    config = parse_config("api_key: file-key\napi_secret: file-secret\nws_url: ws://lk:7880\n", env)
+    assert (config.api_key, config.api_secret) == ("file-key", "file-secret")
+
+
+def test_sources_in_order_flag_then_file_env_then_body(tmp_path: Path) -> None:
+    flag_file = tmp_path / "flag.yaml"
+    flag_file.write_text("sip_port: 1111\n")
+    env_file = tmp_path / "env.yaml"
+    env_file.write_text("sip_port: 2222\n")
+    env = {"SIP_CONFIG_FILE": str(env_file), "SIP_CONFIG_BODY": "sip_port: 3333\n"}
+    assert load_config(str(flag_file), env).sip_port == 1111
+    assert load_config(None, env).sip_port == 2222
+    assert load_config(None, {"SIP_CONFIG_BODY": "sip_port: 3333\n"}).sip_port == 3333
+
+
+def test_our_own_keys(tmp_path: Path) -> None:
+    body = f"api_port: 9999\nstorage:\n  path: {tmp_path}/s.json\nredis: {{address: 'r:6380', db: 2}}\n"
+    config = parse_config(body, {})
+    assert config.api_port == 9999
+    assert config.storage_path == tmp_path / "s.json"
+    assert config.redis is not None and (config.redis.port, config.redis.db) == (6380, 2)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("10000-20000", PortRange(10000, 20000)),
+        (15000, PortRange(15000, 15000)),
+        ({"start": 1, "end": 2}, PortRange(1, 2)),
+    ],
+)
+def test_rtp_port_forms(value: object, expected: PortRange) -> None:
+    body = f"rtp_port: {value}\n" if not isinstance(value, dict) else "rtp_port: {start: 1, end: 2}\n"
+    assert parse_config(body, {}).rtp_port == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "env", "key"),
+    [
+        ("rtp_port: 20000-10000\n", {}, "rtp_port: range 20000-10000 is empty"),
+        ("rtp_port: lots\n", {}, "rtp_port:"),
+        ("rtp_port: 10000-70000\n", {}, "rtp_port:"),
+        ("api_key: k\nws_url: ws://lk\n", {}, "api_secret: missing"),
+        ("api_secret: s\nws_url: ws://lk\n", {}, "api_key: missing"),
+        ("ws_url: ws://lk\n", {}, "api_key: missing"),
+        ("sip_port: 5060\n  bad: [\n", {}, "config: invalid YAML at line 2"),
+        ("- a\n- b\n", {}, "config: the top level must be a mapping"),
+        ("sip_port: 70000\n", {}, "sip_port:"),
+        ("sip_port: '5060'\n", {}, "sip_port:"),
+        ("health_port: -1\n", {}, "health_port:"),
+        ("use_external_ip: yes please\n", {}, "use_external_ip:"),
+        ("use_external_ip: true\nnat_1_to_1_ip: 1.2.3.4\n", {}, "nat_1_to_1_ip: use_external_ip and"),
+        ("nat_1_to_1_ip: not-an-ip\n", {}, "nat_1_to_1_ip:"),
+        ("redis: {}\n", {}, "redis.address: missing"),
+        ("redis: localhost\n", {}, "redis:"),
+        ("redis: {address: 'a:1', sentinel_addresses: [x]}\n", {}, "redis.sentinel_addresses:"),
+        ("logging: {level: loud}\n", {}, "logging.level:"),
+        ("codecs: {PCMU: maybe}\n", {}, "codecs:"),
+        ("max_active_calls: -5\n", {}, "max_active_calls:"),
+        ("ws_url: localhost:7880\napi_key: k\napi_secret: s\n", {}, "ws_url:"),
+    ],
+)
+def test_invalid_configuration_names_the_key(body: str, env: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(body, env)
+    message = str(error.value)
+    assert message.startswith(key), message
+    assert "\n" not in message
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"config file .*nope\.yaml"):
+        load_config(str(tmp_path / "nope.yaml"), {})
+
+
+def test_go_keys_we_do_not_act_on_are_kept_and_listed() -> None:
+    config = parse_config(GO_COMPOSE_BODY + "media_timeout: 15s\nsip_ringing_interval: 1s\ntypo_key: 1\n", {})
+    assert config.ignored_keys == ("media_timeout", "sip_ringing_interval", "typo_key")
