@@ -73,18 +73,32 @@ class ManagedProcess:
         self._log_file = self.log_path.open("ab")
         self._log_file.write(f"$ {' '.join(self.argv)}\n".encode())
         self._log_file.flush()
-        self._popen = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            env=self._env,
-            cwd=self._cwd,
-            start_new_session=True,
-            # The death signal fires when the *thread* that forked exits, so only tie it to the main thread.
-            preexec_fn=_die_with_parent if threading.current_thread() is threading.main_thread() else None,
-        )
+        try:
+            self._popen = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_file,
+                stderr=subprocess.STDOUT,
+                env=self._env,
+                cwd=self._cwd,
+                start_new_session=True,
+                # The death signal fires when the *thread* that forked exits: tie it to the main thread only.
+                preexec_fn=_die_with_parent if threading.current_thread() is threading.main_thread() else None,
+            )
+        except OSError:
+            self._log_file.close()
+            self._log_file = None
+            raise
         _running.add(self)
+
+    def start_and_wait(self, probe: Probe, *, what: str = "ready", timeout: float = 30.0) -> None:
+        """start(), then wait_until(probe); a process that never gets ready is stopped before the raise."""
+        self.start()
+        try:
+            self.wait_until(probe, what=what, timeout=timeout)
+        except BaseException:
+            self.stop(grace=2.0)
+            raise
 
     @property
     def pid(self) -> int:
@@ -231,8 +245,7 @@ class RedisServer:
         return self.process.log_path
 
     def start(self) -> None:
-        self.process.start()
-        self.process.wait_until(self._answers_ping, what="answering PING", timeout=15.0)
+        self.process.start_and_wait(self._answers_ping, what="answering PING", timeout=15.0)
 
     def stop(self) -> None:
         self.process.stop()
@@ -319,8 +332,7 @@ class LiveKitServer:
         return self.process.grep_log(pattern)
 
     def start(self) -> None:
-        self.process.start()
-        self.process.wait_until(http_ok(self.http_url + "/"), what="healthy", timeout=30.0)
+        self.process.start_and_wait(http_ok(self.http_url + "/"), what="healthy", timeout=30.0)
 
     def stop(self) -> None:
         self.process.stop()
