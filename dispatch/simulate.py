@@ -162,7 +162,12 @@ def _considered_lines(data: dict[str, Any]) -> list[str]:
         for t in data["trunks_considered"]
     ] or ["  (no inbound trunks configured)"]
     if data["rules_considered"] is None:
-        lines.append("dispatch rules: not consulted (the call was refused at the trunk)")
+        why = (
+            "until the caller authenticates (try --auth USER)"
+            if data["verdict"] == Verdict.AUTH_REQUIRED
+            else "(the call was refused at the trunk)"
+        )
+        lines.append(f"dispatch rules: not consulted {why}")
         return lines
     lines.append("dispatch rules considered:")
     lines += [

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     test.add_argument("--to", required=True, help="called number (the To user), e.g. +15105550100")
     test.add_argument("--from", dest="from_number", required=True, help="calling number (the From user)")
     test.add_argument("--source", required=True, help="source IP address of the INVITE")
-    test.add_argument("--from-host", default="", help="host of the From URI (for host-name allowed_addresses)")
+    test.add_argument("--from-host", default="", help="host of the From URI (default: the --source address)")
     test.add_argument("--pin", default="", help="PIN the caller enters if one is asked for")
     test.add_argument(
         "--header",
@@ -81,7 +81,7 @@ def run_test(args: argparse.Namespace) -> int:
         pin=args.pin,
         headers=headers,
         auth_username=args.auth,
-        from_host=args.from_host,
+        from_host=args.from_host or args.source,
     )
     print(report.to_json() if args.json else report.to_text())
     return 0 if report.accepted else 1
