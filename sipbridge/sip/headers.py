@@ -128,6 +128,14 @@ class Headers:
         self.remove(name)
         self.add(name, value)
 
+    def replace_first(self, name: str, value: str) -> None:
+        lower = canonical_name(name).lower()
+        for i, (n, _) in enumerate(self._items):
+            if n.lower() == lower:
+                self._items[i] = (n, value)
+                return
+        self.add(name, value)
+
     def remove(self, name: str) -> None:
         lower = canonical_name(name).lower()
         self._items = [(n, v) for n, v in self._items if n.lower() != lower]

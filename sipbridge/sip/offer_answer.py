@@ -120,6 +120,11 @@ class MediaSession:
         self.current: MediaParams | None = None
 
     @property
+    def local(self) -> SessionDescription | None:
+        """The description we sent last (offer or answer)."""
+        return self._local
+
+    @property
     def _addrtype(self) -> str:
         return "IP6" if ipaddress.ip_address(self.address).version == 6 else "IP4"
 

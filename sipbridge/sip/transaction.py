@@ -53,6 +53,7 @@ class _Base:
         self.state = ""
         self.deadlines: dict[str, float] = {}
         self.intervals: dict[str, float] = {}
+        self.owner: object | None = None  # the call (or other TU object) this transaction serves
 
     @property
     def is_invite(self) -> bool:
@@ -177,8 +178,7 @@ class ServerTransaction(_Base):
         self.last_response: Response | None = None
         self._data: bytes | None = None
         self.state = "proceeding" if self.is_invite else "trying"
-        self.cancelled = False
-        if self.is_invite:
+        if self.is_invite and not layer.quiet_invites:
             self.respond(response_to(request, 100), now)
 
     def receive_retransmission(self) -> None:
@@ -250,8 +250,9 @@ def _server_key(request: Request) -> tuple[str, ...]:
 class TransactionLayer:
     """Owns all transactions, matches messages to them, collects outgoing bytes."""
 
-    def __init__(self, tu: TransactionUser) -> None:
+    def __init__(self, tu: TransactionUser, *, quiet_invites: bool = False) -> None:
         self.tu = tu
+        self.quiet_invites = quiet_invites  # hide_inbound_port: no automatic 100 Trying
         self.outbox: list[tuple[bytes, Address]] = []
         self.clients: dict[tuple[str, str], ClientTransaction] = {}
         self.servers: dict[tuple[str, ...], ServerTransaction] = {}

@@ -1,0 +1,580 @@
+"""One INVITE dialog usage, inbound (UAS) or outbound (UAC), as a sans-IO state machine.
+
+The call owns its dialog, its SDP side (``MediaSession``) and its RFC 4028 session timer. It reacts to requests
+and responses the ``UserAgent`` routes to it and reports through the agent's event queue. Every method takes
+``now`` and only queues bytes; nothing here blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .auth import Credentials, Verdict, authorization_for
+from .dialog import Dialog
+from .errors import SipParseError
+from .events import (
+    CallAcked,
+    CallAnswered,
+    CallEnded,
+    CallProgress,
+    DtmfReceived,
+    MediaUpdated,
+    TransferProgress,
+)
+from .headers import parse_header_params
+from .info import DTMF, DTMF_RELAY, SIPFRAG, dtmf_relay_body, parse_dtmf_info, parse_sipfrag_status
+from .message import Request, Response, response_to
+from .offer_answer import MediaParams, MediaSession, NegotiationError
+from .sdp import SessionDescription, parse_sdp
+from .transaction import Address, ClientTransaction, ServerTransaction
+from .uri import NameAddr, Uri
+
+if TYPE_CHECKING:
+    from .useragent import UserAgent
+
+SDP = "application/sdp"
+
+
+@dataclass
+class _SessionTimer:
+    interval: int
+    we_refresh: bool
+
+
+class Call:
+    """States: incoming/calling → early → answered (UAS, waiting for ACK) → confirmed → ended."""
+
+    def __init__(
+        self, ua: UserAgent, *, inbound: bool, invite: Request, peer: Address, local_tag: str, dialog: Dialog | None
+    ) -> None:
+        self.ua = ua
+        self.inbound = inbound
+        self.invite = invite
+        self.peer = peer  # where the INVITE came from (inbound) or went to (outbound)
+        self.local_tag = local_tag
+        self.dialog = dialog
+        self.state = "incoming" if inbound else "calling"
+        self.media: MediaSession | None = None
+        self.credentials: Credentials | None = None
+        self.offer: SessionDescription | None = None  # the remote offer of an inbound INVITE, if any
+        self.deadlines: dict[str, float] = {}
+        self.end_reason: str | None = None
+        self._invite_tx: ServerTransaction | ClientTransaction | None = None
+        self._reinvite_tx: ServerTransaction | None = None
+        self._reinvite_awaits_answer = False
+        self._delayed_offer = False
+        self._ack: bytes | None = None
+        self._ack_peer = peer
+        self._remote_allow = _allow(invite) if inbound else frozenset[str]()
+        self._cancel_pending = False
+        self._cancelled = False
+        self._timer: _SessionTimer | None = None
+
+    # ---- identity -------------------------------------------------------------------------------------------
+
+    @property
+    def call_id(self) -> str:
+        return self.invite.call_id
+
+    @property
+    def ended(self) -> bool:
+        return self.state == "ended"
+
+    @property
+    def session_interval(self) -> int | None:
+        return self._timer.interval if self._timer else None
+
+    def _end(self, reason: str, now: float, *, status: int | None = None, by_remote: bool = False) -> None:
+        if self.ended:
+            return
+        self.state = "ended"
+        self.end_reason = reason
+        self.deadlines.clear()
+        self.ua.forget(self)
+        self.ua.emit(CallEnded(self, reason, status, by_remote))
+
+    # ---- inbound (UAS) actions ------------------------------------------------------------------------------
+
+    def _respond(
+        self, status: int, now: float, *, reason: str = "", body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> None:
+        if not isinstance(self._invite_tx, ServerTransaction):
+            raise RuntimeError("not an inbound call")
+        response = response_to(self.invite, status, reason, to_tag=self.local_tag)
+        if 100 < status < 300:
+            response.headers.add("Contact", self.ua.contact(self.peer.transport))
+            self.ua.add_capabilities(response)
+        for name, value in (headers or {}).items():
+            response.headers.add(name, value)
+        if body:
+            response.headers.add("Content-Type", SDP)
+            response.body = body
+        self._invite_tx.respond(response, now)
+
+    def ring(self, now: float) -> None:
+        """180 Ringing."""
+        if self.state in ("incoming", "early"):
+            self.state = "early"
+            self._respond(180, now)
+
+    def progress(self, media: MediaSession, now: float) -> None:
+        """183 Session Progress with the SDP answer, for early media."""
+        if self.state in ("incoming", "early"):
+            body = self._local_sdp(media)
+            self.state = "early"
+            self._respond(183, now, body=body)
+
+    def answer(self, media: MediaSession, now: float) -> None:
+        """200 OK. Raises NegotiationError (after answering 488) when the offer has nothing we accept."""
+        if self.state not in ("incoming", "early"):
+            raise RuntimeError(f"cannot answer a call in state {self.state}")
+        try:
+            body = self._local_sdp(media)
+        except NegotiationError:
+            self.reject(488, now)
+            raise
+        headers: dict[str, str] = {}
+        timer = self._negotiate_inbound_timer()
+        if timer is not None:
+            self._timer = timer
+            headers["Session-Expires"] = f"{timer.interval};refresher={'uas' if timer.we_refresh else 'uac'}"
+            if "timer" in self.invite.headers.tokens("Supported"):
+                headers["Require"] = "timer"
+        self.state = "answered"
+        self._respond(200, now, body=body, headers=headers)
+
+    def _local_sdp(self, media: MediaSession) -> bytes:
+        if self.media is media and media.local is not None:
+            return media.local.to_bytes()  # 183 then 200: the same answer
+        self.media = media
+        if self.offer is None:
+            self._delayed_offer = True  # we offer in the 200, the answer comes in the ACK
+            return media.create_offer().to_bytes()
+        return media.receive_offer(self.offer).to_bytes()
+
+    def reject(self, status: int, now: float, *, reason: str = "", headers: dict[str, str] | None = None) -> None:
+        """A final non-2xx answer (486 busy, 404, 603, ...)."""
+        if self.state in ("incoming", "early"):
+            self._respond(status, now, reason=reason, headers=headers)
+            self._end("rejected", now, status=status)
+
+    def challenge(self, now: float, *, proxy: bool = False, stale: bool = False) -> None:
+        """401 (or 407) with a digest challenge; the peer's authorised retry arrives as a new IncomingCall."""
+        header = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+        value = self.ua.digest.challenge(now, stale=stale)
+        self.reject(407 if proxy else 401, now, headers={header: value})
+
+    def authenticate(self, username: str, password: str, now: float) -> Verdict:
+        """Check the INVITE's credentials (Authorization or Proxy-Authorization) for this user."""
+        header = self.invite.headers.get("Authorization") or self.invite.headers.get("Proxy-Authorization")
+        return self.ua.digest.verify(header, "INVITE", username, password, now)
+
+    def drop(self, now: float) -> None:
+        """Forget the INVITE without any answer (hide_inbound_port for unknown callers)."""
+        if self.state in ("incoming", "early") and isinstance(self._invite_tx, ServerTransaction):
+            self._invite_tx.state = "terminated"
+            self._invite_tx.deadlines.clear()
+            self._end("dropped", now)
+
+    # ---- both directions ------------------------------------------------------------------------------------
+
+    def bye(self, now: float) -> None:
+        """Hang up: BYE once confirmed, CANCEL while an outbound call is still ringing, 480 for inbound."""
+        if self.ended or self.state == "closing":
+            return
+        if self.inbound and self.state in ("incoming", "early"):
+            self.reject(480, now)
+            return
+        if not self.inbound and self.state in ("calling", "early"):
+            self.cancel(now)
+            return
+        self._send_in_dialog("BYE", now)
+        self.state = "closing"
+
+    def cancel(self, now: float) -> None:
+        if self.inbound or self.state not in ("calling", "early") or self._cancelled:
+            return
+        tx = self._invite_tx
+        if not isinstance(tx, ClientTransaction) or tx.state == "calling":
+            self._cancel_pending = True  # RFC 3261 §9.1: not before a provisional response
+            return
+        self._cancelled = True
+        request = Request(method="CANCEL", uri=tx.request.uri)
+        for name in ("Via", "Route"):
+            for value in tx.request.headers.get_all(name):
+                request.headers.add(name, value)
+        for name in ("Max-Forwards", "From", "To", "Call-ID"):
+            request.headers.add(name, tx.request.headers.get(name) or "")
+        request.headers.add("CSeq", f"{tx.request.cseq.seq} CANCEL")
+        self.ua.send_request(request, tx.peer, now, self, keep_via=True)
+
+    def refer(self, target: Uri | str, now: float, *, referred_by: str | None = None) -> None:
+        """Blind transfer: REFER, then TransferProgress events from the 202 and the NOTIFYs."""
+        request = self._in_dialog_request("REFER")
+        request.headers.add("Refer-To", f"<{target}>")
+        request.headers.add("Referred-By", referred_by or str(NameAddr(self.dialog_or_raise().local_uri.uri)))
+        self._send(request, now)
+
+    def send_info(self, digit: str, now: float, *, duration_ms: int = 250) -> None:
+        """A DTMF digit as SIP INFO (application/dtmf-relay)."""
+        request = self._in_dialog_request("INFO")
+        request.headers.add("Content-Type", DTMF_RELAY)
+        request.body = dtmf_relay_body(digit, duration_ms)
+        self._send(request, now)
+
+    def dialog_or_raise(self) -> Dialog:
+        if self.dialog is None or self.ended:
+            raise RuntimeError("no established dialog")
+        return self.dialog
+
+    def _in_dialog_request(self, method: str) -> Request:
+        return self.dialog_or_raise().create_request(method)
+
+    def _send_in_dialog(self, method: str, now: float) -> None:
+        self._send(self._in_dialog_request(method), now)
+
+    def _send(self, request: Request, now: float) -> None:
+        request.headers.add("Contact", self.ua.contact(self._next_hop().transport))
+        self.ua.send_request(request, self._next_hop(), now, self)
+
+    def _next_hop(self) -> Address:
+        """In-dialog requests of an inbound call over TCP/TLS reuse the INVITE's connection."""
+        if self.inbound and self.peer.reliable:
+            return self.peer
+        return self.ua.address_for(self.dialog_or_raise().next_hop(), self.peer.transport)
+
+    # ---- requests routed to this call -----------------------------------------------------------------------
+
+    def on_ack(self, ack: Request, now: float) -> None:
+        tx = self._reinvite_tx if self._reinvite_tx is not None else self._invite_tx
+        if not isinstance(tx, ServerTransaction) or not tx.receive_ack(now):
+            return
+        params = self.media.current if self.media else None
+        if self.media is not None and ack.body and ack.content_type == SDP:
+            try:
+                params = self.media.receive_answer(parse_sdp(ack.body))
+            except SipParseError:
+                self.bye(now)
+                return
+        if tx is self._reinvite_tx:
+            self._reinvite_tx = None
+            if self._reinvite_awaits_answer and params is not None:
+                self.ua.emit(MediaUpdated(self, params))
+            self._reinvite_awaits_answer = False
+            return
+        self.state = "confirmed"
+        self._arm_session_timer(now)
+        self.ua.emit(CallAcked(self, params))
+
+    def on_request(self, tx: ServerTransaction, request: Request, now: float) -> None:
+        dialog = self.dialog_or_raise()
+        if not dialog.accepts_remote_cseq(request.cseq.seq):
+            tx.respond(response_to(request, 500, "CSeq out of order"), now)
+            return
+        method = request.method
+        if method == "BYE":
+            tx.respond(response_to(request, 200), now)
+            if self.state in ("incoming", "early") and isinstance(self._invite_tx, ServerTransaction):
+                self._invite_tx.respond(response_to(self.invite, 487, to_tag=self.local_tag), now)
+            self._end("bye", now, by_remote=True)
+        elif method in ("INVITE", "UPDATE"):
+            self._on_offer_request(tx, request, now)
+        elif method == "INFO":
+            self._on_info(tx, request, now)
+        elif method == "NOTIFY":
+            self._on_notify(tx, request, now)
+        elif method == "OPTIONS":
+            self.ua.answer_options(tx, request, now)
+        else:
+            self.ua.reject_method(tx, request, now)
+
+    def _on_offer_request(self, tx: ServerTransaction, request: Request, now: float) -> None:
+        """re-INVITE or UPDATE: hold/unhold, address change, session refresh — answered from the offer itself."""
+        if self.media is None or self.state not in ("confirmed", "answered"):
+            tx.respond(response_to(request, 491 if request.method == "INVITE" else 500), now)
+            return
+        if request.method == "INVITE" and self._reinvite_tx is not None:
+            tx.respond(response_to(request, 491), now)
+            return
+        assert self.dialog is not None
+        self.dialog.update_target(request)
+        body = b""
+        params: MediaParams | None = None
+        if request.body and request.content_type == SDP:
+            try:
+                before = self.media.current
+                body = self.media.receive_offer(parse_sdp(request.body)).to_bytes()
+                params = self.media.current if self.media.current != before else None
+            except SipParseError as exc:
+                tx.respond(response_to(request, exc.status if exc.status == 488 else 400), now)
+                return
+        elif request.method == "INVITE":
+            body = self.media.create_offer(
+                self.media.current.direction if self.media.current else "sendrecv"
+            ).to_bytes()
+            self._reinvite_awaits_answer = True
+        response = response_to(request, 200)
+        response.headers.add("Contact", self.ua.contact(self.peer.transport))
+        self.ua.add_capabilities(response)
+        if self._timer is not None:
+            response.headers.add("Session-Expires", self._session_expires_value(answering=True))
+            if "timer" in request.headers.tokens("Supported"):
+                response.headers.add("Require", "timer")
+        if body:
+            response.headers.add("Content-Type", SDP)
+            response.body = body
+        tx.respond(response, now)
+        if request.method == "INVITE":
+            self._reinvite_tx = tx
+        self._arm_session_timer(now)
+        if params is not None:
+            self.ua.emit(MediaUpdated(self, params))
+
+    def _on_info(self, tx: ServerTransaction, request: Request, now: float) -> None:
+        content_type = request.content_type
+        if request.body and content_type not in (DTMF, DTMF_RELAY):
+            tx.respond(response_to(request, 415), now)
+            return
+        tx.respond(response_to(request, 200), now)
+        dtmf = parse_dtmf_info(content_type, request.body)
+        if dtmf is not None:
+            self.ua.emit(DtmfReceived(self, dtmf[0], dtmf[1]))
+
+    def _on_notify(self, tx: ServerTransaction, request: Request, now: float) -> None:
+        event, _ = parse_header_params(request.headers.get("Event") or "")
+        if event.lower() != "refer":
+            tx.respond(response_to(request, 489, "Bad Event"), now)
+            return
+        tx.respond(response_to(request, 200), now)
+        status = parse_sipfrag_status(request.body) if request.content_type == SIPFRAG else None
+        state, _ = parse_header_params(request.headers.get("Subscription-State") or "")
+        if status is not None:
+            final = status >= 200 or state.lower() == "terminated"
+            self.ua.emit(TransferProgress(self, status, final))
+
+    # ---- responses to our requests --------------------------------------------------------------------------
+
+    def on_response(self, tx: ClientTransaction, response: Response, now: float) -> None:
+        method = tx.request.method
+        if response.status in (401, 407) and self._retry_with_auth(tx, response, now):
+            return
+        if method == "INVITE" and tx is self._invite_tx:
+            self._on_invite_response(tx, response, now)
+        elif method == "INVITE":
+            self._on_refresh_response(tx, response, now)
+        elif method == "BYE" and response.status >= 200:
+            self._end("bye", now, status=response.status)
+        elif method == "REFER" and response.status >= 200:
+            self.ua.emit(TransferProgress(self, response.status, final=response.status >= 300))
+        elif method == "UPDATE" and response.status in (408, 481):
+            self.bye(now)
+
+    def on_timeout(self, tx: ClientTransaction, now: float) -> None:
+        method = tx.request.method
+        if method == "INVITE" and tx is self._invite_tx:
+            self._end("timeout", now, status=408)
+        elif method == "BYE":
+            self._end("bye", now, status=408)
+        elif method == "REFER":
+            self.ua.emit(TransferProgress(self, 408, final=True))
+        elif method in ("INVITE", "UPDATE"):
+            self.bye(now)  # a failed session refresh ends the call (RFC 4028 §10)
+
+    def on_server_timeout(self, tx: ServerTransaction, now: float) -> None:
+        if tx is self._invite_tx and self.state == "answered":
+            self.state = "confirmed"  # no ACK for our 2xx: RFC 3261 §13.3.1.4 says end with BYE
+            self.bye(now)
+            self._end("ack-timeout", now)
+        elif tx is self._reinvite_tx:
+            self._reinvite_tx = None
+
+    def _retry_with_auth(self, tx: ClientTransaction, response: Response, now: float) -> bool:
+        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+        challenge = response.headers.get(header)
+        if self.credentials is None or challenge is None:
+            return False
+        # One answer per request; a further challenge is only answered when it says our nonce went stale.
+        authorised = "Authorization" in tx.request.headers or "Proxy-Authorization" in tx.request.headers
+        stale = "stale=true" in challenge.replace(" ", "").lower()
+        if authorised and not stale:
+            return False
+        request = Request(method=tx.request.method, uri=tx.request.uri, headers=tx.request.headers.copy())
+        request.body = tx.request.body
+        request.headers.remove("Via")
+        request.headers.remove("Authorization" if response.status == 401 else "Proxy-Authorization")
+        if self.dialog is not None and self.state not in ("calling", "early"):
+            self.dialog.local_seq += 1
+            seq = self.dialog.local_seq
+        else:
+            seq = tx.request.cseq.seq + 1
+            if self.dialog is not None:
+                self.dialog.local_seq = seq
+        request.headers.set("CSeq", f"{seq} {request.method}")
+        auth_header = "Authorization" if response.status == 401 else "Proxy-Authorization"
+        request.headers.add(
+            auth_header, authorization_for(challenge, self.credentials, request.method, str(request.uri))
+        )
+        new_tx = self.ua.send_request(request, tx.peer, now, self)
+        if tx is self._invite_tx:
+            self._invite_tx = new_tx
+            self.invite = request
+        return True
+
+    def _on_invite_response(self, tx: ClientTransaction, response: Response, now: float) -> None:
+        status = response.status
+        if status < 200:
+            if status > 100 and response.to.tag:
+                self.state = "early"
+                params = self._media_from_response(response)
+                self.ua.emit(CallProgress(self, status, response.reason, params))
+            if self._cancel_pending:
+                self._cancel_pending = False
+                self.cancel(now)
+            return
+        if status >= 300:
+            self._end("cancel" if self._cancelled else "rejected", now, status=status)
+            return
+        if self.dialog is not None and self.state != "calling" and self._ack is not None and self.dialog.remote_tag:
+            self.ua.send_raw(self._ack, self._ack_peer)  # 2xx retransmission: ACK again
+            return
+        try:
+            self.dialog = Dialog.for_uac(tx.request, response)
+        except SipParseError:
+            self._end("rejected", now, status=502)
+            return
+        self._remote_allow = _allow(response)
+        self.ua.remember(self)
+        self._send_ack(tx, now)
+        if self._cancelled:
+            self.state = "confirmed"
+            self.bye(now)  # the 200 crossed our CANCEL: the call still has to be hung up
+            return
+        params = self._media_from_response(response)
+        self.state = "confirmed"
+        if params is None:
+            self.bye(now)
+            return
+        self._timer = self._negotiate_outbound_timer(response)
+        self._arm_session_timer(now)
+        self.ua.emit(CallAnswered(self, params))
+
+    def _media_from_response(self, response: Response) -> MediaParams | None:
+        if self.media is None or not response.body or response.content_type != SDP:
+            return self.media.current if self.media else None
+        try:
+            return self.media.receive_answer(parse_sdp(response.body))
+        except SipParseError:
+            return None
+
+    def _send_ack(self, tx: ClientTransaction, now: float) -> None:
+        assert self.dialog is not None
+        ack = self.dialog.create_request("ACK", seq=tx.request.cseq.seq)
+        for name in ("Authorization", "Proxy-Authorization"):
+            if (value := tx.request.headers.get(name)) is not None:
+                ack.headers.add(name, value)
+        self._ack_peer = self._next_hop()
+        self._ack = self.ua.finish_stateless(ack, self._ack_peer)
+        self.ua.send_raw(self._ack, self._ack_peer)
+
+    def _on_refresh_response(self, tx: ClientTransaction, response: Response, now: float) -> None:
+        if response.status < 200:
+            return
+        if response.status >= 300:
+            if response.status in (408, 481):
+                self.bye(now)
+            return
+        assert self.dialog is not None
+        ack = self.dialog.create_request("ACK", seq=tx.request.cseq.seq)
+        peer = self._next_hop()
+        self.ua.send_raw(self.ua.finish_stateless(ack, peer), peer)
+        if self.media is not None and response.body and response.content_type == SDP:
+            try:
+                self.media.receive_answer(parse_sdp(response.body))
+            except SipParseError:
+                self.bye(now)
+
+    # ---- RFC 4028 session timers ----------------------------------------------------------------------------
+
+    def _negotiate_inbound_timer(self) -> _SessionTimer | None:
+        text = self.invite.headers.get("Session-Expires")
+        if not text:
+            return None
+        value, params = parse_header_params(text)
+        if not value.isascii() or not value.isdigit():
+            return None
+        interval = max(int(value), self.ua.settings.min_se)
+        refresher = params.get("refresher")
+        if refresher not in ("uac", "uas"):
+            refresher = "uac" if "timer" in self.invite.headers.tokens("Supported") else "uas"
+        return _SessionTimer(interval, we_refresh=refresher == "uas")
+
+    def _negotiate_outbound_timer(self, response: Response) -> _SessionTimer | None:
+        text = response.headers.get("Session-Expires")
+        if not text:
+            return None
+        value, params = parse_header_params(text)
+        if not value.isascii() or not value.isdigit():
+            return None
+        return _SessionTimer(int(value), we_refresh=params.get("refresher", "uac") == "uac")
+
+    def _session_expires_value(self, *, answering: bool) -> str:
+        """``refresher`` names a role in the current transaction: we are its UAS when answering."""
+        assert self._timer is not None
+        role = "uas" if self._timer.we_refresh == answering else "uac"
+        return f"{self._timer.interval};refresher={role}"
+
+    def _arm_session_timer(self, now: float) -> None:
+        self.deadlines.pop("refresh", None)
+        self.deadlines.pop("expire", None)
+        if self._timer is None or self.state != "confirmed":
+            return
+        interval = self._timer.interval
+        if self._timer.we_refresh:
+            self.deadlines["refresh"] = now + interval / 2
+        else:
+            self.deadlines["expire"] = now + interval - min(32, interval / 3)
+
+    def next_deadline(self) -> float | None:
+        return min(self.deadlines.values(), default=None)
+
+    def handle_timer(self, now: float) -> None:
+        if self.deadlines.get("refresh", now + 1) <= now:
+            del self.deadlines["refresh"]
+            self._send_refresh(now)
+        if self.deadlines.get("expire", now + 1) <= now:
+            del self.deadlines["expire"]
+            self.bye(now)
+            self._end("session-expired", now)
+
+    def _send_refresh(self, now: float) -> None:
+        if self.state != "confirmed" or self.media is None:
+            return
+        use_update = "UPDATE" in self._remote_allow
+        request = self._in_dialog_request("UPDATE" if use_update else "INVITE")
+        request.headers.add("Session-Expires", self._session_expires_value(answering=False))
+        request.headers.add("Supported", "timer")
+        if not use_update:
+            current = self.media.current.direction if self.media.current else "sendrecv"
+            request.headers.add("Content-Type", SDP)
+            request.body = self.media.create_offer(current).to_bytes()
+        self._send(request, now)
+        self._arm_session_timer(now)
+
+    # ---- wiring used by the user agent ----------------------------------------------------------------------
+
+    def attach_invite_transaction(self, tx: ServerTransaction | ClientTransaction) -> None:
+        self._invite_tx = tx
+        tx.owner = self
+
+    def on_cancel(self, now: float) -> bool:
+        """A CANCEL for our INVITE: 487 and end, unless the call was already answered."""
+        if self.state not in ("incoming", "early"):
+            return False
+        self._respond(487, now)
+        self._end("cancel", now, by_remote=True)
+        return True
+
+
+def _allow(message: Request | Response) -> frozenset[str]:
+    return frozenset(m.upper() for m in message.headers.tokens("Allow"))

@@ -1,0 +1,25 @@
+"""The stack's own configuration: plain values, filled in by sipbridge.config from config.yaml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .offer_answer import DEFAULT_CODECS
+
+
+@dataclass(frozen=True)
+class SipSettings:
+    bind_host: str = "0.0.0.0"
+    port: int = 5060  # sip_port: UDP and TCP
+    tls_port: int | None = None  # TLS listener, only when a certificate is given
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    transports: tuple[str, ...] = ("UDP", "TCP")
+    advertised_host: str | None = None  # nat_1_to_1_ip, or the address use_external_ip discovered
+    hide_inbound_port: bool = False  # no 100 Trying and no 400 for unverified or malformed requests
+    user_agent: str = "sipbridge"
+    realm: str = "sipbridge"  # digest realm for challenges
+    codecs: tuple[str, ...] = DEFAULT_CODECS  # preference order
+    session_expires: int = 1800  # RFC 4028 interval we ask for on outbound calls
+    min_se: int = 90  # smallest session interval we accept (422 below it)
+    stream_idle_timeout: float = 600.0  # close TCP/TLS connections idle this long

@@ -1,0 +1,344 @@
+"""The sans-IO SIP user agent: bytes and time in, bytes, timers and events out (aioquic-style).
+
+``receive(data, source, now)`` takes one datagram or one framed stream message; ``datagrams_to_send()`` hands back
+what to send and where; ``get_timer()`` / ``handle_timer(now)`` drive every RFC timer; ``next_event()`` yields
+``events``. Nothing raises out of ``receive``: malformed input is answered 400 (or dropped when
+``hide_inbound_port`` is set) and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+from .auth import Credentials, DigestServer
+from .call import Call
+from .dialog import Dialog, new_tag
+from .errors import SipParseError
+from .events import Event, IncomingCall
+from .headers import Via
+from .message import MessageError, Request, Response, parse_message, response_to
+from .offer_answer import MediaSession
+from .sdp import parse_sdp
+from .settings import SipSettings
+from .transaction import Address, ClientTransaction, ServerTransaction, TransactionLayer, new_branch
+from .uri import NameAddr, SipUri, Uri, format_host, parse_uri
+
+log = logging.getLogger(__name__)
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
+SUPPORTED = "timer, replaces"
+_ALLOWED = frozenset(m.strip() for m in ALLOW.split(","))
+_KNOWN_ELSEWHERE = frozenset({"REGISTER", "SUBSCRIBE", "PUBLISH", "MESSAGE", "PRACK"})
+_UNDERSTOOD = frozenset({"timer"})
+
+
+class UserAgent:
+    def __init__(self, settings: SipSettings, *, local_host: str, secret: bytes | None = None) -> None:
+        """``local_host``: the address put in Via/Contact (the advertised address when behind NAT)."""
+        self.settings = settings
+        self.host = settings.advertised_host or local_host
+        self.digest = DigestServer(settings.realm, secret=secret)
+        self.transactions = TransactionLayer(self, quiet_invites=settings.hide_inbound_port)
+        self._events: deque[Event] = deque()
+        self._calls: dict[tuple[str, str], Call] = {}  # (Call-ID, our tag)
+        self.parse_errors = 0
+
+    # ---- aioquic-style surface ------------------------------------------------------------------------------
+
+    def receive(self, data: bytes, source: Address, now: float) -> None:
+        try:
+            message = parse_message(data, stream=source.reliable)
+        except MessageError as exc:
+            self.parse_errors += 1
+            log.info("malformed SIP from %s: %s", source, exc)
+            if exc.request is not None and exc.request.method != "ACK":
+                self._answer_malformed(exc.request, exc.status, source)
+            return
+        except SipParseError as exc:
+            self.parse_errors += 1
+            log.info("unparseable SIP from %s: %s", source, exc)
+            return
+        try:
+            if isinstance(message, Response):
+                self._receive_response(message, now)
+            else:
+                self._receive_request(message, source, now)
+        except SipParseError as exc:  # a header only parsed on use (e.g. a bad Contact)
+            self.parse_errors += 1
+            log.info("bad SIP from %s: %s", source, exc)
+            if isinstance(message, Request) and message.method != "ACK":
+                self._answer_malformed(message, exc.status, source)
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
+        out = self.transactions.outbox
+        self.transactions.outbox = []
+        return out
+
+    def get_timer(self) -> float | None:
+        deadlines = [d for call in self._calls.values() if (d := call.next_deadline()) is not None]
+        tx_deadline = self.transactions.next_deadline()
+        if tx_deadline is not None:
+            deadlines.append(tx_deadline)
+        return min(deadlines, default=None)
+
+    def handle_timer(self, now: float) -> None:
+        self.transactions.handle_timer(now)
+        for call in list(self._calls.values()):
+            deadline = call.next_deadline()
+            if deadline is not None and deadline <= now:
+                call.handle_timer(now)
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    # ---- placing calls --------------------------------------------------------------------------------------
+
+    def invite(
+        self,
+        target: Uri | str,
+        media: MediaSession,
+        now: float,
+        *,
+        from_uri: Uri | str,
+        display_name: str | None = None,
+        destination: Address | None = None,
+        transport: str = "UDP",
+        credentials: Credentials | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Call:
+        """Send an INVITE with our SDP offer. ``destination`` defaults to the target URI's host and port."""
+        target_uri = parse_uri(target) if isinstance(target, str) else target
+        from_addr = NameAddr(parse_uri(from_uri) if isinstance(from_uri, str) else from_uri, display_name)
+        peer = destination or self.address_for(target_uri, transport)
+        local_tag = new_tag()
+        request = Request(method="INVITE", uri=target_uri)
+        request.headers.add("Max-Forwards", "70")
+        request.headers.add("From", str(from_addr.with_tag(local_tag)))
+        request.headers.add("To", str(NameAddr(target_uri)))
+        request.headers.add("Call-ID", new_tag() + new_tag() + "@sipbridge")
+        request.headers.add("CSeq", "1 INVITE")
+        request.headers.add("Contact", self.contact(peer.transport))
+        self.add_capabilities(request)
+        request.headers.add("Session-Expires", str(self.settings.session_expires))
+        request.headers.add("Min-SE", str(self.settings.min_se))
+        for name, value in (headers or {}).items():
+            request.headers.add(name, value)
+        request.headers.add("Content-Type", "application/sdp")
+        request.body = media.create_offer().to_bytes()
+        call = Call(self, inbound=False, invite=request, peer=peer, local_tag=local_tag, dialog=None)
+        call.media = media
+        call.credentials = credentials
+        call.attach_invite_transaction(self.send_request(request, peer, now, call))
+        return call
+
+    # ---- services used by calls -----------------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    def remember(self, call: Call) -> None:
+        self._calls[(call.call_id, call.local_tag)] = call
+
+    def forget(self, call: Call) -> None:
+        self._calls.pop((call.call_id, call.local_tag), None)
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._calls)
+
+    def contact(self, transport: str) -> str:
+        port = self.settings.tls_port if transport == "TLS" else self.settings.port
+        params = "" if transport == "UDP" else f";transport={transport.lower()}"
+        scheme = "sips" if transport == "TLS" else "sip"
+        return f"<{scheme}:sipbridge@{format_host(self.host)}:{port}{params}>"
+
+    def add_capabilities(self, message: Request | Response) -> None:
+        message.headers.add("Allow", ALLOW)
+        message.headers.add("Supported", SUPPORTED)
+        message.headers.add("User-Agent" if isinstance(message, Request) else "Server", self.settings.user_agent)
+
+    def address_for(self, uri: Uri, default_transport: str) -> Address:
+        if not isinstance(uri, SipUri):
+            raise SipParseError(f"cannot route to {uri}")
+        transport = uri.params.get("transport")
+        transport = transport.upper() if transport else ("TLS" if uri.scheme == "sips" else default_transport)
+        port = uri.port or (5061 if transport == "TLS" else 5060)
+        return Address(transport, uri.host, port)
+
+    def _via(self, transport: str) -> str:
+        port = self.settings.tls_port if transport == "TLS" else self.settings.port
+        return str(Via(transport, self.host, port, {"branch": new_branch(), "rport": None}))
+
+    def send_request(
+        self, request: Request, peer: Address, now: float, owner: Call, *, keep_via: bool = False
+    ) -> ClientTransaction:
+        if not keep_via:
+            request.headers.prepend("Via", self._via(peer.transport))
+        tx = self.transactions.start_client(request, peer, now)
+        tx.owner = owner
+        return tx
+
+    def finish_stateless(self, request: Request, peer: Address) -> bytes:
+        """Via for a request sent outside any transaction (ACK for 2xx)."""
+        request.headers.prepend("Via", self._via(peer.transport))
+        return request.to_bytes()
+
+    def send_raw(self, data: bytes, peer: Address) -> None:
+        self.transactions.send(data, peer)
+
+    def answer_options(self, tx: ServerTransaction, request: Request, now: float) -> None:
+        response = response_to(request, 200, to_tag=new_tag())
+        self.add_capabilities(response)
+        response.headers.add("Accept", "application/sdp")
+        tx.respond(response, now)
+
+    def reject_method(self, tx: ServerTransaction, request: Request, now: float) -> None:
+        known = request.method in _ALLOWED or request.method in _KNOWN_ELSEWHERE
+        response = response_to(request, 405 if known else 501, to_tag=new_tag())
+        response.headers.add("Allow", ALLOW)
+        tx.respond(response, now)
+
+    # ---- transaction user callbacks -------------------------------------------------------------------------
+
+    def on_response(self, tx: ClientTransaction, response: Response, now: float) -> None:
+        if isinstance(tx.owner, Call):
+            tx.owner.on_response(tx, response, now)
+
+    def on_client_timeout(self, tx: ClientTransaction, now: float) -> None:
+        if isinstance(tx.owner, Call):
+            tx.owner.on_timeout(tx, now)
+
+    def on_server_timeout(self, tx: ServerTransaction, now: float) -> None:
+        if isinstance(tx.owner, Call):
+            tx.owner.on_server_timeout(tx, now)
+
+    # ---- inbound routing ------------------------------------------------------------------------------------
+
+    def _receive_response(self, response: Response, now: float) -> None:
+        tx = self.transactions.match_response(response)
+        if tx is not None:
+            tx.receive(response, now)
+        else:
+            log.debug("stray response %s for %s", response.status, response.call_id)
+
+    def _receive_request(self, request: Request, source: Address, now: float) -> None:
+        _stamp_via(request, source)
+        peer = _response_address(request, source)
+        tx = self.transactions.match_request(request)
+        if request.method == "ACK":
+            if tx is not None:
+                tx.receive_ack(now)
+            elif (call := self._call_for(request)) is not None:
+                call.on_ack(request, now)
+            return
+        if tx is not None:
+            tx.receive_retransmission()
+            return
+        if request.method == "CANCEL":
+            self._receive_cancel(request, peer, now)
+            return
+        tx = self.transactions.start_server(request, peer, now)
+        rejection = self._precheck(request)
+        if rejection is not None:
+            tx.respond(rejection, now)
+            return
+        if request.to.tag:
+            call = self._call_for(request)
+            if call is None:
+                tx.respond(response_to(request, 481), now)
+            else:
+                tx.owner = call
+                call.on_request(tx, request, now)
+        elif request.method == "INVITE":
+            self._new_inbound_call(tx, request, peer, now)
+        elif request.method == "OPTIONS":
+            self.answer_options(tx, request, now)
+        elif request.method in ("BYE", "INFO", "UPDATE", "NOTIFY", "REFER"):
+            tx.respond(response_to(request, 481, to_tag=new_tag()), now)
+        else:
+            self.reject_method(tx, request, now)
+
+    def _precheck(self, request: Request) -> Response | None:
+        max_forwards = request.headers.get("Max-Forwards")
+        if max_forwards is not None and int(max_forwards) == 0 and request.method != "OPTIONS":
+            return response_to(request, 483)
+        unknown = request.headers.tokens("Require") - _UNDERSTOOD
+        if unknown and request.method not in ("CANCEL", "BYE"):
+            response = response_to(request, 420)
+            response.headers.add("Unsupported", ", ".join(sorted(unknown)))
+            return response
+        return None
+
+    def _new_inbound_call(self, tx: ServerTransaction, request: Request, peer: Address, now: float) -> None:
+        local_tag = new_tag()
+        try:
+            dialog = Dialog.for_uas(request, local_tag)
+            offer = parse_sdp(request.body) if request.body and request.content_type == "application/sdp" else None
+        except SipParseError as exc:
+            tx.respond(response_to(request, exc.status, to_tag=local_tag), now)
+            return
+        if request.body and request.content_type not in ("application/sdp", ""):
+            response = response_to(request, 415, to_tag=local_tag)
+            response.headers.add("Accept", "application/sdp")
+            tx.respond(response, now)
+            return
+        call = Call(self, inbound=True, invite=request, peer=peer, local_tag=local_tag, dialog=dialog)
+        call.offer = offer
+        call.attach_invite_transaction(tx)
+        self.remember(call)
+        self.emit(IncomingCall(call))
+
+    def _receive_cancel(self, cancel: Request, peer: Address, now: float) -> None:
+        tx = self.transactions.start_server(cancel, peer, now)
+        invite_tx = self.transactions.invite_for_cancel(cancel)
+        if invite_tx is None:
+            tx.respond(response_to(cancel, 481, to_tag=new_tag()), now)
+            return
+        call = invite_tx.owner
+        local_tag = call.local_tag if isinstance(call, Call) else new_tag()
+        tx.respond(response_to(cancel, 200, to_tag=local_tag), now)
+        if isinstance(call, Call):
+            call.on_cancel(now)
+        elif invite_tx.state == "proceeding":
+            invite_tx.respond(response_to(invite_tx.request, 487, to_tag=local_tag), now)
+
+    def _call_for(self, request: Request) -> Call | None:
+        return self._calls.get((request.call_id, request.to.tag or ""))
+
+    def _answer_malformed(self, request: Request, status: int, source: Address) -> None:
+        if self.settings.hide_inbound_port:
+            return
+        try:
+            _stamp_via(request, source)
+            response = response_to(request, status if status >= 400 else 400, to_tag=new_tag())
+            self.send_raw(response.to_bytes(), _response_address(request, source))
+        except SipParseError:
+            pass  # not even enough to address an answer
+
+
+def _stamp_via(request: Request, source: Address) -> None:
+    """RFC 3261 §18.2.1 received= and RFC 3581 rport= on the top Via, so responses find their way back."""
+    via = request.top_via
+    changed = False
+    if via.host != source.host:
+        via.params["received"] = source.host
+        changed = True
+    if "rport" in via.params:
+        via.params["rport"] = str(source.port)
+        via.params.setdefault("received", source.host)
+        changed = True
+    if changed:
+        request.headers.replace_first("Via", str(via))
+
+
+def _response_address(request: Request, source: Address) -> Address:
+    """Streams answer on the same connection; UDP honours received/rport, else the sent-by port."""
+    if source.reliable:
+        return source
+    via = request.top_via
+    rport = via.params.get("rport")
+    if rport:
+        return Address("UDP", source.host, int(rport))
+    host = via.params.get("received") or via.host
+    return Address("UDP", host, via.port or 5060)

@@ -1,0 +1,408 @@
+"""Two sans-IO user agents wired back to back on a fake network and a fake clock: whole call flows, no sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from sipbridge.sip.auth import Credentials, Verdict
+from sipbridge.sip.call import Call
+from sipbridge.sip.events import (
+    CallAcked,
+    CallAnswered,
+    CallEnded,
+    CallProgress,
+    DtmfReceived,
+    Event,
+    IncomingCall,
+    MediaUpdated,
+    TransferProgress,
+)
+from sipbridge.sip.message import Request, Response, parse_message
+from sipbridge.sip.offer_answer import MediaSession
+from sipbridge.sip.sdp import parse_sdp
+from sipbridge.sip.settings import SipSettings
+from sipbridge.sip.transaction import Address
+from sipbridge.sip.useragent import UserAgent
+
+A_HOST, B_HOST = "10.0.0.1", "10.0.0.2"
+
+
+class Net:
+    """Delivers everything each agent sends to the agent owning the destination host; can drop and log."""
+
+    def __init__(self, transport: str = "UDP") -> None:
+        self.transport = transport
+        self.a = UserAgent(SipSettings(port=5060), local_host=A_HOST)
+        self.b = UserAgent(SipSettings(port=5070), local_host=B_HOST)
+        self.now = 0.0
+        self.drop: Callable[[bytes], bool] = lambda data: False
+        self.log: list[bytes] = []
+        self.events: dict[str, list[Event]] = {"a": [], "b": []}
+
+    def flush(self) -> None:
+        for _ in range(50):
+            moved = False
+            for sender, sender_host, port in ((self.a, A_HOST, 5060), (self.b, B_HOST, 5070)):
+                for data, dest in sender.datagrams_to_send():
+                    moved = True
+                    self.log.append(data)
+                    if self.drop(data):
+                        continue
+                    receiver = self.a if dest.host == A_HOST else self.b
+                    receiver.receive(data, Address(dest.transport, sender_host, port), self.now)
+            for name, agent in (("a", self.a), ("b", self.b)):
+                while (event := agent.next_event()) is not None:
+                    self.events[name].append(event)
+                    moved = True
+            if not moved:
+                return
+
+    def advance(self, until: float) -> None:
+        while True:
+            timers = [t for t in (self.a.get_timer(), self.b.get_timer()) if t is not None and t <= until]
+            if not timers:
+                break
+            self.now = max(self.now, min(timers))
+            self.a.handle_timer(self.now)
+            self.b.handle_timer(self.now)
+            self.flush()
+        self.now = until
+        self.flush()
+
+    def of(self, side: str, kind: type) -> list:  # type: ignore[type-arg]
+        return [e for e in self.events[side] if isinstance(e, kind)]
+
+    def sent(self, first_line: str) -> list[bytes]:
+        return [m for m in self.log if m.startswith(first_line.encode())]
+
+
+def media(host: str) -> MediaSession:
+    return MediaSession(host, 40000, codecs=["PCMU", "PCMA"])
+
+
+def place_call(net: Net, **kw: object) -> Call:
+    call = net.a.invite(
+        f"sip:bob@{B_HOST}:5070",
+        media(A_HOST),
+        net.now,
+        from_uri=f"sip:alice@{A_HOST}",
+        transport=net.transport,
+        **kw,  # type: ignore[arg-type]
+    )
+    net.flush()
+    return call
+
+
+def incoming(net: Net) -> Call:
+    calls = net.of("b", IncomingCall)
+    assert calls, "no IncomingCall"
+    return calls[-1].call  # type: ignore[no-any-return]
+
+
+def established(net: Net) -> tuple[Call, Call]:
+    out = place_call(net)
+    inbound = incoming(net)
+    inbound.ring(net.now)
+    inbound.answer(media(B_HOST), net.now)
+    net.flush()
+    return out, inbound
+
+
+@pytest.mark.parametrize("transport", ["UDP", "TCP"])
+def test_call_answer_and_bye_from_caller(transport: str) -> None:
+    net = Net(transport)
+    out, inbound = established(net)
+    assert [e.status for e in net.of("a", CallProgress)] == [180]
+    answered = net.of("a", CallAnswered)[0]
+    assert answered.media.codec.name == "PCMU" and answered.media.remote_address == B_HOST
+    assert net.of("b", CallAcked)[0].media.remote_address == A_HOST
+    assert out.state == inbound.state == "confirmed"
+    out.bye(net.now)
+    net.flush()
+    assert net.of("b", CallEnded)[0].by_remote and net.of("a", CallEnded)[0].reason == "bye"
+    assert net.a.active_calls == net.b.active_calls == 0
+
+
+def test_bye_from_callee_and_invite_retransmission_over_loss() -> None:
+    net = Net()
+    dropped: list[bytes] = []
+
+    def drop_first_invite(data: bytes) -> bool:
+        if data.startswith(b"INVITE") and not dropped:
+            dropped.append(data)
+            return True
+        return False
+
+    net.drop = drop_first_invite
+    out = place_call(net)
+    assert not net.of("b", IncomingCall)
+    net.advance(0.5)  # timer A retransmits
+    inbound = incoming(net)
+    inbound.answer(media(B_HOST), net.now)
+    net.flush()
+    inbound.bye(net.now)
+    net.flush()
+    assert net.of("a", CallEnded)[0].by_remote and out.ended
+
+
+def test_lost_2xx_is_retransmitted_until_ack() -> None:
+    net = Net()
+    place_call(net)
+    inbound = incoming(net)
+    lost: list[bytes] = []
+    net.drop = lambda data: data.startswith(b"SIP/2.0 200") and not lost and not lost.append(data)  # type: ignore[func-returns-value]
+    inbound.answer(media(B_HOST), net.now)
+    net.flush()
+    assert not net.of("a", CallAnswered)
+    net.advance(0.5)
+    assert net.of("a", CallAnswered) and net.of("b", CallAcked)
+
+
+def test_no_ack_ends_call_with_bye() -> None:
+    net = Net()
+    place_call(net)
+    inbound = incoming(net)
+    net.drop = lambda data: data.startswith(b"ACK")
+    inbound.answer(media(B_HOST), net.now)
+    net.advance(40.0)
+    assert net.of("b", CallEnded)[0].reason == "ack-timeout"
+    assert net.sent("BYE")
+
+
+def test_cancel_before_answer() -> None:
+    net = Net()
+    out = place_call(net)
+    incoming(net).ring(net.now)
+    net.flush()
+    out.bye(net.now)  # still ringing: CANCEL
+    net.flush()
+    assert net.sent("CANCEL") and net.sent("SIP/2.0 487")
+    assert net.of("a", CallEnded)[0].reason == "cancel"
+    assert net.of("b", CallEnded)[0].reason == "cancel"
+
+
+def test_cancel_waits_for_provisional() -> None:
+    net = Net()
+    net.drop = lambda data: data.startswith(b"SIP/2.0 100")
+    out = place_call(net)
+    out.cancel(net.now)
+    net.flush()
+    assert not net.sent("CANCEL")
+    incoming(net).ring(net.now)
+    net.flush()
+    assert net.sent("CANCEL") and net.of("a", CallEnded)[0].reason == "cancel"
+
+
+def test_reject_and_digest_auth_both_ways() -> None:
+    net = Net()
+    out = place_call(net, credentials=Credentials("alice", "pw"))
+    first = incoming(net)
+    assert first.authenticate("alice", "pw", net.now) is Verdict.MISSING
+    first.challenge(net.now)
+    net.flush()
+    second = incoming(net)
+    assert second is not first
+    assert second.authenticate("alice", "pw", net.now) is Verdict.OK
+    assert second.invite.cseq.seq == 2 and second.call_id == first.call_id
+    second.answer(media(B_HOST), net.now)
+    net.flush()
+    assert net.of("a", CallAnswered) and out.state == "confirmed"
+    # BYE challenged by the far end is answered too.
+    out.bye(net.now)
+    net.flush()
+    assert net.of("b", CallEnded)
+
+
+def test_wrong_password_fails_after_one_retry() -> None:
+    net = Net()
+    place_call(net, credentials=Credentials("alice", "bad"))
+    incoming(net).challenge(net.now)
+    net.flush()
+    second = incoming(net)
+    assert second.authenticate("alice", "pw", net.now) is Verdict.REJECTED
+    second.challenge(net.now)
+    net.flush()
+    assert net.of("a", CallEnded)[0].status == 401
+
+
+def test_busy_reject() -> None:
+    net = Net()
+    place_call(net)
+    incoming(net).reject(486, net.now)
+    net.flush()
+    ended = net.of("a", CallEnded)[0]
+    assert ended.reason == "rejected" and ended.status == 486
+    assert net.sent("ACK")
+
+
+def test_hold_unhold_reinvite_answered_with_mirrored_direction() -> None:
+    net = Net()
+    out, _ = established(net)
+    assert out.media is not None and out.dialog is not None
+    for direction, expected in (("sendonly", "recvonly"), ("sendrecv", "sendrecv")):
+        request = out.dialog.create_request("INVITE")
+        request.headers.add("Content-Type", "application/sdp")
+        request.body = out.media.create_offer(direction).to_bytes()
+        net.a.send_request(request, out.peer, net.now, out)
+        net.flush()
+        assert net.of("b", MediaUpdated)[-1].media.direction == expected
+        answer = [m for m in net.log if m.startswith(b"SIP/2.0 200") and b"CSeq: " in m][-1]
+        assert f"a={expected}".encode() in answer
+
+
+def test_dtmf_info_and_refer_with_notify() -> None:
+    net = Net()
+    out, inbound = established(net)
+    out.send_info("5", net.now, duration_ms=160)
+    net.flush()
+    dtmf = net.of("b", DtmfReceived)[0]
+    assert (dtmf.digit, dtmf.duration_ms) == ("5", 160)
+    inbound.refer("sip:carol@10.0.0.3", net.now)
+    net.flush()
+    refer = parse_message(net.sent("REFER")[0])
+    assert isinstance(refer, Request) and refer.headers.get("Refer-To") == "<sip:carol@10.0.0.3>"
+    # Our agent is no transferee: it refuses the REFER, which the transferor sees as a failed transfer.
+    assert net.sent("SIP/2.0 405")
+    progress = net.of("b", TransferProgress)[0]
+    assert progress.final and not progress.succeeded
+
+
+def test_notify_sipfrag_progress_reaches_transferor() -> None:
+    net = Net()
+    out, _ = established(net)
+    assert out.dialog is not None
+    for status, state in (("100 Trying", "active"), ("200 OK", "terminated;reason=noresource")):
+        notify = out.dialog.create_request("NOTIFY")
+        notify.headers.add("Event", "refer")
+        notify.headers.add("Subscription-State", state)
+        notify.headers.add("Content-Type", "message/sipfrag")
+        notify.body = f"SIP/2.0 {status}\r\n".encode()
+        net.a.send_request(notify, out.peer, net.now, out)
+        net.flush()
+    progress = net.of("b", TransferProgress)
+    assert [(p.status, p.final) for p in progress] == [(100, False), (200, True)] and progress[-1].succeeded
+
+
+def test_session_timer_refresh_by_update_and_expiry() -> None:
+    net = Net()
+    out, inbound = established(net)
+    assert inbound.session_interval == 1800 and out.session_interval == 1800
+    net.advance(900.0)  # the caller is the refresher (it supports timer) and uses UPDATE (allowed)
+    assert net.sent("UPDATE") and out.state == "confirmed"
+    net.drop = lambda data: not data.startswith(b"SIP/2.0") and b"From: <sip:alice" in data  # caller goes mute
+    net.advance(900.0 + 1800.0)
+    assert net.of("b", CallEnded)[0].reason == "session-expired"
+
+
+def _raw_invite(body: str = "", branch: str = "z9hG4bKraw1", extra: str = "") -> bytes:
+    head = (
+        f"INVITE sip:bob@{B_HOST}:5070 SIP/2.0\r\nVia: SIP/2.0/UDP {A_HOST}:5060;branch={branch};rport\r\n"
+        f"From: <sip:carrier@{A_HOST}>;tag=c1\r\nTo: <sip:bob@{B_HOST}>\r\nCall-ID: raw-1\r\nCSeq: 1 INVITE\r\n"
+        f"Contact: <sip:carrier@{A_HOST}:5060>\r\nMax-Forwards: 70\r\n{extra}"
+    )
+    if body:
+        head += "Content-Type: application/sdp\r\n"
+    return f"{head}Content-Length: {len(body)}\r\n\r\n{body}".encode()
+
+
+def test_delayed_offer_answer_in_ack() -> None:
+    net = Net()
+    net.b.receive(_raw_invite(), Address("UDP", A_HOST, 5060), 0.0)
+    call = net.b.next_event()
+    assert isinstance(call, IncomingCall) and call.call.offer is None
+    call.call.answer(media(B_HOST), 0.0)
+    sent = [parse_message(d) for d, _ in net.b.datagrams_to_send()]
+    ok = sent[-1]
+    assert isinstance(ok, Response) and ok.status == 200 and b"m=audio 40000 RTP/AVP 0 8 101" in ok.body
+    answer = media(A_HOST).receive_offer(parse_sdp(ok.body))
+    ack = (
+        f"ACK sip:sipbridge@{B_HOST}:5070 SIP/2.0\r\nVia: SIP/2.0/UDP {A_HOST}:5060;branch=z9hG4bKack\r\n"
+        f"From: <sip:carrier@{A_HOST}>;tag=c1\r\nTo: {ok.headers.get('To')}\r\nCall-ID: raw-1\r\nCSeq: 1 ACK\r\n"
+        f"Content-Type: application/sdp\r\nContent-Length: {len(answer.to_bytes())}\r\n\r\n"
+    ).encode() + answer.to_bytes()
+    net.b.receive(ack, Address("UDP", A_HOST, 5060), 0.1)
+    acked = net.b.next_event()
+    assert isinstance(acked, CallAcked) and acked.media is not None and acked.media.codec.name == "PCMU"
+
+
+def test_no_common_codec_answers_488() -> None:
+    net = Net()
+    sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\n"
+    net.b.receive(_raw_invite(sdp), Address("UDP", A_HOST, 5060), 0.0)
+    event = net.b.next_event()
+    assert isinstance(event, IncomingCall)
+    with pytest.raises(Exception, match="codec"):
+        event.call.answer(media(B_HOST), 0.0)
+    assert any(d.startswith(b"SIP/2.0 488") for d, _ in net.b.datagrams_to_send())
+
+
+def test_malformed_answered_400_or_hidden_and_rport_routing() -> None:
+    agent = UserAgent(SipSettings(), local_host=B_HOST)
+    bad = _raw_invite().replace(b"CSeq: 1 INVITE", b"CSeq: 1 BYE")
+    agent.receive(bad, Address("UDP", "192.0.2.50", 40123), 0.0)
+    [(data, dest)] = agent.datagrams_to_send()
+    assert data.startswith(b"SIP/2.0 400") and dest == Address("UDP", "192.0.2.50", 40123)
+    assert b"rport=40123;received=192.0.2.50" in data
+    agent.receive(b"\x00garbage\r\n\r\n", Address("UDP", "192.0.2.50", 40123), 0.0)
+    assert agent.datagrams_to_send() == []
+    hidden = UserAgent(SipSettings(hide_inbound_port=True), local_host=B_HOST)
+    hidden.receive(bad, Address("UDP", "192.0.2.50", 40123), 0.0)
+    assert hidden.datagrams_to_send() == []
+    hidden.receive(_raw_invite(), Address("UDP", "192.0.2.50", 40123), 0.0)
+    assert hidden.datagrams_to_send() == []  # no 100 Trying before the call flow decides
+    event = hidden.next_event()
+    assert isinstance(event, IncomingCall)
+    event.call.drop(0.0)
+    assert hidden.datagrams_to_send() == [] and hidden.active_calls == 0
+
+
+@pytest.mark.parametrize(("method", "status"), [("OPTIONS", 200), ("REGISTER", 405), ("FOO", 501)])
+def test_out_of_dialog_methods(method: str, status: int) -> None:
+    agent = UserAgent(SipSettings(), local_host=B_HOST)
+    raw = _raw_invite().replace(b"INVITE", method.encode())
+    agent.receive(raw, Address("UDP", A_HOST, 5060), 0.0)
+    [(data, _)] = agent.datagrams_to_send()
+    assert data.startswith(f"SIP/2.0 {status}".encode())
+    if status != 200:
+        assert b"Allow: INVITE" in data
+
+
+def test_require_unknown_extension_is_420() -> None:
+    agent = UserAgent(SipSettings(), local_host=B_HOST)
+    agent.receive(_raw_invite(extra="Require: 100rel, foo\r\n"), Address("UDP", A_HOST, 5060), 0.0)
+    out = [d for d, _ in agent.datagrams_to_send()]
+    assert out[-1].startswith(b"SIP/2.0 420") and b"Unsupported: 100rel\r\nUnsupported: foo" in out[-1]
+
+
+def test_record_route_path_is_followed_by_ack_and_bye() -> None:
+    agent = UserAgent(SipSettings(), local_host=A_HOST)
+    call = agent.invite(f"sip:bob@{B_HOST}", media(A_HOST), 0.0, from_uri=f"sip:alice@{A_HOST}")
+    [(data, _)] = agent.datagrams_to_send()
+    invite = parse_message(data)
+    assert isinstance(invite, Request)
+    sdp = media(B_HOST).receive_offer(parse_sdp(invite.body))
+    lines = [
+        "SIP/2.0 200 OK",
+        f"Via: {invite.headers.get('Via')}",
+        "Record-Route: <sip:p2.example.net;lr>",
+        "Record-Route: <sip:p1.example.net:5080;lr>",
+        f"From: {invite.headers.get('From')}",
+        f"To: {invite.headers.get('To')};tag=callee",
+        f"Call-ID: {invite.call_id}",
+        "CSeq: 1 INVITE",
+        f"Contact: <sip:bob@{B_HOST}:5070>",
+        "Content-Type: application/sdp",
+        f"Content-Length: {len(sdp.to_bytes())}",
+    ]
+    agent.receive(("\r\n".join(lines) + "\r\n\r\n").encode() + sdp.to_bytes(), Address("UDP", B_HOST, 5070), 0.1)
+    [(ack_data, ack_dest)] = agent.datagrams_to_send()
+    ack = parse_message(ack_data)
+    assert isinstance(ack, Request) and ack.method == "ACK"
+    assert ack_dest == Address("UDP", "p1.example.net", 5080)
+    assert ack.headers.get_all("Route") == ["<sip:p1.example.net:5080;lr>", "<sip:p2.example.net;lr>"]
+    assert str(ack.uri) == f"sip:bob@{B_HOST}:5070"
+    call.bye(0.2)
+    [(bye_data, bye_dest)] = agent.datagrams_to_send()
+    assert bye_data.startswith(b"BYE") and bye_dest == ack_dest
