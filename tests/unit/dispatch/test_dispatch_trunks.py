@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from livekit.protocol.sip import SIPInboundTrunkInfo
 
 from dispatch.call import InboundCall
+from dispatch.errors import ConflictError
 from dispatch.trunks import TrunkVerdict, match_trunk
+from dispatch.validate import check_inbound_trunk_conflicts
 
 TO = "+15105550100"
 FROM = "+13105550100"
@@ -130,3 +134,26 @@ def test_reasons_name_every_failed_filter() -> None:
     assert not considered.admitted
     text = " ".join(considered.reasons)
     assert "allowed_numbers" in text and "allowed_addresses" in text and "not in numbers" in text
+
+
+numbers_pool = st.sampled_from([TO, TO[1:], "+15105550199", FROM, FROM[1:], "+17145550100"])
+trunk_strategy = st.builds(
+    lambda i, numbers, allowed: T(f"t{i}", numbers=numbers, allowed_numbers=allowed, auth_username="u"),
+    st.integers(0, 10**6),
+    st.lists(numbers_pool, max_size=2),
+    st.lists(numbers_pool, max_size=2),
+)
+
+
+@given(
+    trunks=st.lists(trunk_strategy, max_size=4, unique_by=lambda t: t.sip_trunk_id),
+    to=numbers_pool,
+    frm=numbers_pool,
+)
+def test_trunks_accepted_by_the_api_never_tie(trunks: list[SIPInboundTrunkInfo], to: str, frm: str) -> None:
+    try:
+        check_inbound_trunk_conflicts(trunks)
+    except ConflictError:
+        assume(False)
+    match = match_trunk(trunks, call(to=to, frm=frm, auth="u"))
+    assert match.verdict is not TrunkVerdict.AMBIGUOUS
