@@ -1,0 +1,312 @@
+"""The asyncio surface the call flows use: an ``Endpoint`` owning sockets and the clock, and call handles.
+
+Every action runs the sans-IO core synchronously, then flushes its output and re-arms the single timer, so
+there is exactly one place where time and sockets meet the state machines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from .auth import Credentials, Verdict
+from .call import Call
+from .errors import SipParseError
+from .events import CallAcked, CallAnswered, CallEnded, Event, IncomingCall, TransferProgress
+from .message import Request
+from .offer_answer import MediaParams, MediaSession
+from .sdp import SessionDescription
+from .settings import SipSettings
+from .transaction import Address
+from .transport import Transports, primary_local_address
+from .uri import NameAddr, Uri
+from .useragent import UserAgent
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class CallFailed(Exception):
+    """The call ended before the awaited step (answer, ACK, transfer); ``status`` is the SIP status if any."""
+
+    def __init__(self, reason: str, status: int | None) -> None:
+        super().__init__(f"{reason} ({status})" if status else reason)
+        self.reason = reason
+        self.status = status
+
+
+class SipCall:
+    """Shared by inbound and outbound calls: events, hang-up, transfer, DTMF."""
+
+    def __init__(self, endpoint: Endpoint, call: Call) -> None:
+        self._endpoint = endpoint
+        self.core = call
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._ended: asyncio.Future[CallEnded] = asyncio.get_running_loop().create_future()
+        self._answered: asyncio.Future[MediaParams] = asyncio.get_running_loop().create_future()
+        self._transfer: asyncio.Future[TransferProgress] | None = None
+
+    @property
+    def call_id(self) -> str:
+        return self.core.call_id
+
+    @property
+    def media(self) -> MediaParams | None:
+        return self.core.media.current if self.core.media else None
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.done()
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Every event of this call in order; the iteration stops after CallEnded."""
+        while True:
+            event = await self._events.get()
+            yield event
+            if isinstance(event, CallEnded):
+                return
+
+    async def wait_ended(self) -> CallEnded:
+        return await asyncio.shield(self._ended)
+
+    async def bye(self) -> CallEnded:
+        """Hang up (BYE, or CANCEL/480 before an answer) and wait until the call is over."""
+        self._endpoint.run(self.core.bye)
+        return await self.wait_ended()
+
+    async def refer(self, target: Uri | str, *, referred_by: str | None = None) -> TransferProgress:
+        """Blind transfer; returns the final TransferProgress (check ``.succeeded``)."""
+        loop = asyncio.get_running_loop()
+        self._transfer = loop.create_future()
+        self._endpoint.run(lambda now: self.core.refer(target, now, referred_by=referred_by))
+        transfer = self._transfer
+        ended = asyncio.ensure_future(asyncio.shield(self._ended))
+        try:
+            waiters: list[asyncio.Future[Any]] = [transfer, ended]
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+        if transfer.done():
+            return transfer.result()
+        raise CallFailed("ended during transfer", None)
+
+    async def send_dtmf(self, digit: str, duration_ms: int = 250) -> None:
+        self._endpoint.run(lambda now: self.core.send_info(digit, now, duration_ms=duration_ms))
+
+    def deliver(self, event: Event) -> None:
+        self._events.put_nowait(event)
+        if isinstance(event, (CallAcked, CallAnswered)) and not self._answered.done():
+            if event.media is not None:
+                self._answered.set_result(event.media)
+            else:
+                self._answered.set_exception(CallFailed("no media", None))
+        elif isinstance(event, TransferProgress) and event.final and self._transfer and not self._transfer.done():
+            self._transfer.set_result(event)
+        elif isinstance(event, CallEnded):
+            if not self._answered.done():
+                self._answered.set_exception(CallFailed(event.reason, event.status))
+                self._answered.exception()  # consumed here so an unawaited call logs nothing
+            if not self._ended.done():
+                self._ended.set_result(event)
+
+
+class InboundCall(SipCall):
+    """An INVITE handed to the incoming-call handler."""
+
+    @property
+    def request(self) -> Request:
+        return self.core.invite
+
+    @property
+    def source(self) -> Address:
+        return self.core.peer
+
+    @property
+    def offer(self) -> SessionDescription | None:
+        """The caller's SDP offer; None for a delayed offer (we offer in the 200, the answer comes in the ACK)."""
+        return self.core.offer
+
+    @property
+    def from_(self) -> NameAddr:
+        return self.core.invite.from_
+
+    @property
+    def to(self) -> NameAddr:
+        return self.core.invite.to
+
+    def authenticate(self, username: str, password: str) -> Verdict:
+        return self._endpoint.run(lambda now: self.core.authenticate(username, password, now))
+
+    async def challenge(self, *, proxy: bool = False, stale: bool = False) -> None:
+        """401/407; the authorised retry arrives as a new InboundCall."""
+        self._endpoint.run(lambda now: self.core.challenge(now, proxy=proxy, stale=stale))
+
+    async def ring(self) -> None:
+        self._endpoint.run(self.core.ring)
+
+    async def progress(self, media: MediaSession) -> None:
+        self._endpoint.run(lambda now: self.core.progress(media, now))
+
+    async def answer(self, media: MediaSession) -> MediaParams:
+        """200 OK, then wait for the ACK. Raises NegotiationError (488 sent) or CallFailed."""
+        self._endpoint.run(lambda now: self.core.answer(media, now))
+        return await asyncio.shield(self._answered)
+
+    async def reject(self, status: int = 486, reason: str = "", headers: dict[str, str] | None = None) -> None:
+        self._endpoint.run(lambda now: self.core.reject(status, now, reason=reason, headers=headers))
+
+    async def drop(self) -> None:
+        """No answer at all (hide_inbound_port for callers we do not know)."""
+        self._endpoint.run(self.core.drop)
+
+
+class OutboundCall(SipCall):
+    async def wait_answered(self) -> MediaParams:
+        """The negotiated media once the callee answered; CallFailed(status) on rejection, timeout or cancel."""
+        return await asyncio.shield(self._answered)
+
+
+IncomingHandler = Callable[[InboundCall], Awaitable[None]]
+
+
+class Endpoint:
+    def __init__(self, settings: SipSettings, on_incoming: IncomingHandler | None = None) -> None:
+        self.settings = settings
+        self._on_incoming = on_incoming
+        self.ua: UserAgent | None = None
+        self.transports: Transports | None = None
+        self._calls: dict[int, SipCall] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    @property
+    def local_host(self) -> str:
+        assert self.ua is not None
+        return self.ua.host
+
+    @property
+    def port(self) -> int:
+        assert self.transports is not None
+        return self.transports.port
+
+    async def start(self) -> None:
+        s = self.settings
+        self.transports = Transports(
+            self._receive, host=s.bind_host, port=s.port, transports=s.transports, tls_port=s.tls_port,
+            tls_cert_file=s.tls_cert_file, tls_key_file=s.tls_key_file, idle_timeout=s.stream_idle_timeout,
+        )  # fmt: skip
+        await self.transports.start()
+        bound = s.bind_host
+        local = bound if bound not in ("0.0.0.0", "::", "") else primary_local_address()
+        # Ports chosen by the OS (port 0, used by tests) become the ones we advertise.
+        self.settings = replace(s, port=self.transports.port, tls_port=self.transports.tls_port)
+        self.ua = UserAgent(self.settings, local_host=local)
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in list(self._handlers):
+            task.cancel()
+        if self.transports is not None:
+            await self.transports.close()
+
+    async def place_call(
+        self,
+        target: Uri | str,
+        media: MediaSession,
+        *,
+        from_uri: Uri | str,
+        display_name: str | None = None,
+        destination: Address | None = None,
+        transport: str = "UDP",
+        credentials: Credentials | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> OutboundCall:
+        """Send the INVITE; await ``wait_answered()`` on the result for the outcome."""
+        holder: list[OutboundCall] = []
+
+        def invite(now: float) -> None:
+            assert self.ua is not None
+            call = self.ua.invite(
+                target, media, now, from_uri=from_uri, display_name=display_name, destination=destination,
+                transport=transport, credentials=credentials, headers=headers,
+            )  # fmt: skip
+            handle = OutboundCall(self, call)
+            self._calls[id(call)] = handle
+            holder.append(handle)
+
+        self.run(invite)
+        return holder[0]
+
+    def run(self, action: Callable[[float], T]) -> T:
+        """Run one core action at the current time, then send, dispatch events and re-arm the timer."""
+        try:
+            return action(asyncio.get_running_loop().time())
+        finally:
+            self._after_core()
+
+    # ---- plumbing -------------------------------------------------------------------------------------------
+
+    def _receive(self, data: bytes, source: Address) -> None:
+        assert self.ua is not None
+        ua = self.ua
+        self.run(lambda now: ua.receive(data, source, now))
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        assert self.ua is not None
+        self.run(self.ua.handle_timer)
+
+    def _after_core(self) -> None:
+        ua, transports = self.ua, self.transports
+        if ua is None or transports is None:
+            return
+        for data, dest in ua.datagrams_to_send():
+            transports.send(data, dest)
+        while (event := ua.next_event()) is not None:
+            self._dispatch(event)
+        for data, dest in ua.datagrams_to_send():
+            transports.send(data, dest)
+        deadline = ua.get_timer()
+        if self._timer is not None and (deadline is None or self._timer.when() != deadline):
+            self._timer.cancel()
+            self._timer = None
+        if deadline is not None and self._timer is None:
+            self._timer = asyncio.get_running_loop().call_at(deadline, self._on_timer)
+
+    def _dispatch(self, event: Event) -> None:
+        if isinstance(event, IncomingCall):
+            handle = InboundCall(self, event.call)
+            self._calls[id(event.call)] = handle
+            handle.deliver(event)
+            if self._on_incoming is None:
+                event.call.reject(480, asyncio.get_running_loop().time())
+                return
+            task = asyncio.ensure_future(self._handle(handle))
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
+            return
+        call_handle = self._calls.get(id(event.call))
+        if call_handle is None:
+            return
+        call_handle.deliver(event)
+        if isinstance(event, CallEnded):
+            self._calls.pop(id(event.call), None)
+
+    async def _handle(self, call: InboundCall) -> None:
+        """Run the call flow's handler; a failure is contained to this call (answered 500 or hung up)."""
+        assert self._on_incoming is not None
+        try:
+            await self._on_incoming(call)
+        except (SipParseError, asyncio.CancelledError):
+            pass
+        except Exception:
+            log.exception("incoming-call handler failed for %s", call.call_id)
+            if not call.ended:
+                if call.core.state in ("incoming", "early"):
+                    self.run(lambda now: call.core.reject(500, now))
+                else:
+                    self.run(call.core.bye)

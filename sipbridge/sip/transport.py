@@ -1,0 +1,223 @@
+"""The asyncio edge: UDP, TCP and TLS sockets for the sans-IO core.
+
+Stream connections are keyed by their far end, so a response or in-dialog request addressed to a peer reuses the
+connection that peer opened (or that we opened to it); connections idle for ``idle_timeout`` are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from .errors import SipParseError
+from .message import StreamFramer
+from .transaction import Address
+
+log = logging.getLogger(__name__)
+
+Receiver = Callable[[bytes, Address], None]
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class _Datagram(asyncio.DatagramProtocol):
+    def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        host, port = str(addr[0]), int(str(addr[1]))
+        if data.strip(b"\r\n"):  # bare CRLF keep-alives carry nothing
+            self.receiver(data, Address("UDP", host, port))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("UDP error: %s", exc)
+
+
+class _Stream(asyncio.Protocol):
+    def __init__(self, owner: Transports, transport_name: str) -> None:
+        self.owner = owner
+        self.name = transport_name
+        self.framer = StreamFramer()
+        self.transport: asyncio.Transport | None = None
+        self.peer: Address | None = None
+        self.last_used = time.monotonic()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        host, port = transport.get_extra_info("peername")[:2]
+        self.peer = Address(self.name, host, port)
+        self.owner.connections[self.peer] = self
+
+    def data_received(self, data: bytes) -> None:
+        self.last_used = time.monotonic()
+        try:
+            messages = self.framer.feed(data)
+        except SipParseError as exc:
+            log.info("closing %s: %s", self.peer, exc)
+            self.close()
+            return
+        for message in messages:
+            assert self.peer is not None
+            self.owner.receiver(message, self.peer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None and self.owner.connections.get(self.peer) is self:
+            del self.owner.connections[self.peer]
+
+    def send(self, data: bytes) -> None:
+        self.last_used = time.monotonic()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Transports:
+    """Listeners plus outgoing connections; ``send`` never blocks (connects and DNS happen in tasks)."""
+
+    def __init__(
+        self,
+        receiver: Receiver,
+        *,
+        host: str,
+        port: int,
+        transports: tuple[str, ...] = ("UDP", "TCP"),
+        tls_port: int | None = None,
+        tls_cert_file: str | None = None,
+        tls_key_file: str | None = None,
+        idle_timeout: float = 600.0,
+    ) -> None:
+        self.receiver = receiver
+        self.host = host
+        self.port = port
+        self.transports = transports
+        self.tls_port = tls_port
+        self.idle_timeout = idle_timeout
+        self.connections: dict[Address, _Stream] = {}
+        self._udp: asyncio.DatagramTransport | None = None
+        self._servers: list[asyncio.Server] = []
+        self._pending: dict[Address, list[bytes]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server_tls: ssl.SSLContext | None = None
+        self._client_tls = ssl.create_default_context()
+        if tls_cert_file and tls_key_file:
+            self._server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._server_tls.load_cert_chain(tls_cert_file, tls_key_file)
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if "UDP" in self.transports:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Datagram(self.receiver), local_addr=(self.host, self.port)
+            )
+            self._udp = transport
+            self.port = transport.get_extra_info("sockname")[1]  # port 0 picks a free one
+        if "TCP" in self.transports:
+            server = await loop.create_server(lambda: _Stream(self, "TCP"), self.host, self.port)
+            self._servers.append(server)
+            self.port = server.sockets[0].getsockname()[1]
+        if self._server_tls is not None and self.tls_port is not None:
+            server = await loop.create_server(
+                lambda: _Stream(self, "TLS"), self.host, self.tls_port, ssl=self._server_tls
+            )
+            self._servers.append(server)
+            self.tls_port = server.sockets[0].getsockname()[1]
+        self._spawn(self._reap_idle())
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for server in self._servers:
+            server.close()
+        for conn in list(self.connections.values()):
+            conn.close()
+        if self._udp is not None:
+            self._udp.close()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+
+    def send(self, data: bytes, dest: Address) -> None:
+        if dest.transport == "UDP":
+            if is_ip(dest.host) and self._udp is not None:
+                self._udp.sendto(data, (dest.host, dest.port))
+            else:
+                self._spawn(self._send_udp_resolved(data, dest))
+            return
+        conn = self.connections.get(dest)
+        if conn is not None:
+            conn.send(data)
+            return
+        queued = self._pending.get(dest)
+        if queued is not None:
+            queued.append(data)
+            return
+        self._pending[dest] = [data]
+        self._spawn(self._connect(dest))
+
+    async def _send_udp_resolved(self, data: bytes, dest: Address) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(dest.host, dest.port, type=socket.SOCK_DGRAM)
+        except OSError as exc:
+            log.warning("cannot resolve %s: %s", dest.host, exc)
+            return
+        if self._udp is not None and infos:
+            self._udp.sendto(data, infos[0][4][:2])
+
+    async def _connect(self, dest: Address) -> None:
+        loop = asyncio.get_running_loop()
+        tls = self._client_tls if dest.transport == "TLS" else None
+        try:
+            _, protocol = await loop.create_connection(
+                lambda: _Stream(self, dest.transport), dest.host, dest.port, ssl=tls
+            )
+        except OSError as exc:
+            log.warning("cannot connect to %s: %s", dest, exc)
+            self._pending.pop(dest, None)
+            return
+        assert isinstance(protocol, _Stream)
+        if protocol.peer is not None and protocol.peer != dest:
+            self.connections[dest] = protocol  # a hostname destination: reachable under both keys
+        for data in self._pending.pop(dest, []):
+            protocol.send(data)
+
+    async def _reap_idle(self) -> None:
+        while True:
+            await asyncio.sleep(min(self.idle_timeout, 30.0))
+            cutoff = time.monotonic() - self.idle_timeout
+            for conn in list(self.connections.values()):
+                if conn.last_used < cutoff:
+                    conn.close()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def primary_local_address(family: int = socket.AF_INET) -> str:
+    """The address the OS would use towards the internet (no packet is sent), for a wildcard bind."""
+    probe = "192.0.2.1" if family == socket.AF_INET else "2001:db8::1"
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect((probe, 9))
+            return str(sock.getsockname()[0])
+        except OSError:
+            return "127.0.0.1" if family == socket.AF_INET else "::1"
