@@ -7,7 +7,7 @@ accepted or refused alike, and livekit-server's refusal code must be the one our
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import pytest
@@ -17,15 +17,25 @@ from livekit.api import LiveKitAPI, TwirpError
 from livekit.protocol.sip import (
     CreateSIPDispatchRuleRequest,
     CreateSIPInboundTrunkRequest,
+    CreateSIPOutboundTrunkRequest,
+    SIPCodec,
     SIPDispatchRule,
     SIPDispatchRuleDirect,
     SIPDispatchRuleIndividual,
     SIPDispatchRuleInfo,
     SIPInboundTrunkInfo,
+    SIPMediaConfig,
+    SIPOutboundTrunkInfo,
 )
 
-from dispatch.errors import ConflictError, DispatchError
-from dispatch.validate import check_dispatch_rule_conflicts, check_inbound_trunk_conflicts
+from dispatch.errors import DispatchError
+from dispatch.validate import (
+    check_dispatch_rule_conflicts,
+    check_inbound_trunk_conflicts,
+    validate_dispatch_rule,
+    validate_inbound_trunk,
+    validate_outbound_trunk,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -130,10 +140,72 @@ async def test_known_difference_rule_listing_one_number_twice(livekit_api: LiveK
     assert refused.value.code == "invalid_argument"
 
 
-def _refusal(check: Callable[[list[Item]], None], items: list[Item]) -> DispatchError | None:
-    """The conflict our check reports for ``items``, or None."""
+def _refusal(check: Callable[[Item], None], item: Item) -> DispatchError | None:
+    """The error our check raises for ``item``, or None."""
     try:
-        check(items)
-    except ConflictError as e:
+        check(item)
+    except DispatchError as e:
         return e
     return None
+
+
+AGREE, STRICTER = "agree", "stricter"
+"""Either both sides decide alike, or we refuse a value livekit-server stores and then silently ignores."""
+
+INBOUND_FIELDS = {
+    "no number, address or credentials": (SIPInboundTrunkInfo(name="open"), AGREE),
+    "user name only": (SIPInboundTrunkInfo(auth_username="u"), AGREE),
+    "reserved header": (SIPInboundTrunkInfo(numbers=["+1"], headers={"Call-ID": "x"}), AGREE),
+    "header name with a space": (SIPInboundTrunkInfo(numbers=["+1"], headers={"X Bad": "x"}), AGREE),
+    "codec without a name": (SIPInboundTrunkInfo(numbers=["+1"], media=SIPMediaConfig(codecs=[SIPCodec()])), AGREE),
+    "comma-separated addresses": (SIPInboundTrunkInfo(allowed_addresses=["10.0.0.1, 10.0.0.2"]), STRICTER),
+    "empty number": (SIPInboundTrunkInfo(numbers=["+1", ""]), STRICTER),
+}
+
+
+@pytest.mark.parametrize(("trunk", "relation"), INBOUND_FIELDS.values(), ids=INBOUND_FIELDS.keys())
+async def test_inbound_trunk_fields_agree(livekit_api: LiveKitAPI, trunk: SIPInboundTrunkInfo, relation: str) -> None:
+    ours = _refusal(validate_inbound_trunk, trunk)
+    theirs = await _server_refusal(livekit_api.sip.create_inbound_trunk(CreateSIPInboundTrunkRequest(trunk=trunk)))
+    _compare(ours, theirs, relation)
+
+
+OUTBOUND_FIELDS = {
+    "no numbers": (SIPOutboundTrunkInfo(address="sip.example.com"), AGREE),
+    "no address": (SIPOutboundTrunkInfo(numbers=["+1"]), AGREE),
+    "address is a SIP URI": (SIPOutboundTrunkInfo(numbers=["+1"], address="sip:pbx@example.com"), AGREE),
+    "valid": (SIPOutboundTrunkInfo(numbers=["+1"], address="sip.example.com:5060"), AGREE),
+}
+
+
+@pytest.mark.parametrize(("trunk", "relation"), OUTBOUND_FIELDS.values(), ids=OUTBOUND_FIELDS.keys())
+async def test_outbound_trunk_fields_agree(livekit_api: LiveKitAPI, trunk: SIPOutboundTrunkInfo, relation: str) -> None:
+    ours = _refusal(validate_outbound_trunk, trunk)
+    theirs = await _server_refusal(livekit_api.sip.create_outbound_trunk(CreateSIPOutboundTrunkRequest(trunk=trunk)))
+    _compare(ours, theirs, relation)
+
+
+async def test_dispatch_rule_without_rule_is_refused_alike(livekit_api: LiveKitAPI) -> None:
+    rule = SIPDispatchRuleInfo(name="no rule")
+    ours = _refusal(validate_dispatch_rule, rule)
+    theirs = await _server_refusal(
+        livekit_api.sip.create_dispatch_rule(CreateSIPDispatchRuleRequest(dispatch_rule=rule))
+    )
+    _compare(ours, theirs, AGREE)
+
+
+async def _server_refusal(call: Awaitable[object]) -> TwirpError | None:
+    try:
+        await call
+    except TwirpError as e:
+        return e
+    return None
+
+
+def _compare(ours: DispatchError | None, theirs: TwirpError | None, relation: str) -> None:
+    if relation == STRICTER:
+        assert ours is not None and theirs is None, (ours, theirs)
+        return
+    assert (ours is None) == (theirs is None), (ours, theirs and theirs.message)
+    if ours is not None and theirs is not None:
+        assert theirs.code == ours.code
