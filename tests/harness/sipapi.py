@@ -5,10 +5,23 @@ from __future__ import annotations
 import re
 from typing import Any, TypeVar
 
+import redis
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from .processes import RedisServer
+
 Response = TypeVar("Response", bound=Message)
+SIP_TABLES = ("sip_trunk", "sip_inbound_trunk", "sip_outbound_trunk", "sip_dispatch_rule")
+
+
+def clear_sip_tables(server: RedisServer) -> None:
+    """Empty the SIP hashes only: livekit-server keeps its own state in the same Redis."""
+    client = redis.Redis(host=server.host, port=server.port)
+    try:
+        client.delete(*SIP_TABLES)
+    finally:
+        client.close()
 
 
 def created_id(output: str) -> str:

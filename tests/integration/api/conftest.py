@@ -6,20 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from harness.bridge import BridgeProcess
 from harness.processes import RedisServer
-
-SIP_TABLES = ("sip_trunk", "sip_inbound_trunk", "sip_outbound_trunk", "sip_dispatch_rule")
-
-
-def clear_sip_tables(server: RedisServer) -> None:
-    """Empty the SIP hashes only: livekit-server keeps its own state in the same Redis."""
-    client = redis.Redis(host=server.host, port=server.port)
-    try:
-        client.delete(*SIP_TABLES)
-    finally:
-        client.close()
+from harness.sipapi import clear_sip_tables
 
 
 @pytest.fixture(params=["embedded", "redis"])
