@@ -29,10 +29,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="show the trunk, rule, room and participant an inbound call would get",
         description="Simulate an inbound call against the configured trunks and dispatch rules.",
     )
-    test.add_argument("--to", required=True, help="called number (the To user), e.g. +15105550100")
-    test.add_argument("--from", dest="from_number", required=True, help="calling number (the From user)")
-    test.add_argument("--source", required=True, help="source IP address of the INVITE")
-    test.add_argument("--from-host", default="", help="host of the From URI (default: the --source address)")
+    test.add_argument("--to", required=True, metavar="NUMBER", help="called number (the To user), e.g. +15105550100")
+    test.add_argument(
+        "--from", dest="from_number", required=True, metavar="NUMBER", help="calling number (the From user)"
+    )
+    test.add_argument("--source", required=True, metavar="IP", help="source IP address of the INVITE")
+    test.add_argument(
+        "--from-host", default="", metavar="HOST", help="host of the From URI (default: the --source address)"
+    )
     test.add_argument("--pin", default="", help="PIN the caller enters if one is asked for")
     test.add_argument(
         "--header",
