@@ -84,7 +84,7 @@ class CallDispatch:
     ringing_timeout_seconds: float | None
     """The trunk's ``ringing_timeout``; None means the bridge default."""
     max_call_duration_seconds: float | None
-    """The trunk's ``max_call_duration``; None means the bridge default."""
+    """The trunk's ``max_call_duration``; None means the bridge default (LiveKit's is, and caps at, 24 h)."""
     headers: dict[str, str] = field(default_factory=dict)
     """The trunk's ``headers``, added to the 200 OK."""
     attributes_to_headers: dict[str, str] = field(default_factory=dict)
