@@ -10,9 +10,7 @@ FRAME = 160
 RATE = 8000
 
 
-def _push(
-    buffer: JitterBuffer, sequence: int, arrival: float, ssrc: int = 1, timestamp: int | None = None
-) -> None:
+def _push(buffer: JitterBuffer, sequence: int, arrival: float, ssrc: int = 1, timestamp: int | None = None) -> None:
     ts = sequence * FRAME if timestamp is None else timestamp
     buffer.push(ssrc, sequence & 0xFFFF, ts & 0xFFFFFFFF, sequence.to_bytes(4, "big"), arrival, RATE)
 

@@ -1,0 +1,235 @@
+"""One call's RTP session on asyncio: the sockets, the 20 ms cadence, symmetric RTP and the port's lifetime.
+
+``open`` binds a port pair from the allocator before the SDP is written (the port goes into it); ``start``
+begins media once offer/answer has settled the codec and the peer's address. Every frame the session takes
+one frame from ``source`` (the mixer, a prompt, or silence), sends it, and hands one frame of the caller's
+audio to ``sink``. ``close`` (also on leaving ``async with``, whatever the reason) stops everything, sends an
+RTCP BYE, closes the sockets and gives the ports back; it is safe to call more than once.
+
+Symmetric RTP: a peer behind NAT sends from another address than its SDP says. The session sends to where
+valid packets of the call come from, re-latching only when the current address has been silent for half a
+second, so a stray packet from elsewhere cannot steal the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+import numpy as np
+from aiortc.rtp import is_rtcp
+
+from sipbridge.media.cadence import run_cadence
+from sipbridge.media.codecs import Pcm
+from sipbridge.media.ports import PortAllocator, PortsExhausted
+from sipbridge.media.stream import MediaStream, StreamConfig
+
+logger = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+RTCP_INTERVAL = 5.0
+"""Seconds between our RTCP reports (RFC 3550's minimum for a two-party session)."""
+RELATCH_SILENCE = 0.5
+
+
+class _Endpoint(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.handler: Callable[[bytes, Address], None] | None = None
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        if self.handler is not None:
+            self.handler(data, (str(addr[0]), int(str(addr[1]))))
+
+    def error_received(self, exc: Exception) -> None:
+        logger.debug("RTP socket error: %s", exc)  # ICMP unreachable while the peer is not listening yet
+
+
+class RtpSession:
+    def __init__(
+        self,
+        allocator: PortAllocator,
+        port: int,
+        rtp: tuple[asyncio.DatagramTransport, _Endpoint],
+        rtcp: tuple[asyncio.DatagramTransport, _Endpoint] | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self._allocator = allocator
+        self.local_port = port
+        self._rtp_transport, rtp_endpoint = rtp
+        rtp_endpoint.handler = self._on_rtp
+        self._rtcp_transport: asyncio.DatagramTransport | None = None
+        if rtcp is not None:
+            self._rtcp_transport, rtcp_endpoint = rtcp
+            rtcp_endpoint.handler = self._on_rtcp
+        self._clock = clock
+        self.stream: MediaStream | None = None
+        self.remote: Address | None = None
+        self.remote_rtcp: Address | None = None
+        self.symmetric = True
+        self.source: Callable[[], Pcm | None] | None = None
+        """Audio to send, one frame per call; None (or returning None) sends silence."""
+        self.sink: Callable[[Pcm], None] | None = None
+        """Receives the caller's audio, one frame per call, at the codec's sample rate."""
+        self.on_digit: Callable[[str], None] | None = None
+        self.on_media_lost: Callable[[str], None] | None = None
+        """Called once with "timeout" when RTP stopped for the media timeout, or "error" if the media task
+        failed; the call should hang up."""
+        self._task: asyncio.Task[None] | None = None
+        self._latched_at: float | None = None
+        self._frames_since_rtcp = 0
+        self._timeout_reported = False
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        allocator: PortAllocator,
+        host: str,
+        rtcp_mux: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> RtpSession:
+        """Binds the next free port pair of the range (skipping ports other processes hold)."""
+        loop = asyncio.get_running_loop()
+        for _ in range(allocator.capacity):
+            port = allocator.allocate()
+            bound: list[asyncio.DatagramTransport] = []
+            try:
+                rtp = await loop.create_datagram_endpoint(_Endpoint, local_addr=(host, port))
+                bound.append(rtp[0])
+                rtcp = None
+                if not rtcp_mux:
+                    rtcp = await loop.create_datagram_endpoint(_Endpoint, local_addr=(host, port + 1))
+                    bound.append(rtcp[0])
+            except OSError:
+                for transport in bound:
+                    transport.close()
+                allocator.release(port)
+                continue
+            except BaseException:
+                for transport in bound:
+                    transport.close()
+                allocator.release(port)
+                raise
+            return cls(allocator, port, rtp, rtcp, clock)
+        raise PortsExhausted("no RTP port of the range could be bound")
+
+    def start(self, config: StreamConfig, remote: Address, remote_rtcp: Address | None = None) -> None:
+        """Begins media with what offer/answer settled; calling it again (re-INVITE) switches to the new setup."""
+        if self._closed:
+            raise RuntimeError("session is closed")
+        now = self._clock()
+        self.stream = MediaStream(config, now)
+        self.remote = remote
+        self.remote_rtcp = remote if self._rtcp_transport is None else (remote_rtcp or (remote[0], remote[1] + 1))
+        self._latched_at = None
+        self._timeout_reported = False
+        if self._task is None:
+            interval = config.ptime_ms / 1000
+            self._task = asyncio.create_task(run_cadence(interval, self._on_frames, self._clock))
+            self._task.add_done_callback(self._on_task_done)
+
+    def send_digits(self, digits: str, duration_ms: int = 100) -> None:
+        if self.stream is not None:
+            self.stream.send_digits(digits, duration_ms)
+
+    # -- the cadence -----------------------------------------------------------------------------------------
+
+    def _on_frames(self, skipped: int, frames: int) -> None:
+        stream = self.stream
+        if stream is None:
+            return
+        stream.skip_frames(skipped)
+        for _ in range(frames):
+            pcm = self.source() if self.source is not None else None
+            if pcm is None:
+                pcm = np.zeros(stream.frame_samples, dtype=np.int16)
+            datagram = stream.datagram_for_frame(pcm)
+            if self.remote is not None:
+                self._rtp_transport.sendto(datagram, self.remote)
+            received = stream.pull_audio()
+            if self.sink is not None:
+                self.sink(received)
+        for digit in stream.take_digits():
+            if self.on_digit is not None:
+                self.on_digit(digit)
+        now = self._clock()
+        if not self._timeout_reported and stream.timed_out(now):
+            self._timeout_reported = True
+            self._report_lost("timeout")
+        self._frames_since_rtcp += skipped + frames
+        if self._frames_since_rtcp * stream.config.ptime_ms >= RTCP_INTERVAL * 1000:
+            self._frames_since_rtcp = 0
+            self._send_rtcp(stream, now, bye=False)
+
+    def _report_lost(self, reason: str) -> None:
+        if self.on_media_lost is not None:
+            self.on_media_lost(reason)
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("media task of port %d failed", self.local_port, exc_info=task.exception())
+            self._report_lost("error")
+
+    def _send_rtcp(self, stream: MediaStream, now: float, bye: bool) -> None:
+        if self.remote_rtcp is None:
+            return
+        report = stream.rtcp_report(now, time.time(), bye=bye)
+        transport = self._rtcp_transport or self._rtp_transport
+        transport.sendto(report, self.remote_rtcp)
+
+    # -- receiving -------------------------------------------------------------------------------------------
+
+    def _on_rtp(self, data: bytes, source: Address) -> None:
+        if self._rtcp_transport is None and is_rtcp(data):
+            self._on_rtcp(data, source)
+            return
+        stream = self.stream
+        if stream is None:
+            return
+        now = self._clock()
+        if stream.receive_rtp(data, now) and self.symmetric:
+            self._latch(source, now)
+
+    def _latch(self, source: Address, now: float) -> None:
+        if source == self.remote:
+            self._latched_at = now
+            return
+        if self._latched_at is None or now - self._latched_at > RELATCH_SILENCE:
+            logger.info("symmetric RTP: sending to %s:%d instead of %s", source[0], source[1], self.remote)
+            self.remote = source
+            if self._rtcp_transport is None:
+                self.remote_rtcp = source
+            self._latched_at = now
+
+    def _on_rtcp(self, data: bytes, source: Address) -> None:
+        if self.stream is not None and self.stream.receive_rtcp(data, self._clock()) and self.symmetric:
+            self.remote_rtcp = source
+
+    # -- the end ---------------------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._task is not None and not self._task.done():
+                self._task.cancel()
+                await asyncio.wait([self._task])
+            if self.stream is not None:
+                self._send_rtcp(self.stream, self._clock(), bye=True)
+        finally:
+            self._rtp_transport.close()
+            if self._rtcp_transport is not None:
+                self._rtcp_transport.close()
+            self._allocator.release(self.local_port)
+
+    async def __aenter__(self) -> RtpSession:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

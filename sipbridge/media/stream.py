@@ -1,0 +1,209 @@
+"""One call's RTP stream, sans I/O: datagrams and time in, datagrams and PCM out.
+
+The asyncio session (sipbridge.media.session) owns the sockets and the clock and calls this once per packet
+and once per frame; everything here is testable with plain bytes and a fake clock.
+
+Receive: SRTP unprotect, RTP parse, telephone-events to digits, audio through the jitter buffer and decoder
+(with loss concealment) to fixed-size frames, optional in-band DTMF detection, RTCP reception statistics, and
+the media timeout. Send: one frame of PCM becomes one packet (or, while a digit is being sent, that slot's
+telephone-event packet), with our SSRC, sequence numbers and timestamps, SRTP protected.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from aiortc.rtp import RtpPacket
+
+from sipbridge.media.codecs import Pcm, create_codec
+from sipbridge.media.concealment import Concealer
+from sipbridge.media.dtmf import OutgoingEventPacket, TelephoneEventReceiver, telephone_event_packets
+from sipbridge.media.inband_dtmf import GoertzelDetector, dtmf_tone
+from sipbridge.media.jitter import Gap, JitterBuffer, JitterPacket
+from sipbridge.media.rtcp import ReceptionStats, SendStats, build_report, read_report
+from sipbridge.media.srtp import SrtpContext, SrtpError, SrtpKeys
+
+_RTP_HEADER = struct.Struct("!BBHII")
+DIGIT_PAUSE_FRAMES = 3
+"""Frames of ordinary audio between two sent digits (60 ms)."""
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """What offer/answer settled for this call's audio."""
+
+    codec: str
+    payload_type: int
+    dtmf_payload_type: int | None = None
+    """None when the peer did not offer telephone-event: digits then go and come as in-band tones."""
+    ptime_ms: int = 20
+    srtp: SrtpKeys | None = None
+    media_timeout: float = 15.0
+    """Seconds without RTP, once it has flowed, before the call is reported dead."""
+    media_timeout_initial: float = 30.0
+    """Seconds to wait for the first RTP packet."""
+    cname: str = "sipbridge"
+
+
+class MediaStream:
+    def __init__(self, config: StreamConfig, now: float, rng: random.Random | None = None) -> None:
+        rng = rng or random.SystemRandom()
+        self.config = config
+        self.codec = create_codec(config.codec)
+        self.frame_samples = self.codec.sample_rate * config.ptime_ms // 1000
+        self._frame_ticks = self.codec.clock_rate * config.ptime_ms // 1000
+        self._srtp = SrtpContext(config.srtp) if config.srtp else None
+        self.ssrc = rng.getrandbits(32)
+        self._sequence = rng.getrandbits(16)
+        self._timestamp = rng.getrandbits(32)
+        self._jitter = JitterBuffer(self._frame_ticks)
+        self._concealer = Concealer(self.frame_samples)
+        self._events = TelephoneEventReceiver()
+        self._detector = GoertzelDetector(self.codec.sample_rate) if config.dtmf_payload_type is None else None
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._digits: list[str] = []
+        self._outgoing: deque[OutgoingEventPacket | Pcm | None] = deque()
+        self._talkspurt_start = True
+        self._event_timestamp = 0
+        self.received = ReceptionStats()
+        self.sent = SendStats()
+        self.started_at = now
+        self.last_rtp_at: float | None = None
+        self.rejected = 0
+        """Datagrams dropped: malformed, failing SRTP, or from another payload type."""
+
+    # -- receiving -------------------------------------------------------------------------------------------
+
+    def receive_rtp(self, data: bytes, now: float) -> bool:
+        """Takes one RTP datagram; True when it was a valid packet of this call (the session latches on it)."""
+        try:
+            plain = self._srtp.unprotect(data) if self._srtp else data
+            packet = RtpPacket.parse(plain)
+        except (SrtpError, ValueError):
+            self.rejected += 1
+            return False
+        pt = packet.payload_type
+        if pt == self.config.payload_type:
+            self._jitter.push(
+                packet.ssrc,
+                packet.sequence_number,
+                packet.timestamp,
+                packet.payload,
+                now,
+                self.codec.clock_rate,
+                packet.marker == 1,
+            )
+        elif pt == self.config.dtmf_payload_type:
+            try:
+                digit = self._events.receive(packet.timestamp, packet.payload)
+            except ValueError:
+                self.rejected += 1
+                return False
+            if digit is not None:
+                self._digits.append(digit)
+        elif pt != 13:  # comfort noise (RFC 3389) shows the peer is alive; anything else is not ours
+            self.rejected += 1
+            return False
+        self.received.on_packet(packet.ssrc, packet.sequence_number, packet.timestamp, now, self.codec.clock_rate)
+        self.last_rtp_at = now
+        return True
+
+    def receive_rtcp(self, data: bytes, now: float) -> bool:
+        try:
+            plain = self._srtp.unprotect_rtcp(data) if self._srtp else data
+            read_report(plain, self.received, now)
+        except (SrtpError, ValueError):
+            self.rejected += 1
+            return False
+        return True
+
+    def pull_audio(self) -> Pcm:
+        """The next ``frame_samples`` of the caller's audio: decoded, concealed where lost, silent when none."""
+        n = self.frame_samples
+        while len(self._pending) < n:
+            out = self._jitter.pop()
+            if isinstance(out, JitterPacket):
+                pcm = self._concealer.good(self.codec.decode(out.payload))
+            elif out is Gap.LOST:
+                pcm = self._concealer.conceal()
+            else:
+                break
+            self._pending = pcm if not len(self._pending) else np.concatenate([self._pending, pcm])
+        if len(self._pending) >= n:
+            frame, self._pending = self._pending[:n], self._pending[n:]
+        else:
+            frame = np.concatenate([self._pending, np.zeros(n - len(self._pending), dtype=np.int16)])
+            self._pending = self._pending[:0]
+        if self._detector is not None:
+            self._digits += self._detector.feed(frame)
+        return frame
+
+    def take_digits(self) -> list[str]:
+        """Digits the caller pressed since the last call, each once."""
+        digits, self._digits = self._digits, []
+        return digits
+
+    def timed_out(self, now: float) -> bool:
+        if self.last_rtp_at is None:
+            return now - self.started_at > self.config.media_timeout_initial
+        return now - self.last_rtp_at > self.config.media_timeout
+
+    @property
+    def jitter_buffer(self) -> JitterBuffer:
+        return self._jitter
+
+    # -- sending ---------------------------------------------------------------------------------------------
+
+    def send_digits(self, digits: str, duration_ms: int = 100) -> None:
+        """Queues key presses: RFC 4733 events when negotiated, else in-band tones."""
+        for digit in digits:
+            if self.config.dtmf_payload_type is not None:
+                plan = telephone_event_packets(digit, duration_ms, self.codec.clock_rate, self.config.ptime_ms)
+                self._outgoing.extend(plan)
+            else:
+                tone = dtmf_tone(digit, self.codec.sample_rate, duration_ms)
+                padded = np.zeros(-(-len(tone) // self.frame_samples) * self.frame_samples, dtype=np.int16)
+                padded[: len(tone)] = tone
+                self._outgoing.extend(padded.reshape(-1, self.frame_samples))
+            self._outgoing.extend([None] * DIGIT_PAUSE_FRAMES)
+
+    @property
+    def sending_digits(self) -> bool:
+        return bool(self._outgoing)
+
+    def datagram_for_frame(self, pcm: Pcm) -> bytes:
+        """The datagram for this frame slot: the audio, or the digit being sent in its place."""
+        queued = self._outgoing.popleft() if self._outgoing else None
+        if isinstance(queued, OutgoingEventPacket):
+            if queued.slot == 0:
+                self._event_timestamp = self._timestamp
+            event_pt = self.config.dtmf_payload_type or 0
+            datagram = self._packet(event_pt, queued.marker, self._event_timestamp, queued.payload)
+            self._talkspurt_start = True  # audio after an event starts a new talkspurt
+        else:
+            audio = pcm if queued is None else queued
+            payload = self.codec.encode(audio)
+            datagram = self._packet(self.config.payload_type, self._talkspurt_start, self._timestamp, payload)
+            self._talkspurt_start = False
+        self._timestamp = (self._timestamp + self._frame_ticks) & 0xFFFFFFFF
+        return datagram
+
+    def skip_frames(self, frames: int) -> None:
+        """Slots given up by the cadence: the timestamp moves on as if those packets were lost."""
+        self._timestamp = (self._timestamp + frames * self._frame_ticks) & 0xFFFFFFFF
+
+    def _packet(self, payload_type: int, marker: bool, timestamp: int, payload: bytes) -> bytes:
+        second_byte = (0x80 if marker else 0) | payload_type
+        header = _RTP_HEADER.pack(0x80, second_byte, self._sequence, timestamp, self.ssrc)
+        self._sequence = (self._sequence + 1) & 0xFFFF
+        self.sent.on_packet(len(payload), timestamp)
+        datagram = header + payload
+        return self._srtp.protect(datagram) if self._srtp else datagram
+
+    def rtcp_report(self, now: float, unix_time: float, bye: bool = False) -> bytes:
+        report = build_report(self.ssrc, self.config.cname, self.sent, self.received, now, unix_time, bye)
+        return self._srtp.protect_rtcp(report) if self._srtp else report
