@@ -14,6 +14,7 @@ import signal
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from dispatch.decide import OPEN_CONFIGURATION_WARNING, is_open_configuration
 from sipbridge.api.auth import Authenticator
 from sipbridge.api.sip_service import SIPService
 from sipbridge.config import DEV_API_KEY, DEV_API_SECRET, Config, ConfigError, is_go_service_key
@@ -68,6 +69,8 @@ class Bridge:
 
         self.store = await open_store(config)
         log.info("storage: %s", store_description(config))
+        if is_open_configuration(await self.store.list_inbound_trunks(), await self.store.list_dispatch_rules()):
+            log.warning("dispatch: %s", OPEN_CONFIGURATION_WARNING)
 
         api_app = web.Application(client_max_size=1 << 20)
         SIPService(self.store, Authenticator(config.api_key, config.api_secret)).twirp().add_routes(api_app)
