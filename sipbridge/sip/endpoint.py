@@ -301,8 +301,8 @@ class Endpoint:
         assert self._on_incoming is not None
         try:
             await self._on_incoming(call)
-        except (SipParseError, asyncio.CancelledError):
-            pass
+        except (SipParseError, CallFailed, asyncio.CancelledError):
+            pass  # a 488, or the caller went away: the call already ended cleanly
         except Exception:
             log.exception("incoming-call handler failed for %s", call.call_id)
             if not call.ended:

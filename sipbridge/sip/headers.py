@@ -75,6 +75,8 @@ _CANONICAL = {
     )
 }
 
+# Routing headers are stored one element per entry, because the stack edits them element by element.
+SPLIT_HEADERS = frozenset(n.lower() for n in ("Via", "Route", "Record-Route", "Contact"))
 # Headers whose grammar is a comma-separated list: repeated and comma forms are equivalent (RFC 3261 §7.3.1).
 LIST_HEADERS = frozenset(
     n.lower()
@@ -116,7 +118,7 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         name = canonical_name(name)
-        if name.lower() in LIST_HEADERS and "," in value:
+        if name.lower() in SPLIT_HEADERS and "," in value:
             self._items.extend((name, v.strip()) for v in split_outside_quotes(value, ",") if v.strip())
         else:
             self._items.append((name, value))
@@ -148,8 +150,12 @@ class Headers:
         return None
 
     def get_all(self, name: str) -> list[str]:
+        """Every value; list headers come back one element each, whether sent repeated or comma-joined."""
         lower = canonical_name(name).lower()
-        return [v for n, v in self._items if n.lower() == lower]
+        values = [v for n, v in self._items if n.lower() == lower]
+        if lower in LIST_HEADERS and lower not in SPLIT_HEADERS:
+            return [e.strip() for v in values for e in split_outside_quotes(v, ",") if e.strip()]
+        return values
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None

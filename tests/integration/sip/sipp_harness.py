@@ -1,0 +1,90 @@
+"""Helpers for interop against real sipp processes on loopback with free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sipbridge.sip.endpoint import Endpoint, InboundCall
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "sipp"
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP right now (sipp and our endpoint each need one)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    errors: str
+
+    def check(self) -> None:
+        assert self.returncode == 0, f"sipp exited {self.returncode}:\n{self.errors[-3000:]}"
+
+
+class Sipp:
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.port = free_port()
+        self.media_port = free_port()
+        self.procs: list[asyncio.subprocess.Process] = []
+
+    async def run(
+        self,
+        scenario: str,
+        remote_port: int | None = None,
+        *,
+        transport: str = "u1",
+        calls: int = 1,
+        extra: tuple[str, ...] = (),
+        limit: float = 40.0,
+    ) -> SippResult:
+        """Run sipp to completion: as UAC when ``remote_port`` is given, else as UAS waiting on ``self.port``."""
+        error_file = self.tmp_path / f"{Path(scenario).stem}-errors.log"
+        source = ("-sn", scenario) if scenario in ("uac", "uas") else ("-sf", str(SCENARIOS / scenario))
+        args = [
+            *source, "-i", "127.0.0.1", "-p", str(self.port), "-mp", str(self.media_port), "-t", transport,
+            "-m", str(calls), "-timeout", f"{int(limit)}s", "-timeout_error", "-nostdin", "-trace_err",
+            "-error_file", str(error_file), *extra,
+        ]  # fmt: skip
+        if remote_port is not None:
+            args.insert(0, f"127.0.0.1:{remote_port}")
+        proc = await asyncio.create_subprocess_exec(
+            "sipp", *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, cwd=self.tmp_path
+        )
+        self.procs.append(proc)
+        _, stderr = await asyncio.wait_for(proc.communicate(), limit + 20)
+        errors = stderr.decode(errors="replace")
+        if error_file.exists():
+            errors += error_file.read_text(errors="replace")
+        return SippResult(proc.returncode or 0, errors)
+
+    async def start(self, scenario: str, **kw: object) -> asyncio.Task[SippResult]:
+        """Start a sipp UAS in the background and give it a moment to bind."""
+        task = asyncio.ensure_future(self.run(scenario, **kw))  # type: ignore[arg-type]
+        await asyncio.sleep(0.3)
+        return task
+
+    def kill(self) -> None:
+        for proc in self.procs:
+            if proc.returncode is None:
+                proc.kill()
+
+
+Handler = Callable[[InboundCall], Awaitable[None]]
+EndpointFactory = Callable[..., Awaitable[Endpoint]]

@@ -1,0 +1,86 @@
+"""Interop with sipp: basic calls both directions, BYE from each side, CANCEL, loss, TCP, OPTIONS."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from sipp_harness import EndpointFactory, Sipp
+
+from sipbridge.sip.endpoint import CallFailed, InboundCall
+from sipbridge.sip.events import CallEnded
+from sipbridge.sip.offer_answer import MediaSession
+
+
+def answering(ended: list[CallEnded]):  # type: ignore[no-untyped-def]
+    async def handler(call: InboundCall) -> None:
+        await call.ring()
+        with contextlib.suppress(CallFailed):  # under loss sipp's BYE may overtake its ACK
+            await call.answer(MediaSession("127.0.0.1", 31000))
+        ended.append(await call.wait_ended())
+
+    return handler
+
+
+async def test_sipp_uac_calls_us_and_hangs_up(sipp: Sipp, endpoint: EndpointFactory) -> None:
+    ended: list[CallEnded] = []
+    ep = await endpoint(answering(ended))
+    (await sipp.run("uac_basic.xml", ep.port)).check()
+    assert ended and ended[0].reason == "bye" and ended[0].by_remote
+
+
+async def test_sipp_uac_we_hang_up(sipp: Sipp, endpoint: EndpointFactory) -> None:
+    ended: list[CallEnded] = []
+
+    async def handler(call: InboundCall) -> None:
+        await call.answer(MediaSession("127.0.0.1", 31000))
+        ended.append(await call.bye())
+
+    ep = await endpoint(handler)
+    (await sipp.run("uac_remote_bye.xml", ep.port)).check()
+    assert ended and ended[0].reason == "bye" and not ended[0].by_remote
+
+
+async def test_sipp_uas_answers_our_call(sipp: Sipp, endpoint: EndpointFactory) -> None:
+    ep = await endpoint()
+    server = await sipp.start("uas")
+    call = await ep.place_call(
+        f"sip:service@127.0.0.1:{sipp.port}", MediaSession("127.0.0.1", 31002), from_uri="sip:bridge@127.0.0.1"
+    )
+    media = await asyncio.wait_for(call.wait_answered(), 10)
+    assert media.codec.name == "PCMU" and media.remote_port == sipp.media_port
+    assert (await asyncio.wait_for(call.bye(), 10)).reason == "bye"
+    (await server).check()
+
+
+async def test_sipp_cancels_before_answer(sipp: Sipp, endpoint: EndpointFactory) -> None:
+    ended: list[CallEnded] = []
+
+    async def handler(call: InboundCall) -> None:
+        await call.ring()
+        ended.append(await call.wait_ended())
+
+    ep = await endpoint(handler)
+    (await sipp.run("uac_cancel.xml", ep.port)).check()
+    assert ended and ended[0].reason == "cancel"
+
+
+async def test_udp_loss_recovered_by_retransmission(sipp: Sipp, endpoint: EndpointFactory) -> None:
+    """sipp drops 15% of what it sends and receives; both sides' retransmissions must still finish every call."""
+    ended: list[CallEnded] = []
+    ep = await endpoint(answering(ended))
+    result = await sipp.run("uac_basic.xml", ep.port, calls=10, extra=("-lost", "15", "-r", "5"), limit=90)
+    result.check()
+    assert len(ended) == 10
+
+
+async def test_tcp_transport(sipp: Sipp, endpoint: EndpointFactory) -> None:
+    ended: list[CallEnded] = []
+    ep = await endpoint(answering(ended))
+    (await sipp.run("uac_basic.xml", ep.port, transport="t1", calls=3, extra=("-r", "10"))).check()
+    assert len(ended) == 3 and all(e.by_remote for e in ended)
+
+
+async def test_options_ping(sipp: Sipp, endpoint: EndpointFactory) -> None:
+    ep = await endpoint()
+    (await sipp.run("options.xml", ep.port)).check()
