@@ -503,7 +503,7 @@ class Call:
         value, params = parse_header_params(text)
         if not value.isascii() or not value.isdigit():
             return None
-        interval = max(int(value), self.ua.settings.min_se)
+        interval = int(value)  # the agent already answered 422 below our Min-SE
         refresher = params.get("refresher")
         if refresher not in ("uac", "uas"):
             refresher = "uac" if "timer" in self.invite.headers.tokens("Supported") else "uas"

@@ -16,11 +16,12 @@ from .call import Call
 from .dialog import Dialog, new_tag
 from .errors import SipParseError
 from .events import Event, IncomingCall
-from .headers import Via
+from .headers import Via, parse_header_params
 from .message import MessageError, Request, Response, parse_message, response_to
 from .offer_answer import MediaSession
 from .sdp import parse_sdp
 from .settings import SipSettings
+from .syntax import is_digits
 from .transaction import Address, ClientTransaction, ServerTransaction, TransactionLayer, new_branch
 from .uri import NameAddr, SipUri, Uri, format_host, parse_uri
 
@@ -281,6 +282,12 @@ class UserAgent:
         if request.body and request.content_type not in ("application/sdp", ""):
             response = response_to(request, 415, to_tag=local_tag)
             response.headers.add("Accept", "application/sdp")
+            tx.respond(response, now)
+            return
+        interval, _ = parse_header_params(request.headers.get("Session-Expires") or "")
+        if is_digits(interval) and int(interval) < self.settings.min_se:
+            response = response_to(request, 422, to_tag=local_tag)
+            response.headers.add("Min-SE", str(self.settings.min_se))
             tx.respond(response, now)
             return
         call = Call(self, inbound=True, invite=request, peer=peer, local_tag=local_tag, dialog=dialog)

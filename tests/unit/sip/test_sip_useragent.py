@@ -406,3 +406,10 @@ def test_record_route_path_is_followed_by_ack_and_bye() -> None:
     call.bye(0.2)
     [(bye_data, bye_dest)] = agent.datagrams_to_send()
     assert bye_data.startswith(b"BYE") and bye_dest == ack_dest
+
+
+def test_session_interval_below_min_se_is_422() -> None:
+    agent = UserAgent(SipSettings(), local_host=B_HOST)
+    agent.receive(_raw_invite(extra="Session-Expires: 30\r\n"), Address("UDP", A_HOST, 5060), 0.0)
+    out = [d for d, _ in agent.datagrams_to_send()]
+    assert out[-1].startswith(b"SIP/2.0 422") and b"Min-SE: 90" in out[-1]
