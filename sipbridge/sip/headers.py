@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -99,6 +100,7 @@ LIST_HEADERS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=1024)
 def canonical_name(name: str) -> str:
     lower = name.lower()
     if lower in COMPACT_FORMS:
@@ -106,54 +108,60 @@ def canonical_name(name: str) -> str:
     return _CANONICAL.get(lower, name)
 
 
+def _key(name: str) -> str:
+    return canonical_name(name).lower()
+
+
 class Headers:
-    """Ordered header fields. Names are stored canonical; list headers hold one value per element."""
+    """Ordered header fields. Names are stored canonical; routing headers hold one value per element."""
 
     __slots__ = ("_items",)
 
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
-        self._items: list[tuple[str, str]] = []
+        self._items: list[tuple[str, str, str]] = []  # (lookup key, canonical name, value)
         for name, value in items or ():
             self.add(name, value)
 
     def add(self, name: str, value: str) -> None:
         name = canonical_name(name)
-        if name.lower() in SPLIT_HEADERS and "," in value:
-            self._items.extend((name, v.strip()) for v in split_outside_quotes(value, ",") if v.strip())
+        key = name.lower()
+        if key in SPLIT_HEADERS and "," in value:
+            self._items.extend((key, name, v.strip()) for v in split_outside_quotes(value, ",") if v.strip())
         else:
-            self._items.append((name, value))
+            self._items.append((key, name, value))
 
     def prepend(self, name: str, value: str) -> None:
-        self._items.insert(0, (canonical_name(name), value))
+        name = canonical_name(name)
+        self._items.insert(0, (name.lower(), name, value))
 
     def set(self, name: str, value: str) -> None:
         self.remove(name)
         self.add(name, value)
 
     def replace_first(self, name: str, value: str) -> None:
-        lower = canonical_name(name).lower()
-        for i, (n, _) in enumerate(self._items):
-            if n.lower() == lower:
-                self._items[i] = (n, value)
+        key = _key(name)
+        for i, (k, n, _) in enumerate(self._items):
+            if k == key:
+                self._items[i] = (k, n, value)
                 return
         self.add(name, value)
 
     def remove(self, name: str) -> None:
-        lower = canonical_name(name).lower()
-        self._items = [(n, v) for n, v in self._items if n.lower() != lower]
+        key = _key(name)
+        self._items = [item for item in self._items if item[0] != key]
 
     def get(self, name: str) -> str | None:
-        lower = canonical_name(name).lower()
-        for n, v in self._items:
-            if n.lower() == lower:
+        key = _key(name)
+        for k, _, v in self._items:
+            if k == key:
                 return v
         return None
 
     def get_all(self, name: str) -> list[str]:
         """Every value; list headers come back one element each, whether sent repeated or comma-joined."""
-        lower = canonical_name(name).lower()
-        values = [v for n, v in self._items if n.lower() == lower]
-        if lower in LIST_HEADERS and lower not in SPLIT_HEADERS:
+        key = _key(name)
+        values = [v for k, _, v in self._items if k == key]
+        if key in LIST_HEADERS and key not in SPLIT_HEADERS:
             return [e.strip() for v in values for e in split_outside_quotes(v, ",") if e.strip()]
         return values
 
@@ -161,7 +169,7 @@ class Headers:
         return isinstance(name, str) and self.get(name) is not None
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._items)
+        return ((n, v) for _, n, v in self._items)
 
     def __len__(self) -> int:
         return len(self._items)

@@ -5,6 +5,7 @@ They only split and unquote; they know nothing about which header they serve, so
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
 
 from .errors import SipParseError
@@ -12,12 +13,17 @@ from .errors import SipParseError
 TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+
+
 def is_token(text: str) -> bool:
-    return bool(text) and all(c in TOKEN_CHARS for c in text)
+    return _TOKEN.fullmatch(text) is not None
 
 
 def split_outside_quotes(text: str, sep: str) -> list[str]:
     """Split on ``sep`` where it is not inside a quoted string or an ``<...>`` URI."""
+    if '"' not in text and "<" not in text:
+        return text.split(sep)
     parts: list[str] = []
     start = 0
     quoted = False

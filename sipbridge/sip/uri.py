@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field, replace
 
 from .errors import SipParseError
 from .syntax import format_params, is_digits, parse_params, percent_decode, quote_string, split_outside_quotes
 
-_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
+_HOST = re.compile(r"[A-Za-z0-9\-.]+")
 _USER_FORBIDDEN = frozenset(' \t\r\n<>"@')
 
 
@@ -102,7 +103,7 @@ def parse_host_port(text: str) -> tuple[str, int | None]:
             raise SipParseError("garbage after IPv6 reference")
         return host, _parse_port(rest[1:])
     host, colon, port = text.partition(":")
-    if not host or not all(c in _HOST_CHARS for c in host):
+    if _HOST.fullmatch(host) is None:
         raise SipParseError(f"bad host {host!r}")
     return host.lower(), _parse_port(port) if colon else None
 
