@@ -1,0 +1,220 @@
+"""One phone call as one LiveKit participant: the caller's audio out, everyone else's audio in, DTMF both ways,
+`sip.callStatus`, and the reason the participant left.
+
+All of it goes through the livekit rtc SDK, whose every call crosses its FFI and costs tens of microseconds, so
+the hot paths make one SDK call per 20 ms frame per direction: `push()` captures each frame whole, and each remote
+track is read by an `AudioStream` that already delivers mono frames at the mixer's rate and frame size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Literal, Self
+
+import numpy as np
+from livekit import rtc
+
+from sipbridge.media.codecs import Pcm
+from sipbridge.room.dtmf import dtmf_code, dtmf_digit
+from sipbridge.room.endings import EndReason, end_reason
+from sipbridge.room.processing import MediaProcessor
+from sipbridge.room.sink import AudioSink, TrackKey
+from sipbridge.room.token import LiveKitCredentials, ParticipantSpec, sip_participant_token
+
+logger = logging.getLogger(__name__)
+
+FRAME_MS = 20
+"""Frame length in both directions."""
+
+SOURCE_QUEUE_MS = 100
+"""Audio the SDK's source may hold ahead of playout: absorbs RTP arrival jitter, bounds added latency."""
+
+CALL_STATUS_ATTRIBUTE = "sip.callStatus"
+
+CallStatus = Literal["dialing", "ringing", "automation", "active", "hangup"]
+"""The values LiveKit documents for `sip.callStatus`."""
+
+DtmfHandler = Callable[[str], None]
+
+
+class RoomConnectError(Exception):
+    """The participant could not join the room (server unreachable, token refused, publish failed)."""
+
+
+class RoomParticipant:
+    """A call's participant of kind SIP in one room.
+
+    `join()` connects and publishes the caller's microphone track; from then on `push()` takes the caller's
+    audio, and every remote audio track goes to `sink` as it is subscribed. Ended by `leave()` or by the room
+    (see `wait_ended()`); either way `leave()` must be called once the call is over, and releases everything.
+    """
+
+    def __init__(
+        self,
+        credentials: LiveKitCredentials,
+        spec: ParticipantSpec,
+        sink: AudioSink,
+        *,
+        publish_rate: int = 48000,
+        subscribe_rate: int = 48000,
+        processor: MediaProcessor | None = None,
+        on_dtmf: DtmfHandler | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.credentials = credentials
+        self.spec = spec
+        self.publish_rate = publish_rate
+        """Rate of the frames `push()` takes (any rate; the SDK resamples towards Opus)."""
+        self.subscribe_rate = subscribe_rate
+        """Rate of the frames handed to `sink`."""
+        self._sink = sink
+        self._processor = processor
+        self._on_dtmf = on_dtmf
+        self._connect_timeout = connect_timeout
+        self._room = rtc.Room()
+        self._source: rtc.AudioSource | None = None
+        self._readers: dict[TrackKey, asyncio.Task[None]] = {}
+        self._remote_audio = asyncio.Event()
+        self._ended: asyncio.Future[EndReason] = asyncio.get_running_loop().create_future()
+        self._released = False
+        self._room.on("track_subscribed", self._on_track_subscribed)
+        self._room.on("track_unsubscribed", self._on_track_unsubscribed)
+        self._room.on("sip_dtmf_received", self._on_sip_dtmf)
+        self._room.on("disconnected", self._on_disconnected)
+
+    @property
+    def room(self) -> rtc.Room:
+        """The SDK room, for what this class does not wrap (read-only use, please)."""
+        return self._room
+
+    async def join(self) -> None:
+        """Connects and publishes the caller's track; RoomConnectError (with nothing left allocated) on failure."""
+        token = sip_participant_token(self.credentials, self.spec)
+        options = rtc.RoomOptions(auto_subscribe=True, connect_timeout=self._connect_timeout)
+        try:
+            await self._room.connect(self.credentials.ws_url, token, options)
+            self._source = rtc.AudioSource(self.publish_rate, 1, queue_size_ms=SOURCE_QUEUE_MS)
+            track = rtc.LocalAudioTrack.create_audio_track("phone", self._source)
+            publish = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+            await self._room.local_participant.publish_track(track, publish)
+        except Exception as exc:
+            await self.leave()
+            raise RoomConnectError(
+                f"cannot join room {self.spec.room!r} at {self.credentials.ws_url} as {self.spec.identity!r}: {exc}"
+            ) from exc
+        except BaseException:
+            await self.leave()
+            raise
+
+    async def push(self, frame: Pcm) -> None:
+        """Sends one frame of the caller's audio (mono int16 at `publish_rate`, 20 ms) through the processor.
+
+        Waits only while the SDK's source is full, that is when frames come faster than real time. After the
+        participant left, frames are dropped.
+        """
+        source = self._source
+        if source is None or self._ended.done():
+            return
+        if self._processor is not None:
+            frame = self._processor.process(frame)
+        await source.capture_frame(rtc.AudioFrame(frame.tobytes(), self.publish_rate, 1, len(frame)))
+
+    async def send_dtmf(self, digit: str) -> None:
+        """Publishes one digit from the phone as SIP DTMF (agents see `sip_dtmf_received`)."""
+        await self._room.local_participant.publish_dtmf(code=dtmf_code(digit), digit=digit.upper())
+
+    async def set_call_status(self, status: CallStatus) -> None:
+        await self.update_attributes({CALL_STATUS_ATTRIBUTE: status})
+
+    async def update_attributes(self, attributes: Mapping[str, str]) -> None:
+        """Sets these attributes of ours, leaving the others as they are (an empty value removes one)."""
+        await self._room.local_participant.set_attributes(dict(attributes))
+
+    async def wait_remote_audio(self) -> None:
+        """Returns once a remote audio track has been subscribed (at once if one already was).
+
+        The inbound flow answers the call at that moment: someone, typically the agent, is there to talk.
+        """
+        await self._remote_audio.wait()
+
+    async def wait_ended(self) -> EndReason:
+        """Returns why the participant left the room, once it has."""
+        return await asyncio.shield(self._ended)
+
+    @property
+    def end_reason(self) -> EndReason | None:
+        return self._ended.result() if self._ended.done() else None
+
+    async def leave(self) -> None:
+        """Leaves the room (if still in it) and releases the source, the streams and the processor. Idempotent."""
+        self._end(EndReason.LEFT)
+        if self._released:
+            return
+        self._released = True
+        readers = list(self._readers.values())
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        if self._source is not None:
+            await self._source.aclose()
+            self._source = None
+        await self._room.disconnect()
+        if self._processor is not None:
+            self._processor.close()
+
+    def _end(self, reason: EndReason) -> None:
+        if not self._ended.done():
+            self._ended.set_result(reason)
+            logger.info("participant %s left room %s: %s", self.spec.identity, self.spec.room, reason.value)
+
+    def _on_disconnected(self, reason: int) -> None:
+        self._end(end_reason(reason))
+
+    def _on_track_subscribed(
+        self, track: rtc.Track, _publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
+    ) -> None:
+        if track.kind != rtc.TrackKind.KIND_AUDIO or self._released:
+            return
+        key = TrackKey(participant.identity, track.sid)
+        stream = rtc.AudioStream(track, sample_rate=self.subscribe_rate, num_channels=1, frame_size_ms=FRAME_MS)
+        self._readers[key] = asyncio.create_task(self._read(key, stream), name=f"room-audio-{key.track_sid}")
+        self._remote_audio.set()
+
+    def _on_track_unsubscribed(
+        self, track: rtc.Track, _publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
+    ) -> None:
+        reader = self._readers.get(TrackKey(participant.identity, track.sid))
+        if reader is not None:
+            reader.cancel()
+
+    async def _read(self, key: TrackKey, stream: rtc.AudioStream) -> None:
+        audio_input = self._sink.add_input(key)
+        try:
+            async for event in stream:
+                audio_input.push(np.frombuffer(event.frame.data, dtype=np.int16))
+        finally:
+            self._sink.remove_input(key)
+            if self._readers.get(key) is asyncio.current_task():
+                del self._readers[key]
+            await stream.aclose()
+
+    def _on_sip_dtmf(self, dtmf: rtc.SipDTMF) -> None:
+        digit = dtmf_digit(dtmf.code, dtmf.digit)
+        if not digit or self._on_dtmf is None:
+            return
+        try:
+            self._on_dtmf(digit)
+        except Exception:
+            logger.exception("DTMF handler failed on %r for %s", digit, self.spec.identity)
+
+    async def __aenter__(self) -> Self:
+        await self.join()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.leave()

@@ -1,0 +1,291 @@
+"""RoomParticipant against a real livekit-server, with a real SDK participant on the other side of the room.
+
+Every wait is bounded by an event (audio heard, participant seen, ending reported), never by wall-clock asserts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import numpy as np
+import pytest
+from harness.audio import Samples, dominant_frequency, rms_dbfs, sine, trim_silence
+from harness.participant import TestParticipant
+from harness.processes import LiveKitServer
+from livekit import api
+from livekit.protocol.agent_dispatch import RoomAgentDispatch
+from livekit.protocol.room import RoomConfiguration
+
+from sipbridge.media.codecs import Pcm
+from sipbridge.room import (
+    EndReason,
+    LiveKitCredentials,
+    ParticipantSpec,
+    RoomConnectError,
+    RoomParticipant,
+    TrackKey,
+    processor_for_call,
+)
+
+pytestmark = pytest.mark.integration
+
+PHONE = "sip_+15105550100"
+FAR_END = "agent"
+
+
+class RecordingInput:
+    def __init__(self, changed: asyncio.Event) -> None:
+        self.frames: list[Pcm] = []
+        self._changed = changed
+
+    def push(self, pcm: Pcm) -> None:
+        self.frames.append(pcm.copy())
+        self._changed.set()
+
+
+class RecordingSink:
+    """An AudioSink that keeps every track's frames; stands where the media mixer stands in a call."""
+
+    def __init__(self) -> None:
+        self.inputs: dict[TrackKey, RecordingInput] = {}
+        self.removed: list[TrackKey] = []
+        self.changed = asyncio.Event()
+
+    def add_input(self, key: TrackKey) -> RecordingInput:
+        self.inputs[key] = RecordingInput(self.changed)
+        self.changed.set()
+        return self.inputs[key]
+
+    def remove_input(self, key: TrackKey) -> None:
+        self.removed.append(key)
+        self.changed.set()
+
+    def heard_from(self, identity: str) -> list[Pcm]:
+        return [
+            frame for key, rec in self.inputs.items() if key.participant_identity == identity for frame in rec.frames
+        ]
+
+    async def wait_for(self, condition: Callable[[], bool], within: float = 20.0) -> None:
+        async with asyncio.timeout(within):
+            while not condition():
+                self.changed.clear()
+                await self.changed.wait()
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], what: str, attempts: int = 100) -> None:
+    """Polls a server-side view (the API has no push) every 0.1 s until `check` holds; fails after `attempts`."""
+    for _ in range(attempts):
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never saw {what}")
+
+
+async def _participants(lkapi: api.LiveKitAPI, room: str) -> list[api.ParticipantInfo]:
+    return list((await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))).participants)
+
+
+def _credentials(server: LiveKitServer) -> LiveKitCredentials:
+    return LiveKitCredentials(server.ws_url, server.api_key, server.api_secret)
+
+
+@pytest.fixture
+async def lkapi(livekit_server: LiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
+    client = api.LiveKitAPI(livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def far_end(livekit_server: LiveKitServer, tmp_room: str) -> AsyncIterator[TestParticipant]:
+    async with TestParticipant(
+        livekit_server.ws_url, livekit_server.api_key, livekit_server.api_secret, tmp_room, FAR_END
+    ) as participant:
+        yield participant
+
+
+async def _play(phone: RoomParticipant, tone: Samples, rate: int) -> None:
+    """Pushes `tone` in 20 ms frames; the SDK source's bounded queue paces it at real time."""
+    n = rate // 50
+    for start in range(0, len(tone) - n + 1, n):
+        await phone.push(tone[start : start + n])
+
+
+async def test_joins_as_sip_participant_with_attributes_metadata_and_agent_dispatch(
+    livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
+) -> None:
+    spec = ParticipantSpec(
+        room=tmp_room,
+        identity=PHONE,
+        name="Phone +15105550100",
+        metadata='{"caller": "+15105550100"}',
+        attributes={"sip.callStatus": "ringing", "sip.phoneNumber": "+15105550100"},
+        room_config=RoomConfiguration(agents=[RoomAgentDispatch(agent_name="inbound-agent", metadata="m")]),
+    )
+    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink()):
+
+        async def microphone_published() -> bool:
+            (info,) = await _participants(lkapi, tmp_room)
+            return [track.source for track in info.tracks] == [api.TrackSource.MICROPHONE]
+
+        await _eventually(microphone_published, "the phone's microphone track")
+        (info,) = await _participants(lkapi, tmp_room)
+        assert info.identity == PHONE and info.name == "Phone +15105550100"
+        assert info.kind == api.ParticipantInfo.Kind.SIP
+        assert info.metadata == '{"caller": "+15105550100"}'
+        assert dict(info.attributes) == {"sip.callStatus": "ringing", "sip.phoneNumber": "+15105550100"}
+        dispatches = await lkapi.agent_dispatch.list_dispatch(room_name=tmp_room)
+        assert [(d.agent_name, d.metadata) for d in dispatches] == [("inbound-agent", "m")]
+
+
+async def test_caller_tone_is_heard_in_the_room(
+    livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+) -> None:
+    rate = 16000  # a wideband phone codec's rate; the SDK resamples towards Opus
+    spec = ParticipantSpec(room=tmp_room, identity=PHONE)
+    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink(), publish_rate=rate) as phone:
+        await far_end.wait_participant(PHONE)
+        player = asyncio.create_task(_play(phone, sine(440.0, 30.0, rate, dbfs=-20.0), rate))
+        try:
+            heard = await far_end.wait_heard(PHONE, 2.5)
+        finally:
+            player.cancel()
+    sounding = trim_silence(heard, 48000)[-48000:]
+    assert len(sounding) == 48000
+    assert dominant_frequency(sounding, 48000) == pytest.approx(440.0, abs=5.0)
+    assert rms_dbfs(sounding) == pytest.approx(-20.0, abs=3.0)
+
+
+async def test_room_tone_reaches_the_sink_at_the_mixers_rate_and_frame_size(
+    livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+) -> None:
+    rate = 8000  # G.711's rate: the mixer asks for it and no resampling happens on our side
+    sink = RecordingSink()
+    spec = ParticipantSpec(room=tmp_room, identity=PHONE)
+    async with RoomParticipant(_credentials(livekit_server), spec, sink, subscribe_rate=rate) as phone:
+        await far_end.publish_tone(1000.0, dbfs=-20.0)
+        async with asyncio.timeout(20):
+            await phone.wait_remote_audio()
+        await sink.wait_for(lambda: len(sink.heard_from(FAR_END)) >= 150)
+        frames = sink.heard_from(FAR_END)
+        assert {len(frame) for frame in frames} == {rate // 50}
+        sounding = trim_silence(np.concatenate(frames), rate)[-rate:]
+        assert len(sounding) == rate
+        assert dominant_frequency(sounding, rate) == pytest.approx(1000.0, abs=5.0)
+        assert rms_dbfs(sounding) == pytest.approx(-20.0, abs=3.0)
+
+        (key,) = sink.inputs
+        assert key.participant_identity == FAR_END
+        await far_end.disconnect()  # its track goes, and the input with it
+        await sink.wait_for(lambda: sink.removed == [key])
+
+
+async def test_dtmf_both_ways(livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant) -> None:
+    towards_phone: list[str] = []
+    got_digit = asyncio.Event()
+
+    def on_dtmf(digit: str) -> None:
+        towards_phone.append(digit)
+        got_digit.set()
+
+    spec = ParticipantSpec(room=tmp_room, identity=PHONE)
+    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink(), on_dtmf=on_dtmf) as phone:
+        await far_end.wait_participant(PHONE)
+        for digit in "1*#A":
+            await phone.send_dtmf(digit)
+        received = await far_end.wait_dtmf(4, within=10)
+        assert [(d.code, d.digit, d.sender_identity) for d in received] == [
+            (1, "1", PHONE),
+            (10, "*", PHONE),
+            (11, "#", PHONE),
+            (12, "A", PHONE),
+        ]
+        for code, digit in [(9, "9"), (11, "#")]:
+            await far_end.publish_dtmf(code, digit)
+        async with asyncio.timeout(10):
+            while len(towards_phone) < 2:
+                got_digit.clear()
+                await got_digit.wait()
+        assert towards_phone == ["9", "#"]
+
+
+async def test_call_status_and_attributes_are_visible(
+    livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
+) -> None:
+    spec = ParticipantSpec(room=tmp_room, identity=PHONE, attributes={"sip.callStatus": "ringing", "keep": "me"})
+    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink()) as phone:
+        await phone.set_call_status("active")
+        await phone.update_attributes({"sip.h.x-extra": "1"})
+
+        expected = {"sip.callStatus": "active", "keep": "me", "sip.h.x-extra": "1"}
+
+        async def updated() -> bool:
+            (info,) = await _participants(lkapi, tmp_room)
+            return dict(info.attributes) == expected
+
+        await _eventually(updated, f"attributes {expected}")
+
+
+async def test_removal_from_the_room_ends_the_call(
+    livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
+) -> None:
+    spec = ParticipantSpec(room=tmp_room, identity=PHONE)
+    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink()) as phone:
+        await lkapi.room.remove_participant(api.RoomParticipantIdentity(room=tmp_room, identity=PHONE))
+        async with asyncio.timeout(10):
+            assert await phone.wait_ended() is EndReason.REMOVED
+        await phone.push(np.zeros(960, dtype=np.int16))  # frames after the end are dropped, not an error
+    assert phone.end_reason is EndReason.REMOVED
+
+
+async def test_room_deletion_ends_the_call(livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI) -> None:
+    spec = ParticipantSpec(room=tmp_room, identity=PHONE)
+    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink()) as phone:
+        await lkapi.room.delete_room(api.DeleteRoomRequest(room=tmp_room))
+        async with asyncio.timeout(10):
+            assert await phone.wait_ended() is EndReason.ROOM_DELETED
+
+
+async def test_leave_reports_left_and_is_idempotent(livekit_server: LiveKitServer, tmp_room: str) -> None:
+    phone = RoomParticipant(
+        _credentials(livekit_server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink()
+    )
+    await phone.join()
+    await phone.leave()
+    await phone.leave()
+    assert await phone.wait_ended() is EndReason.LEFT
+    assert not phone.room.isconnected()
+
+
+async def test_refused_token_is_a_clear_connect_error(livekit_server: LiveKitServer, tmp_room: str) -> None:
+    wrong = LiveKitCredentials(livekit_server.ws_url, livekit_server.api_key, "not-the-secret-" + "x" * 20)
+    phone = RoomParticipant(wrong, ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
+    with pytest.raises(RoomConnectError, match=tmp_room):
+        await phone.join()
+    assert phone.end_reason is EndReason.LEFT and not phone.room.isconnected()
+
+
+async def test_krisp_flag_lowers_a_noisy_callers_noise_in_the_room(
+    livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+) -> None:
+    rate = 16000
+    rng = np.random.default_rng(3)
+    noise = np.clip(rng.normal(0.0, 32767 / np.sqrt(2) * 10 ** (-30 / 20), 30 * rate), -32768, 32767)
+    levels: dict[bool, float] = {}
+    for krisp in (False, True):
+        identity = f"{PHONE}-krisp-{krisp}"
+        spec = ParticipantSpec(room=tmp_room, identity=identity)
+        processor = processor_for_call(krisp, rate)
+        async with RoomParticipant(
+            _credentials(livekit_server), spec, RecordingSink(), publish_rate=rate, processor=processor
+        ) as phone:
+            await far_end.wait_participant(identity)
+            player = asyncio.create_task(_play(phone, noise.astype(np.int16), rate))
+            try:
+                heard = await far_end.wait_heard(identity, 3.0)
+            finally:
+                player.cancel()
+        levels[krisp] = rms_dbfs(heard[-48000:])
+    assert levels[False] > -36.0  # -30 dBFS sent; Opus keeps most of white noise's energy
+    assert levels[True] < levels[False] - 10.0, levels
