@@ -173,8 +173,7 @@ class Call:
     def drop(self, now: float) -> None:
         """Forget the INVITE without any answer (hide_inbound_port for unknown callers)."""
         if self.state in ("incoming", "early") and isinstance(self._invite_tx, ServerTransaction):
-            self._invite_tx.state = "terminated"
-            self._invite_tx.deadlines.clear()
+            self._invite_tx.abandon()
             self._end("dropped", now)
 
     # ---- both directions ------------------------------------------------------------------------------------
@@ -534,9 +533,7 @@ class Call:
             self.deadlines["refresh"] = now + interval / 2
         else:
             self.deadlines["expire"] = now + interval - min(32, interval / 3)
-
-    def next_deadline(self) -> float | None:
-        return min(self.deadlines.values(), default=None)
+        self.ua.call_timers.schedule(self, min(self.deadlines.values()))
 
     def handle_timer(self, now: float) -> None:
         if self.deadlines.get("refresh", now + 1) <= now:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from .message import Request, Response, response_to
+from .timers import TimerHeap
 
 T1 = 0.5
 T2 = 4.0
@@ -54,6 +55,7 @@ class _Base:
         self.deadlines: dict[str, float] = {}
         self.intervals: dict[str, float] = {}
         self.owner: object | None = None  # the call (or other TU object) this transaction serves
+        self.key: tuple[str, ...] = ()
 
     @property
     def is_invite(self) -> bool:
@@ -75,10 +77,16 @@ class _Base:
     def _arm(self, name: str, now: float, delay: float) -> None:
         self.intervals[name] = delay
         self.deadlines[name] = now + delay
+        self.layer.timers.schedule(self, now + delay)
 
     def _terminate(self) -> None:
         self.state = "terminated"
         self.deadlines.clear()
+        self.layer.discard(self)
+
+    def abandon(self) -> None:
+        """Stop without sending anything more (a request we choose not to answer)."""
+        self._terminate()
 
     def _fire(self, name: str, now: float) -> None:
         raise AssertionError(name)  # every armed timer name is handled by the subclass
@@ -254,15 +262,24 @@ class TransactionLayer:
         self.tu = tu
         self.quiet_invites = quiet_invites  # hide_inbound_port: no automatic 100 Trying
         self.outbox: list[tuple[bytes, Address]] = []
-        self.clients: dict[tuple[str, str], ClientTransaction] = {}
+        self.clients: dict[tuple[str, ...], ClientTransaction] = {}
+        self.timers: TimerHeap[_Base] = TimerHeap()
         self.servers: dict[tuple[str, ...], ServerTransaction] = {}
 
     def send(self, data: bytes, peer: Address) -> None:
         self.outbox.append((data, peer))
 
+    def discard(self, tx: _Base) -> None:
+        table: dict[tuple[str, ...], Any] = self.clients if isinstance(tx, ClientTransaction) else self.servers
+        if table.get(tx.key) is tx:
+            del table[tx.key]
+
     def start_client(self, request: Request, peer: Address, now: float) -> ClientTransaction:
+        key = (request.top_via.branch or "", request.method)
         tx = ClientTransaction(self, request, peer, now)
-        self.clients[(tx.branch, request.method)] = tx
+        tx.key = key
+        if not tx.terminated:
+            self.clients[key] = tx
         return tx
 
     def match_response(self, response: Response) -> ClientTransaction | None:
@@ -277,20 +294,15 @@ class TransactionLayer:
         return self.servers.get((*key[:-1], "INVITE"))
 
     def start_server(self, request: Request, peer: Address, now: float) -> ServerTransaction:
+        key = _server_key(request)
         tx = ServerTransaction(self, request, peer, now)
-        self.servers[_server_key(request)] = tx
+        tx.key = key
+        self.servers[key] = tx
         return tx
 
     def next_deadline(self) -> float | None:
-        deadlines = [d for tx in self._all() if (d := tx.next_deadline()) is not None]
-        return min(deadlines, default=None)
+        return self.timers.next_deadline()
 
     def handle_timer(self, now: float) -> None:
-        for tx in self._all():
-            if (deadline := tx.next_deadline()) is not None and deadline <= now:
-                tx.handle_timer(now)
-        self.clients = {k: tx for k, tx in self.clients.items() if not tx.terminated}
-        self.servers = {k: tx for k, tx in self.servers.items() if not tx.terminated}
-
-    def _all(self) -> list[_Base]:
-        return [*self.clients.values(), *self.servers.values()]
+        for tx in self.timers.pop_due(now):
+            tx.handle_timer(now)

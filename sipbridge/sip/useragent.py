@@ -22,6 +22,7 @@ from .offer_answer import MediaSession
 from .sdp import parse_sdp
 from .settings import SipSettings
 from .syntax import is_digits
+from .timers import TimerHeap
 from .transaction import Address, ClientTransaction, ServerTransaction, TransactionLayer, new_branch
 from .uri import NameAddr, SipUri, Uri, format_host, parse_uri
 
@@ -43,6 +44,7 @@ class UserAgent:
         self.transactions = TransactionLayer(self, quiet_invites=settings.hide_inbound_port)
         self._events: deque[Event] = deque()
         self._calls: dict[tuple[str, str], Call] = {}  # (Call-ID, our tag)
+        self.call_timers: TimerHeap[Call] = TimerHeap()
         self.parse_errors = 0
 
     # ---- aioquic-style surface ------------------------------------------------------------------------------
@@ -77,18 +79,14 @@ class UserAgent:
         return out
 
     def get_timer(self) -> float | None:
-        deadlines = [d for call in self._calls.values() if (d := call.next_deadline()) is not None]
-        tx_deadline = self.transactions.next_deadline()
-        if tx_deadline is not None:
-            deadlines.append(tx_deadline)
+        pending = (self.transactions.next_deadline(), self.call_timers.next_deadline())
+        deadlines = [d for d in pending if d is not None]
         return min(deadlines, default=None)
 
     def handle_timer(self, now: float) -> None:
         self.transactions.handle_timer(now)
-        for call in list(self._calls.values()):
-            deadline = call.next_deadline()
-            if deadline is not None and deadline <= now:
-                call.handle_timer(now)
+        for call in self.call_timers.pop_due(now):
+            call.handle_timer(now)
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
