@@ -1,0 +1,45 @@
+"""sipbridge's SIP stack: a sans-IO RFC 3261 core (``UserAgent``) and its asyncio edge (``Endpoint``)."""
+
+from .auth import Credentials, Verdict
+from .endpoint import CallFailed, Endpoint, InboundCall, OutboundCall, SipCall
+from .events import (
+    CallAcked,
+    CallAnswered,
+    CallEnded,
+    CallProgress,
+    DtmfReceived,
+    Event,
+    IncomingCall,
+    MediaUpdated,
+    TransferProgress,
+)
+from .offer_answer import Encryption, MediaParams, MediaSession, NegotiationError
+from .settings import SipSettings
+from .transaction import Address
+from .useragent import UserAgent
+
+__all__ = [
+    "Address",
+    "CallAcked",
+    "CallAnswered",
+    "CallEnded",
+    "CallFailed",
+    "CallProgress",
+    "Credentials",
+    "DtmfReceived",
+    "Encryption",
+    "Endpoint",
+    "Event",
+    "InboundCall",
+    "IncomingCall",
+    "MediaParams",
+    "MediaSession",
+    "MediaUpdated",
+    "NegotiationError",
+    "OutboundCall",
+    "SipCall",
+    "SipSettings",
+    "TransferProgress",
+    "UserAgent",
+    "Verdict",
+]

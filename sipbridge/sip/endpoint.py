@@ -196,7 +196,8 @@ class Endpoint:
         s = self.settings
         self.transports = Transports(
             self._receive, host=s.bind_host, port=s.port, transports=s.transports, tls_port=s.tls_port,
-            tls_cert_file=s.tls_cert_file, tls_key_file=s.tls_key_file, idle_timeout=s.stream_idle_timeout,
+            tls_cert_file=s.tls_cert_file, tls_key_file=s.tls_key_file, tls_ca_file=s.tls_ca_file,
+            idle_timeout=s.stream_idle_timeout,
         )  # fmt: skip
         await self.transports.start()
         bound = s.bind_host

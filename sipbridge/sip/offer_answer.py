@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from .errors import SipParseError
 from .sdp import Media, SessionDescription, connection_address
+from .syntax import is_digits
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,8 @@ class MediaSession:
         offered: dict[str, str] = {}  # codec name → payload type, in offer order
         dtmf_pt: str | None = None
         for pt in media.formats:
+            if not is_digits(pt) or int(pt) > 127:
+                continue
             name, rate, _ = rtpmap.get(pt) or _static(pt)
             if name == "telephone-event" and rate == 8000:
                 dtmf_pt = dtmf_pt or pt

@@ -14,6 +14,7 @@ class SipSettings:
     tls_port: int | None = None  # TLS listener, only when a certificate is given
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
+    tls_ca_file: str | None = None  # trust anchors for outgoing TLS; None uses the system store
     transports: tuple[str, ...] = ("UDP", "TCP")
     advertised_host: str | None = None  # nat_1_to_1_ip, or the address use_external_ip discovered
     hide_inbound_port: bool = False  # no 100 Trying and no 400 for unverified or malformed requests

@@ -46,7 +46,7 @@ class TransactionUser(Protocol):
     def on_server_timeout(self, tx: ServerTransaction, now: float) -> None: ...
 
 
-class _Base:
+class Transaction:
     def __init__(self, layer: TransactionLayer, request: Request, peer: Address) -> None:
         self.layer = layer
         self.request = request
@@ -92,7 +92,7 @@ class _Base:
         raise AssertionError(name)  # every armed timer name is handled by the subclass
 
 
-class ClientTransaction(_Base):
+class ClientTransaction(Transaction):
     """Sends a request and follows its responses: timers A, B, D (INVITE), E, F, K (non-INVITE), M."""
 
     def __init__(self, layer: TransactionLayer, request: Request, peer: Address, now: float) -> None:
@@ -178,7 +178,7 @@ class ClientTransaction(_Base):
             self._terminate()
 
 
-class ServerTransaction(_Base):
+class ServerTransaction(Transaction):
     """Answers a request: timers G, H, I (INVITE), J (non-INVITE), L, plus 2xx retransmission until ACK."""
 
     def __init__(self, layer: TransactionLayer, request: Request, peer: Address, now: float) -> None:
@@ -263,13 +263,13 @@ class TransactionLayer:
         self.quiet_invites = quiet_invites  # hide_inbound_port: no automatic 100 Trying
         self.outbox: list[tuple[bytes, Address]] = []
         self.clients: dict[tuple[str, ...], ClientTransaction] = {}
-        self.timers: TimerHeap[_Base] = TimerHeap()
+        self.timers: TimerHeap[Transaction] = TimerHeap()
         self.servers: dict[tuple[str, ...], ServerTransaction] = {}
 
     def send(self, data: bytes, peer: Address) -> None:
         self.outbox.append((data, peer))
 
-    def discard(self, tx: _Base) -> None:
+    def discard(self, tx: Transaction) -> None:
         table: dict[tuple[str, ...], Any] = self.clients if isinstance(tx, ClientTransaction) else self.servers
         if table.get(tx.key) is tx:
             del table[tx.key]

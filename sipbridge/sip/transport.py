@@ -101,6 +101,7 @@ class Transports:
         tls_port: int | None = None,
         tls_cert_file: str | None = None,
         tls_key_file: str | None = None,
+        tls_ca_file: str | None = None,
         idle_timeout: float = 600.0,
     ) -> None:
         self.receiver = receiver
@@ -115,7 +116,7 @@ class Transports:
         self._pending: dict[Address, list[bytes]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._server_tls: ssl.SSLContext | None = None
-        self._client_tls = ssl.create_default_context()
+        self._client_tls = ssl.create_default_context(cafile=tls_ca_file)
         if tls_cert_file and tls_key_file:
             self._server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self._server_tls.load_cert_chain(tls_cert_file, tls_key_file)

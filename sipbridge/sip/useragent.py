@@ -23,7 +23,14 @@ from .sdp import parse_sdp
 from .settings import SipSettings
 from .syntax import is_digits
 from .timers import TimerHeap
-from .transaction import Address, ClientTransaction, ServerTransaction, TransactionLayer, new_branch
+from .transaction import (
+    Address,
+    ClientTransaction,
+    ServerTransaction,
+    Transaction,
+    TransactionLayer,
+    new_branch,
+)
 from .uri import NameAddr, SipUri, Uri, format_host, parse_uri
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,7 @@ class UserAgent:
         self._calls: dict[tuple[str, str], Call] = {}  # (Call-ID, our tag)
         self.call_timers: TimerHeap[Call] = TimerHeap()
         self.parse_errors = 0
+        self.internal_errors = 0
 
     # ---- aioquic-style surface ------------------------------------------------------------------------------
 
@@ -72,6 +80,11 @@ class UserAgent:
             log.info("bad SIP from %s: %s", source, exc)
             if isinstance(message, Request) and message.method != "ACK":
                 self._answer_malformed(message, exc.status, source)
+        except Exception:  # a bug of ours: contained to this message, counted so tests can insist on zero
+            self.internal_errors += 1
+            log.exception("failed to process SIP from %s (Call-ID %s)", source, message.call_id)
+            if isinstance(message, Request) and message.method != "ACK":
+                self._answer_malformed(message, 500, source)
 
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
         out = self.transactions.outbox
@@ -84,9 +97,13 @@ class UserAgent:
         return min(deadlines, default=None)
 
     def handle_timer(self, now: float) -> None:
-        self.transactions.handle_timer(now)
-        for call in self.call_timers.pop_due(now):
-            call.handle_timer(now)
+        due: list[Transaction | Call] = [*self.transactions.timers.pop_due(now), *self.call_timers.pop_due(now)]
+        for owner in due:
+            try:
+                owner.handle_timer(now)
+            except Exception:  # as in receive: one broken call must not stop every other timer
+                self.internal_errors += 1
+                log.exception("timer handling failed")
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
@@ -146,11 +163,16 @@ class UserAgent:
     def active_calls(self) -> int:
         return len(self._calls)
 
+    def _port_for(self, transport: str) -> int:
+        """Our listening port for a transport; without a TLS listener, TLS replies come back on the connection."""
+        if transport == "TLS" and self.settings.tls_port is not None:
+            return self.settings.tls_port
+        return self.settings.port
+
     def contact(self, transport: str) -> str:
-        port = self.settings.tls_port if transport == "TLS" else self.settings.port
+        port = self._port_for(transport)
         params = "" if transport == "UDP" else f";transport={transport.lower()}"
-        scheme = "sips" if transport == "TLS" else "sip"
-        return f"<{scheme}:sipbridge@{format_host(self.host)}:{port}{params}>"
+        return f"<sip:sipbridge@{format_host(self.host)}:{port}{params}>"
 
     def add_capabilities(self, message: Request | Response) -> None:
         message.headers.add("Allow", ALLOW)
@@ -166,7 +188,7 @@ class UserAgent:
         return Address(transport, uri.host, port)
 
     def _via(self, transport: str) -> str:
-        port = self.settings.tls_port if transport == "TLS" else self.settings.port
+        port = self._port_for(transport)
         return str(Via(transport, self.host, port, {"branch": new_branch(), "rport": None}))
 
     def send_request(
@@ -275,6 +297,7 @@ class UserAgent:
             dialog = Dialog.for_uas(request, local_tag)
             offer = parse_sdp(request.body) if request.body and request.content_type == "application/sdp" else None
         except SipParseError as exc:
+            log.info("rejecting INVITE %s: %s", request.call_id, exc)
             tx.respond(response_to(request, exc.status, to_tag=local_tag), now)
             return
         if request.body and request.content_type not in ("application/sdp", ""):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 
 import pytest
 
@@ -10,21 +11,37 @@ from sipbridge.sip.endpoint import CallFailed, Endpoint, InboundCall
 from sipbridge.sip.events import CallEnded, DtmfReceived
 from sipbridge.sip.offer_answer import MediaSession
 from sipbridge.sip.settings import SipSettings
+from sipbridge.sip.uri import format_host
 
 
-def settings() -> SipSettings:
-    return SipSettings(bind_host="127.0.0.1", port=0)
+def settings(host: str = "127.0.0.1", **kw: object) -> SipSettings:
+    return SipSettings(bind_host=host, port=0, **kw)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("transport", ["UDP", "TCP"])
-async def test_call_dtmf_and_hangup(transport: str) -> None:
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1, made with the openssl CLI."""
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-days", "1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+@pytest.mark.parametrize(
+    ("transport", "host"), [("UDP", "127.0.0.1"), ("TCP", "127.0.0.1"), ("TLS", "127.0.0.1"), ("UDP", "::1")]
+)
+async def test_call_dtmf_and_hangup(transport: str, host: str, certificate: tuple[str, str]) -> None:
     received: list[str] = []
     ended: asyncio.Future[CallEnded] = asyncio.get_running_loop().create_future()
 
     async def handler(call: InboundCall) -> None:
-        assert call.offer is not None and call.from_.uri is not None
+        assert call.offer is not None and call.source.transport == transport
         await call.ring()
-        media = await call.answer(MediaSession("127.0.0.1", 30000))
+        media = await call.answer(MediaSession(call.source.host, 30000))
         assert media.codec.name == "PCMU"
         async for event in call.events():
             if isinstance(event, DtmfReceived):
@@ -32,14 +49,18 @@ async def test_call_dtmf_and_hangup(transport: str) -> None:
             if isinstance(event, CallEnded):
                 ended.set_result(event)
 
-    callee = Endpoint(settings(), handler)
-    caller = Endpoint(settings())
+    cert, key = certificate
+    tls = {"tls_port": 0, "tls_cert_file": cert, "tls_key_file": key} if transport == "TLS" else {}
+    callee = Endpoint(settings(host, **tls), handler)
+    caller = Endpoint(settings(host, tls_ca_file=cert))
     await callee.start()
     await caller.start()
     try:
+        port = callee.settings.tls_port if transport == "TLS" else callee.port
+        target = f"sip:bob@{format_host(host)}:{port};transport={transport.lower()}"
         call = await caller.place_call(
-            f"sip:bob@127.0.0.1:{callee.port}", MediaSession("127.0.0.1", 30002, codecs=["PCMU"]),
-            from_uri="sip:alice@127.0.0.1", transport=transport,
+            target, MediaSession(host, 30002, codecs=["PCMU"]), from_uri=f"sip:alice@{format_host(host)}",
+            transport=transport,
         )  # fmt: skip
         media = await asyncio.wait_for(call.wait_answered(), 5)
         assert media.remote_port == 30000
