@@ -27,6 +27,7 @@ from .info import DTMF, DTMF_RELAY, SIPFRAG, dtmf_relay_body, parse_dtmf_info, p
 from .message import Request, Response, response_to
 from .offer_answer import MediaParams, MediaSession, NegotiationError
 from .sdp import SessionDescription, parse_sdp
+from .syntax import is_digits
 from .transaction import Address, ClientTransaction, ServerTransaction
 from .uri import NameAddr, Uri
 
@@ -358,6 +359,8 @@ class Call:
         method = tx.request.method
         if response.status in (401, 407) and self._retry_with_auth(tx, response, now):
             return
+        if response.status == 422 and method == "INVITE" and self._retry_with_longer_interval(tx, response, now):
+            return
         if method == "INVITE" and tx is self._invite_tx:
             self._on_invite_response(tx, response, now)
         elif method == "INVITE":
@@ -398,10 +401,24 @@ class Call:
         stale = "stale=true" in challenge.replace(" ", "").lower()
         if authorised and not stale:
             return False
+        auth_header = "Authorization" if response.status == 401 else "Proxy-Authorization"
+        value = authorization_for(challenge, self.credentials, tx.request.method, str(tx.request.uri))
+        self._resend(tx, now, {auth_header: value})
+        return True
+
+    def _retry_with_longer_interval(self, tx: ClientTransaction, response: Response, now: float) -> bool:
+        """422 Session Interval Too Small: ask again with the peer's Min-SE (RFC 4028 §8.1), once."""
+        min_se, _ = parse_header_params(response.headers.get("Min-SE") or "")
+        if not is_digits(min_se) or tx.request.headers.get("Session-Expires") == min_se:
+            return False
+        self._resend(tx, now, {"Session-Expires": min_se, "Min-SE": min_se})
+        return True
+
+    def _resend(self, tx: ClientTransaction, now: float, headers: dict[str, str]) -> None:
+        """The same request again with a new CSeq and branch and some headers replaced."""
         request = Request(method=tx.request.method, uri=tx.request.uri, headers=tx.request.headers.copy())
         request.body = tx.request.body
         request.headers.remove("Via")
-        request.headers.remove("Authorization" if response.status == 401 else "Proxy-Authorization")
         if self.dialog is not None and self.state not in ("calling", "early"):
             self.dialog.local_seq += 1
             seq = self.dialog.local_seq
@@ -410,15 +427,12 @@ class Call:
             if self.dialog is not None:
                 self.dialog.local_seq = seq
         request.headers.set("CSeq", f"{seq} {request.method}")
-        auth_header = "Authorization" if response.status == 401 else "Proxy-Authorization"
-        request.headers.add(
-            auth_header, authorization_for(challenge, self.credentials, request.method, str(request.uri))
-        )
+        for name, value in headers.items():
+            request.headers.set(name, value)
         new_tx = self.ua.send_request(request, tx.peer, now, self)
         if tx is self._invite_tx:
             self._invite_tx = new_tx
             self.invite = request
-        return True
 
     def _on_invite_response(self, tx: ClientTransaction, response: Response, now: float) -> None:
         status = response.status
@@ -434,8 +448,11 @@ class Call:
         if status >= 300:
             self._end("cancel" if self._cancelled else "rejected", now, status=status)
             return
-        if self.dialog is not None and self.state != "calling" and self._ack is not None and self.dialog.remote_tag:
-            self.ua.send_raw(self._ack, self._ack_peer)  # 2xx retransmission: ACK again
+        if self.dialog is not None and self._ack is not None:
+            if response.to.tag == self.dialog.remote_tag:
+                self.ua.send_raw(self._ack, self._ack_peer)  # 2xx retransmission: ACK again
+            else:
+                self._refuse_forked_answer(tx, response, now)
             return
         try:
             self.dialog = Dialog.for_uac(tx.request, response)
@@ -457,6 +474,17 @@ class Call:
         self._timer = self._negotiate_outbound_timer(response)
         self._arm_session_timer(now)
         self.ua.emit(CallAnswered(self, params))
+
+    def _refuse_forked_answer(self, tx: ClientTransaction, response: Response, now: float) -> None:
+        """A second 2xx from another fork: it must be ACKed, then released with BYE (RFC 3261 §13.2.2.4)."""
+        try:
+            other = Dialog.for_uac(tx.request, response)
+            peer = self.ua.address_for(other.next_hop(), self.peer.transport)
+        except SipParseError:
+            return
+        ack = other.create_request("ACK", seq=tx.request.cseq.seq)
+        self.ua.send_raw(self.ua.finish_stateless(ack, peer), peer)
+        self.ua.send_request(other.create_request("BYE"), peer, now, None)
 
     def _media_from_response(self, response: Response) -> MediaParams | None:
         if self.media is None or not response.body or response.content_type != SDP:

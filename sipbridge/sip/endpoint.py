@@ -152,6 +152,8 @@ class InboundCall(SipCall):
 
     async def answer(self, media: MediaSession) -> MediaParams:
         """200 OK, then wait for the ACK. Raises NegotiationError (488 sent) or CallFailed."""
+        if self.core.ended:
+            raise CallFailed(self.core.end_reason or "ended", None)  # e.g. CANCELled while we set up the room
         self._endpoint.run(lambda now: self.core.answer(media, now))
         return await asyncio.shield(self._answered)
 

@@ -192,7 +192,7 @@ class UserAgent:
         return str(Via(transport, self.host, port, {"branch": new_branch(), "rport": None}))
 
     def send_request(
-        self, request: Request, peer: Address, now: float, owner: Call, *, keep_via: bool = False
+        self, request: Request, peer: Address, now: float, owner: Call | None, *, keep_via: bool = False
     ) -> ClientTransaction:
         if not keep_via:
             request.headers.prepend("Via", self._via(peer.transport))

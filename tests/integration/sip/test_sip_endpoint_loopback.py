@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from sipbridge.sip.endpoint import CallFailed, Endpoint, InboundCall
-from sipbridge.sip.events import CallEnded, DtmfReceived
+from sipbridge.sip.events import CallEnded, CallProgress, DtmfReceived
 from sipbridge.sip.offer_answer import MediaSession
 from sipbridge.sip.settings import SipSettings
 from sipbridge.sip.uri import format_host
@@ -94,6 +94,35 @@ async def test_rejection_and_handler_failure_are_contained() -> None:
             with pytest.raises(CallFailed) as info:
                 await asyncio.wait_for(call.wait_answered(), 5)
             assert info.value.status == status
+    finally:
+        await caller.close()
+        await callee.close()
+
+
+async def test_answer_after_cancel_raises_call_failed() -> None:
+    outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def handler(call: InboundCall) -> None:
+        await call.ring()
+        ended = await call.wait_ended()  # the caller gives up while "the room is being set up"
+        try:
+            await call.answer(MediaSession("127.0.0.1", 30000))
+        except CallFailed as exc:
+            outcome.set_result(f"{ended.reason}/{exc.reason}")
+
+    callee = Endpoint(settings(), handler)
+    caller = Endpoint(settings())
+    await callee.start()
+    await caller.start()
+    try:
+        call = await caller.place_call(
+            f"sip:bob@127.0.0.1:{callee.port}", MediaSession("127.0.0.1", 30002), from_uri="sip:a@127.0.0.1"
+        )
+        async for event in call.events():
+            if isinstance(event, CallProgress):
+                break
+        assert (await asyncio.wait_for(call.bye(), 5)).reason == "cancel"
+        assert await asyncio.wait_for(outcome, 5) == "cancel/cancel"
     finally:
         await caller.close()
         await callee.close()

@@ -413,3 +413,72 @@ def test_session_interval_below_min_se_is_422() -> None:
     agent.receive(_raw_invite(extra="Session-Expires: 30\r\n"), Address("UDP", A_HOST, 5060), 0.0)
     out = [d for d, _ in agent.datagrams_to_send()]
     assert out[-1].startswith(b"SIP/2.0 422") and b"Min-SE: 90" in out[-1]
+
+
+def _answer_invite(invite: Request, status: int, to_tag: str, *, extra: str = "", body: bytes = b"") -> bytes:
+    lines = [
+        f"SIP/2.0 {status} Whatever",
+        f"Via: {invite.headers.get('Via')}",
+        f"From: {invite.headers.get('From')}",
+        f"To: {invite.headers.get('To')};tag={to_tag}",
+        f"Call-ID: {invite.call_id}",
+        f"CSeq: {invite.cseq.seq} INVITE",
+        f"Contact: <sip:{to_tag}@{B_HOST}:5070>",
+    ]
+    if body:
+        lines.append("Content-Type: application/sdp")
+    return ("\r\n".join(lines) + f"\r\n{extra}Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def _sent_invite(agent: UserAgent) -> Request:
+    invite = parse_message(agent.datagrams_to_send()[-1][0])
+    assert isinstance(invite, Request) and invite.method == "INVITE"
+    return invite
+
+
+def test_422_is_retried_with_the_peers_min_se() -> None:
+    agent = UserAgent(SipSettings(), local_host=A_HOST)
+    agent.invite(f"sip:bob@{B_HOST}", media(A_HOST), 0.0, from_uri=f"sip:alice@{A_HOST}")
+    invite = _sent_invite(agent)
+    assert invite.headers.get("Session-Expires") == "1800"
+    agent.receive(_answer_invite(invite, 422, "x", extra="Min-SE: 3600\r\n"), Address("UDP", B_HOST, 5070), 0.1)
+    sent = [parse_message(d) for d, _ in agent.datagrams_to_send()]
+    retry = sent[-1]
+    assert isinstance(retry, Request) and retry.method == "INVITE" and retry.cseq.seq == 2
+    assert retry.headers.get("Session-Expires") == "3600" and retry.top_via.branch != invite.top_via.branch
+
+
+def test_early_media_and_forked_second_answer_is_released() -> None:
+    net = Net()
+    call = net.a.invite(f"sip:bob@{B_HOST}", media(A_HOST), 0.0, from_uri=f"sip:alice@{A_HOST}")
+    invite = _sent_invite(net.a)
+    answer_sdp = media(B_HOST).receive_offer(parse_sdp(invite.body)).to_bytes()
+    source = Address("UDP", B_HOST, 5070)
+    net.a.receive(_answer_invite(invite, 183, "fork1", body=answer_sdp), source, 0.1)
+    net.a.receive(_answer_invite(invite, 200, "fork1", body=answer_sdp), source, 0.2)
+    net.a.receive(_answer_invite(invite, 200, "fork2", body=answer_sdp), source, 0.3)
+    events = []
+    while (event := net.a.next_event()) is not None:
+        events.append(event)
+    progress = [e for e in events if isinstance(e, CallProgress)]
+    assert progress[0].status == 183 and progress[0].media is not None
+    assert sum(isinstance(e, CallAnswered) for e in events) == 1
+    assert call.dialog is not None and call.dialog.remote_tag == "fork1"
+    sent = [parse_message(d) for d, _ in net.a.datagrams_to_send()]
+    to_fork2 = [m for m in sent if isinstance(m, Request) and m.to.tag == "fork2"]
+    assert [m.method for m in to_fork2] == ["ACK", "BYE"]
+
+
+def test_inbound_early_media_then_answer_uses_the_same_sdp() -> None:
+    net = Net()
+    place_call(net)
+    inbound = incoming(net)
+    session = media(B_HOST)
+    inbound.progress(session, net.now)
+    net.flush()
+    inbound.answer(session, net.now)
+    net.flush()
+    early = parse_message(net.sent("SIP/2.0 183")[0])
+    final = parse_message(net.sent("SIP/2.0 200")[0])
+    assert early.body and early.body == final.body
+    assert net.of("a", CallProgress)[-1].media is not None
