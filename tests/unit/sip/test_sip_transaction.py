@@ -163,7 +163,7 @@ def test_invite_server_100_trying_retransmission_and_timer_g_h() -> None:
     tx.respond(response_to(req, 486, to_tag="s"), now=1.0)
     layer.outbox.clear()
     now = 1.0
-    times = []
+    times: list[float] = []
     while tx.next_deadline() is not None:
         now = tx.next_deadline() or now
         layer.handle_timer(now)
