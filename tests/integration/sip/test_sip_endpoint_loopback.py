@@ -126,3 +126,22 @@ async def test_answer_after_cancel_raises_call_failed() -> None:
     finally:
         await caller.close()
         await callee.close()
+
+
+async def test_idle_stream_connection_is_closed() -> None:
+    endpoint = Endpoint(settings(stream_idle_timeout=0.3))
+    await endpoint.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", endpoint.port)
+        options = (
+            "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKidle\r\n"
+            "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: idle\r\nCSeq: 1 OPTIONS\r\n"
+            "Content-Length: 0\r\n\r\n"
+        )
+        writer.write(options.encode())
+        status = await asyncio.wait_for(reader.readline(), 5)
+        assert status.startswith(b"SIP/2.0 200")
+        await asyncio.wait_for(reader.read(), 10)  # returns b"" at EOF: the server closed the idle connection
+        writer.close()
+    finally:
+        await endpoint.close()

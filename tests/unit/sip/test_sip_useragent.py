@@ -209,7 +209,6 @@ def test_reject_and_digest_auth_both_ways() -> None:
     second.answer(media(B_HOST), net.now)
     net.flush()
     assert net.of("a", CallAnswered) and out.state == "confirmed"
-    # BYE challenged by the far end is answered too.
     out.bye(net.now)
     net.flush()
     assert net.of("b", CallEnded)
@@ -482,3 +481,47 @@ def test_inbound_early_media_then_answer_uses_the_same_sdp() -> None:
     final = parse_message(net.sent("SIP/2.0 200")[0])
     assert early.body and early.body == final.body
     assert net.of("a", CallProgress)[-1].media is not None
+
+
+@pytest.mark.parametrize(("method", "status"), [("BYE", 401), ("REFER", 407)])
+def test_in_dialog_requests_answer_digest_challenges(method: str, status: int) -> None:
+    net = Net()
+    out, _ = established(net)
+    out.credentials = Credentials("alice", "pw")
+    net.drop = lambda data: data.startswith(method.encode())  # we play the challenging far end ourselves
+    if method == "BYE":
+        out.bye(net.now)
+    else:
+        out.refer("sip:carol@10.0.0.3", net.now)
+    net.flush()
+    first = parse_message(net.sent(method)[-1])
+    assert isinstance(first, Request)
+    header = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+    challenge = f'{header}: Digest realm="far", nonce="n1", qop="auth"\r\n'
+    lines = [
+        f"SIP/2.0 {status} Auth",
+        *(f"{n}: {v}" for n, v in first.headers if n in ("Via", "From", "To", "Call-ID", "CSeq")),
+    ]
+    net.a.receive(
+        ("\r\n".join(lines) + "\r\n" + challenge + "Content-Length: 0\r\n\r\n").encode(),
+        Address("UDP", B_HOST, 5070),
+        net.now,
+    )
+    net.flush()
+    retry = parse_message(net.sent(method)[-1])
+    assert isinstance(retry, Request) and retry.cseq.seq == first.cseq.seq + 1
+    auth = retry.headers.get("Authorization" if status == 401 else "Proxy-Authorization")
+    assert auth is not None and 'realm="far"' in auth and "qop=auth" in auth
+
+
+def test_update_with_hold_offer_is_answered_recvonly() -> None:
+    net = Net()
+    out, _ = established(net)
+    assert out.media is not None and out.dialog is not None
+    request = out.dialog.create_request("UPDATE")
+    request.headers.add("Content-Type", "application/sdp")
+    request.body = out.media.create_offer("sendonly").to_bytes()
+    net.a.send_request(request, out.peer, net.now, out)
+    net.flush()
+    assert net.of("b", MediaUpdated)[-1].media.direction == "recvonly"
+    assert b"a=recvonly" in net.sent("SIP/2.0 200")[-1]
