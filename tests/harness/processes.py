@@ -200,6 +200,21 @@ def tcp_accepts(host: str, port: int) -> Probe:
     return probe
 
 
+def udp_bound(host: str, port: int) -> Probe:
+    """Probe: some process has bound UDP host:port (a SIP or RTP listener is up); UDP has no handshake."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    def probe() -> bool:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                return True
+        return False
+
+    return probe
+
+
 def http_ok(url: str) -> Probe:
     """Probe: GET `url` answers 200."""
 

@@ -14,7 +14,8 @@ import redis
 from harness.audio import dominant_frequency, rms_dbfs, trim_silence
 from harness.lk import LkRunner
 from harness.participant import RATE, TestParticipant
-from harness.processes import LiveKitServer, ManagedProcess, ProcessFailed, RedisServer
+from harness.ports import free_udp_port
+from harness.processes import LiveKitServer, ManagedProcess, ProcessFailed, RedisServer, udp_bound
 from livekit import api
 
 pytestmark = pytest.mark.integration
@@ -112,6 +113,19 @@ def test_a_process_that_never_gets_ready_is_stopped(tmp_path: Path) -> None:
     with pytest.raises(ProcessFailed, match="was not listening within"):
         process.start_and_wait(lambda: False, what="listening", timeout=0.2)
     assert not process.running
+
+
+def test_udp_listener_readiness(tmp_path: Path) -> None:
+    port = free_udp_port()
+    listener = (
+        "import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+        f"time.sleep(0.3); s.bind(('127.0.0.1', {port})); time.sleep(60)"
+    )
+    process = ManagedProcess("udp-listener", [sys.executable, "-c", listener], tmp_path / "udp.log")
+    assert not udp_bound("127.0.0.1", port)()
+    process.start_and_wait(udp_bound("127.0.0.1", port), what="bound", timeout=30.0)
+    process.stop()
+    assert not udp_bound("127.0.0.1", port)()
 
 
 def test_stop_kills_a_process_that_ignores_sigterm(tmp_path: Path) -> None:
