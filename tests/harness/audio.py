@@ -53,9 +53,7 @@ def dominant_frequency(samples: npt.NDArray[np.integer], rate: int) -> float:
     return float((peak + offset) * rate / signal.size)
 
 
-def trim_silence(
-    samples: Samples, rate: int, threshold_dbfs: float = -50.0, window_ms: float = 10.0
-) -> Samples:
+def trim_silence(samples: Samples, rate: int, threshold_dbfs: float = -50.0, window_ms: float = 10.0) -> Samples:
     """`samples` without the leading and trailing windows quieter than `threshold_dbfs`.
 
     Received audio starts with silence while a connection comes up and may end with some; measuring

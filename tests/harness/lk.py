@@ -70,9 +70,7 @@ class LkRunner:
             "LIVEKIT_API_SECRET": api_secret,
         }
         argv = [str(self.binary), *args]
-        result = subprocess.run(
-            argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-        )
+        result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
         if check and result.returncode != 0:
             raise LkFailed(
                 f"`lk {' '.join(args)}` against {url} exited {result.returncode}\n"

@@ -141,9 +141,7 @@ class TestParticipant:
         return list(self.dtmf_received)
 
     async def wait_participant(self, identity: str, within: float = 30.0) -> rtc.RemoteParticipant:
-        await self._wait_for(
-            lambda: identity in self.room.remote_participants, within, f"participant {identity}"
-        )
+        await self._wait_for(lambda: identity in self.room.remote_participants, within, f"participant {identity}")
         return self.room.remote_participants[identity]
 
     async def _wait_for(self, condition: Callable[[], bool], within: float, what: str) -> None:
