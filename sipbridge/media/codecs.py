@@ -5,8 +5,10 @@ belongs to one call, because G.722 and Opus carry state from frame to frame.
 
 G.711 runs on numpy lookup tables that are filled once, at import, by FFmpeg's ``pcm_mulaw`` / ``pcm_alaw``
 (through aiortc's codec classes): the tables give bit-exact FFmpeg output at ~2 µs per frame instead of ~20 µs
-for a codec-context round trip per packet. G.722 and Opus call FFmpeg through PyAV directly (~30 µs per G.722
-frame, against ~45 µs through aiortc's wrapper, which re-runs a resampler on every frame).
+for a codec-context round trip per packet. G.722 and Opus call FFmpeg through PyAV directly, reusing one
+input frame: a 20 ms G.722 frame costs ~24 µs to encode and ~10 µs to decode, against ~44 µs and ~19 µs
+through aiortc's wrappers (which build a frame and run a resampler on every packet). A numpy G.722 is no
+option: its ADPCM adapts sample by sample, so it cannot be vectorised.
 """
 
 from __future__ import annotations
@@ -126,18 +128,37 @@ class _FFmpegCodec:
         self._decoder.layout = "mono"
         self._decoder.sample_rate = sample_rate
         self._pts = 0
+        self._frame: AudioFrame | None = None
+
+    def _input_frame(self, samples: int) -> AudioFrame:
+        """One frame object reused for every encode (the encoders used here consume it at once), which
+        saves ~8 µs per frame over building a new one from the array."""
+        frame = self._frame
+        if frame is None or frame.samples != samples:
+            frame = AudioFrame(format="s16", layout="mono", samples=samples)
+            frame.sample_rate = self.sample_rate
+            frame.time_base = self._time_base
+            self._frame = frame
+        return frame
 
     def encode(self, pcm: Pcm) -> bytes:
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = self.sample_rate
+        frame = self._input_frame(len(pcm))
+        frame.planes[0].update(pcm.astype(np.int16, copy=False).tobytes())
         frame.pts = self._pts
-        frame.time_base = self._time_base
         self._pts += len(pcm)
-        return b"".join(bytes(p) for p in self._encoder.encode(frame))
+        packets = self._encoder.encode(frame)
+        return bytes(packets[0]) if len(packets) == 1 else b"".join(bytes(p) for p in packets)
 
     def decode(self, payload: bytes) -> Pcm:
-        frames = self._decoder.decode(av.Packet(payload))
-        return np.concatenate([f.to_ndarray().reshape(-1) for f in frames]).astype(np.int16, copy=False)
+        """The decoded samples; empty when the payload is not valid for this codec (the caller conceals)."""
+        try:
+            frames = self._decoder.decode(av.Packet(payload))
+        except av.FFmpegError:
+            return np.zeros(0, dtype=np.int16)
+        if not frames:
+            return np.zeros(0, dtype=np.int16)
+        pieces = [np.frombuffer(memoryview(f.planes[0]), dtype=np.int16, count=f.samples).copy() for f in frames]
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
 class G722Codec(_FFmpegCodec):

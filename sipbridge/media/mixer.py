@@ -25,6 +25,9 @@ import soxr
 from sipbridge.media.codecs import Pcm
 from sipbridge.media.resample import DEFAULT_QUALITY
 
+_INT16_MIN = np.int32(-32768)
+_INT16_MAX = np.int32(32767)
+
 BURST_WINDOW_FRAMES = 250
 """The largest burst is remembered over the current and the previous window of this many frames (5 s each)."""
 
@@ -177,7 +180,10 @@ class Mixer:
         """The next frame: the saturated sum of every input that has audio, silence when none has."""
         mix = self._accumulator
         mix.fill(0)
+        contributors = 0
         for mixer_input in self._inputs:
-            mixer_input.add_frame_to(mix)
-        np.clip(mix, -32768, 32767, out=mix)
+            contributors += mixer_input.add_frame_to(mix)
+        if contributors > 1:  # one input alone cannot leave the int16 range
+            np.maximum(mix, _INT16_MIN, out=mix)  # two ufuncs: a third of np.clip's cost on 20 ms frames
+            np.minimum(mix, _INT16_MAX, out=mix)
         return mix.astype(np.int16)

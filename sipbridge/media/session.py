@@ -22,7 +22,7 @@ from types import TracebackType
 import numpy as np
 from aiortc.rtp import is_rtcp
 
-from sipbridge.media.cadence import run_cadence
+from sipbridge.media.cadence import SharedCadence
 from sipbridge.media.codecs import Pcm
 from sipbridge.media.ports import PortAllocator, PortsExhausted
 from sipbridge.media.stream import MediaStream, StreamConfig
@@ -77,7 +77,8 @@ class RtpSession:
         self.on_media_lost: Callable[[str], None] | None = None
         """Called once with "timeout" when RTP stopped for the media timeout, or "error" if the media task
         failed; the call should hang up."""
-        self._task: asyncio.Task[None] | None = None
+        self._cadence: SharedCadence | None = None
+        self._subscription = 0
         self._latched_at: float | None = None
         self._frames_since_rtcp = 0
         self._timeout_reported = False
@@ -126,10 +127,13 @@ class RtpSession:
         self.remote_rtcp = remote if self._rtcp_transport is None else (remote_rtcp or (remote[0], remote[1] + 1))
         self._latched_at = None
         self._timeout_reported = False
-        if self._task is None:
-            interval = config.ptime_ms / 1000
-            self._task = asyncio.create_task(run_cadence(interval, self._on_frames, self._clock))
-            self._task.add_done_callback(self._on_task_done)
+        interval = config.ptime_ms / 1000
+        if self._cadence is not None and self._cadence.interval != interval:
+            self._cadence.unsubscribe(self._subscription)
+            self._cadence = None
+        if self._cadence is None:
+            self._cadence = SharedCadence.for_loop(interval, self._clock)
+            self._subscription = self._cadence.subscribe(self._on_frames, self._on_cadence_error)
 
     def send_digits(self, digits: str, duration_ms: int = 100) -> None:
         if self.stream is not None:
@@ -141,14 +145,17 @@ class RtpSession:
         stream = self.stream
         if stream is None:
             return
+        # Slots the loop was too late for are not sent (that would be a burst) but are still received: the
+        # caller's audio is waiting in the jitter buffer and the room side queues what it is given.
         stream.skip_frames(skipped)
-        for _ in range(frames):
-            pcm = self.source() if self.source is not None else None
-            if pcm is None:
-                pcm = np.zeros(stream.frame_samples, dtype=np.int16)
-            datagram = stream.datagram_for_frame(pcm)
-            if self.remote is not None:
-                self._rtp_transport.sendto(datagram, self.remote)
+        for slot in range(skipped + frames):
+            if slot >= skipped:
+                pcm = self.source() if self.source is not None else None
+                if pcm is None:
+                    pcm = np.zeros(stream.frame_samples, dtype=np.int16)
+                datagram = stream.datagram_for_frame(pcm)
+                if self.remote is not None:
+                    self._rtp_transport.sendto(datagram, self.remote)
             received = stream.pull_audio()
             if self.sink is not None:
                 self.sink(received)
@@ -168,10 +175,10 @@ class RtpSession:
         if self.on_media_lost is not None:
             self.on_media_lost(reason)
 
-    def _on_task_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("media task of port %d failed", self.local_port, exc_info=task.exception())
-            self._report_lost("error")
+    def _on_cadence_error(self, exc: BaseException) -> None:
+        logger.error("media of port %d failed: %r", self.local_port, exc)
+        self._cadence = None
+        self._report_lost("error")
 
     def _send_rtcp(self, stream: MediaStream, now: float, bye: bool) -> None:
         if self.remote_rtcp is None:
@@ -215,9 +222,9 @@ class RtpSession:
             return
         self._closed = True
         try:
-            if self._task is not None and not self._task.done():
-                self._task.cancel()
-                await asyncio.wait([self._task])
+            if self._cadence is not None:
+                self._cadence.unsubscribe(self._subscription)
+                self._cadence = None
             if self.stream is not None:
                 self._send_rtcp(self.stream, self._clock(), bye=True)
         finally:

@@ -126,9 +126,10 @@ class MediaStream:
         n = self.frame_samples
         while len(self._pending) < n:
             out = self._jitter.pop()
-            if isinstance(out, JitterPacket):
-                pcm = self._concealer.good(self.codec.decode(out.payload))
-            elif out is Gap.LOST:
+            decoded = self.codec.decode(out.payload) if isinstance(out, JitterPacket) else None
+            if decoded is not None and len(decoded):
+                pcm = self._concealer.good(decoded)
+            elif out is not Gap.EMPTY:  # lost, or not decodable
                 pcm = self._concealer.conceal()
             else:
                 break

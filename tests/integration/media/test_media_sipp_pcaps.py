@@ -151,8 +151,15 @@ async def test_a_session_on_a_socket_decodes_the_captured_call_and_its_digits() 
             await _send_paced(read_udp(SIPP_PCAP_DIRECTORY / name), session.local_port)
         await asyncio.sleep(0.2)
     assert digits == ["1", "#"]
-    received = np.concatenate(heard).astype(np.float64)
-    chunk = reference[3 * 8000 : 4 * 8000].astype(np.float64)
-    correlation = np.correlate(received, chunk, mode="valid")
-    energy = np.sqrt(np.convolve(received**2, np.ones(len(chunk)), mode="valid") * np.dot(chunk, chunk))
-    assert np.max(correlation / np.maximum(energy, 1e-9)) > 0.99
+    # G.711 decoding is exact, so every frame played from a packet is a verbatim piece of the reference; only
+    # frames around a late packet (concealment, silence) are not, and a busy machine can cause a few of those
+    positions: dict[bytes, list[int]] = {}
+    for i in range(len(reference) - 160):
+        positions.setdefault(reference[i : i + 4].tobytes(), []).append(i)
+    voiced = [f for f in heard if np.abs(f).max() > 100]
+    verbatim = sum(
+        any(np.array_equal(reference[p : p + 160], f) for p in positions.get(f[:4].tobytes(), []))
+        for f in voiced
+    )
+    assert len(voiced) >= 300  # of the capture's 7 s
+    assert verbatim >= 0.9 * len(voiced)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from sipbridge.media.cadence import FrameClock, run_cadence
+from sipbridge.media.cadence import FrameClock, SharedCadence, run_cadence
 
 
 def test_late_wakeups_never_drift() -> None:
@@ -57,3 +57,33 @@ async def test_driver_calls_back_once_per_slot_of_its_clock() -> None:
     elapsed_slots = int((now[0] - 0.007) // 0.02) + 1
     assert sum(s + f for s, f in calls) in (elapsed_slots, elapsed_slots - 1)
     assert all(s == 0 for s, _ in calls)
+
+
+async def test_shared_cadence_serves_many_calls_and_drops_only_a_failing_one() -> None:
+    now = [0.0]
+
+    def fake_clock() -> float:
+        now[0] += 0.007
+        return now[0]
+
+    cadence = SharedCadence.for_loop(0.02, fake_clock)
+    assert SharedCadence.for_loop(0.02, fake_clock) is cadence
+    counts = [0, 0]
+    errors: list[BaseException] = []
+    enough = asyncio.Event()
+
+    def healthy(skipped: int, frames: int) -> None:
+        counts[0] += frames
+        if counts[0] >= 20:
+            enough.set()
+
+    def failing(skipped: int, frames: int) -> None:
+        counts[1] += frames
+        raise RuntimeError("broken call")
+
+    healthy_token = cadence.subscribe(healthy, errors.append)
+    cadence.subscribe(failing, errors.append)
+    await enough.wait()
+    assert counts[1] == 1 and len(errors) == 1 and cadence.subscribers == 1
+    cadence.unsubscribe(healthy_token)
+    assert cadence.subscribers == 0
