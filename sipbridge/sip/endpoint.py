@@ -20,6 +20,7 @@ from .message import Request
 from .offer_answer import MediaParams, MediaSession
 from .sdp import SessionDescription
 from .settings import SipSettings
+from .stun import discover_external_ip
 from .transaction import Address
 from .transport import Transports, primary_local_address
 from .uri import NameAddr, Uri
@@ -205,7 +206,14 @@ class Endpoint:
         bound = s.bind_host
         local = bound if bound not in ("0.0.0.0", "::", "") else primary_local_address()
         # Ports chosen by the OS (port 0, used by tests) become the ones we advertise.
-        self.settings = replace(s, port=self.transports.port, tls_port=self.transports.tls_port)
+        advertised = s.advertised_host
+        if advertised is None and s.use_external_ip:
+            advertised = await discover_external_ip(s.stun_servers)
+            if advertised is None:
+                log.warning("use_external_ip: no STUN server answered; advertising %s", local)
+        self.settings = replace(
+            s, port=self.transports.port, tls_port=self.transports.tls_port, advertised_host=advertised
+        )
         self.ua = UserAgent(self.settings, local_host=local)
 
     async def close(self) -> None:

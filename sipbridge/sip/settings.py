@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .offer_answer import DEFAULT_CODECS
+from .stun import DEFAULT_STUN_SERVERS
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,9 @@ class SipSettings:
     tls_key_file: str | None = None
     tls_ca_file: str | None = None  # trust anchors for outgoing TLS; None uses the system store
     transports: tuple[str, ...] = ("UDP", "TCP")
-    advertised_host: str | None = None  # nat_1_to_1_ip, or the address use_external_ip discovered
+    advertised_host: str | None = None  # nat_1_to_1_ip
+    use_external_ip: bool = False  # learn the advertised address by STUN at start (when advertised_host is None)
+    stun_servers: tuple[str, ...] = DEFAULT_STUN_SERVERS
     hide_inbound_port: bool = False  # no 100 Trying and no 400 for unverified or malformed requests
     user_agent: str = "sipbridge"
     realm: str = "sipbridge"  # digest realm for challenges
