@@ -197,6 +197,9 @@ def test_tel_and_other_schemes() -> None:
         ("From: Alice <sip:alice@example.org>", 'From: "Alice <sip:alice@example.org>', 400),  # quotbal
         ("To: Bob <sip:bob@example.com>", "To: Bob <sip:bob@example.com", 400),  # badaspec: unterminated
         ("Call-ID: a84b4c76e66710@pc33.example.org\n", "", 400),  # missing required header
+        ("Content-Length: 0", "Content-Length: 0\nl: 0", 400),  # mcl01: Content-Length twice
+        ("To: Bob <sip:bob@example.com>", "To: Bob <sip:bob@example.com>\nt: <sip:other@example.com>", 400),  # multi01
+        ("Call-ID: a84b4c76e66710@pc33.example.org", "Call-ID: a\ni: b", 400),  # two Call-IDs
     ],
 )
 def test_invalid_messages(old: str, new: str, status: int) -> None:
@@ -256,3 +259,14 @@ def test_stream_requires_content_length() -> None:
     framer = StreamFramer()
     with pytest.raises(SipParseError):
         framer.feed(msg(BASE.replace("Content-Length: 0\n", "")))
+
+
+def test_inv2543_request_without_magic_cookie_parses() -> None:
+    # RFC 2543 style: no branch at all; the transaction layer falls back to dialog identifiers.
+    m = parse_message(msg(BASE.replace(";branch=z9hG4bK776asdhds", "")))
+    assert isinstance(m, Request) and m.top_via.branch is None
+
+
+def test_unknown_scheme_in_to_is_accepted_but_not_in_request_uri() -> None:
+    m = parse_message(msg(BASE.replace("To: Bob <sip:bob@example.com>", "To: <isbn:2983792873>")))
+    assert isinstance(m.to.uri, AbsoluteUri)

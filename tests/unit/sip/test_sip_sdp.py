@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipbridge.sip.errors import SipParseError
 from sipbridge.sip.offer_answer import Encryption, MediaSession, NegotiationError
@@ -133,3 +137,12 @@ def test_srtp_sdes_answer_and_require() -> None:
         session().receive_offer(parse_sdp(offer(formats="0", extra=crypto, proto="RTP/SAVP")))
     secure_offer = session(encryption=Encryption.REQUIRE).create_offer()
     assert secure_offer.media[0].proto == "RTP/SAVP" and secure_offer.media[0].attribute("crypto")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 300), st.integers(0, 20), st.binary(max_size=12))
+def test_fuzzed_offers_only_raise_parse_errors(pos: int, cut: int, insert: bytes) -> None:
+    data = offer(extra="a=rtpmap:101 telephone-event/8000\na=rtpmap:96 opus/48000/2\na=crypto:1 x inline:y\n")
+    mutated = data[:pos] + insert + data[pos + cut :]
+    with contextlib.suppress(SipParseError):
+        session(encryption=Encryption.ALLOW).receive_offer(parse_sdp(mutated))

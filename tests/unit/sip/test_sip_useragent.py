@@ -525,3 +525,17 @@ def test_update_with_hold_offer_is_answered_recvonly() -> None:
     net.flush()
     assert net.of("b", MediaUpdated)[-1].media.direction == "recvonly"
     assert b"a=recvonly" in net.sent("SIP/2.0 200")[-1]
+
+
+def test_zero_max_forwards_is_483_and_rfc2543_invite_is_served() -> None:
+    agent = UserAgent(SipSettings(), local_host=B_HOST)
+    agent.receive(
+        _raw_invite(extra="").replace(b"Max-Forwards: 70", b"Max-Forwards: 0"), Address("UDP", A_HOST, 5060), 0
+    )
+    assert agent.datagrams_to_send()[-1][0].startswith(b"SIP/2.0 483")
+    old = _raw_invite().replace(b";branch=z9hG4bKraw1", b"").replace(b"Call-ID: raw-1", b"Call-ID: old-1")
+    agent.receive(old, Address("UDP", A_HOST, 5060), 0.0)
+    agent.receive(old, Address("UDP", A_HOST, 5060), 0.1)  # a retransmission, matched without a branch
+    events = [agent.next_event(), agent.next_event()]
+    assert isinstance(events[0], IncomingCall) and events[1] is None
+    assert [d[:11] for d, _ in agent.datagrams_to_send()] == [b"SIP/2.0 100"] * 2
