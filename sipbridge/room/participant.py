@@ -2,8 +2,9 @@
 `sip.callStatus`, and the reason the participant left.
 
 All of it goes through the livekit rtc SDK, whose every call crosses its FFI and costs tens of microseconds, so
-the hot paths make one SDK call per 20 ms frame per direction: `push()` captures each frame whole, and each remote
-track is read by an `AudioStream` that already delivers mono frames at the mixer's rate and frame size.
+the hot paths make one FFI call per 20 ms frame per direction: `push()` captures each frame whole, and each remote
+track is read by an FFI audio stream that already delivers mono frames at the mixer's rate and frame size. Both
+hot paths go through the FfiRouter (ffi_router.py), so their events cost O(1) however many calls share the process.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Literal, Self
 
-import numpy as np
 from livekit import rtc
 
 from sipbridge.media.codecs import Pcm
 from sipbridge.room.dtmf import dtmf_code, dtmf_digit
 from sipbridge.room.endings import EndReason, end_reason
+from sipbridge.room.ffi_router import AudioTrackReader, FfiRouter, capture_frame
 from sipbridge.room.processing import MediaProcessor
 from sipbridge.room.sink import AudioSink, TrackKey
 from sipbridge.room.token import LiveKitCredentials, ParticipantSpec, sip_participant_token
@@ -76,7 +77,8 @@ class RoomParticipant:
         self._connect_timeout = connect_timeout
         self._room = rtc.Room()
         self._source: rtc.AudioSource | None = None
-        self._readers: dict[TrackKey, asyncio.Task[None]] = {}
+        self._router = FfiRouter.get()
+        self._readers: dict[TrackKey, AudioTrackReader] = {}
         self._remote_audio = asyncio.Event()
         self._ended: asyncio.Future[EndReason] = asyncio.get_running_loop().create_future()
         self._released = False
@@ -120,7 +122,7 @@ class RoomParticipant:
             return
         if self._processor is not None:
             frame = self._processor.process(frame)
-        await source.capture_frame(rtc.AudioFrame(frame.tobytes(), self.publish_rate, 1, len(frame)))
+        await capture_frame(self._router, source, frame)
 
     async def send_dtmf(self, digit: str) -> None:
         """Publishes one digit from the phone as SIP DTMF (agents see `sip_dtmf_received`)."""
@@ -154,10 +156,8 @@ class RoomParticipant:
         if self._released:
             return
         self._released = True
-        readers = list(self._readers.values())
-        for reader in readers:
-            reader.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
+        for key in list(self._readers):
+            self._stop_reading(key)
         if self._source is not None:
             await self._source.aclose()
             self._source = None
@@ -179,27 +179,23 @@ class RoomParticipant:
         if track.kind != rtc.TrackKind.KIND_AUDIO or self._released:
             return
         key = TrackKey(participant.identity, track.sid)
-        stream = rtc.AudioStream(track, sample_rate=self.subscribe_rate, num_channels=1, frame_size_ms=FRAME_MS)
-        self._readers[key] = asyncio.create_task(self._read(key, stream), name=f"room-audio-{key.track_sid}")
+        self._stop_reading(key)  # a resubscription replaces the old reader
+        audio_input = self._sink.add_input(key)
+        self._readers[key] = AudioTrackReader(
+            self._router, track, self.subscribe_rate, FRAME_MS, audio_input.push, lambda: self._stop_reading(key)
+        )
         self._remote_audio.set()
 
     def _on_track_unsubscribed(
         self, track: rtc.Track, _publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
     ) -> None:
-        reader = self._readers.get(TrackKey(participant.identity, track.sid))
-        if reader is not None:
-            reader.cancel()
+        self._stop_reading(TrackKey(participant.identity, track.sid))
 
-    async def _read(self, key: TrackKey, stream: rtc.AudioStream) -> None:
-        audio_input = self._sink.add_input(key)
-        try:
-            async for event in stream:
-                audio_input.push(np.frombuffer(event.frame.data, dtype=np.int16))
-        finally:
+    def _stop_reading(self, key: TrackKey) -> None:
+        reader = self._readers.pop(key, None)
+        if reader is not None:
+            reader.close()
             self._sink.remove_input(key)
-            if self._readers.get(key) is asyncio.current_task():
-                del self._readers[key]
-            await stream.aclose()
 
     def _on_sip_dtmf(self, dtmf: rtc.SipDTMF) -> None:
         digit = dtmf_digit(dtmf.code, dtmf.digit)
