@@ -236,6 +236,7 @@ class CSeq:
         return f"{self.seq} {self.method}"
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_cseq(text: str) -> CSeq:
     parts = text.split()
     if len(parts) != 2 or not is_digits(parts[0]) or len(parts[0]) > 10 or not is_token(parts[1]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
@@ -184,7 +185,9 @@ class NameAddr:
         return f"{name}<{self.uri}>{format_params(self.params)}"
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_name_addr(text: str) -> NameAddr:
+    """Cached: the same From/To/Contact values are read many times per dialog. Results are never mutated."""
     text = text.strip()
     lt = _find_unquoted(text, "<")
     if lt < 0:
