@@ -141,6 +141,11 @@ class TestParticipant:
         return list(self.dtmf_received)
 
     async def wait_participant(self, identity: str, within: float = 30.0) -> rtc.RemoteParticipant:
+        """Wait until `identity` is in the room as this participant sees it.
+
+        livekit-server 1.13 announces a participant that publishes nothing about 3 s after it joined (one
+        that publishes, at once), so tests that only need the other side joined should not wait for this.
+        """
         await self._wait_for(lambda: identity in self.room.remote_participants, within, f"participant {identity}")
         return self.room.remote_participants[identity]
 

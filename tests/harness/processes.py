@@ -125,14 +125,26 @@ class ManagedProcess:
                 raise self.failure(f"{self.name} was not {what} within {timeout:.0f} s")
             time.sleep(0.05)
 
-    def stop(self, grace: float = 5.0) -> int | None:
-        """SIGTERM the process group, SIGKILL it after `grace` seconds; returns the exit status."""
+    def stop(self, grace: float = 5.0, *, sigterms: int = 1) -> int | None:
+        """SIGTERM the process group, SIGKILL it after `grace` seconds; returns the exit status.
+
+        `sigterms` > 1 repeats SIGTERM (0.2 s apart, while the process runs) for programs that treat a
+        second one as "stop now" instead of a graceful drain.
+        """
         popen = self._popen
         if popen is None:
             return None
         try:
-            if popen.poll() is None:
+            for repeat in range(sigterms):
+                if popen.poll() is not None:
+                    break
+                if repeat:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        popen.wait(timeout=0.2)
+                    if popen.poll() is not None:
+                        break
                 self._signal_group(signal.SIGTERM)
+            if popen.poll() is None:
                 try:
                     popen.wait(timeout=grace)
                 except subprocess.TimeoutExpired:
@@ -350,7 +362,9 @@ class LiveKitServer:
         self.process.start_and_wait(http_ok(self.http_url + "/"), what="healthy", timeout=30.0)
 
     def stop(self) -> None:
-        self.process.stop()
+        # The first SIGTERM makes livekit-server drain, polling every 5 s until participants leave; the
+        # second makes it stop at once.
+        self.process.stop(sigterms=2)
 
     def __enter__(self) -> Self:
         self.start()
