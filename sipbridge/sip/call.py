@@ -64,7 +64,6 @@ class Call:
         self._invite_tx: ServerTransaction | ClientTransaction | None = None
         self._reinvite_tx: ServerTransaction | None = None
         self._reinvite_awaits_answer = False
-        self._delayed_offer = False
         self._ack: bytes | None = None
         self._ack_peer = peer
         self._remote_allow = _allow(invite) if inbound else frozenset[str]()
@@ -120,9 +119,10 @@ class Call:
             self._respond(180, now)
 
     def progress(self, media: MediaSession, now: float) -> None:
-        """183 Session Progress with the SDP answer, for early media."""
+        """183 Session Progress with the SDP answer, for early media. A delayed-offer INVITE gets a bare 183:
+        an offer may not ride on an unreliable provisional response."""
         if self.state in ("incoming", "early"):
-            body = self._local_sdp(media)
+            body = self._local_sdp(media) if self.offer is not None else b""
             self.state = "early"
             self._respond(183, now, body=body)
 
@@ -150,7 +150,7 @@ class Call:
             return media.local.to_bytes()  # 183 then 200: the same answer
         self.media = media
         if self.offer is None:
-            self._delayed_offer = True  # we offer in the 200, the answer comes in the ACK
+            # Delayed offer: we offer in the 200, the answer comes in the ACK.
             return media.create_offer().to_bytes()
         return media.receive_offer(self.offer).to_bytes()
 
@@ -248,15 +248,19 @@ class Call:
 
     def on_ack(self, ack: Request, now: float) -> None:
         tx = self._reinvite_tx if self._reinvite_tx is not None else self._invite_tx
-        if not isinstance(tx, ServerTransaction) or not tx.receive_ack(now):
+        if not isinstance(tx, ServerTransaction) or not tx.receive_ack(now) or self.state == "closing":
             return
         params = self.media.current if self.media else None
         if self.media is not None and ack.body and ack.content_type == SDP:
             try:
                 params = self.media.receive_answer(parse_sdp(ack.body))
             except SipParseError:
-                self.bye(now)
-                return
+                params = None
+        if tx is self._invite_tx and params is None:  # a delayed offer whose ACK brought no usable answer
+            self.state = "confirmed"
+            self.bye(now)
+            self._end("rejected", now, status=488)
+            return
         if tx is self._reinvite_tx:
             self._reinvite_tx = None
             if self._reinvite_awaits_answer and params is not None:
@@ -310,9 +314,8 @@ class Call:
                 tx.respond(response_to(request, exc.status if exc.status == 488 else 400), now)
                 return
         elif request.method == "INVITE":
-            body = self.media.create_offer(
-                self.media.current.direction if self.media.current else "sendrecv"
-            ).to_bytes()
+            # An offerless re-INVITE (often a resume from hold) gets our full offer; the answer is in the ACK.
+            body = self.media.create_offer().to_bytes()
             self._reinvite_awaits_answer = True
         response = response_to(request, 200)
         response.headers.add("Contact", self.ua.contact(self.peer.transport))

@@ -539,3 +539,26 @@ def test_zero_max_forwards_is_483_and_rfc2543_invite_is_served() -> None:
     events = [agent.next_event(), agent.next_event()]
     assert isinstance(events[0], IncomingCall) and events[1] is None
     assert [d[:11] for d, _ in agent.datagrams_to_send()] == [b"SIP/2.0 100"] * 2
+
+
+def test_delayed_offer_ack_without_answer_ends_call() -> None:
+    agent = UserAgent(SipSettings(), local_host=B_HOST)
+    agent.receive(_raw_invite(), Address("UDP", A_HOST, 5060), 0.0)
+    event = agent.next_event()
+    assert isinstance(event, IncomingCall)
+    event.call.progress(media(B_HOST), 0.0)
+    event.call.answer(media(B_HOST), 0.0)
+    sent = [parse_message(d) for d, _ in agent.datagrams_to_send()]
+    early = [m for m in sent if isinstance(m, Response) and m.status == 183]
+    assert early and early[0].body == b""  # no offer on an unreliable provisional
+    ok = sent[-1]
+    assert isinstance(ok, Response) and ok.status == 200
+    ack = (
+        f"ACK sip:sipbridge@{B_HOST}:5070 SIP/2.0\r\nVia: SIP/2.0/UDP {A_HOST}:5060;branch=z9hG4bKack\r\n"
+        f"From: <sip:carrier@{A_HOST}>;tag=c1\r\nTo: {ok.headers.get('To')}\r\nCall-ID: raw-1\r\nCSeq: 1 ACK\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+    agent.receive(ack, Address("UDP", A_HOST, 5060), 0.1)
+    ended = agent.next_event()
+    assert isinstance(ended, CallEnded) and ended.status == 488
+    assert agent.datagrams_to_send()[-1][0].startswith(b"BYE")
