@@ -251,9 +251,9 @@ class Call:
         if not isinstance(tx, ServerTransaction) or not tx.receive_ack(now) or self.state == "closing":
             return
         params = self.media.current if self.media else None
-        if self.media is not None and ack.body and ack.content_type == SDP:
+        if self.media is not None and (answer := ack.sdp) is not None:
             try:
-                params = self.media.receive_answer(parse_sdp(ack.body))
+                params = self.media.receive_answer(parse_sdp(answer))
             except SipParseError:
                 params = None
         if tx is self._invite_tx and params is None:  # a delayed offer whose ACK brought no usable answer
@@ -305,10 +305,10 @@ class Call:
         self.dialog.update_target(request)
         body = b""
         params: MediaParams | None = None
-        if request.body and request.content_type == SDP:
+        if (offer := request.sdp) is not None:
             try:
                 before = self.media.current
-                body = self.media.receive_offer(parse_sdp(request.body)).to_bytes()
+                body = self.media.receive_offer(parse_sdp(offer)).to_bytes()
                 params = self.media.current if self.media.current != before else None
             except SipParseError as exc:
                 tx.respond(response_to(request, exc.status if exc.status == 488 else 400), now)
@@ -490,10 +490,11 @@ class Call:
         self.ua.send_request(other.create_request("BYE"), peer, now, None)
 
     def _media_from_response(self, response: Response) -> MediaParams | None:
-        if self.media is None or not response.body or response.content_type != SDP:
+        answer = response.sdp
+        if self.media is None or answer is None:
             return self.media.current if self.media else None
         try:
-            return self.media.receive_answer(parse_sdp(response.body))
+            return self.media.receive_answer(parse_sdp(answer))
         except SipParseError:
             return None
 
@@ -518,9 +519,9 @@ class Call:
         ack = self.dialog.create_request("ACK", seq=tx.request.cseq.seq)
         peer = self._next_hop()
         self.ua.send_raw(self.ua.finish_stateless(ack, peer), peer)
-        if self.media is not None and response.body and response.content_type == SDP:
+        if self.media is not None and (answer := response.sdp) is not None:
             try:
-                self.media.receive_answer(parse_sdp(response.body))
+                self.media.receive_answer(parse_sdp(answer))
             except SipParseError:
                 self.bye(now)
 

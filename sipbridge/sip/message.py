@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from .errors import SipParseError
 from .headers import CSeq, Headers, Via, parse_cseq, parse_via
+from .multipart import find_sdp
 from .syntax import is_digits, is_token
 from .uri import NameAddr, Uri, parse_name_addr, parse_uri
 
@@ -89,6 +90,11 @@ class _Message:
     @property
     def content_type(self) -> str:
         return (self.headers.get("Content-Type") or "").partition(";")[0].strip().lower()
+
+    @property
+    def sdp(self) -> bytes | None:
+        """The SDP this message carries, alone or as one part of a multipart body."""
+        return find_sdp(self.headers.get("Content-Type"), self.body)
 
     def _serialise(self, start_line: str) -> bytes:
         lines = [start_line]

@@ -295,12 +295,13 @@ class UserAgent:
         local_tag = new_tag()
         try:
             dialog = Dialog.for_uas(request, local_tag)
-            offer = parse_sdp(request.body) if request.body and request.content_type == "application/sdp" else None
+            sdp = request.sdp
+            offer = parse_sdp(sdp) if sdp is not None else None
         except SipParseError as exc:
             log.info("rejecting INVITE %s: %s", request.call_id, exc)
             tx.respond(response_to(request, exc.status, to_tag=local_tag), now)
             return
-        if request.body and request.content_type not in ("application/sdp", ""):
+        if request.body and offer is None:
             response = response_to(request, 415, to_tag=local_tag)
             response.headers.add("Accept", "application/sdp")
             tx.respond(response, now)

@@ -562,3 +562,20 @@ def test_delayed_offer_ack_without_answer_ends_call() -> None:
     ended = agent.next_event()
     assert isinstance(ended, CallEnded) and ended.status == 488
     assert agent.datagrams_to_send()[-1][0].startswith(b"BYE")
+
+
+def test_multipart_invite_offer_and_unsupported_body() -> None:
+    sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+    body = (
+        f"--b1\r\nContent-Type: application/sdp\r\n\r\n{sdp}\r\n"
+        "--b1\r\nContent-Type: application/isup\r\n\r\nX\r\n--b1--\r\n"
+    )
+    raw = _raw_invite(body).replace(b"Content-Type: application/sdp", b"Content-Type: multipart/mixed;boundary=b1", 1)
+    agent = UserAgent(SipSettings(), local_host=B_HOST)
+    agent.receive(raw, Address("UDP", A_HOST, 5060), 0.0)
+    event = agent.next_event()
+    assert isinstance(event, IncomingCall) and event.call.offer is not None
+    assert event.call.offer.media[0].port == 4000
+    text = _raw_invite("hello", branch="z9hG4bKtext").replace(b"application/sdp", b"text/plain")
+    agent.receive(text, Address("UDP", A_HOST, 5060), 0.0)
+    assert agent.datagrams_to_send()[-1][0].startswith(b"SIP/2.0 415")
