@@ -277,6 +277,9 @@ class Call:
             tx.respond(response_to(request, 500, "CSeq out of order"), now)
             return
         method = request.method
+        if self.state == "answered" and isinstance(self._invite_tx, ServerTransaction):
+            # Our 2xx evidently arrived (the ACK was lost or overtaken): stop retransmitting it.
+            self._invite_tx.receive_ack(now)
         if method == "BYE":
             tx.respond(response_to(request, 200), now)
             if self.state in ("incoming", "early") and isinstance(self._invite_tx, ServerTransaction):

@@ -579,3 +579,18 @@ def test_multipart_invite_offer_and_unsupported_body() -> None:
     text = _raw_invite("hello", branch="z9hG4bKtext").replace(b"application/sdp", b"text/plain")
     agent.receive(text, Address("UDP", A_HOST, 5060), 0.0)
     assert agent.datagrams_to_send()[-1][0].startswith(b"SIP/2.0 415")
+
+
+def test_bye_overtaking_the_ack_stops_2xx_retransmission() -> None:
+    net = Net()
+    out = place_call(net)
+    inbound = incoming(net)
+    net.drop = lambda data: data.startswith(b"ACK")
+    inbound.answer(media(B_HOST), net.now)
+    net.flush()
+    out.bye(net.now)
+    net.flush()
+    assert net.of("b", CallEnded)[0].reason == "bye"
+    net.log.clear()
+    net.advance(40.0)
+    assert not net.sent("SIP/2.0 200")  # no more 2xx retransmissions for the ended call
