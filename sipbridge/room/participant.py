@@ -50,7 +50,8 @@ class RoomParticipant:
 
     `join()` connects and publishes the caller's microphone track; from then on `push()` takes the caller's
     audio, and every remote audio track goes to `sink` as it is subscribed. Ended by `leave()` or by the room
-    (see `wait_ended()`); either way `leave()` must be called once the call is over, and releases everything.
+    (see `wait_ended()`); when the room ends it, everything is released by itself, and `leave()` waits for that.
+    Create it on the event loop that will run it.
     """
 
     def __init__(
@@ -81,7 +82,7 @@ class RoomParticipant:
         self._readers: dict[TrackKey, AudioTrackReader] = {}
         self._remote_audio = asyncio.Event()
         self._ended: asyncio.Future[EndReason] = asyncio.get_running_loop().create_future()
-        self._released = False
+        self._release: asyncio.Future[None] | None = None
         self._room.on("track_subscribed", self._on_track_subscribed)
         self._room.on("track_unsubscribed", self._on_track_unsubscribed)
         self._room.on("sip_dtmf_received", self._on_sip_dtmf)
@@ -151,11 +152,17 @@ class RoomParticipant:
         return self._ended.result() if self._ended.done() else None
 
     async def leave(self) -> None:
-        """Leaves the room (if still in it) and releases the source, the streams and the processor. Idempotent."""
+        """Leaves the room (if still in it) and waits until the source, the streams and the processor are
+        released. Idempotent; safe after the room ended the call (which starts the release by itself)."""
         self._end(EndReason.LEFT)
-        if self._released:
-            return
-        self._released = True
+        await asyncio.shield(self._start_release())
+
+    def _start_release(self) -> asyncio.Future[None]:
+        if self._release is None:
+            self._release = asyncio.ensure_future(self._release_all())
+        return self._release
+
+    async def _release_all(self) -> None:
         for key in list(self._readers):
             self._stop_reading(key)
         if self._source is not None:
@@ -171,12 +178,14 @@ class RoomParticipant:
             logger.info("participant %s left room %s: %s", self.spec.identity, self.spec.room, reason.value)
 
     def _on_disconnected(self, reason: int) -> None:
+        """The room ended the call (or our own leave() did): report why, and let go of everything."""
         self._end(end_reason(reason))
+        self._start_release()
 
     def _on_track_subscribed(
         self, track: rtc.Track, _publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
     ) -> None:
-        if track.kind != rtc.TrackKind.KIND_AUDIO or self._released:
+        if track.kind != rtc.TrackKind.KIND_AUDIO or self._release is not None:
             return
         key = TrackKey(participant.identity, track.sid)
         self._stop_reading(key)  # a resubscription replaces the old reader

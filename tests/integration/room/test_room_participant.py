@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -236,6 +237,8 @@ async def test_removal_from_the_room_ends_the_call(
         async with asyncio.timeout(10):
             assert await phone.wait_ended() is EndReason.REMOVED
         await phone.push(np.zeros(960, dtype=np.int16))  # frames after the end are dropped, not an error
+        await phone.leave()  # waits for the release the ending started
+        assert not phone.room.isconnected()
     assert phone.end_reason is EndReason.REMOVED
 
 
@@ -245,6 +248,18 @@ async def test_room_deletion_ends_the_call(livekit_server: LiveKitServer, tmp_ro
         await lkapi.room.delete_room(api.DeleteRoomRequest(room=tmp_room))
         async with asyncio.timeout(10):
             assert await phone.wait_ended() is EndReason.ROOM_DELETED
+
+
+async def test_losing_the_server_ends_the_call_as_connection_lost(tmp_path: Path, tmp_room: str) -> None:
+    with LiveKitServer(tmp_path / "livekit") as server:
+        phone = RoomParticipant(_credentials(server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
+        await phone.join()
+        await asyncio.to_thread(server.process.stop, 0.5, sigterms=0)  # SIGKILL: the server says no goodbye
+        try:
+            async with asyncio.timeout(120):  # the SDK first tries to resume and to reconnect
+                assert await phone.wait_ended() is EndReason.CONNECTION_LOST
+        finally:
+            await phone.leave()
 
 
 async def test_leave_reports_left_and_is_idempotent(livekit_server: LiveKitServer, tmp_room: str) -> None:
