@@ -264,7 +264,7 @@ class Endpoint:
     def _receive(self, data: bytes, source: Address) -> None:
         assert self.ua is not None
         ua = self.ua
-        self.run(lambda now: ua.receive(data, source, now))
+        self.run(lambda now: ua.receive_datagram(data, source, now))
 
     def _on_timer(self) -> None:
         self._timer = None

@@ -1,9 +1,9 @@
 """The sans-IO SIP user agent: bytes and time in, bytes, timers and events out (aioquic-style).
 
-``receive(data, source, now)`` takes one datagram or one framed stream message; ``datagrams_to_send()`` hands back
-what to send and where; ``get_timer()`` / ``handle_timer(now)`` drive every RFC timer; ``next_event()`` yields
-``events``. Nothing raises out of ``receive``: malformed input is answered 400 (or dropped when
-``hide_inbound_port`` is set) and logged.
+``receive_datagram(data, source, now)`` takes one datagram or one framed stream message;
+``datagrams_to_send()`` hands back what to send and where; ``get_timer()`` / ``handle_timer(now)`` drive every
+RFC timer; ``next_event()`` yields ``events``. Nothing raises out of ``receive_datagram``: malformed input is
+answered 400 (or dropped when ``hide_inbound_port`` is set) and logged.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class UserAgent:
 
     # ---- aioquic-style surface ------------------------------------------------------------------------------
 
-    def receive(self, data: bytes, source: Address, now: float) -> None:
+    def receive_datagram(self, data: bytes, source: Address, now: float) -> None:
         try:
             message = parse_message(data, stream=source.reliable)
         except MessageError as exc:

@@ -51,7 +51,7 @@ class Net:
                     if self.drop(data):
                         continue
                     receiver = self.a if dest.host == A_HOST else self.b
-                    receiver.receive(data, Address(dest.transport, sender_host, port), self.now)
+                    receiver.receive_datagram(data, Address(dest.transport, sender_host, port), self.now)
             for name, agent in (("a", self.a), ("b", self.b)):
                 while (event := agent.next_event()) is not None:
                     self.events[name].append(event)
@@ -308,7 +308,7 @@ def _raw_invite(body: str = "", branch: str = "z9hG4bKraw1", extra: str = "") ->
 
 def test_delayed_offer_answer_in_ack() -> None:
     net = Net()
-    net.b.receive(_raw_invite(), Address("UDP", A_HOST, 5060), 0.0)
+    net.b.receive_datagram(_raw_invite(), Address("UDP", A_HOST, 5060), 0.0)
     call = net.b.next_event()
     assert isinstance(call, IncomingCall) and call.call.offer is None
     call.call.answer(media(B_HOST), 0.0)
@@ -321,7 +321,7 @@ def test_delayed_offer_answer_in_ack() -> None:
         f"From: <sip:carrier@{A_HOST}>;tag=c1\r\nTo: {ok.headers.get('To')}\r\nCall-ID: raw-1\r\nCSeq: 1 ACK\r\n"
         f"Content-Type: application/sdp\r\nContent-Length: {len(answer.to_bytes())}\r\n\r\n"
     ).encode() + answer.to_bytes()
-    net.b.receive(ack, Address("UDP", A_HOST, 5060), 0.1)
+    net.b.receive_datagram(ack, Address("UDP", A_HOST, 5060), 0.1)
     acked = net.b.next_event()
     assert isinstance(acked, CallAcked) and acked.media is not None and acked.media.codec.name == "PCMU"
 
@@ -329,7 +329,7 @@ def test_delayed_offer_answer_in_ack() -> None:
 def test_no_common_codec_answers_488() -> None:
     net = Net()
     sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\n"
-    net.b.receive(_raw_invite(sdp), Address("UDP", A_HOST, 5060), 0.0)
+    net.b.receive_datagram(_raw_invite(sdp), Address("UDP", A_HOST, 5060), 0.0)
     event = net.b.next_event()
     assert isinstance(event, IncomingCall)
     with pytest.raises(Exception, match="codec"):
@@ -340,16 +340,16 @@ def test_no_common_codec_answers_488() -> None:
 def test_malformed_answered_400_or_hidden_and_rport_routing() -> None:
     agent = UserAgent(SipSettings(), local_host=B_HOST)
     bad = _raw_invite().replace(b"CSeq: 1 INVITE", b"CSeq: 1 BYE")
-    agent.receive(bad, Address("UDP", "192.0.2.50", 40123), 0.0)
+    agent.receive_datagram(bad, Address("UDP", "192.0.2.50", 40123), 0.0)
     [(data, dest)] = agent.datagrams_to_send()
     assert data.startswith(b"SIP/2.0 400") and dest == Address("UDP", "192.0.2.50", 40123)
     assert b"rport=40123;received=192.0.2.50" in data
-    agent.receive(b"\x00garbage\r\n\r\n", Address("UDP", "192.0.2.50", 40123), 0.0)
+    agent.receive_datagram(b"\x00garbage\r\n\r\n", Address("UDP", "192.0.2.50", 40123), 0.0)
     assert agent.datagrams_to_send() == []
     hidden = UserAgent(SipSettings(hide_inbound_port=True), local_host=B_HOST)
-    hidden.receive(bad, Address("UDP", "192.0.2.50", 40123), 0.0)
+    hidden.receive_datagram(bad, Address("UDP", "192.0.2.50", 40123), 0.0)
     assert hidden.datagrams_to_send() == []
-    hidden.receive(_raw_invite(), Address("UDP", "192.0.2.50", 40123), 0.0)
+    hidden.receive_datagram(_raw_invite(), Address("UDP", "192.0.2.50", 40123), 0.0)
     assert hidden.datagrams_to_send() == []  # no 100 Trying before the call flow decides
     event = hidden.next_event()
     assert isinstance(event, IncomingCall)
@@ -361,7 +361,7 @@ def test_malformed_answered_400_or_hidden_and_rport_routing() -> None:
 def test_out_of_dialog_methods(method: str, status: int) -> None:
     agent = UserAgent(SipSettings(), local_host=B_HOST)
     raw = _raw_invite().replace(b"INVITE", method.encode())
-    agent.receive(raw, Address("UDP", A_HOST, 5060), 0.0)
+    agent.receive_datagram(raw, Address("UDP", A_HOST, 5060), 0.0)
     [(data, _)] = agent.datagrams_to_send()
     assert data.startswith(f"SIP/2.0 {status}".encode())
     if status != 200:
@@ -370,7 +370,7 @@ def test_out_of_dialog_methods(method: str, status: int) -> None:
 
 def test_require_unknown_extension_is_420() -> None:
     agent = UserAgent(SipSettings(), local_host=B_HOST)
-    agent.receive(_raw_invite(extra="Require: 100rel, foo\r\n"), Address("UDP", A_HOST, 5060), 0.0)
+    agent.receive_datagram(_raw_invite(extra="Require: 100rel, foo\r\n"), Address("UDP", A_HOST, 5060), 0.0)
     out = [d for d, _ in agent.datagrams_to_send()]
     assert out[-1].startswith(b"SIP/2.0 420") and b"Unsupported: 100rel, foo" in out[-1]
 
@@ -395,7 +395,9 @@ def test_record_route_path_is_followed_by_ack_and_bye() -> None:
         "Content-Type: application/sdp",
         f"Content-Length: {len(sdp.to_bytes())}",
     ]
-    agent.receive(("\r\n".join(lines) + "\r\n\r\n").encode() + sdp.to_bytes(), Address("UDP", B_HOST, 5070), 0.1)
+    agent.receive_datagram(
+        ("\r\n".join(lines) + "\r\n\r\n").encode() + sdp.to_bytes(), Address("UDP", B_HOST, 5070), 0.1
+    )
     [(ack_data, ack_dest)] = agent.datagrams_to_send()
     ack = parse_message(ack_data)
     assert isinstance(ack, Request) and ack.method == "ACK"
@@ -409,7 +411,7 @@ def test_record_route_path_is_followed_by_ack_and_bye() -> None:
 
 def test_session_interval_below_min_se_is_422() -> None:
     agent = UserAgent(SipSettings(), local_host=B_HOST)
-    agent.receive(_raw_invite(extra="Session-Expires: 30\r\n"), Address("UDP", A_HOST, 5060), 0.0)
+    agent.receive_datagram(_raw_invite(extra="Session-Expires: 30\r\n"), Address("UDP", A_HOST, 5060), 0.0)
     out = [d for d, _ in agent.datagrams_to_send()]
     assert out[-1].startswith(b"SIP/2.0 422") and b"Min-SE: 90" in out[-1]
 
@@ -440,7 +442,9 @@ def test_422_is_retried_with_the_peers_min_se() -> None:
     agent.invite(f"sip:bob@{B_HOST}", media(A_HOST), 0.0, from_uri=f"sip:alice@{A_HOST}")
     invite = _sent_invite(agent)
     assert invite.headers.get("Session-Expires") == "1800"
-    agent.receive(_answer_invite(invite, 422, "x", extra="Min-SE: 3600\r\n"), Address("UDP", B_HOST, 5070), 0.1)
+    agent.receive_datagram(
+        _answer_invite(invite, 422, "x", extra="Min-SE: 3600\r\n"), Address("UDP", B_HOST, 5070), 0.1
+    )
     sent = [parse_message(d) for d, _ in agent.datagrams_to_send()]
     retry = sent[-1]
     assert isinstance(retry, Request) and retry.method == "INVITE" and retry.cseq.seq == 2
@@ -453,9 +457,9 @@ def test_early_media_and_forked_second_answer_is_released() -> None:
     invite = _sent_invite(net.a)
     answer_sdp = media(B_HOST).receive_offer(parse_sdp(invite.body)).to_bytes()
     source = Address("UDP", B_HOST, 5070)
-    net.a.receive(_answer_invite(invite, 183, "fork1", body=answer_sdp), source, 0.1)
-    net.a.receive(_answer_invite(invite, 200, "fork1", body=answer_sdp), source, 0.2)
-    net.a.receive(_answer_invite(invite, 200, "fork2", body=answer_sdp), source, 0.3)
+    net.a.receive_datagram(_answer_invite(invite, 183, "fork1", body=answer_sdp), source, 0.1)
+    net.a.receive_datagram(_answer_invite(invite, 200, "fork1", body=answer_sdp), source, 0.2)
+    net.a.receive_datagram(_answer_invite(invite, 200, "fork2", body=answer_sdp), source, 0.3)
     events = []
     while (event := net.a.next_event()) is not None:
         events.append(event)
@@ -502,7 +506,7 @@ def test_in_dialog_requests_answer_digest_challenges(method: str, status: int) -
         f"SIP/2.0 {status} Auth",
         *(f"{n}: {v}" for n, v in first.headers if n in ("Via", "From", "To", "Call-ID", "CSeq")),
     ]
-    net.a.receive(
+    net.a.receive_datagram(
         ("\r\n".join(lines) + "\r\n" + challenge + "Content-Length: 0\r\n\r\n").encode(),
         Address("UDP", B_HOST, 5070),
         net.now,
@@ -529,13 +533,13 @@ def test_update_with_hold_offer_is_answered_recvonly() -> None:
 
 def test_zero_max_forwards_is_483_and_rfc2543_invite_is_served() -> None:
     agent = UserAgent(SipSettings(), local_host=B_HOST)
-    agent.receive(
+    agent.receive_datagram(
         _raw_invite(extra="").replace(b"Max-Forwards: 70", b"Max-Forwards: 0"), Address("UDP", A_HOST, 5060), 0
     )
     assert agent.datagrams_to_send()[-1][0].startswith(b"SIP/2.0 483")
     old = _raw_invite().replace(b";branch=z9hG4bKraw1", b"").replace(b"Call-ID: raw-1", b"Call-ID: old-1")
-    agent.receive(old, Address("UDP", A_HOST, 5060), 0.0)
-    agent.receive(old, Address("UDP", A_HOST, 5060), 0.1)  # a retransmission, matched without a branch
+    agent.receive_datagram(old, Address("UDP", A_HOST, 5060), 0.0)
+    agent.receive_datagram(old, Address("UDP", A_HOST, 5060), 0.1)  # a retransmission, matched without a branch
     events = [agent.next_event(), agent.next_event()]
     assert isinstance(events[0], IncomingCall) and events[1] is None
     assert [d[:11] for d, _ in agent.datagrams_to_send()] == [b"SIP/2.0 100"] * 2
@@ -543,7 +547,7 @@ def test_zero_max_forwards_is_483_and_rfc2543_invite_is_served() -> None:
 
 def test_delayed_offer_ack_without_answer_ends_call() -> None:
     agent = UserAgent(SipSettings(), local_host=B_HOST)
-    agent.receive(_raw_invite(), Address("UDP", A_HOST, 5060), 0.0)
+    agent.receive_datagram(_raw_invite(), Address("UDP", A_HOST, 5060), 0.0)
     event = agent.next_event()
     assert isinstance(event, IncomingCall)
     event.call.progress(media(B_HOST), 0.0)
@@ -558,7 +562,7 @@ def test_delayed_offer_ack_without_answer_ends_call() -> None:
         f"From: <sip:carrier@{A_HOST}>;tag=c1\r\nTo: {ok.headers.get('To')}\r\nCall-ID: raw-1\r\nCSeq: 1 ACK\r\n"
         "Content-Length: 0\r\n\r\n"
     ).encode()
-    agent.receive(ack, Address("UDP", A_HOST, 5060), 0.1)
+    agent.receive_datagram(ack, Address("UDP", A_HOST, 5060), 0.1)
     ended = agent.next_event()
     assert isinstance(ended, CallEnded) and ended.status == 488
     assert agent.datagrams_to_send()[-1][0].startswith(b"BYE")
@@ -572,12 +576,12 @@ def test_multipart_invite_offer_and_unsupported_body() -> None:
     )
     raw = _raw_invite(body).replace(b"Content-Type: application/sdp", b"Content-Type: multipart/mixed;boundary=b1", 1)
     agent = UserAgent(SipSettings(), local_host=B_HOST)
-    agent.receive(raw, Address("UDP", A_HOST, 5060), 0.0)
+    agent.receive_datagram(raw, Address("UDP", A_HOST, 5060), 0.0)
     event = agent.next_event()
     assert isinstance(event, IncomingCall) and event.call.offer is not None
     assert event.call.offer.media[0].port == 4000
     text = _raw_invite("hello", branch="z9hG4bKtext").replace(b"application/sdp", b"text/plain")
-    agent.receive(text, Address("UDP", A_HOST, 5060), 0.0)
+    agent.receive_datagram(text, Address("UDP", A_HOST, 5060), 0.0)
     assert agent.datagrams_to_send()[-1][0].startswith(b"SIP/2.0 415")
 
 

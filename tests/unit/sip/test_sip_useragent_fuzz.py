@@ -31,7 +31,7 @@ def request(method: str, to_tag: str = "", body: bytes = b"", extra: str = "") -
 
 def answered_agent() -> tuple[UserAgent, str]:
     agent = UserAgent(SipSettings(), local_host="192.0.2.1")
-    agent.receive(request("INVITE", body=SDP), SOURCE, 0.0)
+    agent.receive_datagram(request("INVITE", body=SDP), SOURCE, 0.0)
     event = agent.next_event()
     assert isinstance(event, IncomingCall)
     event.call.answer(MediaSession("192.0.2.1", 30000), 0.0)
@@ -55,7 +55,7 @@ def test_mutated_in_dialog_requests_never_raise(
     agent, tag = answered_agent()
     body = SDP if method in ("INVITE", "UPDATE") else b"Signal=5\r\nDuration=100\r\n" if method == "INFO" else b""
     data = request(method, to_tag=tag, body=body, extra="Session-Expires: 90\r\nEvent: refer\r\n")
-    agent.receive(data[:pos] + bytes(insert) + data[pos + cut :], SOURCE, later)
+    agent.receive_datagram(data[:pos] + bytes(insert) + data[pos + cut :], SOURCE, later)
     agent.handle_timer(later + 64)
     agent.datagrams_to_send()
     while agent.next_event() is not None:
@@ -78,7 +78,7 @@ def test_mutated_responses_to_our_invite_never_raise(pos: int, cut: int, insert:
         f"CSeq: 1 INVITE\r\nContact: <sip:bob@192.0.2.7>\r\nRecord-Route: <sip:p.example;lr>\r\n"
         f"Session-Expires: 90;refresher=uac\r\nContent-Type: application/sdp\r\nContent-Length: {len(SDP)}\r\n\r\n"
     ).encode() + SDP
-    agent.receive(response[:pos] + bytes(insert) + response[pos + cut :], SOURCE, 0.1)
+    agent.receive_datagram(response[:pos] + bytes(insert) + response[pos + cut :], SOURCE, 0.1)
     agent.handle_timer(100.0)
     agent.datagrams_to_send()
     assert agent.internal_errors == 0
