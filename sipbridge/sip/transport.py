@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import socket
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 Receiver = Callable[[bytes, Address], None]
 
 
+@functools.lru_cache(maxsize=1024)
 def is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
