@@ -127,7 +127,7 @@ class RtpSession:
         self.remote_rtcp = remote if self._rtcp_transport is None else (remote_rtcp or (remote[0], remote[1] + 1))
         self._latched_at = None
         self._timeout_reported = False
-        interval = config.ptime_ms / 1000
+        interval = self.stream.ptime_ms / 1000
         if self._cadence is not None and self._cadence.interval != interval:
             self._cadence.unsubscribe(self._subscription)
             self._cadence = None
@@ -167,7 +167,7 @@ class RtpSession:
             self._timeout_reported = True
             self._report_lost("timeout")
         self._frames_since_rtcp += skipped + frames
-        if self._frames_since_rtcp * stream.config.ptime_ms >= RTCP_INTERVAL * 1000:
+        if self._frames_since_rtcp * stream.ptime_ms >= RTCP_INTERVAL * 1000:
             self._frames_since_rtcp = 0
             self._send_rtcp(stream, now, bye=False)
 

@@ -54,8 +54,11 @@ class MediaStream:
         rng = rng or random.SystemRandom()
         self.config = config
         self.codec = create_codec(config.codec)
-        self.frame_samples = self.codec.sample_rate * config.ptime_ms // 1000
-        self._frame_ticks = self.codec.clock_rate * config.ptime_ms // 1000
+        # ptime is the peer's wish for what it receives (RFC 4566); a codec that cannot make such packets
+        # sends 20 ms ones, which every peer takes. Received packets may have any duration.
+        self.ptime_ms = config.ptime_ms if self.codec.supports_ptime(config.ptime_ms) else 20
+        self.frame_samples = self.codec.sample_rate * self.ptime_ms // 1000
+        self._frame_ticks = self.codec.clock_rate * self.ptime_ms // 1000
         self._srtp = SrtpContext(config.srtp) if config.srtp else None
         self.ssrc = rng.getrandbits(32)
         self._sequence = rng.getrandbits(16)
@@ -163,7 +166,7 @@ class MediaStream:
         """Queues key presses: RFC 4733 events when negotiated, else in-band tones."""
         for digit in digits:
             if self.config.dtmf_payload_type is not None:
-                plan = telephone_event_packets(digit, duration_ms, self.codec.clock_rate, self.config.ptime_ms)
+                plan = telephone_event_packets(digit, duration_ms, self.codec.clock_rate, self.ptime_ms)
                 self._outgoing.extend(plan)
             else:
                 tone = dtmf_tone(digit, self.codec.sample_rate, duration_ms)

@@ -77,3 +77,25 @@ def test_g722_uses_an_8khz_rtp_clock_for_16khz_audio() -> None:
 def test_unknown_codec_is_refused() -> None:
     with pytest.raises(ValueError):
         create_codec("G729")
+
+
+def test_g722_packets_longer_than_20ms_are_concatenated_frames() -> None:
+    whole, split = create_codec("G722"), create_codec("G722")
+    tone = _tone(16000, 0.04)
+    assert whole.supports_ptime(40) and not whole.supports_ptime(30)
+    assert whole.encode(tone) == split.encode(tone[:320]) + split.encode(tone[320:])
+    with pytest.raises(ValueError):
+        whole.encode(tone[:480])
+
+
+def test_ptime_support_per_codec() -> None:
+    assert create_codec("PCMU").supports_ptime(30)
+    opus = create_codec("opus")
+    assert opus.supports_ptime(20) and not opus.supports_ptime(40)
+
+
+@pytest.mark.parametrize("name", ["G722", "opus"])
+def test_undecodable_payload_gives_no_samples(name: str) -> None:
+    codec = create_codec(name)
+    result = codec.decode(b"")
+    assert result.dtype == np.int16 and len(result) == 0

@@ -148,3 +148,25 @@ def test_garbage_and_foreign_payload_types_are_rejected() -> None:
     assert b.last_rtp_at is None
     cn = bytes([0x80, 13, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 40])
     assert b.receive_rtp(cn, 1.0) and b.last_rtp_at == 1.0  # comfort noise keeps the call alive
+
+
+@pytest.mark.parametrize(("codec", "pt", "asked", "used"), [("PCMU", 0, 30, 30), ("G722", 9, 30, 20),
+                                                             ("G722", 9, 40, 40), ("opus", 111, 40, 20)])
+def test_ptime_is_honoured_where_the_codec_can_make_such_packets(codec: str, pt: int, asked: int, used: int) -> None:
+    stream = MediaStream(StreamConfig(codec, pt, ptime_ms=asked), 0.0)
+    assert stream.ptime_ms == used
+    assert stream.frame_samples == stream.codec.sample_rate * used // 1000
+    stream.datagram_for_frame(np.zeros(stream.frame_samples, np.int16))
+
+
+def test_peer_packets_of_30ms_are_played_in_20ms_frames() -> None:
+    peer = MediaStream(StreamConfig("PCMU", 0, ptime_ms=30), 0.0)
+    ours = MediaStream(StreamConfig("PCMU", 0, ptime_ms=20), 0.0)
+    tone = _tone(8000, 0.6)
+    out = []
+    for i in range(20):
+        ours.receive_rtp(peer.datagram_for_frame(tone[i * 240 : (i + 1) * 240]), i * 0.03)
+        out.append(ours.pull_audio())
+        if i % 2:
+            out.append(ours.pull_audio())  # two 20 ms pulls per 30 ms packet on average (3 per 2 packets)
+    assert all(len(f) == 160 for f in out)
