@@ -378,14 +378,15 @@ class Call:
         elif method == "UPDATE" and response.status in (408, 481):
             self.bye(now)
 
-    def on_timeout(self, tx: ClientTransaction, now: float) -> None:
+    def on_timeout(self, tx: ClientTransaction, now: float, status: int) -> None:
+        """No final response (408), or the transport failed (503)."""
         method = tx.request.method
         if method == "INVITE" and tx is self._invite_tx:
-            self._end("timeout", now, status=408)
+            self._end("timeout" if status == 408 else "unreachable", now, status=status)
         elif method == "BYE":
-            self._end("bye", now, status=408)
+            self._end("bye", now, status=status)
         elif method == "REFER":
-            self.ua.emit(TransferProgress(self, 408, final=True))
+            self.ua.emit(TransferProgress(self, status, final=True))
         elif method in ("INVITE", "UPDATE"):
             self.bye(now)  # a failed session refresh ends the call (RFC 4028 §10)
 

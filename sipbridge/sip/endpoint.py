@@ -200,7 +200,7 @@ class Endpoint:
         self.transports = Transports(
             self._receive, host=s.bind_host, port=s.port, transports=s.transports, tls_port=s.tls_port,
             tls_cert_file=s.tls_cert_file, tls_key_file=s.tls_key_file, tls_ca_file=s.tls_ca_file,
-            idle_timeout=s.stream_idle_timeout,
+            idle_timeout=s.stream_idle_timeout, on_error=self._transport_error,
         )  # fmt: skip
         await self.transports.start()
         bound = s.bind_host
@@ -265,6 +265,11 @@ class Endpoint:
         assert self.ua is not None
         ua = self.ua
         self.run(lambda now: ua.receive_datagram(data, source, now))
+
+    def _transport_error(self, dest: Address) -> None:
+        if self.ua is not None:
+            ua = self.ua
+            self.run(lambda now: ua.transport_error(dest, now))
 
     def _on_timer(self) -> None:
         self._timer = None

@@ -41,7 +41,7 @@ def new_branch() -> str:
 class TransactionUser(Protocol):
     def on_response(self, tx: ClientTransaction, response: Response, now: float) -> None: ...
 
-    def on_client_timeout(self, tx: ClientTransaction, now: float) -> None: ...
+    def on_client_timeout(self, tx: ClientTransaction, now: float, status: int) -> None: ...
 
     def on_server_timeout(self, tx: ServerTransaction, now: float) -> None: ...
 
@@ -149,6 +149,12 @@ class ClientTransaction(Transaction):
         self.last_response = response
         self.layer.tu.on_response(self, response, now)
 
+    def fail(self, now: float, status: int) -> None:
+        """Timer B/F (408), or the transport could not deliver (503, RFC 3261 §8.1.3.1)."""
+        if not self.terminated and self.state in ("calling", "trying", "proceeding"):
+            self._terminate()
+            self.layer.tu.on_client_timeout(self, now, status)
+
     def _send_ack(self, response: Response) -> None:
         """ACK for a non-2xx final response belongs to the transaction (RFC 3261 §17.1.1.3)."""
         request = self.request
@@ -172,8 +178,7 @@ class ClientTransaction(Transaction):
                 interval = T2 if self.state == "proceeding" else min(interval, T2)
             self._arm(name, now, interval)
         elif name in ("B", "F"):
-            self._terminate()
-            self.layer.tu.on_client_timeout(self, now)
+            self.fail(now, 408)
         else:  # D, K, M
             self._terminate()
 
@@ -302,6 +307,11 @@ class TransactionLayer:
 
     def next_deadline(self) -> float | None:
         return self.timers.next_deadline()
+
+    def transport_failed(self, peer: Address, now: float) -> None:
+        """Connecting or resolving ``peer`` failed: its pending client transactions fail now, not at timer B/F."""
+        for tx in [tx for tx in self.clients.values() if tx.peer == peer]:
+            tx.fail(now, 503)
 
     def handle_timer(self, now: float) -> None:
         for tx in self.timers.pop_due(now):

@@ -24,6 +24,7 @@ from .transaction import Address
 log = logging.getLogger(__name__)
 
 Receiver = Callable[[bytes, Address], None]
+ErrorHandler = Callable[[Address], None]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -105,8 +106,10 @@ class Transports:
         tls_key_file: str | None = None,
         tls_ca_file: str | None = None,
         idle_timeout: float = 600.0,
+        on_error: ErrorHandler | None = None,
     ) -> None:
         self.receiver = receiver
+        self.on_error = on_error
         self.host = host
         self.port = port
         self.transports = transports
@@ -180,6 +183,7 @@ class Transports:
             infos = await loop.getaddrinfo(dest.host, dest.port, type=socket.SOCK_DGRAM)
         except OSError as exc:
             log.warning("cannot resolve %s: %s", dest.host, exc)
+            self._report(dest)
             return
         if self._udp is not None and infos:
             self._udp.sendto(data, infos[0][4][:2])
@@ -194,6 +198,7 @@ class Transports:
         except OSError as exc:
             log.warning("cannot connect to %s: %s", dest, exc)
             self._pending.pop(dest, None)
+            self._report(dest)
             return
         assert isinstance(protocol, _Stream)
         if protocol.peer is not None and protocol.peer != dest:
@@ -208,6 +213,10 @@ class Transports:
             for conn in list(self.connections.values()):
                 if conn.last_used < cutoff:
                     conn.close()
+
+    def _report(self, dest: Address) -> None:
+        if self.on_error is not None:
+            self.on_error(dest)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -226,9 +226,13 @@ class UserAgent:
         if isinstance(tx.owner, Call):
             tx.owner.on_response(tx, response, now)
 
-    def on_client_timeout(self, tx: ClientTransaction, now: float) -> None:
+    def on_client_timeout(self, tx: ClientTransaction, now: float, status: int) -> None:
         if isinstance(tx.owner, Call):
-            tx.owner.on_timeout(tx, now)
+            tx.owner.on_timeout(tx, now, status)
+
+    def transport_error(self, peer: Address, now: float) -> None:
+        """The edge could not reach ``peer`` (connection refused, name not resolved)."""
+        self.transactions.transport_failed(peer, now)
 
     def on_server_timeout(self, tx: ServerTransaction, now: float) -> None:
         if isinstance(tx.owner, Call):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 
 import pytest
@@ -145,3 +146,21 @@ async def test_idle_stream_connection_is_closed() -> None:
         writer.close()
     finally:
         await endpoint.close()
+
+
+async def test_unreachable_tcp_peer_fails_fast() -> None:
+    caller = Endpoint(settings())
+    await caller.start()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed_port = probe.getsockname()[1]  # bound but not listening: connections are refused
+            call = await caller.place_call(
+                f"sip:bob@127.0.0.1:{closed_port}", MediaSession("127.0.0.1", 30002), from_uri="sip:a@127.0.0.1",
+                transport="TCP",
+            )  # fmt: skip
+            with pytest.raises(CallFailed) as info:
+                await asyncio.wait_for(call.wait_answered(), 5)
+        assert info.value.status == 503 and info.value.reason == "unreachable"
+    finally:
+        await caller.close()

@@ -26,13 +26,15 @@ class Recorder:
     def __init__(self) -> None:
         self.responses: list[int] = []
         self.client_timeouts = 0
+        self.failures: list[int] = []
         self.server_timeouts = 0
 
     def on_response(self, tx: ClientTransaction, response: Response, now: float) -> None:
         self.responses.append(response.status)
 
-    def on_client_timeout(self, tx: ClientTransaction, now: float) -> None:
+    def on_client_timeout(self, tx: ClientTransaction, now: float, status: int) -> None:
         self.client_timeouts += 1
+        self.failures.append(status)
 
     def on_server_timeout(self, tx: ServerTransaction, now: float) -> None:
         self.server_timeouts += 1
@@ -247,3 +249,14 @@ def test_cancel_matches_its_invite() -> None:
     cancel = request("CANCEL", branch=req.top_via.branch)
     assert layer.match_request(cancel) is None
     assert layer.invite_for_cancel(cancel) is tx
+
+
+def test_transport_failure_fails_pending_client_transactions_at_once() -> None:
+    tu = Recorder()
+    layer = TransactionLayer(tu)
+    tx = layer.start_client(request(), TCP, now=0.0)
+    other = layer.start_client(request("OPTIONS"), UDP, now=0.0)
+    layer.transport_failed(TCP, now=0.1)
+    assert tx.terminated and tu.failures == [503] and not other.terminated
+    run(layer, 40.0)
+    assert tu.failures == [503, 408]  # the UDP one still ends by timer F
