@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .offer_answer import DEFAULT_CODECS
+from .offer_answer import CODECS, DEFAULT_CODECS
 from .stun import DEFAULT_STUN_SERVERS
 
 
 @dataclass(frozen=True)
 class SipSettings:
     bind_host: str = "0.0.0.0"
-    port: int = 5060  # sip_port: UDP and TCP
+    port: int = 5060  # sip_port_listen (sip_port when not set): UDP and TCP listeners
+    advertised_port: int | None = None  # sip_port, when it differs from the listening port (port mapping)
     tls_port: int | None = None  # TLS listener, only when a certificate is given
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
@@ -27,3 +29,12 @@ class SipSettings:
     session_expires: int = 1800  # RFC 4028 interval we ask for on outbound calls
     min_se: int = 90  # smallest session interval we accept (422 below it)
     stream_idle_timeout: float = 600.0  # close TCP/TLS connections idle this long
+
+
+def codecs_from_config(enabled: Mapping[str, bool]) -> tuple[str, ...]:
+    """config.yaml's ``codecs`` map (keys like ``PCMU/8000`` or ``G722``) as our preference order: the default
+    order minus what is switched off, plus known codecs switched on. telephone-event is always offered."""
+    switches = {name.split("/")[0].lower(): on for name, on in enabled.items()}
+    order = [c for c in DEFAULT_CODECS if switches.get(c.lower(), True)]
+    order += [c for c in CODECS if switches.get(c.lower()) and c not in order]
+    return tuple(order)

@@ -167,7 +167,7 @@ class UserAgent:
         """Our listening port for a transport; without a TLS listener, TLS replies come back on the connection."""
         if transport == "TLS" and self.settings.tls_port is not None:
             return self.settings.tls_port
-        return self.settings.port
+        return self.settings.advertised_port or self.settings.port
 
     def contact(self, transport: str) -> str:
         port = self._port_for(transport)

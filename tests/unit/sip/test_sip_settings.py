@@ -1,0 +1,22 @@
+"""Settings the config layer fills in: codec switches and the advertised address and port."""
+
+from __future__ import annotations
+
+from sipbridge.sip.settings import SipSettings, codecs_from_config
+from sipbridge.sip.transaction import Address
+from sipbridge.sip.uri import parse_uri
+from sipbridge.sip.useragent import UserAgent
+
+
+def test_codec_switches_keep_default_order() -> None:
+    assert codecs_from_config({}) == ("G722", "PCMU", "PCMA", "opus")
+    assert codecs_from_config({"G722/8000": False, "opus/48000": False}) == ("PCMU", "PCMA")
+    assert codecs_from_config({"PCMA": True, "telephone-event/8000": True, "AMR-WB/16000": True})[0] == "G722"
+
+
+def test_advertised_address_and_port_in_via_and_contact() -> None:
+    settings = SipSettings(port=5080, advertised_port=5060, advertised_host="203.0.113.9")
+    agent = UserAgent(settings, local_host="10.0.0.5")
+    assert agent.contact("UDP") == "<sip:sipbridge@203.0.113.9:5060>"
+    assert agent.contact("TCP") == "<sip:sipbridge@203.0.113.9:5060;transport=tcp>"
+    assert agent.address_for(parse_uri("sip:a@b.example;transport=tcp"), "UDP") == Address("TCP", "b.example", 5060)
