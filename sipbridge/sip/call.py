@@ -126,8 +126,8 @@ class Call:
             self.state = "early"
             self._respond(183, now, body=body)
 
-    def answer(self, media: MediaSession, now: float) -> None:
-        """200 OK. Raises NegotiationError (after answering 488) when the offer has nothing we accept."""
+    def answer(self, media: MediaSession, now: float, *, extra_headers: dict[str, str] | None = None) -> None:
+        """200 OK (with e.g. a trunk's X-* headers). Raises NegotiationError (after a 488) when nothing fits."""
         if self.state not in ("incoming", "early"):
             raise RuntimeError(f"cannot answer a call in state {self.state}")
         try:
@@ -135,7 +135,7 @@ class Call:
         except NegotiationError:
             self.reject(488, now)
             raise
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = dict(extra_headers or {})
         timer = self._negotiate_inbound_timer()
         if timer is not None:
             self._timer = timer
@@ -209,11 +209,15 @@ class Call:
         request.headers.add("CSeq", f"{tx.request.cseq.seq} CANCEL")
         self.ua.send_request(request, tx.peer, now, self, keep_via=True)
 
-    def refer(self, target: Uri | str, now: float, *, referred_by: str | None = None) -> None:
+    def refer(
+        self, target: Uri | str, now: float, *, referred_by: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         """Blind transfer: REFER, then TransferProgress events from the 202 and the NOTIFYs."""
         request = self._in_dialog_request("REFER")
         request.headers.add("Refer-To", f"<{target}>")
         request.headers.add("Referred-By", referred_by or str(NameAddr(self.dialog_or_raise().local_uri.uri)))
+        for name, value in (headers or {}).items():
+            request.headers.add(name, value)
         self._send(request, now)
 
     def send_info(self, digit: str, now: float, *, duration_ms: int = 250) -> None:

@@ -78,11 +78,14 @@ class SipCall:
         self._endpoint.run(self.core.bye)
         return await self.wait_ended()
 
-    async def refer(self, target: Uri | str, *, referred_by: str | None = None) -> TransferProgress:
-        """Blind transfer; returns the final TransferProgress (check ``.succeeded``)."""
+    async def refer(
+        self, target: Uri | str, *, referred_by: str | None = None, headers: dict[str, str] | None = None
+    ) -> TransferProgress:
+        """Blind transfer; returns the final TransferProgress (check ``.succeeded``). A peer that accepts with 202
+        but never NOTIFYs keeps this waiting: bound it with ``asyncio.timeout``."""
         loop = asyncio.get_running_loop()
         self._transfer = loop.create_future()
-        self._endpoint.run(lambda now: self.core.refer(target, now, referred_by=referred_by))
+        self._endpoint.run(lambda now: self.core.refer(target, now, referred_by=referred_by, headers=headers))
         transfer = self._transfer
         ended = asyncio.ensure_future(asyncio.shield(self._ended))
         try:
@@ -151,11 +154,11 @@ class InboundCall(SipCall):
     async def progress(self, media: MediaSession) -> None:
         self._endpoint.run(lambda now: self.core.progress(media, now))
 
-    async def answer(self, media: MediaSession) -> MediaParams:
+    async def answer(self, media: MediaSession, headers: dict[str, str] | None = None) -> MediaParams:
         """200 OK, then wait for the ACK. Raises NegotiationError (488 sent) or CallFailed."""
         if self.core.ended:
             raise CallFailed(self.core.end_reason or "ended", None)  # e.g. CANCELled while we set up the room
-        self._endpoint.run(lambda now: self.core.answer(media, now))
+        self._endpoint.run(lambda now: self.core.answer(media, now, extra_headers=headers))
         return await asyncio.shield(self._answered)
 
     async def reject(self, status: int = 486, reason: str = "", headers: dict[str, str] | None = None) -> None:

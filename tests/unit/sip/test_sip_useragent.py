@@ -105,7 +105,7 @@ def established(net: Net) -> tuple[Call, Call]:
     out = place_call(net)
     inbound = incoming(net)
     inbound.ring(net.now)
-    inbound.answer(media(B_HOST), net.now)
+    inbound.answer(media(B_HOST), net.now, extra_headers={"X-Trunk": "t1"})
     net.flush()
     return out, inbound
 
@@ -115,6 +115,7 @@ def test_call_answer_and_bye_from_caller(transport: str) -> None:
     net = Net(transport)
     out, inbound = established(net)
     assert [e.status for e in net.of("a", CallProgress)] == [180]
+    assert b"X-Trunk: t1" in net.sent("SIP/2.0 200")[0]
     answered = net.of("a", CallAnswered)[0]
     assert answered.media.codec.name == "PCMU" and answered.media.remote_address == B_HOST
     assert net.of("b", CallAcked)[0].media.remote_address == A_HOST
@@ -258,10 +259,11 @@ def test_dtmf_info_and_refer_with_notify() -> None:
     net.flush()
     dtmf = net.of("b", DtmfReceived)[0]
     assert (dtmf.digit, dtmf.duration_ms) == ("5", 160)
-    inbound.refer("sip:carol@10.0.0.3", net.now)
+    inbound.refer("tel:+15105550100", net.now, headers={"X-Reason": "agent"})
     net.flush()
     refer = parse_message(net.sent("REFER")[0])
-    assert isinstance(refer, Request) and refer.headers.get("Refer-To") == "<sip:carol@10.0.0.3>"
+    assert isinstance(refer, Request) and refer.headers.get("Refer-To") == "<tel:+15105550100>"
+    assert refer.headers.get("X-Reason") == "agent" and refer.headers.get("Referred-By")
     # Our agent is no transferee: it refuses the REFER, which the transferor sees as a failed transfer.
     assert net.sent("SIP/2.0 405")
     progress = net.of("b", TransferProgress)[0]
