@@ -157,3 +157,15 @@ def test_a_one_off_backlog_is_trimmed_back_to_low_delay() -> None:
         mixer.mix_frame()
     assert room.buffered_samples <= 2 * 160
     assert room.dropped_samples > 0
+
+
+def test_a_bursty_participant_does_not_delay_a_steady_one() -> None:
+    mixer = Mixer(8000)
+    steady, bursty = mixer.add_input(), mixer.add_input()
+    for pull in range(300):
+        if pull % 10 == 9:  # ten frames at once every 200 ms
+            bursty.push(np.full(1600, 3, np.int16))
+        steady.push(np.full(160, 1000 + pull, np.int16))
+        out = mixer.mix_frame()
+        assert int(out[0]) - (3 if bursty.playing else 0) == 1000 + pull  # the frame pushed just before
+    assert steady.underruns == 0
