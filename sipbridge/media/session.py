@@ -150,12 +150,13 @@ class RtpSession:
         stream.skip_frames(skipped)
         for slot in range(skipped + frames):
             if slot >= skipped:
-                pcm = self.source() if self.source is not None else None
-                if pcm is None:
-                    pcm = np.zeros(stream.frame_samples, dtype=np.int16)
-                datagram = stream.datagram_for_frame(pcm)
-                if self.remote is not None:
-                    self._rtp_transport.sendto(datagram, self.remote)
+                pcm = self.source() if self.source is not None else None  # runs on hold too: time passes
+                if self.remote is None or not stream.config.sends:
+                    stream.skip_frames(1)
+                else:
+                    if pcm is None:
+                        pcm = np.zeros(stream.frame_samples, dtype=np.int16)
+                    self._rtp_transport.sendto(stream.datagram_for_frame(pcm), self.remote)
             received = stream.pull_audio()
             if self.sink is not None:
                 self.sink(received)

@@ -47,6 +47,17 @@ class StreamConfig:
     media_timeout_initial: float = 30.0
     """Seconds to wait for the first RTP packet."""
     cname: str = "sipbridge"
+    direction: str = "sendrecv"
+    """Ours, from offer/answer: "sendrecv", "sendonly", "recvonly" or "inactive" (hold)."""
+
+    @property
+    def sends(self) -> bool:
+        return self.direction in ("sendrecv", "sendonly")
+
+    @property
+    def expects_media(self) -> bool:
+        """Whether the peer is meant to send to us, so that silence from it means the call is dead."""
+        return self.direction in ("sendrecv", "recvonly")
 
 
 class MediaStream:
@@ -152,6 +163,8 @@ class MediaStream:
         return digits
 
     def timed_out(self, now: float) -> bool:
+        if not self.config.expects_media:
+            return False
         if self.last_rtp_at is None:
             return now - self.started_at > self.config.media_timeout_initial
         return now - self.last_rtp_at > self.config.media_timeout

@@ -183,3 +183,17 @@ async def test_rtcp_sender_reports_reach_the_peer_on_a_separate_port_and_with_rt
         for session in (a, b, c):
             await session.close()
     assert ports.in_use == 0
+
+
+async def test_a_session_on_hold_sends_nothing_and_resumes_on_reinvite() -> None:
+    ports = PortAllocator(*_free_range(8))
+    async with await RtpSession.open(ports, HOST) as a, await RtpSession.open(ports, HOST) as b:
+        heard_by_b = _Collector(10)
+        b.sink = heard_by_b.sink
+        a.source = _tone_source(8000, 440)
+        b.start(StreamConfig("PCMU", 0), (HOST, a.local_port))
+        a.start(StreamConfig("PCMU", 0, direction="inactive"), (HOST, b.local_port))
+        await asyncio.sleep(0.3)
+        assert b.stream is not None and b.stream.last_rtp_at is None
+        a.start(StreamConfig("PCMU", 0), (HOST, b.local_port))  # re-INVITE takes the call off hold
+        await asyncio.wait_for(heard_by_b.loud.wait(), 10)

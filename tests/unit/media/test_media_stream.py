@@ -170,3 +170,11 @@ def test_peer_packets_of_30ms_are_played_in_20ms_frames() -> None:
         if i % 2:
             out.append(ours.pull_audio())  # two 20 ms pulls per 30 ms packet on average (3 per 2 packets)
     assert all(len(f) == 160 for f in out)
+
+
+def test_on_hold_the_peer_is_not_expected_to_send() -> None:
+    held = MediaStream(StreamConfig("PCMU", 0, direction="inactive", media_timeout_initial=30.0), 0.0)
+    assert not held.config.sends and not held.timed_out(3600.0)
+    listening = MediaStream(StreamConfig("PCMU", 0, direction="recvonly", media_timeout_initial=30.0), 0.0)
+    assert not listening.config.sends and listening.timed_out(31.0)
+    assert StreamConfig("PCMU", 0, direction="sendonly").sends
