@@ -114,11 +114,15 @@ async def capture_frame(router: FfiRouter, source: rtc.AudioSource, frame: Pcm) 
     capture.buffer.samples_per_channel = len(samples)
     try:
         response = FfiClient.instance.request(request)
-        if response.capture_audio_frame.async_id != async_id:
-            raise CaptureError(f"the FFI answered capture {async_id} as {response.capture_audio_frame.async_id}")
-        error = await completed
-    finally:
+    except BaseException:
         router.forget_capture(async_id)
+        raise
+    if response.capture_audio_frame.async_id != async_id:
+        router.forget_capture(async_id)
+        raise CaptureError(f"the FFI answered capture {async_id} as {response.capture_audio_frame.async_id}")
+    # if this wait is cancelled the id stays registered: the FFI always completes a capture, and the router then
+    # drops the entry instead of passing the completion to every SDK subscriber
+    error = await completed
     if error:
         raise CaptureError(error)
 

@@ -17,6 +17,7 @@ from harness.processes import LiveKitServer
 from livekit import api
 from livekit.protocol.agent_dispatch import RoomAgentDispatch
 from livekit.protocol.room import RoomConfiguration
+from livekit.rtc._ffi_client import FfiClient
 
 from sipbridge.media.codecs import Pcm
 from sipbridge.room import (
@@ -28,6 +29,7 @@ from sipbridge.room import (
     TrackKey,
     processor_for_call,
 )
+from sipbridge.room.ffi_router import OWN_ASYNC_IDS_FROM, FfiRouter
 
 pytestmark = pytest.mark.integration
 
@@ -180,6 +182,32 @@ async def test_room_tone_reaches_the_sink_at_the_mixers_rate_and_frame_size(
         assert key.participant_identity == FAR_END
         await far_end.disconnect()  # its track goes, and the input with it
         await sink.wait_for(lambda: sink.removed == [key])
+
+
+async def test_a_calls_audio_events_bypass_the_sdks_fan_out(
+    livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+) -> None:
+    sink = RecordingSink()
+    spec = ParticipantSpec(room=tmp_room, identity=PHONE)
+    sdk_subscriber = FfiClient.instance.queue.subscribe()
+    try:
+        async with RoomParticipant(_credentials(livekit_server), spec, sink) as phone:
+            await far_end.publish_tone(1000.0)
+            routed_before = FfiRouter.get().routed_events
+            player = asyncio.create_task(_play(phone, sine(440.0, 30.0, 48000), 48000))
+            try:
+                await sink.wait_for(lambda: len(sink.heard_from(FAR_END)) >= 100)
+            finally:
+                player.cancel()
+            routed = FfiRouter.get().routed_events - routed_before
+        seen = []
+        while not sdk_subscriber.empty():
+            seen.append(sdk_subscriber.get_nowait())
+    finally:
+        FfiClient.instance.queue.unsubscribe(sdk_subscriber)
+    # our captures' completions never reached the SDK's subscribers; frames and completions went through the router
+    assert not [e for e in seen if e.capture_audio_frame.async_id >= OWN_ASYNC_IDS_FROM]
+    assert routed >= 100
 
 
 async def test_dtmf_both_ways(livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant) -> None:
