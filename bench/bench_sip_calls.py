@@ -48,11 +48,13 @@ async def run(rate: int, calls: int, limit: int, transport: str) -> None:
             "-timeout", f"{limit}s", "-nostdin", "-trace_stat", "-stf", str(stats), "-fd", "1",
         ]  # fmt: skip
         start = time.perf_counter()
+        cpu_start = time.process_time()
         proc = await asyncio.create_subprocess_exec(
             "sipp", *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, cwd=tmp
         )
         await asyncio.wait_for(proc.wait(), limit + 30)
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
         text = stats.read_text() if stats.exists() else ""
     await endpoint.close()
     success = _last_csv_value(text, "SuccessfulCall(C)")
@@ -61,6 +63,12 @@ async def run(rate: int, calls: int, limit: int, transport: str) -> None:
     print(f"transport {transport}  offered {rate} calls/s  calls {calls}  wall {elapsed:.1f} s")
     print(f"  sipp: successful {success}  failed {failed}  retransmissions {retrans}  (we answered {answered})")
     print(f"  throughput {success / elapsed:.0f} calls/s = {2 * success / elapsed:.0f} transactions/s")
+    if success:
+        per_call = cpu / success
+        print(
+            f"  our CPU {per_call * 1e3:.2f} ms per call (INVITE+ACK+BYE), i.e. about {1 / per_call:.0f} calls/s"
+            f" = {2 / per_call:.0f} transactions/s per fully used core"
+        )
 
 
 def _last_csv_value(text: str, column: str) -> int:

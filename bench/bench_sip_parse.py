@@ -41,14 +41,14 @@ def variants(data: bytes, count: int = 5000) -> list[bytes]:
 
 
 def best_us(action: Callable[[bytes], object], messages: list[bytes], repeats: int = 9) -> float:
-    """Best of several passes over the messages, in µs per message: the machine is shared, the minimum is the
-    least disturbed."""
+    """Best of several passes over the messages, in CPU µs per message: on a shared machine CPU time and the
+    minimum are the least disturbed by other processes."""
     best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         for data in messages:
             action(data)
-        best = min(best, (time.perf_counter() - start) / len(messages) * 1e6)
+        best = min(best, (time.process_time() - start) / len(messages) * 1e6)
     return best
 
 
