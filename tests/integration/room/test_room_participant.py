@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from harness.audio import Samples, dominant_frequency, rms_dbfs, sine, trim_silence
 from harness.participant import TestParticipant
+from harness.ports import LOOPBACK, free_tcp_port
 from harness.processes import LiveKitServer
 from livekit import api
 from livekit.protocol.agent_dispatch import RoomAgentDispatch
@@ -307,6 +308,14 @@ async def test_refused_token_is_a_clear_connect_error(livekit_server: LiveKitSer
     with pytest.raises(RoomConnectError, match=tmp_room):
         await phone.join()
     assert phone.end_reason is EndReason.LEFT and not phone.room.isconnected()
+
+
+async def test_unreachable_server_is_a_clear_connect_error(tmp_room: str) -> None:
+    nowhere = LiveKitCredentials(f"ws://{LOOPBACK}:{free_tcp_port()}", "APIkey", "secret-" + "x" * 32)
+    phone = RoomParticipant(nowhere, ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
+    with pytest.raises(RoomConnectError, match="Connection refused"):
+        await phone.join()
+    assert not phone.room.isconnected()
 
 
 async def test_krisp_flag_lowers_a_noisy_callers_noise_in_the_room(
