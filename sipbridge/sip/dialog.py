@@ -29,7 +29,6 @@ class Dialog:
     route_set: list[NameAddr] = field(default_factory=list)
     local_seq: int = 1
     remote_seq: int | None = None
-    secure: bool = False
 
     @classmethod
     def for_uas(cls, invite: Request, local_tag: str) -> Dialog:

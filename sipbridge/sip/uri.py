@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from .errors import SipParseError
-from .syntax import format_params, is_digits, parse_params, percent_decode, quote_string, split_outside_quotes
+from .syntax import format_params, is_digits, parse_params, percent_decode, quote_string
 
 _HOST = re.compile(r"[A-Za-z0-9\-.]+")
 _USER_FORBIDDEN = frozenset(' \t\r\n<>"@')
@@ -38,9 +38,6 @@ class SipUri:
     @property
     def host_port(self) -> str:
         return format_host(self.host) + (f":{self.port}" if self.port is not None else "")
-
-    def with_params(self, **params: str | None) -> SipUri:
-        return replace(self, params={**self.params, **params})
 
     def __str__(self) -> str:
         out = self.scheme + ":"
@@ -244,6 +241,3 @@ def _unescape(text: str) -> str:
         i += 1
     return "".join(out)
 
-
-def parse_name_addr_list(text: str) -> list[NameAddr]:
-    return [parse_name_addr(part) for part in split_outside_quotes(text, ",") if part.strip()]
