@@ -240,4 +240,3 @@ def _unescape(text: str) -> str:
         out.append(text[i])
         i += 1
     return "".join(out)
-
