@@ -8,7 +8,7 @@ import contextlib
 from sipp_harness import EndpointFactory, Sipp
 
 from sipbridge.sip.endpoint import CallFailed, InboundCall
-from sipbridge.sip.events import CallEnded
+from sipbridge.sip.events import CallEnded, DtmfReceived
 from sipbridge.sip.offer_answer import MediaSession
 
 
@@ -84,3 +84,31 @@ async def test_tcp_transport(sipp: Sipp, endpoint: EndpointFactory) -> None:
 async def test_options_ping(sipp: Sipp, endpoint: EndpointFactory) -> None:
     ep = await endpoint()
     (await sipp.run("options.xml", ep.port)).check()
+
+
+async def test_tcp_we_hang_up_over_the_callers_connection(sipp: Sipp, endpoint: EndpointFactory) -> None:
+    ended: list[CallEnded] = []
+
+    async def handler(call: InboundCall) -> None:
+        await call.answer(MediaSession("127.0.0.1", 31000))
+        ended.append(await call.bye())
+
+    ep = await endpoint(handler)
+    (await sipp.run("uac_remote_bye.xml", ep.port, transport="t1")).check()
+    assert ended and not ended[0].by_remote
+
+
+async def test_dtmf_by_sip_info(sipp: Sipp, endpoint: EndpointFactory) -> None:
+    digits: list[str] = []
+
+    async def handler(call: InboundCall) -> None:
+        await call.answer(MediaSession("127.0.0.1", 31000))
+        async for event in call.events():
+            if isinstance(event, DtmfReceived):
+                digits.append(event.digit)
+                if len(digits) == 2:
+                    await call.bye()
+
+    ep = await endpoint(handler)
+    (await sipp.run("uac_info_dtmf.xml", ep.port)).check()
+    assert digits == ["5", "#"]
