@@ -600,3 +600,18 @@ def test_bye_overtaking_the_ack_stops_2xx_retransmission() -> None:
     net.log.clear()
     net.advance(40.0)
     assert not net.sent("SIP/2.0 200")  # no more 2xx retransmissions for the ended call
+
+
+def test_nothing_is_left_behind_after_many_calls() -> None:
+    """A long-running node must not accumulate calls, transactions or timers."""
+    net = Net()
+    for _ in range(50):
+        out, inbound = established(net)
+        (out if net.now % 2 else inbound).bye(net.now)
+        net.flush()
+        net.advance(net.now + 1.0)
+    net.advance(net.now + 64 * 0.5 + 5)
+    for agent in (net.a, net.b):
+        assert agent.active_calls == 0
+        assert not agent.transactions.clients and not agent.transactions.servers
+        assert agent.get_timer() is None and agent.internal_errors == 0
