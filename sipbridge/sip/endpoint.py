@@ -83,6 +83,7 @@ class SipCall:
     ) -> TransferProgress:
         """Blind transfer; returns the final TransferProgress (check ``.succeeded``). A peer that accepts with 202
         but never NOTIFYs keeps this waiting: bound it with ``asyncio.timeout``."""
+        self._require_dialog()
         loop = asyncio.get_running_loop()
         self._transfer = loop.create_future()
         self._endpoint.run(lambda now: self.core.refer(target, now, referred_by=referred_by, headers=headers))
@@ -98,7 +99,13 @@ class SipCall:
         raise CallFailed("ended during transfer", None)
 
     async def send_dtmf(self, digit: str, duration_ms: int = 250) -> None:
+        """One digit by SIP INFO (application/dtmf-relay); RFC 4733 events are the media layer's."""
+        self._require_dialog()
         self._endpoint.run(lambda now: self.core.send_info(digit, now, duration_ms=duration_ms))
+
+    def _require_dialog(self) -> None:
+        if self.core.ended or self.core.dialog is None or self.core.state not in ("confirmed", "answered"):
+            raise CallFailed(f"no established call (state {self.core.state})", None)
 
     def deliver(self, event: Event) -> None:
         self._events.put_nowait(event)
@@ -107,6 +114,7 @@ class SipCall:
                 self._answered.set_result(event.media)
             else:
                 self._answered.set_exception(CallFailed("no media", None))
+                self._answered.exception()
         elif isinstance(event, TransferProgress) and event.final and self._transfer and not self._transfer.done():
             self._transfer.set_result(event)
         elif isinstance(event, CallEnded):

@@ -164,3 +164,30 @@ async def test_unreachable_tcp_peer_fails_fast() -> None:
         assert info.value.status == 503 and info.value.reason == "unreachable"
     finally:
         await caller.close()
+
+
+async def test_in_dialog_actions_before_answer_raise_call_failed() -> None:
+    checked: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    async def handler(call: InboundCall) -> None:
+        with pytest.raises(CallFailed):
+            await call.send_dtmf("1")
+        with pytest.raises(CallFailed):
+            await call.refer("sip:c@127.0.0.1")
+        await call.reject(603)
+        checked.set_result(True)
+
+    callee = Endpoint(settings(), handler)
+    caller = Endpoint(settings())
+    await callee.start()
+    await caller.start()
+    try:
+        call = await caller.place_call(
+            f"sip:bob@127.0.0.1:{callee.port}", MediaSession("127.0.0.1", 30002), from_uri="sip:a@127.0.0.1"
+        )
+        with pytest.raises(CallFailed) as info:
+            await asyncio.wait_for(call.wait_answered(), 5)
+        assert info.value.status == 603 and await asyncio.wait_for(checked, 5)
+    finally:
+        await caller.close()
+        await callee.close()
