@@ -81,3 +81,26 @@ async def test_session_timer_refresh(sipp: Sipp, endpoint: EndpointFactory) -> N
     ep = await endpoint(handler, min_se=2)
     (await sipp.run("uac_session_timer.xml", ep.port)).check()
     assert ended[0].reason == "bye" and ended[0].by_remote
+
+
+async def test_session_timer_refresh_by_reinvite_when_update_not_allowed(sipp: Sipp, endpoint: EndpointFactory) -> None:
+    async def handler(call: InboundCall) -> None:
+        await call.answer(MediaSession("127.0.0.1", 31000))
+        await call.wait_ended()
+
+    ep = await endpoint(handler, min_se=2)
+    (await sipp.run("uac_session_timer_reinvite.xml", ep.port)).check()
+
+
+async def test_refresh_reinvite_answered_with_unchanged_sdp(sipp: Sipp, endpoint: EndpointFactory) -> None:
+    updates: list[MediaUpdated] = []
+
+    async def handler(call: InboundCall) -> None:
+        await call.answer(MediaSession("127.0.0.1", 31000))
+        async for event in call.events():
+            if isinstance(event, MediaUpdated):
+                updates.append(event)
+
+    ep = await endpoint(handler)
+    (await sipp.run("uac_refreshes_us.xml", ep.port)).check()
+    assert updates == []  # a pure refresh changes nothing the media layer must follow
