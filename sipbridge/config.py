@@ -77,6 +77,8 @@ class Config:
     max_active_calls: int = 0
     hide_inbound_port: bool = False
     cluster_id: str = ""
+    inbound_early_media: bool = False
+    """Ours: ring inbound callers with 183 and our own ringback tone instead of a plain 180."""
     codecs: Mapping[str, bool] = field(default_factory=dict)
     log_level: str = "info"
     local_livekit: bool = False
@@ -264,6 +266,7 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
         max_active_calls=max_calls,
         hide_inbound_port=_bool(raw, "hide_inbound_port"),
         cluster_id=_str(raw, "cluster_id"),
+        inbound_early_media=_bool(raw, "inbound_early_media"),
         codecs=dict(codecs),
         log_level="warning" if log_level == "warn" else log_level,
         local_livekit=local_livekit,

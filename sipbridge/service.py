@@ -17,9 +17,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from dispatch.decide import OPEN_CONFIGURATION_WARNING, is_open_configuration
 from sipbridge.api.auth import Authenticator
 from sipbridge.api.sip_service import SIPService
+from sipbridge.calls.inbound import inbound_handler
+from sipbridge.calls.services import CallServices
 from sipbridge.config import DEV_API_KEY, DEV_API_SECRET, Config, ConfigError, is_go_service_key
 from sipbridge.devserver import DevLiveKitServer
 from sipbridge.health import Health, State
+from sipbridge.media.ports import PortAllocator
+from sipbridge.room import LiveKitCredentials
+from sipbridge.sip import Endpoint, SipSettings
+from sipbridge.sip.settings import codecs_from_config
 from sipbridge.store import SIPStore, open_store, store_description
 
 log = logging.getLogger("sipbridge")
@@ -32,6 +38,8 @@ class Bridge:
         self.store: SIPStore | None = None
         self._runners: list[web.AppRunner] = []
         self._devserver: DevLiveKitServer | None = None
+        self.endpoint: Endpoint | None = None
+        self.calls: CallServices | None = None
 
     def _bind_host(self) -> str:
         return self.config.listen_ip or "0.0.0.0"
@@ -88,11 +96,41 @@ class Bridge:
             await self._serve(metrics_app, config.prometheus_port)
             log.info("metrics: http://%s:%d/metrics", self._bind_host(), config.prometheus_port)
 
-        log.info("SIP signalling and media: not available yet (calls are not handled by this version)")
+        await self._start_sip(self.store)
         if (config.api_key, config.api_secret) == (DEV_API_KEY, DEV_API_SECRET):
             log.warning("using the development API key and secret (devkey/secret): do not expose this node")
         self.health.state = State.READY
         log.info("ready")
+
+    async def _start_sip(self, store: SIPStore) -> None:
+        """The SIP endpoint, handing each INVITE to an inbound call flow."""
+        config = self.config
+        settings = SipSettings(
+            bind_host=self._bind_host(),
+            port=config.sip_port_listen,
+            advertised_port=config.sip_port if config.sip_port != config.sip_port_listen else None,
+            advertised_host=config.nat_1_to_1_ip or None,
+            use_external_ip=config.use_external_ip,
+            hide_inbound_port=config.hide_inbound_port,
+            codecs=codecs_from_config(config.codecs),
+        )
+        self.calls = CallServices(
+            config=config,
+            store=store,
+            ports=PortAllocator(config.rtp_port.start, config.rtp_port.end),
+            livekit=LiveKitCredentials(config.ws_url, config.api_key, config.api_secret),
+            codecs=settings.codecs,
+            rtp_bind_host=self._bind_host(),
+            sdp_address="",
+        )
+        self.endpoint = Endpoint(settings, inbound_handler(self.calls))
+        await self.endpoint.start()
+        self.calls.sdp_address = self.endpoint.local_host
+        log.info(
+            "SIP: %s on %s:%d (advertised %s), RTP ports %s",
+            "/".join(settings.transports), self._bind_host(), self.endpoint.port, self.endpoint.local_host,
+            config.rtp_port,
+        )  # fmt: skip
 
     def _report_ignored_keys(self) -> None:
         go_keys = [k for k in self.config.ignored_keys if is_go_service_key(k)]
@@ -104,6 +142,9 @@ class Bridge:
 
     async def stop(self) -> None:
         self.health.state = State.DRAINING
+        if self.endpoint is not None:
+            await self.endpoint.close()
+            self.endpoint = None
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()

@@ -11,11 +11,12 @@ from typing import Any, Self
 
 import yaml
 
-from .ports import LOOPBACK, free_tcp_port
+from .ports import LOOPBACK, free_tcp_port, free_tcp_udp_port, free_udp_range
 from .processes import LiveKitServer, ManagedProcess, RedisServer, http_ok
 
 # A ws_url nobody listens on, for bridges whose tests never join a room (so no dev livekit-server is started).
 UNUSED_WS_URL = "ws://127.0.0.1:9"
+RTP_PORTS = 100
 
 
 class BridgeProcess:
@@ -39,6 +40,9 @@ class BridgeProcess:
         self.workdir = workdir
         self.api_port = free_tcp_port()
         self.health_port = free_tcp_port()
+        self.sip_port = free_tcp_udp_port()
+        rtp_start = free_udp_range(RTP_PORTS)
+        self.rtp_ports = (rtp_start, rtp_start + RTP_PORTS - 1)
         self.api_key = livekit.api_key if livekit else api_key or f"API{secrets.token_hex(6)}"
         self.api_secret = livekit.api_secret if livekit else api_secret or secrets.token_urlsafe(32)
         config: dict[str, Any] = {
@@ -48,6 +52,8 @@ class BridgeProcess:
             "api_port": self.api_port,
             "health_port": self.health_port,
             "listen_ip": LOOPBACK,
+            "sip_port": self.sip_port,
+            "rtp_port": f"{self.rtp_ports[0]}-{self.rtp_ports[1]}",
             "storage": {"path": str(workdir / "store.json")},
             "logging": {"level": "debug"},
         }

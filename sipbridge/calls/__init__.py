@@ -1,0 +1,1 @@
+"""Call flows: inbound (INVITE to room), and later outbound and transfer."""

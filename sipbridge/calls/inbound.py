@@ -1,0 +1,474 @@
+"""An inbound call, from INVITE to hangup: admission, PIN, room, media, DTMF, endings.
+
+One `InboundCallFlow` per INVITE owns everything the call allocates (RTP port, room participant, tasks) and
+releases all of it on every way out. The decisions (trunk, rule, room, participant) are `dispatch.decide`'s; this
+module only acts on them, the way LiveKit's Go service does:
+
+* no PIN: ring (180, or 183 with our ringback under ``inbound_early_media``), join the room with
+  ``sip.callStatus`` ``ringing``, answer once a remote audio track is subscribed (status ``active``), give up after
+  the ringing timeout;
+* PIN: answer first, prompt, collect digits up to '#', decide again with the PIN, then join as ``active``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from livekit.protocol.sip import SIPDispatchRuleInfo, SIPInboundTrunkInfo
+
+from dispatch.call import InboundCall as DispatchCall
+from dispatch.decide import Decision, Verdict, decide
+from dispatch.evaluate import ATTR_CALL_STATUS, CallDispatch
+from sipbridge.calls.audio import CallAudio, cancel_task
+from sipbridge.calls.media_link import sdp_encryption, stream_config
+from sipbridge.calls.services import (
+    DEFAULT_MAX_CALL_DURATION,
+    DEFAULT_RINGING_TIMEOUT,
+    MEDIA_TIMEOUT,
+    MEDIA_TIMEOUT_INITIAL,
+    PIN_MAX_DIGITS,
+    PIN_TIMEOUT,
+    CallLog,
+    CallServices,
+)
+from sipbridge.ids import SIP_CALL_PREFIX, new_id
+from sipbridge.media.codecs import KNOWN_CODECS
+from sipbridge.media.ports import PortsExhausted
+from sipbridge.media.prompts import ENTER_PIN, ENTERING_ROOM, WRONG_PIN, load_prompt
+from sipbridge.media.session import RtpSession
+from sipbridge.media.tones import ringback_tone
+from sipbridge.room import (
+    ParticipantSpec,
+    RoomConnectError,
+    RoomParticipant,
+    processor_for_call,
+)
+from sipbridge.sip import (
+    CallEnded,
+    CallFailed,
+    DtmfReceived,
+    InboundCall,
+    MediaParams,
+    MediaSession,
+    MediaUpdated,
+    NegotiationError,
+)
+from sipbridge.sip.auth import Verdict as AuthVerdict
+from sipbridge.sip.auth import parse_digest
+from sipbridge.sip.uri import SipUri, TelUri, Uri
+
+log = logging.getLogger("sipbridge.calls.inbound")
+DEFAULT_ROOM_RATE = 16000
+"""Room-side rate when the codec is not known at join time (a delayed offer)."""
+RINGING_TIMEOUT_STATUS = 480
+
+
+def _uri_user(uri: Uri) -> str:
+    if isinstance(uri, SipUri):
+        return uri.user_decoded or ""
+    if isinstance(uri, TelUri):
+        return uri.number
+    return ""
+
+
+def _uri_host(uri: Uri) -> str:
+    return uri.host if isinstance(uri, SipUri) else ""
+
+
+def _auth_username(call: InboundCall) -> str | None:
+    header = call.request.headers.get("Authorization") or call.request.headers.get("Proxy-Authorization")
+    if not header:
+        return None
+    return parse_digest(header).get("username")
+
+
+class CallEnd(Exception):
+    """Raised inside the flow to stop it; ``reason`` goes to the log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class InboundCallFlow:
+    def __init__(self, services: CallServices, call: InboundCall) -> None:
+        self.services = services
+        self.call = call
+        self.lk_call_id = new_id(SIP_CALL_PREFIX)
+        self.log = CallLog(log, {"callID": self.lk_call_id, "sipCallID": call.call_id})
+        self.rtp: RtpSession | None = None
+        self.audio: CallAudio | None = None
+        self.participant: RoomParticipant | None = None
+        self.media: MediaSession | None = None
+        self._digits: asyncio.Queue[str] = asyncio.Queue()
+        self._collecting_pin = False
+        self._media_lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._tasks: list[asyncio.Task[object]] = []
+        self._answered = False
+        self.trunk: SIPInboundTrunkInfo | None = None
+
+    # -- entry point -------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        services = self.services
+        if services.at_capacity:
+            self.log.warning("rejecting: max_active_calls (%d) reached", services.config.max_active_calls)
+            await self.call.reject(503, reason="max active calls reached")
+            return
+        services.active.add(self.call.call_id)
+        try:
+            await self._run()
+        except CallEnd as end:
+            self.log.info("call ended: %s", end.reason)
+        except CallFailed as failure:
+            self.log.info("call ended by the caller or the network: %s", failure)
+        finally:
+            await self._release()
+            services.active.discard(self.call.call_id)
+
+    async def _run(self) -> None:
+        trunks = await self.services.store.list_inbound_trunks()
+        rules = await self.services.store.list_dispatch_rules()
+        info = self._dispatch_call()
+        decision = decide(trunks, rules, info)
+        self.log.info(
+            "INVITE from %s to %s via %s: %s (%s)",
+            info.calling_number, info.called_number, info.source_ip, decision.verdict, decision.reason,
+        )  # fmt: skip
+        if not await self._admit(decision):
+            return
+        await self._open_media(decision)
+        if decision.verdict is Verdict.REQUEST_PIN:
+            decision = await self._collect_pin(trunks, rules, info)
+            dispatch = self._accepted(decision)
+            await self._join_room(dispatch, status="active")
+        else:
+            dispatch = self._accepted(decision)
+            await self._ring_and_answer(dispatch)
+        await self._in_call(dispatch)
+
+    def _dispatch_call(self) -> DispatchCall:
+        request = self.call.request
+        to_uri = self.call.to.uri
+        called = _uri_user(to_uri) or _uri_user(request.uri)
+        return DispatchCall(
+            called_number=called,
+            calling_number=_uri_user(self.call.from_.uri),
+            source_ip=self.call.source.host,
+            from_host=_uri_host(self.call.from_.uri),
+            called_host=_uri_host(to_uri),
+            auth_username=_auth_username(self.call),
+            lk_call_id=self.lk_call_id,
+            sip_call_id=self.call.call_id,
+            headers=list(request.headers),
+        )
+
+    # -- admission ---------------------------------------------------------------------------------------------
+
+    async def _admit(self, decision: Decision) -> bool:
+        """Challenge, reject or let the call in; True when it may proceed."""
+        hide = self.services.config.hide_inbound_port
+        if decision.verdict is Verdict.AUTH_REQUIRED:
+            await self.call.challenge()
+            return False
+        if decision.verdict in (Verdict.ACCEPT, Verdict.REQUEST_PIN) and decision.credentials is not None:
+            creds = decision.credentials
+            verdict = self.call.authenticate(creds.username, creds.password)
+            if verdict is AuthVerdict.MISSING or verdict is AuthVerdict.STALE:
+                await self.call.challenge(stale=verdict is AuthVerdict.STALE)
+                return False
+            if verdict is not AuthVerdict.OK:
+                self.log.info("digest authentication failed for user %r", creds.username)
+                await self._refuse(403, "authentication failed", hide)
+                return False
+        if decision.verdict in (Verdict.ACCEPT, Verdict.REQUEST_PIN):
+            return True
+        quiet = hide and decision.verdict in (Verdict.AUTH_FAILED, Verdict.NO_TRUNK, Verdict.NO_RULE)
+        await self._refuse(decision.sip_status, decision.reason, quiet)
+        return False
+
+    async def _refuse(self, status: int, reason: str, quiet: bool) -> None:
+        if quiet:
+            await self.call.drop()
+        else:
+            await self.call.reject(status, reason=reason, headers={"Reason": _reason_header(status, reason)})
+
+    def _accepted(self, decision: Decision) -> CallDispatch:
+        if decision.verdict is not Verdict.ACCEPT or decision.dispatch is None:
+            raise CallEnd(f"not accepted: {decision.verdict} ({decision.reason})")
+        dispatch = decision.dispatch
+        self.trunk = decision.trunk
+        self.log.info(
+            "dispatching to room %r as %r (trunk %s, rule %s)",
+            dispatch.room_name, dispatch.participant_identity, dispatch.trunk_id or "-", dispatch.rule_id,
+        )  # fmt: skip
+        if dispatch.krisp_enabled:
+            self.log.info("feature KRISP_ENABLED: noise suppression on the caller's audio")
+        return dispatch
+
+    # -- media -------------------------------------------------------------------------------------------------
+
+    async def _open_media(self, decision: Decision) -> None:
+        services = self.services
+        try:
+            self.rtp = await RtpSession.open(services.ports, services.rtp_bind_host)
+        except PortsExhausted:
+            await self.call.reject(503, reason="no media port available")
+            raise CallEnd("no RTP port") from None
+        encryption = decision.media.encryption if decision.media is not None else 0
+        self.media = MediaSession(
+            services.sdp_address, self.rtp.local_port, codecs=services.codecs, encryption=sdp_encryption(encryption)
+        )
+        room_rate = DEFAULT_ROOM_RATE
+        if self.call.offer is not None:
+            try:
+                self.media.receive_offer(self.call.offer)
+            except NegotiationError as e:
+                await self.call.reject(488, reason=str(e))
+                raise CallEnd(f"no acceptable media: {e}") from None
+            if self.media.current is not None:
+                room_rate = KNOWN_CODECS[self.media.current.codec.name.lower()].sample_rate
+        self.audio = CallAudio(room_rate)
+        self.rtp.source = self.audio.next_frame_for_phone
+        self.rtp.sink = self.audio.from_phone
+        self.rtp.on_digit = self._digit_from_phone
+        self.rtp.on_media_lost = self._on_media_lost
+
+    def _start_media(self, params: MediaParams) -> None:
+        assert self.rtp is not None and self.audio is not None
+        config = stream_config(params, MEDIA_TIMEOUT, MEDIA_TIMEOUT_INITIAL)
+        self.rtp.start(config, (params.remote_address, params.remote_port))
+        self.audio.set_codec_rate(KNOWN_CODECS[params.codec.name.lower()].sample_rate)
+        self.log.info(
+            "media: %s/%d pt %d to %s:%d%s",
+            params.codec.name, params.codec.clock_rate, params.payload_type, params.remote_address,
+            params.remote_port, " (SRTP)" if params.srtp else "",
+        )  # fmt: skip
+
+    def _on_media_lost(self, reason: str) -> None:
+        if not self._media_lost.done():
+            self._media_lost.set_result(reason)
+
+    async def _answer(self, headers: dict[str, str] | None = None) -> None:
+        assert self.media is not None
+        params = await self.call.answer(self.media, headers=headers)
+        self._answered = True
+        self._start_media(params)
+
+    # -- PIN ---------------------------------------------------------------------------------------------------
+
+    async def _collect_pin(
+        self, trunks: Sequence[SIPInboundTrunkInfo], rules: Sequence[SIPDispatchRuleInfo], info: DispatchCall
+    ) -> Decision:
+        """Answer, prompt for the PIN, read digits up to '#', and decide again with it."""
+        assert self.audio is not None
+        await self._answer()
+        self._start_tasks_for_sip_events()
+        rate = self.audio.codec_rate
+        self.audio.play(load_prompt(ENTER_PIN, rate))
+        self._collecting_pin = True
+        pin = ""
+        try:
+            while (digit := await self._next_digit()) != "#":
+                pin += digit
+                if len(pin) > PIN_MAX_DIGITS:
+                    break
+        except TimeoutError:
+            self.log.info("no PIN entered within %.0f s", PIN_TIMEOUT)
+        self._collecting_pin = False
+        decision = decide(trunks, rules, info, pin=pin, no_pin=not pin, answered=True)
+        self.audio.discard_caller_audio()
+        if decision.verdict is not Verdict.ACCEPT:
+            self.log.info("PIN refused: %s", decision.reason)
+            await self.audio.play_and_wait(load_prompt(WRONG_PIN, rate))
+            await self.call.bye()
+            raise CallEnd("wrong PIN")
+        await self.audio.play_and_wait(load_prompt(ENTERING_ROOM, rate))
+        return decision
+
+    async def _next_digit(self) -> str:
+        """The next digit the caller pressed; raises CallEnd when the call ends meanwhile."""
+        digit = asyncio.ensure_future(self._digits.get())
+        outcome = await _first(
+            {"digit": digit, "caller": self.call.wait_ended(), "media": asyncio.shield(self._media_lost)}, PIN_TIMEOUT
+        )
+        if outcome == "digit":
+            return digit.result()
+        if outcome == "timeout":
+            raise TimeoutError
+        raise CallEnd("caller hung up while entering the PIN" if outcome == "caller" else "media lost")
+
+    # -- room --------------------------------------------------------------------------------------------------
+
+    async def _join_room(self, dispatch: CallDispatch, status: str) -> None:
+        assert self.audio is not None
+        attributes = dict(dispatch.participant_attributes)
+        attributes[ATTR_CALL_STATUS] = status
+        spec = ParticipantSpec(
+            dispatch.room_name,
+            dispatch.participant_identity,
+            name=dispatch.participant_name,
+            metadata=dispatch.participant_metadata,
+            attributes=attributes,
+            room_config=dispatch.room_config,
+        )
+        rate = self.audio.room_rate
+        self.participant = RoomParticipant(
+            self.services.livekit,
+            spec,
+            self.audio,
+            publish_rate=rate,
+            subscribe_rate=rate,
+            processor=processor_for_call(dispatch.krisp_enabled, rate),
+            on_dtmf=self._digit_from_room,
+        )
+        try:
+            await self.participant.join()
+        except RoomConnectError as e:
+            self.log.error("cannot join room %r: %s", dispatch.room_name, e)
+            if not self._answered:
+                await self.call.reject(503, reason="room unavailable", headers={"Reason": _reason_header(503, str(e))})
+            raise CallEnd("room join failed") from None
+        self._tasks.append(asyncio.create_task(self.audio.pump_to_room(self.participant)))
+        self.log.info("joined room %r (sip.callStatus %s)", dispatch.room_name, status)
+
+    async def _ring_and_answer(self, dispatch: CallDispatch) -> None:
+        """Ring while the participant waits in the room; answer when someone's audio arrives."""
+        assert self.audio is not None and self.media is not None
+        early_media = self.services.config.inbound_early_media and self.call.offer is not None
+        if early_media:
+            await self.call.progress(self.media)
+            if self.media.current is not None:
+                self._start_media(self.media.current)
+                self.audio.play(ringback_tone(self.audio.codec_rate), loop=True)
+        else:
+            await self.call.ring()
+        await self._join_room(dispatch, status="ringing")
+        assert self.participant is not None
+        timeout = dispatch.ringing_timeout_seconds or DEFAULT_RINGING_TIMEOUT
+        outcome = await _first(
+            {
+                "answered": self.participant.wait_remote_audio(),
+                "caller": self.call.wait_ended(),
+                "room": self.participant.wait_ended(),
+            },
+            timeout,
+        )
+        if outcome == "caller":
+            raise CallEnd("caller hung up while ringing")
+        if outcome != "answered":
+            status = self._ringing_timeout_status() if outcome == "timeout" else RINGING_TIMEOUT_STATUS
+            await self.call.reject(status, headers={"Reason": _reason_header(status, f"ringing {outcome}")})
+            raise CallEnd(f"not answered ({outcome})")
+        self.audio.stop_playing()
+        await self._answer(headers=dispatch.answer_headers(dict(dispatch.participant_attributes)))
+        self._start_tasks_for_sip_events()
+        await self.participant.set_call_status("active")
+        self.log.info("answered")
+
+    def _ringing_timeout_status(self) -> int:
+        """The trunk's ``ringing_timeout_status`` when set (its values are SIP status codes), else 480."""
+        status = int(self.trunk.ringing_timeout_status) if self.trunk is not None else 0
+        return status if status else RINGING_TIMEOUT_STATUS
+
+    # -- the call ----------------------------------------------------------------------------------------------
+
+    def _start_tasks_for_sip_events(self) -> None:
+        if not any(t.get_name() == "sip-events" for t in self._tasks):
+            self._tasks.append(asyncio.create_task(self._sip_events(), name="sip-events"))
+
+    async def _sip_events(self) -> None:
+        async for event in self.call.events():
+            if isinstance(event, DtmfReceived):
+                self._digit_from_phone(event.digit)
+            elif isinstance(event, MediaUpdated):
+                self._start_media(event.media)
+            elif isinstance(event, CallEnded):
+                return
+
+    async def _in_call(self, dispatch: CallDispatch) -> None:
+        assert self.participant is not None
+        limit = dispatch.max_call_duration_seconds or DEFAULT_MAX_CALL_DURATION
+        outcome = await _first(
+            {
+                "caller": self.call.wait_ended(),
+                "room": self.participant.wait_ended(),
+                "media": asyncio.shield(self._media_lost),
+            },
+            limit,
+        )
+        if outcome == "caller":
+            ended = await self.call.wait_ended()
+            raise CallEnd(f"caller ended the call ({ended.reason})")
+        if outcome == "room":
+            reason = self.participant.end_reason
+            await self.call.bye()
+            raise CallEnd(f"participant left the room ({reason.value if reason else 'unknown'}): sent BYE")
+        why = "max_call_duration reached" if outcome == "timeout" else f"media {self._media_lost.result()}"
+        await self.call.bye()
+        raise CallEnd(f"{why}: sent BYE")
+
+    # -- DTMF --------------------------------------------------------------------------------------------------
+
+    def _digit_from_phone(self, digit: str) -> None:
+        if self._collecting_pin:
+            self._digits.put_nowait(digit)
+        elif self.participant is not None and self.participant.end_reason is None:
+            self.log.debug("DTMF %s from the phone", digit)
+            self._tasks.append(asyncio.create_task(self.participant.send_dtmf(digit)))
+
+    def _digit_from_room(self, digit: str) -> None:
+        if self.rtp is not None:
+            self.log.debug("DTMF %s to the phone", digit)
+            self.rtp.send_digits(digit)
+
+    # -- teardown ----------------------------------------------------------------------------------------------
+
+    async def _release(self) -> None:
+        for task in self._tasks:
+            await cancel_task(task)
+        if self.participant is not None:
+            if self.participant.end_reason is None:
+                with contextlib.suppress(Exception):
+                    await self.participant.set_call_status("hangup")
+            await self.participant.leave()
+        if self.rtp is not None:
+            await self.rtp.close()
+        if not self.call.ended:
+            with contextlib.suppress(Exception):
+                await self.call.bye()
+
+
+async def _first(waiters: dict[str, Awaitable[object]], limit: float) -> str:
+    """The name of the first awaitable to finish, or "timeout"; the others are cancelled."""
+    futures = {asyncio.ensure_future(w): name for name, w in waiters.items()}
+    try:
+        done, _ = await asyncio.wait(futures, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in futures:
+            if not future.done():
+                future.cancel()
+    if not done:
+        return "timeout"
+    return futures[next(iter(done))]
+
+
+def _reason_header(status: int, text: str) -> str:
+    """RFC 3326 Reason header (``SIP;cause=404;text="..."``)."""
+    clean = text.replace('"', "'").replace("\r", " ").replace("\n", " ")
+    return f'SIP;cause={status};text="{clean}"'
+
+
+IncomingHandler = Callable[[InboundCall], Awaitable[None]]
+
+
+def inbound_handler(services: CallServices) -> IncomingHandler:
+    """The SIP endpoint's incoming-call handler: one flow per INVITE."""
+
+    async def handle(call: InboundCall) -> None:
+        await InboundCallFlow(services, call).run()
+
+    return handle

@@ -1,0 +1,33 @@
+"""Waiting for what a call does in LiveKit: a room to appear, a participant to join."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from livekit import api
+
+
+async def wait_for_room(client: api.LiveKitAPI, prefix: str, within: float = 20.0) -> str:
+    """The name of the first room whose name starts with `prefix`."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        rooms = await client.room.list_rooms(api.ListRoomsRequest())
+        for room in rooms.rooms:
+            if room.name.startswith(prefix):
+                return room.name
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no room named {prefix}... appeared within {within} s")
+
+
+async def wait_for_participant(
+    client: api.LiveKitAPI, room: str, identity: str, within: float = 20.0
+) -> api.ParticipantInfo:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        listed = await client.room.list_participants(api.ListParticipantsRequest(room=room))
+        for participant in listed.participants:
+            if participant.identity == identity:
+                return participant
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"participant {identity} did not join {room} within {within} s")

@@ -1,0 +1,258 @@
+"""The signalling half of a test phone: sipp as a caller, with a scenario rendered for each test.
+
+The SDP offers G.711 µ-law and telephone-event on the `RtpPhone`'s port, so sipp does real SIP (transactions,
+retransmissions, digest) and the test's own socket carries the media. sipp writes every message it sends and
+receives to a log the test can read (`messages`), e.g. to check a Reason header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from .binaries import require_binary
+from .ports import LOOPBACK, free_tcp_udp_port
+
+_INVITE = """\
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:{to}@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{from_}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{to}@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: {cseq} INVITE
+      Contact: <sip:{from_}@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      {auth}{headers}Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=phone 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [local_ip]
+      t=0 0
+      m=audio {rtp_port} RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-16
+      a=ptime:20
+      a=sendrecv
+    ]]>
+  </send>
+"""
+
+_ACK = """\
+  <send>
+    <![CDATA[
+      ACK sip:{to}@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{from_}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{to}@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
+_ACK_2XX = """\
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{from_}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{to}@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} ACK
+      [routes]
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
+_BYE = """\
+  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{from_}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{to}@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {next_cseq} BYE
+      [routes]
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+"""
+
+_ANSWER_BYE = """\
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+"""
+
+_CANCEL = """\
+  <send>
+    <![CDATA[
+      CANCEL sip:{to}@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{from_}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{to}@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: {cseq} CANCEL
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+  <recv response="487"/>
+"""
+
+
+@dataclass
+class PhoneResult:
+    returncode: int
+    stderr: str
+    messages: str
+
+    def check(self) -> None:
+        assert self.returncode == 0, f"sipp exited {self.returncode}\n{self.stderr[-2000:]}\n{self.messages[-4000:]}"
+
+
+class SippPhone:
+    """One call from sipp to the bridge. What happens after the INVITE is chosen by the method called."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        bridge_sip_port: int,
+        rtp_port: int,
+        *,
+        to: str = "+15105550100",
+        from_: str = "+13105550100",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = workdir
+        self.bridge_port = bridge_sip_port
+        self.port = free_tcp_udp_port()
+        self.rtp_port = rtp_port
+        self.to = to
+        self.from_ = from_
+        self.headers = "".join(f"{k}: {v}\n      " for k, v in (headers or {}).items())
+        self._runs = 0
+
+    def _invite(self, cseq: int, auth: str = "") -> str:
+        return _INVITE.format(
+            to=self.to, from_=self.from_, cseq=cseq, auth=auth, headers=self.headers, rtp_port=self.rtp_port
+        )
+
+    def _fmt(self, template: str, cseq: int = 1) -> str:
+        return template.format(to=self.to, from_=self.from_, cseq=cseq, next_cseq=cseq + 1)
+
+    def _answered(self, cseq: int) -> str:
+        return (
+            '  <recv response="100" optional="true"/>\n'
+            '  <recv response="180" optional="true"/>\n'
+            '  <recv response="183" optional="true"/>\n'
+            '  <recv response="200" rrs="true"/>\n' + self._fmt(_ACK_2XX, cseq)
+        )
+
+    def _authenticated_invite(self, user: str, password: str) -> str:
+        """INVITE, the 401 challenge and its ACK, then the INVITE again with digest credentials (CSeq 2)."""
+        auth = f"[authentication username={user} password={password}]\n      "
+        return (
+            self._invite(1)
+            + '  <recv response="100" optional="true"/>\n  <recv response="401" auth="true"/>\n'
+            + self._fmt(_ACK, 1)
+            + self._invite(2, auth)
+        )
+
+    async def call(
+        self,
+        *,
+        hold_ms: int | None = None,
+        auth: tuple[str, str] | None = None,
+        limit: float = 90.0,
+    ) -> PhoneResult:
+        """Call, get answered, then hang up after `hold_ms` (BYE) or, when None, wait for the bridge's BYE."""
+        cseq = 2 if auth else 1
+        body = self._authenticated_invite(*auth) if auth else self._invite(1)
+        body += self._answered(cseq)
+        if hold_ms is not None:
+            body += f'  <pause milliseconds="{hold_ms}"/>\n' + self._fmt(_BYE, cseq)
+        else:
+            body += '  <recv request="BYE"/>\n' + _ANSWER_BYE
+        return await self._run(body, limit)
+
+    async def call_expecting(
+        self, status: int, *, auth: tuple[str, str] | None = None, limit: float = 30.0
+    ) -> PhoneResult:
+        """Call and expect the final response `status` (then ACK it)."""
+        cseq = 2 if auth else 1
+        body = self._authenticated_invite(*auth) if auth else self._invite(1)
+        body += (
+            '  <recv response="100" optional="true"/>\n  <recv response="180" optional="true"/>\n'
+            f'  <recv response="{status}"/>\n' + self._fmt(_ACK, cseq)
+        )
+        return await self._run(body, limit)
+
+    async def call_unanswered(self, limit: float = 10.0) -> PhoneResult:
+        """Call and expect no answer at all (sipp times out: a non-zero exit is the expected outcome)."""
+        body = self._invite(1) + '  <recv response="200"/>\n'
+        return await self._run(body, limit)
+
+    async def call_and_cancel(self, after_ms: int, limit: float = 30.0) -> PhoneResult:
+        """Call, let it ring for `after_ms`, then CANCEL."""
+        body = (
+            self._invite(1)
+            + '  <recv response="100" optional="true"/>\n  <recv response="180"/>\n'
+            + f'  <pause milliseconds="{after_ms}"/>\n'
+            + self._fmt(_CANCEL)
+            + self._fmt(_ACK)
+        )
+        return await self._run(body, limit)
+
+    async def _run(self, body: str, limit: float) -> PhoneResult:
+        self._runs += 1
+        scenario = self.workdir / f"phone{self._runs}.xml"
+        scenario.write_text(
+            f'<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="phone">\n{body}</scenario>\n'
+        )
+        messages = self.workdir / f"phone{self._runs}-messages.log"
+        args = [
+            f"{LOOPBACK}:{self.bridge_port}", "-sf", str(scenario), "-i", LOOPBACK, "-p", str(self.port),
+            "-m", "1", "-timeout", f"{int(limit)}s", "-timeout_error", "-nostdin",
+            "-trace_msg", "-message_file", str(messages),
+        ]  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            str(require_binary("sipp")), *args, cwd=self.workdir,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            _, stderr = await asyncio.wait_for(proc.communicate(), limit + 15)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        text = messages.read_text(errors="replace") if messages.exists() else ""
+        return PhoneResult(proc.returncode or 0, stderr.decode(errors="replace"), text)
