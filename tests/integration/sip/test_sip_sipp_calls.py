@@ -112,3 +112,15 @@ async def test_dtmf_by_sip_info(sipp: Sipp, endpoint: EndpointFactory) -> None:
     ep = await endpoint(handler)
     (await sipp.run("uac_info_dtmf.xml", ep.port)).check()
     assert digits == ["5", "#"]
+
+
+async def test_hidden_port_stays_silent(sipp: Sipp, endpoint: EndpointFactory) -> None:
+    dropped: list[str] = []
+
+    async def handler(call: InboundCall) -> None:
+        dropped.append(call.from_.display_name or "")
+        await call.drop()  # e.g. no trunk matched this caller
+
+    ep = await endpoint(handler, hide_inbound_port=True)
+    (await sipp.run("uac_hidden.xml", ep.port)).check()
+    assert dropped == ["scanner"]
