@@ -103,7 +103,7 @@ class Call:
             raise RuntimeError("not an inbound call")
         response = response_to(self.invite, status, reason, to_tag=self.local_tag)
         if 100 < status < 300:
-            response.headers.add("Contact", self.ua.contact(self.peer.transport))
+            response.headers.add("Contact", self.ua.contact(self.peer))
             self.ua.add_capabilities(response)
         for name, value in (headers or {}).items():
             response.headers.add(name, value)
@@ -239,7 +239,7 @@ class Call:
         self._send(self._in_dialog_request(method), now)
 
     def _send(self, request: Request, now: float) -> None:
-        request.headers.add("Contact", self.ua.contact(self._next_hop().transport))
+        request.headers.add("Contact", self.ua.contact(self._next_hop()))
         self.ua.send_request(request, self._next_hop(), now, self)
 
     def _next_hop(self) -> Address:
@@ -325,7 +325,7 @@ class Call:
             body = self.media.create_offer().to_bytes()
             self._reinvite_awaits_answer = True
         response = response_to(request, 200)
-        response.headers.add("Contact", self.ua.contact(self.peer.transport))
+        response.headers.add("Contact", self.ua.contact(self.peer))
         self.ua.add_capabilities(response)
         if self._timer is not None:
             response.headers.add("Session-Expires", self._session_expires_value(answering=True))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -225,7 +226,8 @@ class Endpoint:
         self.settings = replace(
             s, port=self.transports.port, tls_port=self.transports.tls_port, advertised_host=advertised
         )
-        self.ua = UserAgent(self.settings, local_host=local)
+        local_v6 = primary_local_address(socket.AF_INET6) if bound == "::" else None
+        self.ua = UserAgent(self.settings, local_host=local, local_host_v6=local_v6)
 
     async def close(self) -> None:
         if self._timer is not None:

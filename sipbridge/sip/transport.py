@@ -36,12 +36,20 @@ def is_ip(host: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=4096)
+def unmapped(host: str) -> str:
+    """``::ffff:192.0.2.1`` → ``192.0.2.1``: a dual-stack socket reports IPv4 peers in mapped form."""
+    if host.startswith("::ffff:") and "." in host:
+        return host[len("::ffff:") :]
+    return host
+
+
 class _Datagram(asyncio.DatagramProtocol):
     def __init__(self, receiver: Receiver) -> None:
         self.receiver = receiver
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        host, port = str(addr[0]), int(str(addr[1]))
+        host, port = unmapped(str(addr[0])), int(str(addr[1]))
         if data.strip(b"\r\n"):  # bare CRLF keep-alives carry nothing
             self.receiver(data, Address("UDP", host, port))
 
@@ -62,7 +70,7 @@ class _Stream(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         host, port = transport.get_extra_info("peername")[:2]
-        self.peer = Address(self.name, host, port)
+        self.peer = Address(self.name, unmapped(host), port)
         self.owner.connections[self.peer] = self
 
     def data_received(self, data: bytes) -> None:
@@ -117,6 +125,7 @@ class Transports:
         self.idle_timeout = idle_timeout
         self.connections: dict[Address, _Stream] = {}
         self._udp: asyncio.DatagramTransport | None = None
+        self._udp_family = socket.AF_INET
         self._servers: list[asyncio.Server] = []
         self._pending: dict[Address, list[bytes]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -133,14 +142,18 @@ class Transports:
                 lambda: _Datagram(self.receiver), local_addr=(self.host, self.port)
             )
             self._udp = transport
+            self._udp_family = transport.get_extra_info("socket").family
             self.port = transport.get_extra_info("sockname")[1]  # port 0 picks a free one
+        # "::" means every address of both families: the UDP socket is dual-stack, the TCP/TLS listeners get
+        # one socket per family (asyncio makes IPv6 stream sockets IPv6-only).
+        stream_host = None if self.host == "::" else self.host
         if "TCP" in self.transports:
-            server = await loop.create_server(lambda: _Stream(self, "TCP"), self.host, self.port)
+            server = await loop.create_server(lambda: _Stream(self, "TCP"), stream_host, self.port)
             self._servers.append(server)
             self.port = server.sockets[0].getsockname()[1]
         if self._server_tls is not None and self.tls_port is not None:
             server = await loop.create_server(
-                lambda: _Stream(self, "TLS"), self.host, self.tls_port, ssl=self._server_tls
+                lambda: _Stream(self, "TLS"), stream_host, self.tls_port, ssl=self._server_tls
             )
             self._servers.append(server)
             self.tls_port = server.sockets[0].getsockname()[1]
@@ -162,7 +175,7 @@ class Transports:
     def send(self, data: bytes, dest: Address) -> None:
         if dest.transport == "UDP":
             if is_ip(dest.host) and self._udp is not None:
-                self._udp.sendto(data, (dest.host, dest.port))
+                self._udp.sendto(data, (self._udp_host(dest.host), dest.port))
             else:
                 self._spawn(self._send_udp_resolved(data, dest))
             return
@@ -177,16 +190,23 @@ class Transports:
         self._pending[dest] = [data]
         self._spawn(self._connect(dest))
 
+    def _udp_host(self, host: str) -> str:
+        """A dual-stack (IPv6) socket needs IPv4 destinations in mapped form."""
+        if self._udp_family == socket.AF_INET6 and ":" not in host:
+            return "::ffff:" + host
+        return host
+
     async def _send_udp_resolved(self, data: bytes, dest: Address) -> None:
         loop = asyncio.get_running_loop()
         try:
-            infos = await loop.getaddrinfo(dest.host, dest.port, type=socket.SOCK_DGRAM)
+            family = socket.AF_INET if self._udp_family == socket.AF_INET else 0
+            infos = await loop.getaddrinfo(dest.host, dest.port, family=family, type=socket.SOCK_DGRAM)
         except OSError as exc:
             log.warning("cannot resolve %s: %s", dest.host, exc)
             self._report(dest)
             return
         if self._udp is not None and infos:
-            self._udp.sendto(data, infos[0][4][:2])
+            self._udp.sendto(data, (self._udp_host(str(infos[0][4][0])), int(infos[0][4][1])))
 
     async def _connect(self, dest: Address) -> None:
         loop = asyncio.get_running_loop()

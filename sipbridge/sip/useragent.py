@@ -43,10 +43,14 @@ _UNDERSTOOD = frozenset({"timer"})
 
 
 class UserAgent:
-    def __init__(self, settings: SipSettings, *, local_host: str, secret: bytes | None = None) -> None:
-        """``local_host``: the address put in Via/Contact (the advertised address when behind NAT)."""
+    def __init__(
+        self, settings: SipSettings, *, local_host: str, local_host_v6: str | None = None, secret: bytes | None = None
+    ) -> None:
+        """``local_host``: the address put in Via/Contact (``advertised_host`` wins); ``local_host_v6`` is used
+        instead towards IPv6 peers on a dual-stack node."""
         self.settings = settings
         self.host = settings.advertised_host or local_host
+        self.host_v6 = settings.advertised_host_v6 or local_host_v6
         self.digest = DigestServer(settings.realm, secret=secret)
         self.transactions = TransactionLayer(self, quiet_invites=settings.hide_inbound_port)
         self._events: deque[Event] = deque()
@@ -134,7 +138,7 @@ class UserAgent:
         request.headers.add("To", str(NameAddr(target_uri)))
         request.headers.add("Call-ID", new_tag() + new_tag() + "@sipbridge")
         request.headers.add("CSeq", "1 INVITE")
-        request.headers.add("Contact", self.contact(peer.transport))
+        request.headers.add("Contact", self.contact(peer))
         self.add_capabilities(request)
         request.headers.add("Session-Expires", str(self.settings.session_expires))
         request.headers.add("Min-SE", str(self.settings.min_se))
@@ -169,10 +173,14 @@ class UserAgent:
             return self.settings.tls_port
         return self.settings.advertised_port or self.settings.port
 
-    def contact(self, transport: str) -> str:
-        port = self._port_for(transport)
-        params = "" if transport == "UDP" else f";transport={transport.lower()}"
-        return f"<sip:sipbridge@{format_host(self.host)}:{port}{params}>"
+    def _host_towards(self, peer: Address) -> str:
+        return self.host_v6 if self.host_v6 and ":" in peer.host else self.host
+
+    def contact(self, peer: Address) -> str:
+        """Our Contact towards ``peer``: its transport, and our address of its IP family."""
+        port = self._port_for(peer.transport)
+        params = "" if peer.transport == "UDP" else f";transport={peer.transport.lower()}"
+        return f"<sip:sipbridge@{format_host(self._host_towards(peer))}:{port}{params}>"
 
     def add_capabilities(self, message: Request | Response) -> None:
         message.headers.add("Allow", ALLOW)
@@ -187,22 +195,22 @@ class UserAgent:
         port = uri.port or (5061 if transport == "TLS" else 5060)
         return Address(transport, uri.host, port)
 
-    def _via(self, transport: str) -> str:
-        port = self._port_for(transport)
-        return str(Via(transport, self.host, port, {"branch": new_branch(), "rport": None}))
+    def _via(self, peer: Address) -> str:
+        port = self._port_for(peer.transport)
+        return str(Via(peer.transport, self._host_towards(peer), port, {"branch": new_branch(), "rport": None}))
 
     def send_request(
         self, request: Request, peer: Address, now: float, owner: Call | None, *, keep_via: bool = False
     ) -> ClientTransaction:
         if not keep_via:
-            request.headers.prepend("Via", self._via(peer.transport))
+            request.headers.prepend("Via", self._via(peer))
         tx = self.transactions.start_client(request, peer, now)
         tx.owner = owner
         return tx
 
     def finish_stateless(self, request: Request, peer: Address) -> bytes:
         """Via for a request sent outside any transaction (ACK for 2xx)."""
-        request.headers.prepend("Via", self._via(peer.transport))
+        request.headers.prepend("Via", self._via(peer))
         return request.to_bytes()
 
     def send_raw(self, data: bytes, peer: Address) -> None:

@@ -191,3 +191,32 @@ async def test_in_dialog_actions_before_answer_raise_call_failed() -> None:
     finally:
         await caller.close()
         await callee.close()
+
+
+async def test_dual_stack_listener_serves_ipv4_and_ipv6_callers() -> None:
+    answered: list[str] = []
+
+    async def handler(call: InboundCall) -> None:
+        answered.append(f"{call.source.transport} {call.source.host}")
+        await call.answer(MediaSession("127.0.0.1", 30000))
+        await call.wait_ended()
+
+    dual = SipSettings(bind_host="::", port=0, advertised_host="127.0.0.1", advertised_host_v6="::1")
+    callee = Endpoint(dual, handler)
+    await callee.start()
+    try:
+        for host, transport in (("127.0.0.1", "UDP"), ("127.0.0.1", "TCP"), ("::1", "UDP"), ("::1", "TCP")):
+            caller = Endpoint(settings(host))
+            await caller.start()
+            try:
+                call = await caller.place_call(
+                    f"sip:bob@{format_host(host)}:{callee.port};transport={transport.lower()}",
+                    MediaSession(host, 30002), from_uri="sip:a@example.com", transport=transport,
+                )  # fmt: skip
+                await asyncio.wait_for(call.wait_answered(), 5)
+                assert (await asyncio.wait_for(call.bye(), 5)).reason == "bye"
+            finally:
+                await caller.close()
+    finally:
+        await callee.close()
+    assert answered == ["UDP 127.0.0.1", "TCP 127.0.0.1", "UDP ::1", "TCP ::1"]
