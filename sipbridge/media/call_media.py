@@ -19,9 +19,10 @@ from sipbridge.media.mixer import Mixer, MixerInput
 from sipbridge.media.ports import PortAllocator
 from sipbridge.media.prompts import load_prompt
 from sipbridge.media.resample import FrameResampler
-from sipbridge.media.session import Address, RtpSession
+from sipbridge.media.session import RtpSession
 from sipbridge.media.stream import StreamConfig
 from sipbridge.media.tones import FramePlayer
+from sipbridge.media.udp import Address
 
 
 class CallMedia:

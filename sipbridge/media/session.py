@@ -1,5 +1,8 @@
 """One call's RTP session on asyncio: the sockets, the 20 ms cadence, symmetric RTP and the port's lifetime.
 
+The sockets are not watched by the event loop: the shared 20 ms cadence drains them each tick
+(sipbridge.media.udp says why), then sends and plays one frame each way.
+
 ``open`` binds a port pair from the allocator before the SDP is written (the port goes into it); ``start``
 begins media once offer/answer has settled the codec and the peer's address. Every frame the session takes
 one frame from ``source`` (the mixer, a prompt, or silence), sends it, and hands one frame of the caller's
@@ -13,7 +16,6 @@ second, so a stray packet from elsewhere cannot steal the stream.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -26,25 +28,13 @@ from sipbridge.media.cadence import SharedCadence
 from sipbridge.media.codecs import Pcm
 from sipbridge.media.ports import PortAllocator, PortsExhausted
 from sipbridge.media.stream import MediaStream, StreamConfig
+from sipbridge.media.udp import Address, PolledUdpSocket
 
 logger = logging.getLogger(__name__)
 
-Address = tuple[str, int]
 RTCP_INTERVAL = 5.0
 """Seconds between our RTCP reports (RFC 3550's minimum for a two-party session)."""
 RELATCH_SILENCE = 0.5
-
-
-class _Endpoint(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.handler: Callable[[bytes, Address], None] | None = None
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        if self.handler is not None:
-            self.handler(data, (str(addr[0]), int(str(addr[1]))))
-
-    def error_received(self, exc: Exception) -> None:
-        logger.debug("RTP socket error: %s", exc)  # ICMP unreachable while the peer is not listening yet
 
 
 class RtpSession:
@@ -52,18 +42,14 @@ class RtpSession:
         self,
         allocator: PortAllocator,
         port: int,
-        rtp: tuple[asyncio.DatagramTransport, _Endpoint],
-        rtcp: tuple[asyncio.DatagramTransport, _Endpoint] | None,
+        rtp: PolledUdpSocket,
+        rtcp: PolledUdpSocket | None,
         clock: Callable[[], float],
     ) -> None:
         self._allocator = allocator
         self.local_port = port
-        self._rtp_transport, rtp_endpoint = rtp
-        rtp_endpoint.handler = self._on_rtp
-        self._rtcp_transport: asyncio.DatagramTransport | None = None
-        if rtcp is not None:
-            self._rtcp_transport, rtcp_endpoint = rtcp
-            rtcp_endpoint.handler = self._on_rtcp
+        self._rtp_socket = rtp
+        self._rtcp_socket = rtcp
         self._clock = clock
         self.stream: MediaStream | None = None
         self.remote: Address | None = None
@@ -93,25 +79,20 @@ class RtpSession:
         clock: Callable[[], float] = time.monotonic,
     ) -> RtpSession:
         """Binds the next free port pair of the range (skipping ports other processes hold)."""
-        loop = asyncio.get_running_loop()
         for _ in range(allocator.capacity):
             port = allocator.allocate()
-            bound: list[asyncio.DatagramTransport] = []
+            rtp: PolledUdpSocket | None = None
             try:
-                rtp = await loop.create_datagram_endpoint(_Endpoint, local_addr=(host, port))
-                bound.append(rtp[0])
-                rtcp = None
-                if not rtcp_mux:
-                    rtcp = await loop.create_datagram_endpoint(_Endpoint, local_addr=(host, port + 1))
-                    bound.append(rtcp[0])
+                rtp = PolledUdpSocket(host, port)
+                rtcp = None if rtcp_mux else PolledUdpSocket(host, port + 1)
             except OSError:
-                for transport in bound:
-                    transport.close()
+                if rtp is not None:
+                    rtp.close()
                 allocator.release(port)
                 continue
             except BaseException:
-                for transport in bound:
-                    transport.close()
+                if rtp is not None:
+                    rtp.close()
                 allocator.release(port)
                 raise
             return cls(allocator, port, rtp, rtcp, clock)
@@ -124,7 +105,7 @@ class RtpSession:
         now = self._clock()
         self.stream = MediaStream(config, now)
         self.remote = remote
-        self.remote_rtcp = remote if self._rtcp_transport is None else (remote_rtcp or (remote[0], remote[1] + 1))
+        self.remote_rtcp = remote if self._rtcp_socket is None else (remote_rtcp or (remote[0], remote[1] + 1))
         self._latched_at = None
         self._timeout_reported = False
         interval = self.stream.ptime_ms / 1000
@@ -145,6 +126,7 @@ class RtpSession:
         stream = self.stream
         if stream is None:
             return
+        self._receive(stream)
         # Slots the loop was too late for are not sent (that would be a burst) but are still received: the
         # caller's audio is waiting in the jitter buffer and the room side queues what it is given.
         stream.skip_frames(skipped)
@@ -156,7 +138,7 @@ class RtpSession:
                 else:
                     if pcm is None:
                         pcm = np.zeros(stream.frame_samples, dtype=np.int16)
-                    self._rtp_transport.sendto(stream.datagram_for_frame(pcm), self.remote)
+                    self._rtp_socket.send(stream.datagram_for_frame(pcm), self.remote)
             received = stream.pull_audio()
             if self.sink is not None:
                 self.sink(received)
@@ -185,21 +167,23 @@ class RtpSession:
         if self.remote_rtcp is None:
             return
         report = stream.rtcp_report(now, time.time(), bye=bye)
-        transport = self._rtcp_transport or self._rtp_transport
-        transport.sendto(report, self.remote_rtcp)
+        (self._rtcp_socket or self._rtp_socket).send(report, self.remote_rtcp)
 
     # -- receiving -------------------------------------------------------------------------------------------
 
-    def _on_rtp(self, data: bytes, source: Address) -> None:
-        if self._rtcp_transport is None and is_rtcp(data):
-            self._on_rtcp(data, source)
-            return
-        stream = self.stream
-        if stream is None:
-            return
+    def _receive(self, stream: MediaStream) -> None:
+        """Drains the sockets; arrival times move from the kernel's Unix clock onto the session's clock."""
         now = self._clock()
-        if stream.receive_rtp(data, now) and self.symmetric:
-            self._latch(source, now)
+        unix_to_session = now - time.time()
+        for data, source, stamp in self._rtp_socket.receive():
+            arrival = now if stamp is None else min(now, stamp + unix_to_session)
+            if self._rtcp_socket is None and is_rtcp(data):
+                self._on_rtcp(stream, data, source, arrival)
+            elif stream.receive_rtp(data, arrival) and self.symmetric:
+                self._latch(source, arrival)
+        if self._rtcp_socket is not None:
+            for data, source, stamp in self._rtcp_socket.receive():
+                self._on_rtcp(stream, data, source, now if stamp is None else min(now, stamp + unix_to_session))
 
     def _latch(self, source: Address, now: float) -> None:
         if source == self.remote:
@@ -208,12 +192,12 @@ class RtpSession:
         if self._latched_at is None or now - self._latched_at > RELATCH_SILENCE:
             logger.info("symmetric RTP: sending to %s:%d instead of %s", source[0], source[1], self.remote)
             self.remote = source
-            if self._rtcp_transport is None:
+            if self._rtcp_socket is None:
                 self.remote_rtcp = source
             self._latched_at = now
 
-    def _on_rtcp(self, data: bytes, source: Address) -> None:
-        if self.stream is not None and self.stream.receive_rtcp(data, self._clock()) and self.symmetric:
+    def _on_rtcp(self, stream: MediaStream, data: bytes, source: Address, arrival: float) -> None:
+        if stream.receive_rtcp(data, arrival) and self.symmetric:
             self.remote_rtcp = source
 
     # -- the end ---------------------------------------------------------------------------------------------
@@ -229,9 +213,9 @@ class RtpSession:
             if self.stream is not None:
                 self._send_rtcp(self.stream, self._clock(), bye=True)
         finally:
-            self._rtp_transport.close()
-            if self._rtcp_transport is not None:
-                self._rtcp_transport.close()
+            self._rtp_socket.close()
+            if self._rtcp_socket is not None:
+                self._rtcp_socket.close()
             self._allocator.release(self.local_port)
 
     async def __aenter__(self) -> RtpSession:
