@@ -165,6 +165,16 @@ class Headers:
             return [e.strip() for v in values for e in split_outside_quotes(v, ",") if e.strip()]
         return values
 
+    def first_repeated(self, names: frozenset[str]) -> str | None:
+        """The first of ``names`` (canonical) that occurs more than once, in one pass."""
+        seen: set[str] = set()
+        for _, name, _ in self._items:
+            if name in names:
+                if name in seen:
+                    return name
+                seen.add(name)
+        return None
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
 

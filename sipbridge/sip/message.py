@@ -14,7 +14,7 @@ MAX_MESSAGE_SIZE = 65535
 MAX_HEADER_LINE = 8192
 MAX_HEADERS = 256
 REQUIRED_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
-SINGLE_HEADERS = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length")
+SINGLE_HEADERS = frozenset(("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length"))
 
 REASONS = {
     100: "Trying",
@@ -150,9 +150,9 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
     headers = _parse_header_lines(lines[1:])
     message = _parse_start_line(lines[0], headers)
     request = message if isinstance(message, Request) else None
-    for name in SINGLE_HEADERS:
-        if len(headers.get_all(name)) > 1:
-            raise MessageError(f"{name} appears more than once", 400, request)
+    repeated = headers.first_repeated(SINGLE_HEADERS)
+    if repeated is not None:
+        raise MessageError(f"{repeated} appears more than once", 400, request)
     length_text = headers.get("Content-Length")
     if length_text is None:
         if stream:
