@@ -157,7 +157,7 @@ async def _play(phone: Call, stop: asyncio.Event) -> None:
 
 async def _measure(server: LiveKitServer, implementation: str, calls: int, seconds: float) -> dict[str, float]:
     credentials = LiveKitCredentials(server.ws_url, server.api_key, server.api_secret)
-    rooms = [f"bench-{calls}-{i}" for i in range(calls)]
+    rooms = [f"bench-{implementation}-{calls}-{i}" for i in range(calls)]  # fresh rooms for every run
     agent_groups = [
         await asyncio.create_subprocess_exec(
             sys.executable,
