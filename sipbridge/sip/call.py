@@ -243,8 +243,9 @@ class Call:
         self.ua.send_request(request, self._next_hop(), now, self)
 
     def _next_hop(self) -> Address:
-        """In-dialog requests of an inbound call over TCP/TLS reuse the INVITE's connection."""
-        if self.inbound and self.peer.reliable:
+        """In-dialog requests of an inbound call over TCP/TLS reuse the INVITE's connection while it is open;
+        after that they go where the route set or Contact says."""
+        if self.inbound and self.peer.reliable and self.ua.is_connected(self.peer):
             return self.peer
         return self.ua.address_for(self.dialog_or_raise().next_hop(), self.peer.transport)
 

@@ -203,6 +203,11 @@ class Endpoint:
         return self.ua.host
 
     @property
+    def active_calls(self) -> int:
+        """Calls with a live dialog or pending INVITE (for max_active_calls and health)."""
+        return self.ua.active_calls if self.ua is not None else 0
+
+    @property
     def port(self) -> int:
         assert self.transports is not None
         return self.transports.port
@@ -212,7 +217,7 @@ class Endpoint:
         self.transports = Transports(
             self._receive, host=s.bind_host, port=s.port, transports=s.transports, tls_port=s.tls_port,
             tls_cert_file=s.tls_cert_file, tls_key_file=s.tls_key_file, tls_ca_file=s.tls_ca_file,
-            idle_timeout=s.stream_idle_timeout, on_error=self._transport_error,
+            idle_timeout=s.stream_idle_timeout, on_error=self._transport_error, in_use=self._carries_calls,
         )  # fmt: skip
         await self.transports.start()
         bound = s.bind_host
@@ -228,6 +233,7 @@ class Endpoint:
         )
         local_v6 = primary_local_address(socket.AF_INET6) if bound == "::" else None
         self.ua = UserAgent(self.settings, local_host=local, local_host_v6=local_v6)
+        self.ua.is_connected = self.transports.is_connected
 
     async def close(self) -> None:
         if self._timer is not None:
@@ -278,6 +284,9 @@ class Endpoint:
         assert self.ua is not None
         ua = self.ua
         self.run(lambda now: ua.receive_datagram(data, source, now))
+
+    def _carries_calls(self, peer: Address) -> bool:
+        return self.ua is not None and self.ua.carries_calls(peer)
 
     def _transport_error(self, dest: Address) -> None:
         if self.ua is not None:

@@ -115,9 +115,11 @@ class Transports:
         tls_ca_file: str | None = None,
         idle_timeout: float = 600.0,
         on_error: ErrorHandler | None = None,
+        in_use: Callable[[Address], bool] | None = None,
     ) -> None:
         self.receiver = receiver
         self.on_error = on_error
+        self.in_use = in_use  # connections carrying calls are not closed for idleness
         self.host = host
         self.port = port
         self.transports = transports
@@ -196,6 +198,9 @@ class Transports:
             return "::ffff:" + host
         return host
 
+    def is_connected(self, dest: Address) -> bool:
+        return dest in self.connections
+
     async def _send_udp_resolved(self, data: bytes, dest: Address) -> None:
         loop = asyncio.get_running_loop()
         try:
@@ -230,8 +235,8 @@ class Transports:
         while True:
             await asyncio.sleep(min(self.idle_timeout, 30.0))
             cutoff = time.monotonic() - self.idle_timeout
-            for conn in list(self.connections.values()):
-                if conn.last_used < cutoff:
+            for address, conn in list(self.connections.items()):
+                if conn.last_used < cutoff and not (self.in_use is not None and self.in_use(address)):
                     conn.close()
 
     def _report(self, dest: Address) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 
 from .auth import Credentials, DigestServer
 from .call import Call
@@ -56,6 +57,8 @@ class UserAgent:
         self._events: deque[Event] = deque()
         self._calls: dict[tuple[str, str], Call] = {}  # (Call-ID, our tag)
         self.call_timers: TimerHeap[Call] = TimerHeap()
+        # Set by the edge: whether a stream connection to an address is open right now.
+        self.is_connected: Callable[[Address], bool] = lambda peer: True
         self.parse_errors = 0
         self.internal_errors = 0
 
@@ -166,6 +169,10 @@ class UserAgent:
     @property
     def active_calls(self) -> int:
         return len(self._calls)
+
+    def carries_calls(self, peer: Address) -> bool:
+        """Whether a call still signals through ``peer`` (a stream connection must then stay open)."""
+        return any(call.peer == peer for call in self._calls.values())
 
     def _port_for(self, transport: str) -> int:
         """Our listening port for a transport; without a TLS listener, TLS replies come back on the connection."""

@@ -220,3 +220,29 @@ async def test_dual_stack_listener_serves_ipv4_and_ipv6_callers() -> None:
     finally:
         await callee.close()
     assert answered == ["UDP 127.0.0.1", "TCP 127.0.0.1", "UDP ::1", "TCP ::1"]
+
+
+async def test_connection_carrying_a_call_is_not_closed_for_idleness() -> None:
+    ended: asyncio.Future[CallEnded] = asyncio.get_running_loop().create_future()
+
+    async def handler(call: InboundCall) -> None:
+        await call.answer(MediaSession("127.0.0.1", 30000))
+        await asyncio.sleep(1.5)  # several idle periods of the callee's reaper
+        ended.set_result(await call.bye())
+
+    callee = Endpoint(settings(stream_idle_timeout=0.3), handler)
+    caller = Endpoint(settings())
+    await callee.start()
+    await caller.start()
+    try:
+        call = await caller.place_call(
+            f"sip:bob@127.0.0.1:{callee.port};transport=tcp", MediaSession("127.0.0.1", 30002),
+            from_uri="sip:a@127.0.0.1", transport="TCP",
+        )  # fmt: skip
+        await asyncio.wait_for(call.wait_answered(), 5)
+        assert callee.active_calls == 1
+        result = await asyncio.wait_for(ended, 10)
+        assert result.status == 200 and (await call.wait_ended()).by_remote
+    finally:
+        await caller.close()
+        await callee.close()

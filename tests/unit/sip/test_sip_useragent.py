@@ -615,3 +615,26 @@ def test_nothing_is_left_behind_after_many_calls() -> None:
         assert agent.active_calls == 0
         assert not agent.transactions.clients and not agent.transactions.servers
         assert agent.get_timer() is None and agent.internal_errors == 0
+
+
+def test_inbound_stream_call_uses_its_connection_then_falls_back_to_contact() -> None:
+    agent = UserAgent(SipSettings(), local_host=B_HOST)
+    flow = Address("TCP", A_HOST, 40001)  # the caller's ephemeral source port
+    sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+    invite = _raw_invite(sdp).replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP").replace(b":5060>", b":5060;transport=tcp>")
+    agent.receive_datagram(invite, flow, 0.0)
+    event = agent.next_event()
+    assert isinstance(event, IncomingCall) and agent.carries_calls(flow)
+    event.call.answer(media(B_HOST), 0.0)
+    ok = parse_message(agent.datagrams_to_send()[-1][0])
+    ack = (
+        f"ACK sip:sipbridge@{B_HOST}:5060;transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP {A_HOST}:5060;branch=z9hG4bKa\r\n"
+        f"From: <sip:carrier@{A_HOST}>;tag=c1\r\nTo: {ok.headers.get('To')}\r\nCall-ID: raw-1\r\nCSeq: 1 ACK\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+    agent.receive_datagram(ack, flow, 0.1)
+    event.call.send_info("1", 0.2)
+    assert agent.datagrams_to_send()[-1][1] == flow
+    agent.is_connected = lambda peer: False  # the caller closed the connection
+    event.call.bye(0.3)
+    assert agent.datagrams_to_send()[-1][1] == Address("TCP", A_HOST, 5060)
