@@ -70,6 +70,7 @@ class Call:
         self._cancel_pending = False
         self._cancelled = False
         self._timer: _SessionTimer | None = None
+        self._refresh_tx: ClientTransaction | None = None
 
     # ---- identity -------------------------------------------------------------------------------------------
 
@@ -238,9 +239,9 @@ class Call:
     def _send_in_dialog(self, method: str, now: float) -> None:
         self._send(self._in_dialog_request(method), now)
 
-    def _send(self, request: Request, now: float) -> None:
+    def _send(self, request: Request, now: float) -> ClientTransaction:
         request.headers.add("Contact", self.ua.contact(self._next_hop()))
-        self.ua.send_request(request, self._next_hop(), now, self)
+        return self.ua.send_request(request, self._next_hop(), now, self)
 
     def _next_hop(self) -> Address:
         """In-dialog requests of an inbound call over TCP/TLS reuse the INVITE's connection while it is open;
@@ -306,8 +307,10 @@ class Call:
         if self.media is None or self.state not in ("confirmed", "answered"):
             tx.respond(response_to(request, 491 if request.method == "INVITE" else 500), now)
             return
-        if request.method == "INVITE" and self._reinvite_tx is not None:
-            tx.respond(response_to(request, 491), now)
+        ours = self._refresh_tx
+        ours_pending = ours is not None and ours.is_invite and ours.state in ("calling", "proceeding")
+        if request.method == "INVITE" and (self._reinvite_tx is not None or ours_pending):
+            tx.respond(response_to(request, 491), now)  # glare (RFC 3261 §14.2)
             return
         assert self.dialog is not None
         self.dialog.update_target(request)
@@ -596,7 +599,7 @@ class Call:
             current = self.media.current.direction if self.media.current else "sendrecv"
             request.headers.add("Content-Type", SDP)
             request.body = self.media.create_offer(current).to_bytes()
-        self._send(request, now)
+        self._refresh_tx = self._send(request, now)
         self._arm_session_timer(now)
 
     # ---- wiring used by the user agent ----------------------------------------------------------------------

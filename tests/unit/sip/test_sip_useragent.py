@@ -638,3 +638,33 @@ def test_inbound_stream_call_uses_its_connection_then_falls_back_to_contact() ->
     agent.is_connected = lambda peer: False  # the caller closed the connection
     event.call.bye(0.3)
     assert agent.datagrams_to_send()[-1][1] == Address("TCP", A_HOST, 5060)
+
+
+def test_reinvite_glare_with_our_refresh_is_491() -> None:
+    agent = UserAgent(SipSettings(), local_host=B_HOST)
+    source = Address("UDP", A_HOST, 5060)
+    sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+    agent.receive_datagram(
+        _raw_invite(sdp, extra="Supported: timer\r\nSession-Expires: 90;refresher=uas\r\n"), source, 0
+    )
+    event = agent.next_event()
+    assert isinstance(event, IncomingCall)
+    event.call.answer(media(B_HOST), 0.0)
+    ok = parse_message(agent.datagrams_to_send()[-1][0])
+    assert ok.headers.get("Session-Expires") == "90;refresher=uas"
+    in_dialog = (
+        f"Via: SIP/2.0/UDP {A_HOST}:5060;branch=z9hG4bK{{b}}\r\nFrom: <sip:carrier@{A_HOST}>;tag=c1\r\n"
+        f"To: {ok.headers.get('To')}\r\nCall-ID: raw-1\r\n"
+    )
+    ack = (
+        f"ACK sip:sipbridge@{B_HOST}:5060 SIP/2.0\r\n{in_dialog.format(b='a')}CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+    )
+    agent.receive_datagram(ack.encode(), source, 0.1)
+    agent.handle_timer(45.1)  # we are the refresher; no UPDATE in the caller's Allow: a re-INVITE
+    assert agent.datagrams_to_send()[-1][0].startswith(b"INVITE")
+    theirs = (
+        f"INVITE sip:sipbridge@{B_HOST}:5060 SIP/2.0\r\n{in_dialog.format(b='r2')}CSeq: 2 INVITE\r\n"
+        f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}"
+    )
+    agent.receive_datagram(theirs.encode(), source, 45.2)
+    assert agent.datagrams_to_send()[-1][0].startswith(b"SIP/2.0 491")
