@@ -59,9 +59,13 @@ class CallMedia:
         """Begins media once offer/answer has settled (again after a re-INVITE)."""
         self.session.start(config, remote, remote_rtcp)
         assert self.session.stream is not None
-        rate = self.session.stream.codec.sample_rate
-        if self.mixer is None or self.mixer.sample_rate != rate:
-            self.mixer = Mixer(rate, frame_ms=self.session.stream.ptime_ms)
+        rate, frame_ms = self.session.stream.codec.sample_rate, self.session.stream.ptime_ms
+        if self.mixer is None:
+            self.mixer = Mixer(rate, frame_ms=frame_ms)
+        elif (self.mixer.sample_rate, self.mixer.frame_samples) != (rate, rate * frame_ms // 1000):
+            self.mixer.change_rate(rate, frame_ms)  # participants keep their inputs
+            self.stop_playing()
+        if self._to_room is None or self._to_room.in_rate != rate:
             self._to_room = FrameResampler(rate, self.room_rate, self.room_frame_samples)
 
     def add_participant(self, input_rate: int | None = None) -> MixerInput:

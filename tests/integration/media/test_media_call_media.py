@@ -97,3 +97,17 @@ async def test_stopping_a_looped_tone_completes_its_future() -> None:
         assert played.done()
     finally:
         await bridge.close()
+
+
+async def test_reinvite_to_another_codec_keeps_the_room_participants() -> None:
+    ports = PortAllocator(*_free_range())
+    bridge = await CallMedia.open(ports, HOST)
+    try:
+        bridge.start(StreamConfig("PCMU", 0), (HOST, 9))
+        participant = bridge.add_participant(8000)
+        bridge.start(StreamConfig("G722", 9), (HOST, 9))
+        assert bridge.codec_rate == 16000 and bridge.mixer is not None and bridge.mixer.inputs == 1
+        participant.push(np.zeros(160, np.int16))  # the same object keeps working, resampled 8 -> 16 kHz
+    finally:
+        await bridge.close()
+    assert ports.in_use == 0
