@@ -197,3 +197,18 @@ async def test_a_session_on_hold_sends_nothing_and_resumes_on_reinvite() -> None
         assert b.stream is not None and b.stream.last_rtp_at is None
         a.start(StreamConfig("PCMU", 0), (HOST, b.local_port))  # re-INVITE takes the call off hold
         await asyncio.wait_for(heard_by_b.loud.wait(), 10)
+
+
+async def test_sessions_work_over_ipv6_loopback() -> None:
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+        probe.bind(("::1", 0))
+        port = probe.getsockname()[1]
+    ports = PortAllocator(port - port % 2, port - port % 2 + 7)
+    async with await RtpSession.open(ports, "::1") as a, await RtpSession.open(ports, "::1") as b:
+        heard_by_b = _Collector(10)
+        b.sink = heard_by_b.sink
+        a.source = _tone_source(8000, 440)
+        a.start(StreamConfig("PCMA", 8), ("::1", b.local_port))
+        b.start(StreamConfig("PCMA", 8), ("::1", a.local_port))
+        await asyncio.wait_for(heard_by_b.loud.wait(), 10)
+        assert b.remote == ("::1", a.local_port)
