@@ -41,7 +41,8 @@ CODECS = {
 }
 TELEPHONE_EVENT = Codec("telephone-event", 8000, None, 1, "0-16")
 DEFAULT_CODECS = ("G722", "PCMU", "PCMA", "opus")
-_DYNAMIC_PT = {"opus": 111, "telephone-event": 101}
+TELEPHONE_EVENT_48K = Codec("telephone-event", 48000, None, 1, "0-16")  # RFC 4733 events beside Opus
+_DYNAMIC_PT = {("opus", 48000): 111, ("telephone-event", 8000): 101, ("telephone-event", 48000): 110}
 SRTP_SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
 
 
@@ -76,6 +77,7 @@ class MediaParams:
     codec: Codec
     payload_type: int
     dtmf_payload_type: int | None
+    dtmf_clock_rate: int | None  # 8000, or 48000 beside Opus
     ptime: int
     direction: str  # ours: whether we send and/or receive
     srtp: Srtp | None
@@ -146,9 +148,11 @@ class MediaSession:
     def create_offer(self, direction: str = "sendrecv") -> SessionDescription:
         formats: list[str] = []
         attributes: list[tuple[str, str | None]] = []
-        for codec in [*self.codecs, TELEPHONE_EVENT]:
+        events = [TELEPHONE_EVENT] + ([TELEPHONE_EVENT_48K] if CODECS["opus"] in self.codecs else [])
+        for codec in [*self.codecs, *events]:
             pt = codec.static_payload_type
-            pt = pt if pt is not None else _DYNAMIC_PT[codec.name]
+            if pt is None:
+                pt = _DYNAMIC_PT[(codec.name, codec.clock_rate)]
             formats.append(str(pt))
             attributes.append(("rtpmap", f"{pt} {codec.rtpmap()}"))
             if codec.fmtp:
@@ -204,13 +208,13 @@ class MediaSession:
     ) -> tuple[MediaParams, list[str], list[tuple[str, str | None]]]:
         rtpmap = media.rtpmap()
         offered: dict[str, str] = {}  # codec name → payload type, in offer order
-        dtmf_pt: str | None = None
+        events: dict[int, str] = {}  # telephone-event clock rate → payload type
         for pt in media.formats:
             if not is_digits(pt) or int(pt) > 127:
                 continue
             name, rate, _ = rtpmap.get(pt) or _static(pt)
-            if name == "telephone-event" and rate == 8000:
-                dtmf_pt = dtmf_pt or pt
+            if name == "telephone-event":
+                events.setdefault(rate, pt)
                 continue
             canonical = _canonical_codec_name(name)
             if canonical is not None and CODECS[canonical].clock_rate == rate:
@@ -219,6 +223,9 @@ class MediaSession:
         if chosen is None:
             raise NegotiationError("no common codec")
         pt = offered[chosen.name]
+        # Events should share the audio clock (RFC 4733 §2.1); 8 kHz events are the universal fallback.
+        dtmf_rate = chosen.clock_rate if chosen.clock_rate in events else 8000
+        dtmf_pt = events.get(dtmf_rate)
         address = connection_address(media.connection or sdp.connection)
         if address is None:
             raise NegotiationError("no connection address")
@@ -229,7 +236,7 @@ class MediaSession:
             attributes.append(("fmtp", f"{pt} {fmtp}"))
         if dtmf_pt is not None:
             formats.append(dtmf_pt)
-            attributes.append(("rtpmap", f"{dtmf_pt} {TELEPHONE_EVENT.rtpmap()}"))
+            attributes.append(("rtpmap", f"{dtmf_pt} telephone-event/{dtmf_rate}"))
             attributes.append(("fmtp", f"{dtmf_pt} {media.fmtp().get(dtmf_pt) or TELEPHONE_EVENT.fmtp}"))
         ptime_text = media.attribute("ptime")
         ptime = int(ptime_text) if ptime_text and ptime_text.isascii() and ptime_text.isdigit() else self.ptime
@@ -243,6 +250,7 @@ class MediaSession:
             codec=chosen,
             payload_type=int(pt),
             dtmf_payload_type=int(dtmf_pt) if dtmf_pt is not None else None,
+            dtmf_clock_rate=dtmf_rate if dtmf_pt is not None else None,
             ptime=ptime,
             direction=remote_direction,
             srtp=None,

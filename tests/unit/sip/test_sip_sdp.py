@@ -146,3 +146,16 @@ def test_fuzzed_offers_only_raise_parse_errors(pos: int, cut: int, insert: bytes
     mutated = data[:pos] + insert + data[pos + cut :]
     with contextlib.suppress(SipParseError):
         session(encryption=Encryption.ALLOW).receive_offer(parse_sdp(mutated))
+
+
+def test_telephone_event_clock_follows_opus() -> None:
+    extra = "a=rtpmap:96 opus/48000/2\na=rtpmap:101 telephone-event/8000\na=rtpmap:102 telephone-event/48000\n"
+    opus = session(codecs=["opus"])
+    answer = opus.receive_offer(parse_sdp(offer(formats="96 101 102", extra=extra)))
+    assert answer.media[0].formats == ["96", "102"]
+    assert opus.current is not None and (opus.current.dtmf_payload_type, opus.current.dtmf_clock_rate) == (102, 48000)
+    pcmu = session(codecs=["PCMU"])
+    pcmu.receive_offer(parse_sdp(offer(formats="0 101 102", extra=extra)))
+    assert pcmu.current is not None and (pcmu.current.dtmf_payload_type, pcmu.current.dtmf_clock_rate) == (101, 8000)
+    offered = session(codecs=["opus", "PCMU"]).create_offer().media[0]
+    assert offered.formats == ["111", "0", "101", "110"]
