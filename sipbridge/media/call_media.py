@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from types import TracebackType
 
 import numpy as np
 import soxr
@@ -113,6 +114,14 @@ class CallMedia:
     async def close(self) -> None:
         self.stop_playing()
         await self.session.close()
+
+    async def __aenter__(self) -> CallMedia:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
 
     def _next_frame_for_caller(self) -> Pcm | None:
         if self._player is not None:

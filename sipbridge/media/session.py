@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from types import TracebackType
 
@@ -69,6 +70,9 @@ class RtpSession:
         self._frames_since_rtcp = 0
         self._timeout_reported = False
         self._closed = False
+        # a safety net: a session dropped without close() still gives its sockets and ports back when it is
+        # garbage collected (a started one is held by the cadence until closed, so close() remains the rule)
+        self._release = weakref.finalize(self, _release, allocator, port, rtp, rtcp)
 
     @classmethod
     async def open(
@@ -213,10 +217,7 @@ class RtpSession:
             if self.stream is not None:
                 self._send_rtcp(self.stream, self._clock(), bye=True)
         finally:
-            self._rtp_socket.close()
-            if self._rtcp_socket is not None:
-                self._rtcp_socket.close()
-            self._allocator.release(self.local_port)
+            self._release()
 
     async def __aenter__(self) -> RtpSession:
         return self
@@ -225,3 +226,10 @@ class RtpSession:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+def _release(allocator: PortAllocator, port: int, rtp: PolledUdpSocket, rtcp: PolledUdpSocket | None) -> None:
+    rtp.close()
+    if rtcp is not None:
+        rtcp.close()
+    allocator.release(port)

@@ -4,6 +4,7 @@ timeout, and ports that always come back. Waits are bounded by events, never ass
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import time
 from collections.abc import Callable
@@ -212,3 +213,12 @@ async def test_sessions_work_over_ipv6_loopback() -> None:
         b.start(StreamConfig("PCMA", 8), ("::1", a.local_port))
         await asyncio.wait_for(heard_by_b.loud.wait(), 10)
         assert b.remote == ("::1", a.local_port)
+
+
+async def test_a_session_dropped_without_close_gives_its_port_back() -> None:
+    ports = PortAllocator(*_free_range(4))
+    session = await RtpSession.open(ports, HOST)
+    assert ports.in_use == 1
+    del session
+    gc.collect()
+    assert ports.in_use == 0
