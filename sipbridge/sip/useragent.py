@@ -267,7 +267,8 @@ class UserAgent:
         peer = _response_address(request, source)
         tx = self.transactions.match_request(request)
         if request.method == "ACK":
-            if tx is not None:
+            # An ACK for a 2xx is the dialog's business, even from peers that reuse the INVITE's branch for it.
+            if tx is not None and tx.state != "accepted":
                 tx.receive_ack(now)
             elif (call := self._call_for(request)) is not None:
                 call.on_ack(request, now)

@@ -668,3 +668,20 @@ def test_reinvite_glare_with_our_refresh_is_491() -> None:
     )
     agent.receive_datagram(theirs.encode(), source, 45.2)
     assert agent.datagrams_to_send()[-1][0].startswith(b"SIP/2.0 491")
+
+
+def test_ack_for_2xx_reusing_the_invite_branch_still_confirms_the_call() -> None:
+    agent = UserAgent(SipSettings(), local_host=B_HOST)
+    sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+    agent.receive_datagram(_raw_invite(sdp), Address("UDP", A_HOST, 5060), 0.0)
+    event = agent.next_event()
+    assert isinstance(event, IncomingCall)
+    event.call.answer(media(B_HOST), 0.0)
+    ok = parse_message(agent.datagrams_to_send()[-1][0])
+    ack = (
+        f"ACK sip:sipbridge@{B_HOST}:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {A_HOST}:5060;branch=z9hG4bKraw1;rport\r\n"
+        f"From: <sip:carrier@{A_HOST}>;tag=c1\r\nTo: {ok.headers.get('To')}\r\nCall-ID: raw-1\r\nCSeq: 1 ACK\r\n"
+        "Content-Length: 0\r\n\r\n"
+    )
+    agent.receive_datagram(ack.encode(), Address("UDP", A_HOST, 5060), 0.1)
+    assert isinstance(agent.next_event(), CallAcked)
