@@ -313,6 +313,9 @@ class UserAgent:
 
     def _new_inbound_call(self, tx: ServerTransaction, request: Request, peer: Address, now: float) -> None:
         local_tag = new_tag()
+        if self._is_merged(request):
+            tx.respond(response_to(request, 482, to_tag=local_tag), now)
+            return
         try:
             dialog = Dialog.for_uas(request, local_tag)
             sdp = request.sdp
@@ -351,6 +354,15 @@ class UserAgent:
             call.on_cancel(now)
         elif invite_tx.state == "proceeding":
             invite_tx.respond(response_to(invite_tx.request, 487, to_tag=local_tag), now)
+
+    def _is_merged(self, invite: Request) -> bool:
+        """The same INVITE arriving again by another path (new branch) while the first is pending (§8.2.2.2)."""
+        tag, seq = invite.from_.tag, invite.cseq.seq
+        return any(
+            call.inbound and call.call_id == invite.call_id and call.invite.from_.tag == tag
+            and call.invite.cseq.seq == seq and call.invite.top_via.branch != invite.top_via.branch
+            for call in self._calls.values()
+        )  # fmt: skip
 
     def _call_for(self, request: Request) -> Call | None:
         return self._calls.get((request.call_id, request.to.tag or ""))

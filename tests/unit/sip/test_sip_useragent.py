@@ -582,7 +582,11 @@ def test_multipart_invite_offer_and_unsupported_body() -> None:
     event = agent.next_event()
     assert isinstance(event, IncomingCall) and event.call.offer is not None
     assert event.call.offer.media[0].port == 4000
-    text = _raw_invite("hello", branch="z9hG4bKtext").replace(b"application/sdp", b"text/plain")
+    text = (
+        _raw_invite("hello", branch="z9hG4bKtext")
+        .replace(b"application/sdp", b"text/plain")
+        .replace(b"raw-1", b"raw-2")
+    )
     agent.receive_datagram(text, Address("UDP", A_HOST, 5060), 0.0)
     assert agent.datagrams_to_send()[-1][0].startswith(b"SIP/2.0 415")
 
@@ -685,3 +689,12 @@ def test_ack_for_2xx_reusing_the_invite_branch_still_confirms_the_call() -> None
     )
     agent.receive_datagram(ack.encode(), Address("UDP", A_HOST, 5060), 0.1)
     assert isinstance(agent.next_event(), CallAcked)
+
+
+def test_merged_invite_by_another_path_is_482() -> None:
+    agent = UserAgent(SipSettings(), local_host=B_HOST)
+    agent.receive_datagram(_raw_invite(), Address("UDP", A_HOST, 5060), 0.0)
+    assert isinstance(agent.next_event(), IncomingCall)
+    agent.receive_datagram(_raw_invite(branch="z9hG4bKpath2"), Address("UDP", A_HOST, 5060), 0.1)
+    assert agent.next_event() is None
+    assert agent.datagrams_to_send()[-1][0].startswith(b"SIP/2.0 482")
