@@ -4,7 +4,8 @@ Packets are ordered by their extended sequence number; duplicates and packets ar
 dropped. Playout is pulled by the caller's clock, one ``pop`` per packet interval, so a missing packet is
 declared lost only when a later one is already waiting, and the decoder side can conceal it. The depth (how
 many packets are held before playout starts) adapts to the RFC 3550 interarrival jitter, grows after every
-underrun and shrinks again by dropping the oldest packet when the buffer has stayed deeper than needed.
+underrun caused by a late packet (not after a pause in a peer's silence suppression) and shrinks again by
+dropping the oldest packet when the buffer has stayed deeper than needed.
 A sequence jump far outside the window or a new SSRC restarts the buffer, so a re-INVITE, a transfer or a
 peer restarting its stream recovers at once.
 """
@@ -50,6 +51,9 @@ class JitterBuffer:
         self.lost = 0
         self.late_or_duplicate = 0
         self.underruns = 0
+        """Times the buffer ran dry because a packet came late: each one deepens the buffer."""
+        self.pauses = 0
+        """Times it ran dry because the peer paused (silence suppression, a new talkspurt): no deepening."""
         self.resets = 0
         self.dropped_for_latency = 0
         self._packets: dict[int, JitterPacket] = {}
@@ -59,6 +63,8 @@ class JitterBuffer:
         self._playing = False
         self._transit: float | None = None
         self._deep_pops = 0
+        self._last_played_timestamp: int | None = None
+        self._drained = False
 
     def __len__(self) -> int:
         return len(self._packets)
@@ -69,6 +75,8 @@ class JitterBuffer:
         self._next = None
         self._playing = False
         self._transit = None
+        self._last_played_timestamp = None
+        self._drained = False
         self.resets += 1
 
     def _extend(self, sequence: int) -> int:
@@ -98,11 +106,25 @@ class JitterBuffer:
         if (self._next is not None and extended < self._next) or extended in self._packets:
             self.late_or_duplicate += 1
             return
+        if self._drained:
+            self._judge_drain(timestamp, marker)
         self._update_jitter(timestamp, arrival, clock_rate)
         self._packets[extended] = JitterPacket(extended, timestamp, payload, marker)
         self._highest = extended if self._highest is None else max(self._highest, extended)
         while len(self._packets) > self.max_depth * 2:
             self._drop_oldest()
+
+    def _judge_drain(self, timestamp: int, marker: bool) -> None:
+        """The first packet after the buffer ran dry tells why: the very next packet was late (deepen the
+        buffer), or the peer paused and this one starts a new talkspurt (marker, or a timestamp jump)."""
+        self._drained = False
+        last = self._last_played_timestamp
+        follows = last is not None and ((timestamp - last) & 0xFFFFFFFF) <= 2 * self.frame_ticks
+        if follows and not marker:
+            self.underruns += 1
+            self.target_depth = min(self.max_depth, self.target_depth + 1)
+        else:
+            self.pauses += 1
 
     def _update_jitter(self, timestamp: int, arrival: float, clock_rate: int) -> None:
         transit = arrival * clock_rate - timestamp
@@ -129,13 +151,13 @@ class JitterBuffer:
         assert self._next is not None
         if not self._packets:
             self._playing = False
-            self.underruns += 1
-            self.target_depth = min(self.max_depth, self.target_depth + 1)
+            self._drained = True
             return Gap.EMPTY
         self._shrink_if_too_deep()
         packet = self._packets.pop(self._next, None)
         self._next += 1
         if packet is not None:
+            self._last_played_timestamp = packet.timestamp
             return packet
         self.lost += 1
         waiting = min(self._packets)

@@ -55,8 +55,26 @@ def test_starts_at_target_depth_and_reports_loss_only_when_later_packets_wait() 
     assert buffer.pop() is Gap.LOST  # 11 missing, 12 waiting
     second = buffer.pop()
     assert isinstance(second, JitterPacket) and second.sequence == 12
-    assert buffer.pop() is Gap.EMPTY
-    assert buffer.underruns == 1
+    assert buffer.pop() is Gap.EMPTY  # drained: why is known when the next packet comes
+    _push(buffer, 13, 0.09)  # the packet right after 12, late: the buffer deepens
+    assert buffer.underruns == 1 and buffer.target_depth == 3
+
+
+def test_a_pause_in_silence_suppression_does_not_deepen_the_buffer() -> None:
+    buffer = JitterBuffer(FRAME)
+    for s in range(3):
+        _push(buffer, s, s * 0.02)
+        assert isinstance(buffer.pop(), JitterPacket)
+    for _ in range(50):  # the peer sends nothing for a second (DTX)
+        assert buffer.pop() is Gap.EMPTY
+    buffer.push(1, 3, 53 * FRAME, b"talk", 1.06, RATE, marker=True)  # next talkspurt, timestamp moved on
+    out = buffer.pop()
+    assert isinstance(out, JitterPacket) and out.payload == b"talk"
+    assert buffer.pauses == 1 and buffer.underruns == 0 and buffer.target_depth == 1
+    for _ in range(3):
+        buffer.pop()
+    buffer.push(1, 4, 200 * FRAME, b"no marker", 4.0, RATE)  # carriers that never set it: the jump tells
+    assert buffer.pauses == 2 and buffer.underruns == 0
 
 
 def test_ssrc_change_restarts_the_stream() -> None:
