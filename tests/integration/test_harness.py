@@ -93,6 +93,30 @@ def test_lk_room_list_sees_a_created_room(lk: LkRunner, tmp_room: str) -> None:
     assert tmp_room in {room["name"] for room in json.loads(listed.stdout).get("rooms", [])}
 
 
+def test_lk_sip_commands_work_against_livekit_server_on_redis(
+    lk: LkRunner, livekit_server_redis: LiveKitServer, redis_server: RedisServer
+) -> None:
+    # lk is built against a replacement livekit/protocol (see scripts/install-peers); this catches a
+    # replacement that breaks its SIP commands, which is how v1.50.0 failed (stack overflow on create).
+    request = {"trunk": {"name": "harness", "numbers": ["+15550100"]}}
+    created = lk(
+        "sip", "inbound", "create", "trunk.json",
+        target=livekit_server_redis,
+        input_files={"trunk.json": json.dumps(request)},
+    )  # fmt: skip
+    found = re.search(r"ST_\w+", created.stdout)
+    assert found is not None, created.stdout
+    trunk_id = found.group()
+    with redis.Redis.from_url(redis_server.url, decode_responses=True) as client:
+        try:
+            listed = json.loads(lk("sip", "inbound", "list", "--json", target=livekit_server_redis).stdout)
+            assert {"sipTrunkId": trunk_id, "name": "harness", "numbers": ["+15550100"]} in listed["items"]
+            assert client.hexists("sip_inbound_trunk", trunk_id)
+        finally:
+            lk("sip", "inbound", "delete", trunk_id, target=livekit_server_redis)
+        assert not client.hexists("sip_inbound_trunk", trunk_id)
+
+
 def test_lk_failure_carries_its_output(lk: LkRunner, livekit_server: LiveKitServer) -> None:
     with pytest.raises(RuntimeError, match="stderr"):
         lk("room", "list", api_key=livekit_server.api_key, api_secret="wrong" * 8)
