@@ -27,13 +27,16 @@ from sipbridge.media.udp import Address
 
 
 class CallMedia:
-    def __init__(self, session: RtpSession, room_rate: int = 48000, room_frame_ms: int = 20) -> None:
+    def __init__(self, session: RtpSession, room_rate: int | None = None, room_frame_ms: int = 20) -> None:
+        """``room_rate``: the rate the room side wants the caller's audio at; None means the codec's rate,
+        which needs no resampling here (the SDK's AudioSource resamples natively) and adds no soxr delay
+        (35-55 ms for 8 -> 48 kHz at "LQ")."""
         self.session = session
-        self.room_rate = room_rate
-        self.room_frame_samples = room_rate * room_frame_ms // 1000
+        self._room_rate = room_rate
+        self._room_frame_ms = room_frame_ms
         self.mixer: Mixer | None = None
         self.on_caller_audio: Callable[[Pcm], None] | None = None
-        """The caller's audio, ``room_frame_samples`` at ``room_rate`` per call."""
+        """The caller's audio, ``room_frame_ms`` at ``room_rate`` per call."""
         self._to_room: FrameResampler | None = None
         self._player: FramePlayer | None = None
         self._played: asyncio.Future[None] | None = None
@@ -46,11 +49,16 @@ class CallMedia:
         ports: PortAllocator,
         host: str,
         rtcp_mux: bool = False,
-        room_rate: int = 48000,
+        room_rate: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> CallMedia:
         """Binds the call's RTP port (to put in the SDP) before media starts."""
         return cls(await RtpSession.open(ports, host, rtcp_mux=rtcp_mux, clock=clock), room_rate)
+
+    @property
+    def room_rate(self) -> int | None:
+        """The rate of ``on_caller_audio`` frames (known once media has started when it follows the codec)."""
+        return self._to_room.out_rate if self._to_room is not None else self._room_rate
 
     @property
     def local_port(self) -> int:
@@ -67,7 +75,8 @@ class CallMedia:
             self.mixer.change_rate(rate, frame_ms)  # participants keep their inputs
             self.stop_playing()
         if self._to_room is None or self._to_room.in_rate != rate:
-            self._to_room = FrameResampler(rate, self.room_rate, self.room_frame_samples)
+            room_rate = self._room_rate or rate
+            self._to_room = FrameResampler(rate, room_rate, room_rate * self._room_frame_ms // 1000)
 
     def add_participant(self, input_rate: int | None = None) -> MixerInput:
         """A room participant's audio towards the caller; push its frames as they arrive. Cheapest when the

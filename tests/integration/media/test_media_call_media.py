@@ -104,9 +104,11 @@ async def test_reinvite_to_another_codec_keeps_the_room_participants() -> None:
     bridge = await CallMedia.open(ports, HOST)
     try:
         bridge.start(StreamConfig("PCMU", 0), (HOST, 9))
+        assert bridge.room_rate == 8000  # by default the caller's audio leaves at the codec's rate
         participant = bridge.add_participant(8000)
         bridge.start(StreamConfig("G722", 9), (HOST, 9))
         assert bridge.codec_rate == 16000 and bridge.mixer is not None and bridge.mixer.inputs == 1
+        assert bridge.room_rate == 16000
         participant.push(np.zeros(160, np.int16))  # the same object keeps working, resampled 8 -> 16 kHz
     finally:
         await bridge.close()
