@@ -35,7 +35,7 @@ class PolledUdpSocket:
             self.kernel_timestamps = True
         except OSError:
             self.kernel_timestamps = False
-        self.port = port
+        self.port = int(self._socket.getsockname()[1])
 
     def receive(self, limit: int = 100) -> list[tuple[bytes, Address, float | None]]:
         """Every datagram waiting (up to ``limit``): payload, source and arrival as a Unix time, if known."""
