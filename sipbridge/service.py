@@ -15,6 +15,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dispatch.decide import OPEN_CONFIGURATION_WARNING, is_open_configuration
+from sipbridge import metrics
 from sipbridge.api.auth import Authenticator
 from sipbridge.api.sip_service import SIPService
 from sipbridge.calls.inbound import inbound_handler
@@ -123,6 +124,7 @@ class Bridge:
             rtp_bind_host=self._bind_host(),
             sdp_address="",
         )
+        metrics.watch(self.calls, asyncio.get_running_loop())
         self.endpoint = Endpoint(settings, inbound_handler(self.calls))
         await self.endpoint.start()
         self.calls.sdp_address = self.endpoint.local_host

@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from livekit.protocol.sip import SIPDispatchRuleInfo, SIPInboundTrunkInfo
+from livekit.protocol.sip import SIPDispatchRuleInfo, SIPInboundTrunkInfo, SIPMediaConfig
 
 from dispatch.call import InboundCall as DispatchCall
 from dispatch.decide import Decision, Verdict, decide
@@ -109,6 +109,7 @@ class InboundCallFlow:
         self._tasks: list[asyncio.Task[object]] = []
         self._answered = False
         self.trunk: SIPInboundTrunkInfo | None = None
+        self.media_config: SIPMediaConfig | None = None
 
     # -- entry point -------------------------------------------------------------------------------------------
 
@@ -201,6 +202,7 @@ class InboundCallFlow:
             raise CallEnd(f"not accepted: {decision.verdict} ({decision.reason})")
         dispatch = decision.dispatch
         self.trunk = decision.trunk
+        self.media_config = dispatch.media
         self.log.info(
             "dispatching to room %r as %r (trunk %s, rule %s)",
             dispatch.room_name, dispatch.participant_identity, dispatch.trunk_id or "-", dispatch.rule_id,
@@ -218,6 +220,7 @@ class InboundCallFlow:
         except PortsExhausted:
             await self.call.reject(503, reason="no media port available")
             raise CallEnd("no RTP port") from None
+        self.media_config = decision.media
         encryption = decision.media.encryption if decision.media is not None else 0
         self.media = MediaSession(
             services.sdp_address, self.rtp.local_port, codecs=services.codecs, encryption=sdp_encryption(encryption)
@@ -239,7 +242,7 @@ class InboundCallFlow:
 
     def _start_media(self, params: MediaParams) -> None:
         assert self.rtp is not None and self.audio is not None
-        config = stream_config(params, MEDIA_TIMEOUT, MEDIA_TIMEOUT_INITIAL)
+        config = stream_config(params, self._media_timeout(), MEDIA_TIMEOUT_INITIAL)
         self.rtp.start(config, (params.remote_address, params.remote_port))
         self.audio.set_codec_rate(KNOWN_CODECS[params.codec.name.lower()].sample_rate)
         self.log.info(
@@ -247,6 +250,13 @@ class InboundCallFlow:
             params.codec.name, params.codec.clock_rate, params.payload_type, params.remote_address,
             params.remote_port, " (SRTP)" if params.srtp else "",
         )  # fmt: skip
+
+    def _media_timeout(self) -> float:
+        """The trunk's or rule's ``media.media_timeout`` when set, else the bridge default."""
+        media = self.media_config
+        if media is not None and media.HasField("media_timeout") and media.media_timeout.ToTimedelta():
+            return float(media.media_timeout.ToTimedelta().total_seconds())
+        return MEDIA_TIMEOUT
 
     def _on_media_lost(self, reason: str) -> None:
         if not self._media_lost.done():

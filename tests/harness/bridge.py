@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -40,6 +41,7 @@ class BridgeProcess:
         self.workdir = workdir
         self.api_port = free_tcp_port()
         self.health_port = free_tcp_port()
+        self.metrics_port = free_tcp_port()
         self.sip_port = free_tcp_udp_port()
         rtp_start = free_udp_range(RTP_PORTS)
         self.rtp_ports = (rtp_start, rtp_start + RTP_PORTS - 1)
@@ -51,6 +53,7 @@ class BridgeProcess:
             "ws_url": livekit.ws_url if livekit else UNUSED_WS_URL,
             "api_port": self.api_port,
             "health_port": self.health_port,
+            "prometheus_port": self.metrics_port,
             "listen_ip": LOOPBACK,
             "sip_port": self.sip_port,
             "rtp_port": f"{self.rtp_ports[0]}-{self.rtp_ports[1]}",
@@ -78,6 +81,17 @@ class BridgeProcess:
     @property
     def health_url(self) -> str:
         return f"http://{LOOPBACK}:{self.health_port}/"
+
+    def metrics(self) -> dict[str, float]:
+        """The bridge's Prometheus samples without labels (e.g. ``sipbridge_active_calls``)."""
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{self.metrics_port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        samples = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if line and not line.startswith("#") and "{" not in name:
+                samples[name] = float(value)
+        return samples
 
     def start(self) -> None:
         self.process.start()

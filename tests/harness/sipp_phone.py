@@ -43,11 +43,13 @@ _INVITE = """\
   </send>
 """
 
+# ACK of a non-2xx and CANCEL belong to the INVITE's transaction: same branch, so the INVITE's Via, which
+# [last_Via:] copies from the response just received.
 _ACK = """\
   <send>
     <![CDATA[
       ACK sip:{to}@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [last_Via:]
       From: <sip:{from_}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:{to}@[remote_ip]:[remote_port]>[peer_tag_param]
       Call-ID: [call_id]
@@ -113,7 +115,7 @@ _CANCEL = """\
   <send>
     <![CDATA[
       CANCEL sip:{to}@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [last_Via:]
       From: <sip:{from_}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:{to}@[remote_ip]:[remote_port]>
       Call-ID: [call_id]
