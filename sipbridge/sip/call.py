@@ -52,6 +52,7 @@ class Call:
         self.ua = ua
         self.inbound = inbound
         self.invite = invite
+        self.call_id = invite.call_id  # constant for the call, also across authorised retries
         self.peer = peer  # where the INVITE came from (inbound) or went to (outbound)
         self.local_tag = local_tag
         self.dialog = dialog
@@ -73,10 +74,6 @@ class Call:
         self._refresh_tx: ClientTransaction | None = None
 
     # ---- identity -------------------------------------------------------------------------------------------
-
-    @property
-    def call_id(self) -> str:
-        return self.invite.call_id
 
     @property
     def ended(self) -> bool:

@@ -210,7 +210,13 @@ class Via:
         return f"SIP/2.0/{self.transport} {format_host(self.host)}{port}{format_params(self.params)}"
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_via(text: str) -> Via:
+    """Cached, as the top Via is read many times per message: callers copy before changing a result."""
+    return _parse_via(text)
+
+
+def _parse_via(text: str) -> Via:
     proto, _, rest = text.strip().partition(" ")
     parts = [p.strip() for p in proto.split("/")]
     if len(parts) != 3 or parts[0].upper() != "SIP" or not is_token(parts[2]):

@@ -24,6 +24,7 @@ from .transaction import Address
 log = logging.getLogger(__name__)
 
 Receiver = Callable[[bytes, Address], None]
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024  # the kernel caps it at net.core.rmem_max
 ErrorHandler = Callable[[Address], None]
 
 
@@ -144,7 +145,10 @@ class Transports:
                 lambda: _Datagram(self.receiver), local_addr=(self.host, self.port)
             )
             self._udp = transport
-            self._udp_family = transport.get_extra_info("socket").family
+            sock = transport.get_extra_info("socket")
+            self._udp_family = sock.family
+            with contextlib.suppress(OSError):  # bursts of INVITEs must not overflow the default buffer
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
             self.port = transport.get_extra_info("sockname")[1]  # port 0 picks a free one
         # "::" means every address of both families: the UDP socket is dual-stack, the TCP/TLS listeners get
         # one socket per family (asyncio makes IPv6 stream sockets IPv6-only).

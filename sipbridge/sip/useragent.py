@@ -380,7 +380,8 @@ class UserAgent:
 
 def _stamp_via(request: Request, source: Address) -> None:
     """RFC 3261 §18.2.1 received= and RFC 3581 rport= on the top Via, so responses find their way back."""
-    via = request.top_via
+    cached = request.top_via
+    via = Via(cached.transport, cached.host, cached.port, dict(cached.params))
     changed = False
     if via.host != source.host:
         via.params["received"] = source.host
