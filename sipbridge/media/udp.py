@@ -1,9 +1,11 @@
 """A non-blocking UDP socket that the media cadence reads on each tick, with the kernel's arrival times.
 
-Letting the event loop wake up for every RTP packet costs more than handling the packet (measured: ~30 µs
-of loop work per call per 20 ms over a polled design). The sessions' shared 20 ms tick drains each socket
-instead; audio is only played at ticks anyway, so nothing waits longer. The kernel stamps each datagram on
-arrival (SO_TIMESTAMPNS), so the jitter estimate stays exact although the packet is read later.
+Letting the event loop wake up for every RTP packet costs a loop iteration per packet (epoll, callback
+scheduling, the transport's read path), the same order of cost as handling the packet. Profiled with 50
+calls, the loop ran ~10,000 iterations per 10,000 packets with datagram endpoints and ~950 with this design.
+The sessions' shared 20 ms tick drains each socket instead; audio is only played at ticks anyway, so nothing
+waits longer. The kernel stamps each datagram on arrival (SO_TIMESTAMPNS), so the jitter estimate stays
+exact although the packet is read later.
 """
 
 from __future__ import annotations
