@@ -218,6 +218,21 @@ class Call:
             request.headers.add(name, value)
         self._send(request, now)
 
+    def reinvite(self, now: float, *, direction: str = "sendrecv") -> None:
+        """Re-offer our media: ``sendonly`` holds the peer, ``sendrecv`` resumes. The answer arrives as
+        MediaUpdated; a refused re-INVITE leaves the session as it was (RFC 3261 §14.1)."""
+        if self.state != "confirmed" or self.media is None or self._reinvite_tx is not None:
+            raise RuntimeError(f"cannot re-INVITE in state {self.state}")
+        if self._refresh_tx is not None and self._refresh_tx.state in ("calling", "proceeding"):
+            raise RuntimeError("a re-INVITE of ours is still pending")
+        request = self._in_dialog_request("INVITE")
+        if self._timer is not None:
+            request.headers.add("Session-Expires", self._session_expires_value(answering=False))
+            request.headers.add("Supported", "timer")
+        request.headers.add("Content-Type", SDP)
+        request.body = self.media.create_offer(direction).to_bytes()
+        self._refresh_tx = self._send(request, now)
+
     def send_info(self, digit: str, now: float, *, duration_ms: int = 250) -> None:
         """A DTMF digit as SIP INFO (application/dtmf-relay)."""
         request = self._in_dialog_request("INFO")
@@ -529,10 +544,14 @@ class Call:
         peer = self._next_hop()
         self.ua.send_raw(self.ua.finish_stateless(ack, peer), peer)
         if self.media is not None and (answer := response.sdp) is not None:
+            before = self.media.current
             try:
-                self.media.receive_answer(parse_sdp(answer))
+                params = self.media.receive_answer(parse_sdp(answer))
             except SipParseError:
                 self.bye(now)
+                return
+            if params != before:
+                self.ua.emit(MediaUpdated(self, params))
 
     # ---- RFC 4028 session timers ----------------------------------------------------------------------------
 

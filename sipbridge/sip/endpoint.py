@@ -99,13 +99,24 @@ class SipCall:
             return transfer.result()
         raise CallFailed("ended during transfer", None)
 
+    async def hold(self) -> None:
+        """re-INVITE with ``sendonly``; the outcome arrives as MediaUpdated (direction ``sendonly``)."""
+        self._require_dialog(confirmed=True)
+        self._endpoint.run(lambda now: self.core.reinvite(now, direction="sendonly"))
+
+    async def unhold(self) -> None:
+        """re-INVITE with ``sendrecv``; the outcome arrives as MediaUpdated."""
+        self._require_dialog(confirmed=True)
+        self._endpoint.run(lambda now: self.core.reinvite(now, direction="sendrecv"))
+
     async def send_dtmf(self, digit: str, duration_ms: int = 250) -> None:
         """One digit by SIP INFO (application/dtmf-relay); RFC 4733 events are the media layer's."""
         self._require_dialog()
         self._endpoint.run(lambda now: self.core.send_info(digit, now, duration_ms=duration_ms))
 
-    def _require_dialog(self) -> None:
-        if self.core.ended or self.core.dialog is None or self.core.state not in ("confirmed", "answered"):
+    def _require_dialog(self, *, confirmed: bool = False) -> None:
+        states = ("confirmed",) if confirmed else ("confirmed", "answered")
+        if self.core.ended or self.core.dialog is None or self.core.state not in states:
             raise CallFailed(f"no established call (state {self.core.state})", None)
 
     def deliver(self, event: Event) -> None:

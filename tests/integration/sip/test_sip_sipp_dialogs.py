@@ -104,3 +104,23 @@ async def test_refresh_reinvite_answered_with_unchanged_sdp(sipp: Sipp, endpoint
     ep = await endpoint(handler)
     (await sipp.run("uac_refreshes_us.xml", ep.port)).check()
     assert updates == []  # a pure refresh changes nothing the media layer must follow
+
+
+async def test_we_hold_and_resume_by_reinvite(sipp: Sipp, endpoint: EndpointFactory) -> None:
+    ep = await endpoint()
+    server = await sipp.start("uas_hold.xml")
+    call = await ep.place_call(
+        f"sip:service@127.0.0.1:{sipp.port}", MediaSession("127.0.0.1", 31002), from_uri="sip:bridge@127.0.0.1"
+    )
+    await asyncio.wait_for(call.wait_answered(), 10)
+    directions: list[str] = []
+    events = call.events()
+    for action in (call.hold, call.unhold):
+        await action()
+        async for event in events:
+            if isinstance(event, MediaUpdated):
+                directions.append(event.media.direction)
+                break
+    assert directions == ["sendonly", "sendrecv"]
+    await asyncio.wait_for(call.bye(), 10)
+    (await server).check()

@@ -698,3 +698,16 @@ def test_merged_invite_by_another_path_is_482() -> None:
     agent.receive_datagram(_raw_invite(branch="z9hG4bKpath2"), Address("UDP", A_HOST, 5060), 0.1)
     assert agent.next_event() is None
     assert agent.datagrams_to_send()[-1][0].startswith(b"SIP/2.0 482")
+
+
+def test_our_hold_and_resume_reinvites() -> None:
+    net = Net()
+    out, _ = established(net)
+    out.reinvite(net.now, direction="sendonly")
+    net.flush()
+    assert net.of("b", MediaUpdated)[-1].media.direction == "recvonly"
+    assert net.of("a", MediaUpdated)[-1].media.direction == "sendonly"
+    out.reinvite(net.now)
+    net.flush()
+    assert net.of("a", MediaUpdated)[-1].media.direction == "sendrecv"
+    assert net.of("b", MediaUpdated)[-1].media.direction == "sendrecv"
