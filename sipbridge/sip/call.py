@@ -110,6 +110,11 @@ class Call:
             response.body = body
         self._invite_tx.respond(response, now)
 
+    def trying(self, now: float) -> None:
+        """100 Trying, for ``hide_inbound_port`` where it is not sent automatically: once the caller is known."""
+        if self.state == "incoming":
+            self._respond(100, now)
+
     def ring(self, now: float) -> None:
         """180 Ringing."""
         if self.state in ("incoming", "early"):

@@ -168,6 +168,10 @@ class InboundCall(SipCall):
         """401/407; the authorised retry arrives as a new InboundCall."""
         self._endpoint.run(lambda now: self.core.challenge(now, proxy=proxy, stale=stale))
 
+    async def trying(self) -> None:
+        """100 Trying; only needed with hide_inbound_port, once the caller passed trunk matching."""
+        self._endpoint.run(self.core.trying)
+
     async def ring(self) -> None:
         self._endpoint.run(self.core.ring)
 

@@ -355,6 +355,9 @@ def test_malformed_answered_400_or_hidden_and_rport_routing() -> None:
     assert hidden.datagrams_to_send() == []  # no 100 Trying before the call flow decides
     event = hidden.next_event()
     assert isinstance(event, IncomingCall)
+    event.call.trying(0.0)  # the call flow may still say "we are working on it" once it knows the caller
+    [(trying, _)] = hidden.datagrams_to_send()
+    assert trying.startswith(b"SIP/2.0 100") and b";tag=" not in trying.split(b"To:")[1].split(b"\r\n")[0]
     event.call.drop(0.0)
     assert hidden.datagrams_to_send() == [] and hidden.active_calls == 0
 
