@@ -1,5 +1,5 @@
 """Calls per process on the room side: CPU of N RoomParticipants in one process, each in its own room with an
-agent playing a tone to it, while it pushes the caller's audio (20 ms frames at 48 kHz) into its room.
+agent playing a tone to it, while it pushes the caller's audio (20 ms frames, 48 kHz unless --rate) into its room.
 
 Two implementations of the same call are compared: `sipbridge` (RoomParticipant, whose audio events go through
 the FfiRouter) and `sdk` (the SDK's own AudioStream and AudioSource.capture_frame, the baseline).
@@ -43,8 +43,6 @@ from sipbridge.media.codecs import Pcm
 from sipbridge.room import LiveKitCredentials, ParticipantSpec, RoomParticipant, TrackKey, sip_participant_token
 from sipbridge.room.ffi_router import FfiRouter
 
-RATE = 48000
-FRAME = RATE // 50
 AGENT_FRAME_MS = 100  # the agents' side is not measured; larger frames keep its load off the shared cores
 WARM_UP_LIMIT_S = 120  # joining and subscribing N calls takes long on a loaded machine
 ROOMS_PER_AGENT_PROCESS = 5  # the agents' processes suffer the same fan-out; small groups keep them real-time
@@ -76,12 +74,13 @@ class CountingSink:
 class SdkCall:
     """The baseline: the same call on the SDK's own AudioStream and AudioSource.capture_frame."""
 
-    def __init__(self, credentials: LiveKitCredentials, spec: ParticipantSpec, sink: CountingSink) -> None:
+    def __init__(self, credentials: LiveKitCredentials, spec: ParticipantSpec, sink: CountingSink, rate: int) -> None:
+        self._rate = rate
         self._credentials = credentials
         self._spec = spec
         self._sink = sink
         self._room = rtc.Room()
-        self._source = rtc.AudioSource(RATE, 1, queue_size_ms=100)
+        self._source = rtc.AudioSource(rate, 1, queue_size_ms=100)
         self._readers: set[asyncio.Task[None]] = set()
         self._remote_audio = asyncio.Event()
         self._room.on("track_subscribed", self._on_track_subscribed)
@@ -93,7 +92,7 @@ class SdkCall:
         await self._room.local_participant.publish_track(track, options)
 
     async def push(self, frame: Pcm) -> None:
-        await self._source.capture_frame(rtc.AudioFrame(frame.tobytes(), RATE, 1, len(frame)))
+        await self._source.capture_frame(rtc.AudioFrame(frame.tobytes(), self._rate, 1, len(frame)))
 
     async def wait_remote_audio(self) -> None:
         await self._remote_audio.wait()
@@ -106,7 +105,7 @@ class SdkCall:
         await self._room.disconnect()
 
     def _on_track_subscribed(self, track: rtc.Track, *_: object) -> None:
-        stream = rtc.AudioStream(track, sample_rate=RATE, num_channels=1, frame_size_ms=20)
+        stream = rtc.AudioStream(track, sample_rate=self._rate, num_channels=1, frame_size_ms=20)
         self._readers.add(asyncio.create_task(self._read(stream)))
         self._remote_audio.set()
 
@@ -119,7 +118,15 @@ class SdkCall:
 
 
 Call = RoomParticipant | SdkCall
-IMPLEMENTATIONS: dict[str, type[Call]] = {"sipbridge": RoomParticipant, "sdk": SdkCall}
+IMPLEMENTATIONS = ("sdk", "sipbridge")
+
+
+def _new_call(
+    implementation: str, credentials: LiveKitCredentials, spec: ParticipantSpec, sink: CountingSink, rate: int
+) -> Call:
+    if implementation == "sdk":
+        return SdkCall(credentials, spec, sink, rate)
+    return RoomParticipant(credentials, spec, sink, publish_rate=rate, subscribe_rate=rate)
 
 
 class FanOutCounter:
@@ -141,21 +148,24 @@ class FanOutCounter:
         FfiQueue.put = self._original  # type: ignore[method-assign]
 
 
-async def _play(phone: Call, stop: asyncio.Event) -> None:
+async def _play(phone: Call, stop: asyncio.Event, rate: int) -> None:
     """The caller's audio on a 20 ms cadence (as the RTP side delivers it), not faster than real time."""
-    tone = sine(440.0, 1.0, RATE, dbfs=-20.0)
+    tone = sine(440.0, 1.0, rate, dbfs=-20.0)
+    frame = rate // 50
     start = time.monotonic()
     sent = 0
     while not stop.is_set():
-        offset = (sent * FRAME) % RATE
-        await phone.push(tone[offset : offset + FRAME])
+        offset = (sent * frame) % rate
+        await phone.push(tone[offset : offset + frame])
         sent += 1
         delay = start + sent * 0.02 - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
 
 
-async def _measure(server: LiveKitServer, implementation: str, calls: int, seconds: float) -> dict[str, float]:
+async def _measure(
+    server: LiveKitServer, implementation: str, calls: int, seconds: float, rate: int
+) -> dict[str, float]:
     credentials = LiveKitCredentials(server.ws_url, server.api_key, server.api_secret)
     rooms = [f"bench-{implementation}-{calls}-{i}" for i in range(calls)]  # fresh rooms for every run
     agent_groups = [
@@ -173,14 +183,14 @@ async def _measure(server: LiveKitServer, implementation: str, calls: int, secon
     ]
     sinks = [CountingSink() for _ in rooms]
     phones = [
-        IMPLEMENTATIONS[implementation](credentials, ParticipantSpec(room=room, identity=f"phone-{i}"), sink)
+        _new_call(implementation, credentials, ParticipantSpec(room=room, identity=f"phone-{i}"), sink, rate)
         for i, (room, sink) in enumerate(zip(rooms, sinks, strict=True))
     ]
     stop = asyncio.Event()
     players: list[asyncio.Task[None]] = []
     try:
         await asyncio.gather(*(phone.join() for phone in phones))
-        players = [asyncio.create_task(_play(phone, stop)) for phone in phones]
+        players = [asyncio.create_task(_play(phone, stop, rate)) for phone in phones]
         try:
             async with asyncio.timeout(WARM_UP_LIMIT_S):
                 await asyncio.gather(*(sink.heard_a_second.wait() for sink in sinks))
@@ -249,9 +259,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, nargs="+", default=[5, 10, 20])
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--implementations", nargs="+", choices=sorted(IMPLEMENTATIONS), default=["sdk", "sipbridge"])
+    parser.add_argument("--implementations", nargs="+", choices=IMPLEMENTATIONS, default=list(IMPLEMENTATIONS))
+    parser.add_argument("--rate", type=int, default=48000, help="rate of the frames pushed and received (Hz)")
     args = parser.parse_args()
-    print(f"livekit rtc {rtc.__version__}; one process, N calls in N rooms, 50 frames/s each way per call")
+    print(
+        f"livekit rtc {rtc.__version__}; one process, N calls in N rooms, 50 frames/s each way per call "
+        f"at {args.rate} Hz"
+    )
     print(
         "impl       calls  cpu(core)  cpu ms/s/call  asyncio-thread ms/s/call  frames in/s/call  "
         "fan-out events/s  subscribers per event  routed events/s  load avg"
@@ -260,7 +274,7 @@ def main() -> None:
         for calls in args.calls:
             for implementation in args.implementations:
                 try:
-                    r = asyncio.run(_measure(server, implementation, calls, args.seconds))
+                    r = asyncio.run(_measure(server, implementation, calls, args.seconds, args.rate))
                 except BenchFailed as failure:
                     print(f"{implementation:9s}  {calls:5d}  failed: {failure}", flush=True)
                     continue
