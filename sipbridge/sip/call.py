@@ -44,7 +44,8 @@ class _SessionTimer:
 
 
 class Call:
-    """States: incoming/calling → early → answered (UAS, waiting for ACK) → confirmed → ended."""
+    """States: incoming/calling → early → answered (UAS, waiting for ACK) → confirmed → closing (our BYE sent)
+    → ended."""
 
     def __init__(
         self, ua: UserAgent, *, inbound: bool, invite: Request, peer: Address, local_tag: str, dialog: Dialog | None
