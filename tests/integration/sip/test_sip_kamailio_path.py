@@ -59,30 +59,39 @@ async def proxies(tmp_path: Path) -> AsyncIterator[ProxyPath]:
     await path.stop()
 
 
-async def test_inbound_call_through_two_proxies(sipp: Sipp, endpoint: EndpointFactory, proxies: ProxyPath) -> None:
-    routes: list[int] = []
+@pytest.mark.parametrize("transport", ["UDP", "TCP"])
+async def test_inbound_call_through_two_proxies(
+    sipp: Sipp, endpoint: EndpointFactory, proxies: ProxyPath, transport: str
+) -> None:
+    routes: list[tuple[str, int]] = []
 
     async def handler(call: InboundCall) -> None:
-        routes.append(len(call.request.headers.get_all("Record-Route")))
+        routes.append((call.source.transport, len(call.request.headers.get_all("Record-Route"))))
         await call.answer(MediaSession("127.0.0.1", 31000))
         await call.bye()
 
     ep = await endpoint(handler)
     await proxies.start(target=ep.port)
-    result = await sipp.run("uac_proxied.xml", proxies.entry, extra=("-set", "target", str(ep.port)))
+    sipp_transport = "u1" if transport == "UDP" else "t1"
+    result = await sipp.run(
+        "uac_proxied.xml", proxies.entry, transport=sipp_transport, extra=("-set", "target", str(ep.port))
+    )
     result.check()
-    assert routes == [2]
+    assert routes == [(transport, 2)]
 
 
-async def test_outbound_call_through_two_proxies(sipp: Sipp, endpoint: EndpointFactory, proxies: ProxyPath) -> None:
+@pytest.mark.parametrize("transport", ["UDP", "TCP"])
+async def test_outbound_call_through_two_proxies(
+    sipp: Sipp, endpoint: EndpointFactory, proxies: ProxyPath, transport: str
+) -> None:
     ep = await endpoint()
     await proxies.start(target=sipp.port)
-    server = await sipp.start("uas_proxied.xml")
+    server = await sipp.start("uas_proxied.xml", transport="u1" if transport == "UDP" else "t1")
     call = await ep.place_call(
         f"sip:service@127.0.0.1:{sipp.port}",
         MediaSession("127.0.0.1", 31002),
         from_uri="sip:bridge@127.0.0.1",
-        destination=Address("UDP", "127.0.0.1", proxies.entry),
+        destination=Address(transport, "127.0.0.1", proxies.entry),
     )
     await asyncio.wait_for(call.wait_answered(), 10)
     await asyncio.wait_for(call.bye(), 10)
