@@ -6,6 +6,8 @@ Every wait is bounded by an event (audio heard, participant seen, ending reporte
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -75,6 +77,10 @@ class RecordingSink:
             while not condition():
                 self.changed.clear()
                 await self.changed.wait()
+
+
+def _heard_frames(sink: RecordingSink, count: int) -> bool:
+    return len(sink.heard_from(FAR_END)) >= count
 
 
 async def _eventually(check: Callable[[], Awaitable[bool]], what: str, attempts: int = 100) -> None:
@@ -209,6 +215,25 @@ async def test_a_calls_audio_events_bypass_the_sdks_fan_out(
     # our captures' completions never reached the SDK's subscribers; frames and completions went through the router
     assert not [e for e in seen if e.capture_audio_frame.async_id >= OWN_ASYNC_IDS_FROM]
     assert routed >= 100
+
+
+async def test_calls_in_one_process_each_hear_only_their_own_room(livekit_server: LiveKitServer, tmp_room: str) -> None:
+    rate = 16000
+    tones = {f"{tmp_room}-a": 600.0, f"{tmp_room}-b": 1400.0}
+    sinks = {room: RecordingSink() for room in tones}
+    credentials = _credentials(livekit_server)
+    key, secret = livekit_server.api_key, livekit_server.api_secret
+    async with contextlib.AsyncExitStack() as stack:
+        for room, freq in tones.items():
+            spec = ParticipantSpec(room=room, identity=PHONE)
+            await stack.enter_async_context(RoomParticipant(credentials, spec, sinks[room], subscribe_rate=rate))
+            agent = await stack.enter_async_context(TestParticipant(livekit_server.ws_url, key, secret, room, FAR_END))
+            await agent.publish_tone(freq)
+        for sink in sinks.values():
+            await sink.wait_for(functools.partial(_heard_frames, sink, 100))
+    for room, freq in tones.items():
+        heard = trim_silence(np.concatenate(sinks[room].heard_from(FAR_END)), rate)[-rate:]
+        assert dominant_frequency(heard, rate) == pytest.approx(freq, abs=5.0)
 
 
 async def test_dtmf_both_ways(livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant) -> None:
