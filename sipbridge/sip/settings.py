@@ -30,6 +30,7 @@ class SipSettings:
     session_expires: int = 1800  # RFC 4028 interval we ask for on outbound calls
     min_se: int = 90  # smallest session interval we accept (422 below it)
     stream_idle_timeout: float = 600.0  # close TCP/TLS connections idle this long
+    max_pending_invites: int = 0  # shed new INVITEs with 503 while this many are unanswered (0: no limit)
 
 
 def codecs_from_config(enabled: Mapping[str, bool]) -> tuple[str, ...]:

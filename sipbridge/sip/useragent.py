@@ -316,6 +316,12 @@ class UserAgent:
         if self._is_merged(request):
             tx.respond(response_to(request, 482, to_tag=local_tag), now)
             return
+        limit = self.settings.max_pending_invites
+        if limit and self._pending_invites() >= limit:
+            response = response_to(request, 503, to_tag=local_tag)
+            response.headers.add("Retry-After", "1")
+            tx.respond(response, now)  # overload: refuse early rather than let retransmissions pile up
+            return
         try:
             dialog = Dialog.for_uas(request, local_tag)
             sdp = request.sdp
@@ -354,6 +360,9 @@ class UserAgent:
             call.on_cancel(now)
         elif invite_tx.state == "proceeding":
             invite_tx.respond(response_to(invite_tx.request, 487, to_tag=local_tag), now)
+
+    def _pending_invites(self) -> int:
+        return sum(1 for call in self._calls.values() if call.inbound and call.state in ("incoming", "early"))
 
     def _is_merged(self, invite: Request) -> bool:
         """The same INVITE arriving again by another path (new branch) while the first is pending (§8.2.2.2)."""

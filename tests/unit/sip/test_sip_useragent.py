@@ -714,3 +714,19 @@ def test_our_hold_and_resume_reinvites() -> None:
     net.flush()
     assert net.of("a", MediaUpdated)[-1].media.direction == "sendrecv"
     assert net.of("b", MediaUpdated)[-1].media.direction == "sendrecv"
+
+
+def test_unanswered_invites_beyond_the_limit_get_503() -> None:
+    agent = UserAgent(SipSettings(max_pending_invites=2), local_host=B_HOST)
+    source = Address("UDP", A_HOST, 5060)
+    for i in range(3):
+        agent.receive_datagram(_raw_invite(branch=f"z9hG4bKp{i}").replace(b"raw-1", f"call-{i}".encode()), source, 0)
+    calls = [agent.next_event(), agent.next_event(), agent.next_event()]
+    assert [isinstance(c, IncomingCall) for c in calls] == [True, True, False]
+    last = agent.datagrams_to_send()[-1][0]
+    assert last.startswith(b"SIP/2.0 503") and b"Retry-After: 1" in last
+    first = calls[0]
+    assert isinstance(first, IncomingCall)
+    first.call.reject(486, 0.1)  # one slot frees up
+    agent.receive_datagram(_raw_invite(branch="z9hG4bKp9").replace(b"raw-1", b"call-9"), source, 0.2)
+    assert isinstance(agent.next_event(), CallEnded) and isinstance(agent.next_event(), IncomingCall)
