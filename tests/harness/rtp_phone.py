@@ -91,6 +91,13 @@ class RtpPhone(asyncio.DatagramProtocol):
         self._tone = sine(freq, 1.0, RATE, dbfs)
         self._position = 0
 
+    def play_noise(self, dbfs: float = -20.0, seed: int = 1) -> None:
+        """Loop one second of white noise at `dbfs` RMS (a caller in a noisy place)."""
+        noise = np.random.default_rng(seed).standard_normal(RATE)
+        noise *= 32767 * 10 ** (dbfs / 20) / np.sqrt(np.mean(noise**2))
+        self._tone = np.clip(noise, -32768, 32767).astype(np.int16)
+        self._position = 0
+
     def send_dtmf(self, digit: str, duration_ms: int = 160) -> None:
         """Queue an RFC 4733 event: updates every 20 ms, then three end packets, all on one timestamp."""
         event = DTMF_EVENTS[digit]
