@@ -1,0 +1,147 @@
+"""N concurrent inbound calls with audio into rooms: the bridge's CPU and memory per call, and its latencies.
+
+Each call is a real one: sipp dials the bridge (a real `sipbridge` process joined to a real livekit-server), an
+RTP socket plays the caller's tone, the bridge joins the caller to its own room (individual dispatch rule), an
+agent in that room (a separate process, so its cost is not counted) publishes a tone, and the bridge answers.
+
+Figures, per N:
+* CPU per call: the bridge process's CPU seconds per second of steady call time, divided by N (from
+  /proc/<pid>/stat, so only the bridge is counted);
+* memory per call: the bridge's RSS with N calls up minus its idle RSS, divided by N;
+* INVITE -> participant joined and INVITE -> 200 OK: from the bridge's own log lines for each call (its
+  receipt of the INVITE, its room join, its answer), p50 and p99. The answer waits for the agent's audio to
+  arrive, so it includes the agent's join and publish time.
+
+Bounded: each N holds its calls for `--seconds` after all are answered; everything is stopped at the end.
+Run: .venv/bin/python bench/bench_inbound_calls.py [--calls 5 10 20] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from harness.bridge import BridgeProcess
+from harness.participant import TestParticipant
+from harness.processes import LiveKitServer
+from harness.rooms import wait_for_room
+from harness.rtp_phone import RtpPhone
+from harness.sipp_phone import SippPhone
+from livekit import api
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*\[callID=(SCL_\w+) ")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_bytes(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+
+
+def latencies(log: str) -> tuple[list[float], list[float]]:
+    """(INVITE -> joined, INVITE -> answered) in ms for each call in the bridge's log."""
+    events: dict[str, dict[str, float]] = {}
+    for line in log.splitlines():
+        match = LOG_TIME.match(line)
+        if not match:
+            continue
+        at = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        kind = "invite" if "INVITE from" in line else "joined" if "joined room" in line else None
+        kind = kind or ("answered" if line.rstrip().endswith("answered") else None)
+        if kind:
+            events.setdefault(match.group(2), {})[kind] = at
+    joined = [1000 * (e["joined"] - e["invite"]) for e in events.values() if {"invite", "joined"} <= e.keys()]
+    answered = [1000 * (e["answered"] - e["invite"]) for e in events.values() if {"invite", "answered"} <= e.keys()]
+    return joined, answered
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+async def run(calls: int, seconds: float, workdir: Path, server: LiveKitServer) -> str:
+    with BridgeProcess(workdir / "bridge", livekit=server, extra={"logging": {"level": "info"}}) as bridge:
+        client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
+        await client.sip.create_inbound_trunk(
+            api.CreateSIPInboundTrunkRequest(trunk=api.SIPInboundTrunkInfo(numbers=["+15105550100"]))
+        )
+        rule = api.SIPDispatchRule(dispatch_rule_individual=api.SIPDispatchRuleIndividual(room_prefix="bench-"))
+        await client.sip.create_dispatch_rule(
+            api.CreateSIPDispatchRuleRequest(dispatch_rule=api.SIPDispatchRuleInfo(rule=rule))
+        )
+        await client.aclose()
+        lkapi = api.LiveKitAPI(server.http_url, server.api_key, server.api_secret)
+        pid = bridge.process.pid
+        idle_rss = rss_bytes(pid)
+        phones = [RtpPhone() for _ in range(calls)]
+        agents: list[TestParticipant] = []
+        hold_ms = int((seconds + 60) * 1000)
+        try:
+            for phone in phones:
+                await phone.start()
+                phone.play_tone(440)
+            sipps = [
+                SippPhone(workdir / f"sipp{i}", bridge.sip_port, p.port, from_=f"+1310555{1000 + i}")
+                for i, p in enumerate(phones)
+            ]
+            tasks = [asyncio.create_task(s.call(hold_ms=hold_ms, limit=hold_ms / 1000 + 30)) for s in sipps]
+            for i in range(calls):
+                room = await wait_for_room(lkapi, f"bench-_+1310555{1000 + i}_", within=60)
+                agent = TestParticipant(server.ws_url, server.api_key, server.api_secret, room, "agent")
+                await agent.connect()
+                await agent.publish_tone(1000)
+                agents.append(agent)
+            deadline = time.monotonic() + 60
+            while bridge.log_text().count("] answered") < calls and time.monotonic() < deadline:  # noqa: ASYNC110 (polls another process)
+                await asyncio.sleep(0.2)
+            answered_calls = bridge.log_text().count("] answered")
+            await asyncio.sleep(2)  # settle
+            cpu0, t0 = cpu_seconds(pid), time.monotonic()
+            await asyncio.sleep(seconds)
+            cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+            rss = rss_bytes(pid)
+            joined, answered = latencies(bridge.log_text())
+            for task in tasks:
+                task.cancel()
+        finally:
+            for agent in agents:
+                await agent.disconnect()
+            for phone in phones:
+                await phone.close()
+            await lkapi.aclose()
+    load = os.getloadavg()[0]
+    return (
+        f"{calls:>5} {answered_calls:>8} {1000 * cpu / calls:>14.1f} {(rss - idle_rss) / calls / 2**20:>13.1f} "
+        f"{percentile(joined, 50):>9.0f} {percentile(joined, 99):>9.0f} "
+        f"{percentile(answered, 50):>9.0f} {percentile(answered, 99):>9.0f} {load:>6.1f}"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, nargs="+", default=[5, 10, 20])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-inbound-") as tmp, LiveKitServer(Path(tmp) / "lk") as server:
+        print("calls answered  CPU ms/s/call  MiB/call  join p50  join p99  200 p50  200 p99  load")
+        for n in args.calls:
+            print(await run(n, args.seconds, Path(tmp) / f"n{n}", server), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
