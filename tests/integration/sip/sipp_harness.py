@@ -28,6 +28,27 @@ def free_port() -> int:
     raise RuntimeError("no free port")
 
 
+def _in_use(port: int, kind: socket.SocketKind) -> bool:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False
+
+
+async def wait_bound(port: int, *, udp: bool = True, tcp: bool = False, limit: float = 20.0) -> None:
+    """Wait until a started process has bound ``port`` for the given transports: readiness is observed, not
+    guessed with a sleep, so a slow machine only makes the test slower."""
+    kinds = [kind for kind, wanted in ((socket.SOCK_DGRAM, udp), (socket.SOCK_STREAM, tcp)) if wanted]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not all(_in_use(port, kind) for kind in kinds):
+        if loop.time() > deadline:
+            raise TimeoutError(f"nothing bound port {port}")
+        await asyncio.sleep(0.05)
+
+
 @dataclass
 class SippResult:
     returncode: int
@@ -77,7 +98,8 @@ class Sipp:
     async def start(self, scenario: str, **kw: object) -> asyncio.Task[SippResult]:
         """Start a sipp UAS in the background and give it a moment to bind."""
         task = asyncio.ensure_future(self.run(scenario, **kw))  # type: ignore[arg-type]
-        await asyncio.sleep(0.3)
+        tcp = kw.get("transport") == "t1"
+        await wait_bound(self.port, udp=not tcp, tcp=tcp)
         return task
 
     def kill(self) -> None:

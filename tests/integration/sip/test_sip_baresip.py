@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sipp_harness import free_port
+from sipp_harness import free_port, wait_bound
 
 from sipbridge.sip.endpoint import Endpoint, InboundCall
 from sipbridge.sip.offer_answer import Encryption, MediaParams, MediaSession
@@ -59,7 +59,7 @@ class Baresip:
             return self.output
 
         task = asyncio.ensure_future(finish())
-        await asyncio.sleep(0.8)  # baresip binds its socket
+        await wait_bound(self.port)
         return task
 
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sipp_harness import EndpointFactory, Sipp, free_port
+from sipp_harness import EndpointFactory, Sipp, free_port, wait_bound
 
 from sipbridge.sip.endpoint import InboundCall
 from sipbridge.sip.offer_answer import MediaSession
@@ -37,7 +37,8 @@ class ProxyPath:
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             )  # fmt: skip
             self.procs.append(proc)
-        await asyncio.sleep(0.7)  # both bind their sockets
+        for port in (self.entry, self.second):
+            await wait_bound(port, tcp=True)
 
     async def stop(self) -> None:
         for proc in self.procs:

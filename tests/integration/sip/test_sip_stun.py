@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sipp_harness import free_port
+from sipp_harness import free_port, wait_bound
 
 from sipbridge.sip.endpoint import Endpoint
 from sipbridge.sip.settings import SipSettings
@@ -27,7 +27,7 @@ async def stun_server(tmp_path: Path):  # type: ignore[no-untyped-def]
         "kamailio", "-f", str(config), "-DD", "-E", "-m", "8", "-M", "2", "-w", str(tmp_path),
         "-P", str(tmp_path / "stun.pid"), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
-    await asyncio.sleep(0.7)
+    await wait_bound(port)
     yield f"127.0.0.1:{port}"
     proc.terminate()
     try:
