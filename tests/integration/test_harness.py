@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ import redis
 from harness.audio import dominant_frequency, rms_dbfs, trim_silence
 from harness.lk import LkRunner
 from harness.participant import RATE, TestParticipant
-from harness.ports import free_udp_port
+from harness.ports import free_tcp_udp_port, free_udp_port, free_udp_range
 from harness.processes import LiveKitServer, ManagedProcess, ProcessFailed, RedisServer, udp_bound
 from livekit import api
 
@@ -138,6 +139,22 @@ def test_a_process_that_never_gets_ready_is_stopped(tmp_path: Path) -> None:
     with pytest.raises(ProcessFailed, match="was not listening within"):
         process.start_and_wait(lambda: False, what="listening", timeout=0.2)
     assert not process.running
+
+
+def test_free_ports_can_be_bound() -> None:
+    sip_port = free_tcp_udp_port()
+    rtp_start = free_udp_range(20)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+        tcp.bind(("127.0.0.1", sip_port))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", sip_port))
+    rtp = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(20)]
+    try:
+        for offset, sock in enumerate(rtp):
+            sock.bind(("127.0.0.1", rtp_start + offset))
+    finally:
+        for sock in rtp:
+            sock.close()
 
 
 def test_udp_listener_readiness(tmp_path: Path) -> None:
