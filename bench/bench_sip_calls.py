@@ -28,7 +28,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def run(rate: int, calls: int, limit: int, transport: str) -> None:
+async def run(rate: int, calls: int, limit: int, transport: str, overload_lag: float = 0.0) -> None:
     answered = 0
 
     async def handler(call: InboundCall) -> None:
@@ -38,7 +38,7 @@ async def run(rate: int, calls: int, limit: int, transport: str) -> None:
             answered += 1
         await call.wait_ended()
 
-    endpoint = Endpoint(SipSettings(bind_host="127.0.0.1", port=free_port()), handler)
+    endpoint = Endpoint(SipSettings(bind_host="127.0.0.1", port=free_port(), overload_lag=overload_lag), handler)
     await endpoint.start()
     with tempfile.TemporaryDirectory() as tmp:
         stats = Path(tmp) / "stats.csv"
@@ -89,8 +89,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000, help="total calls (bounds the run)")
     parser.add_argument("--limit", type=int, default=60, help="seconds before sipp gives up")
     parser.add_argument("--transport", default="u1", help="sipp -t value: u1 (UDP) or t1 (TCP)")
+    parser.add_argument("--overload-lag", type=float, default=0.0, help="SipSettings.overload_lag (0: off)")
     ns = parser.parse_args()
-    asyncio.run(run(ns.rate, ns.calls, ns.limit, ns.transport))
+    asyncio.run(run(ns.rate, ns.calls, ns.limit, ns.transport, ns.overload_lag))
 
 
 if __name__ == "__main__":

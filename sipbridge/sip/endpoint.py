@@ -211,6 +211,7 @@ class Endpoint:
         self._calls: dict[int, SipCall] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._lag_watch: asyncio.Task[None] | None = None
 
     @property
     def local_host(self) -> str:
@@ -249,10 +250,14 @@ class Endpoint:
         local_v6 = primary_local_address(socket.AF_INET6) if bound == "::" else None
         self.ua = UserAgent(self.settings, local_host=local, local_host_v6=local_v6)
         self.ua.is_connected = self.transports.is_connected
+        if s.overload_lag > 0:
+            self._lag_watch = asyncio.ensure_future(self._watch_lag(s.overload_lag))
 
     async def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self._lag_watch is not None:
+            self._lag_watch.cancel()
         for task in list(self._handlers):
             task.cancel()
         if self.transports is not None:
@@ -299,6 +304,20 @@ class Endpoint:
         assert self.ua is not None
         ua = self.ua
         self.run(lambda now: ua.receive_datagram(data, source, now))
+
+    async def _watch_lag(self, threshold: float) -> None:
+        """Overload detection: how late a short sleep wakes up, smoothed; above ``threshold`` new INVITEs are
+        refused with 503 so the calls already admitted keep their timers instead of drowning in retransmissions."""
+        loop = asyncio.get_running_loop()
+        smoothed = 0.0
+        while True:
+            start = loop.time()
+            await asyncio.sleep(0.05)
+            smoothed = 0.8 * smoothed + 0.2 * max(0.0, loop.time() - start - 0.05)
+            if self.ua is not None:
+                if self.ua.overloaded != (smoothed > threshold):
+                    log.warning("SIP overload %s (event loop %.0f ms late)", smoothed > threshold, smoothed * 1e3)
+                self.ua.overloaded = smoothed > threshold
 
     def _carries_calls(self, peer: Address) -> bool:
         return self.ua is not None and self.ua.carries_calls(peer)

@@ -31,6 +31,8 @@ class SipSettings:
     min_se: int = 90  # smallest session interval we accept (422 below it)
     stream_idle_timeout: float = 600.0  # close TCP/TLS connections idle this long
     max_pending_invites: int = 0  # shed new INVITEs with 503 while this many are unanswered (0: no limit)
+    # Shed new INVITEs with 503 while the event loop runs this many seconds late (0: never; 0.25 suits a node).
+    overload_lag: float = 0.0
 
 
 def codecs_from_config(enabled: Mapping[str, bool]) -> tuple[str, ...]:

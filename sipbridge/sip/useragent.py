@@ -60,6 +60,7 @@ class UserAgent:
         # Set by the edge: whether a stream connection to an address is open right now.
         self.is_connected: Callable[[Address], bool] = lambda peer: True
         self.parse_errors = 0
+        self.overloaded = False  # set by the edge when the node cannot keep up: new INVITEs get 503
         self.internal_errors = 0
 
     # ---- aioquic-style surface ------------------------------------------------------------------------------
@@ -317,7 +318,7 @@ class UserAgent:
             tx.respond(response_to(request, 482, to_tag=local_tag), now)
             return
         limit = self.settings.max_pending_invites
-        if limit and self._pending_invites() >= limit:
+        if self.overloaded or (limit and self._pending_invites() >= limit):
             response = response_to(request, 503, to_tag=local_tag)
             response.headers.add("Retry-After", "1")
             tx.respond(response, now)  # overload: refuse early rather than let retransmissions pile up

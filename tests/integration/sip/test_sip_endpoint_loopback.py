@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -246,3 +247,18 @@ async def test_connection_carrying_a_call_is_not_closed_for_idleness() -> None:
     finally:
         await caller.close()
         await callee.close()
+
+
+async def test_late_event_loop_marks_the_agent_overloaded() -> None:
+    endpoint = Endpoint(settings(overload_lag=0.05))
+    await endpoint.start()
+    try:
+        assert endpoint.ua is not None
+        for _ in range(100):
+            if endpoint.ua.overloaded:
+                break
+            time.sleep(0.3)  # noqa: ASYNC251 - blocking the loop on purpose, as a saturated node would
+            await asyncio.sleep(0.06)
+        assert endpoint.ua.overloaded
+    finally:
+        await endpoint.close()

@@ -730,3 +730,14 @@ def test_unanswered_invites_beyond_the_limit_get_503() -> None:
     first.call.reject(486, 0.1)  # one slot frees up
     agent.receive_datagram(_raw_invite(branch="z9hG4bKp9").replace(b"raw-1", b"call-9"), source, 0.2)
     assert isinstance(agent.next_event(), CallEnded) and isinstance(agent.next_event(), IncomingCall)
+
+
+def test_overloaded_agent_refuses_new_invites_but_serves_its_calls() -> None:
+    net = Net()
+    out, _ = established(net)
+    net.b.overloaded = True  # what the edge sets when its event loop runs late
+    place_call(net)
+    assert net.sent("SIP/2.0 503") and net.of("a", CallEnded)[-1].status == 503
+    out.bye(net.now)
+    net.flush()
+    assert net.of("b", CallEnded)[-1].reason == "bye"
