@@ -1,0 +1,120 @@
+"""Simultaneous inbound calls, each with audio both ways, leave no call, RTP port or task behind."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from harness.audio import dominant_frequency, rms_dbfs
+from harness.bridge import BridgeProcess
+from harness.participant import TestParticipant
+from harness.processes import LiveKitServer
+from harness.rooms import wait_for_participant, wait_for_room
+from harness.rtp_phone import RATE, RtpPhone
+from harness.sipp_phone import SippPhone
+from livekit import api
+
+pytestmark = pytest.mark.integration
+
+CALLER = "+13105550100"
+TRUNK_NUMBER = "+15105550100"
+
+
+async def configure(bridge_api: api.LiveKitAPI, room_prefix: str, krisp: bool) -> None:
+    await bridge_api.sip.create_inbound_trunk(
+        api.CreateSIPInboundTrunkRequest(
+            trunk=api.SIPInboundTrunkInfo(name="t", numbers=[TRUNK_NUMBER], krisp_enabled=krisp)
+        )
+    )
+    rule = api.SIPDispatchRule(dispatch_rule_individual=api.SIPDispatchRuleIndividual(room_prefix=room_prefix))
+    await bridge_api.sip.create_dispatch_rule(
+        api.CreateSIPDispatchRuleRequest(dispatch_rule=api.SIPDispatchRuleInfo(rule=rule))
+    )
+
+
+CALLS = 10
+"""The issue asks for 20. On this project's 2-core machines 20 calls plus 20 agent participants in the test
+process do not keep real time, and the SDK in the test process then fails to open some agents' audio streams
+(`track_subscribed`: "handle is not a FfiTrack"), so the test runs 10; bench/bench_inbound_calls.py measures 20."""
+
+
+async def audible(
+    recording: Callable[[], npt.NDArray[np.int16]], rate: int, what: str, within: float = 60.0
+) -> npt.NDArray[np.int16]:
+    """The longest unbroken sounding stretch of the last two seconds of a recording, once it lasts 0.3 s.
+
+    Under load, audio starts a while after the answer and can drop out for a few frames on this 2-core machine;
+    the frequency test runs on what was heard without a gap.
+    """
+    frame = rate // 50
+    deadline = time.monotonic() + within
+    while True:
+        tail = recording()[-2 * rate :]
+        best: tuple[int, int] = (0, 0)
+        start = None
+        for k in range(0, len(tail) - frame + 1, frame):
+            if rms_dbfs(tail[k : k + frame]) > -40:
+                start = k if start is None else start
+                if k + frame - start > best[1] - best[0]:
+                    best = (start, k + frame)
+            else:
+                start = None
+        if best[1] - best[0] >= 0.3 * rate:
+            return tail[best[0] : best[1]]
+        assert time.monotonic() < deadline, f"{what}: no 0.3 s of unbroken sound within {within} s"
+        await asyncio.sleep(0.2)
+
+
+async def test_simultaneous_calls_with_audio_both_ways(
+    tmp_path: Path, livekit_server: LiveKitServer, call_bridge: BridgeProcess, bridge_api: api.LiveKitAPI,
+    livekit_api: api.LiveKitAPI,
+) -> None:  # fmt: skip
+    await configure(bridge_api, "load-", krisp=False)
+    phones = [RtpPhone() for _ in range(CALLS)]
+    for i, phone in enumerate(phones):
+        await phone.start()
+        phone.play_tone(400 + 20 * i)
+    callers = [f"+1310555{1000 + i}" for i in range(CALLS)]
+    sipps = [
+        SippPhone(tmp_path / f"sipp{i}", call_bridge.sip_port, phone.port, from_=caller)
+        for i, (phone, caller) in enumerate(zip(phones, callers, strict=True))
+    ]
+    calls = [asyncio.create_task(s.call(hold_ms=40000, limit=150)) for s in sipps]
+    agents: list[TestParticipant] = []
+
+    async def converse(i: int) -> None:
+        """Join call i's room as its agent and check that both sides hear each other."""
+        caller, phone = callers[i], phones[i]
+        room = await wait_for_room(livekit_api, f"load-_{caller}_", within=60)
+        await wait_for_participant(livekit_api, room, f"sip_{caller}", within=60)
+        agent = TestParticipant(livekit_server.ws_url, livekit_server.api_key, livekit_server.api_secret, room, "agent")
+        agents.append(agent)
+        await agent.connect()
+        await agent.publish_tone(1000)
+        heard = await audible(lambda: agent.heard(f"sip_{caller}"), 48000, f"call {i}: caller's audio in the room")
+        assert abs(dominant_frequency(heard, 48000) - (400 + 20 * i)) <= 5, f"call {i}: caller's tone"
+        at_phone = await audible(phone.heard, RATE, f"call {i}: room audio at the phone")
+        assert abs(dominant_frequency(at_phone, RATE) - 1000) <= 5, f"call {i}: agent's tone"
+
+    try:
+        await asyncio.gather(*(converse(i) for i in range(CALLS)))
+        assert call_bridge.metrics()["sipbridge_active_calls"] == CALLS
+        results = await asyncio.gather(*calls)
+    finally:
+        for agent in agents:
+            await agent.disconnect()
+        for phone in phones:
+            await phone.close()
+    for result in results:
+        result.check()
+    deadline = asyncio.get_running_loop().time() + 30
+    while call_bridge.metrics()["sipbridge_active_calls"] or call_bridge.metrics()["sipbridge_rtp_ports_in_use"]:
+        assert asyncio.get_running_loop().time() < deadline, call_bridge.metrics()
+        await asyncio.sleep(0.2)
+    idle_tasks = call_bridge.metrics()["sipbridge_asyncio_tasks"]
+    assert idle_tasks < 30, f"{idle_tasks:.0f} asyncio tasks still alive after every call ended"
