@@ -72,6 +72,8 @@ class SharedCadence:
         self._subscribers: dict[int, tuple[FrameCallback, Callable[[BaseException], None]]] = {}
         self._next_id = 0
         self._task: asyncio.Task[None] | None = None
+        self.ticks = 0
+        """Counts passes, so that per-tick work shared by the calls (reading all sockets) runs once."""
 
     @classmethod
     def for_loop(cls, interval: float, clock: Callable[[], float] = time.monotonic) -> SharedCadence:
@@ -100,6 +102,7 @@ class SharedCadence:
             self._task = None
 
     def _tick(self, skipped: int, frames: int) -> None:
+        self.ticks += 1
         for token, (on_frames, on_error) in list(self._subscribers.items()):
             try:
                 on_frames(skipped, frames)

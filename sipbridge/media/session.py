@@ -29,7 +29,7 @@ from sipbridge.media.cadence import SharedCadence
 from sipbridge.media.codecs import Pcm
 from sipbridge.media.ports import PortAllocator, PortsExhausted
 from sipbridge.media.stream import MediaStream, StreamConfig
-from sipbridge.media.udp import Address, PolledUdpSocket
+from sipbridge.media.udp import Address, DatagramCollector, PolledUdpSocket
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +70,13 @@ class RtpSession:
         self._frames_since_rtcp = 0
         self._timeout_reported = False
         self._closed = False
+        self._collector = DatagramCollector.for_loop()
+        self._collector.add(rtp)
+        if rtcp is not None:
+            self._collector.add(rtcp)
         # a safety net: a session dropped without close() still gives its sockets and ports back when it is
         # garbage collected (a started one is held by the cadence until closed, so close() remains the rule)
-        self._release = weakref.finalize(self, _release, allocator, port, rtp, rtcp)
+        self._release = weakref.finalize(self, _release, allocator, port, self._collector, rtp, rtcp)
 
     @classmethod
     async def open(
@@ -176,17 +180,18 @@ class RtpSession:
     # -- receiving -------------------------------------------------------------------------------------------
 
     def _receive(self, stream: MediaStream) -> None:
-        """Drains the sockets; arrival times move from the kernel's Unix clock onto the session's clock."""
+        """Takes what arrived; arrival times move from the kernel's Unix clock onto the session's clock."""
         now = self._clock()
         unix_to_session = now - time.time()
-        for data, source, stamp in self._rtp_socket.receive():
+        tick = (id(self._cadence), self._cadence.ticks if self._cadence is not None else 0)
+        for data, source, stamp in self._collector.take(self._rtp_socket, tick):
             arrival = now if stamp is None else min(now, stamp + unix_to_session)
             if self._rtcp_socket is None and is_rtcp(data):
                 self._on_rtcp(stream, data, source, arrival)
             elif stream.receive_rtp(data, arrival) and self.symmetric:
                 self._latch(source, arrival)
         if self._rtcp_socket is not None:
-            for data, source, stamp in self._rtcp_socket.receive():
+            for data, source, stamp in self._collector.take(self._rtcp_socket, tick):
                 self._on_rtcp(stream, data, source, now if stamp is None else min(now, stamp + unix_to_session))
 
     def _latch(self, source: Address, now: float) -> None:
@@ -228,8 +233,15 @@ class RtpSession:
         await self.close()
 
 
-def _release(allocator: PortAllocator, port: int, rtp: PolledUdpSocket, rtcp: PolledUdpSocket | None) -> None:
-    rtp.close()
-    if rtcp is not None:
-        rtcp.close()
+def _release(
+    allocator: PortAllocator,
+    port: int,
+    collector: DatagramCollector,
+    rtp: PolledUdpSocket,
+    rtcp: PolledUdpSocket | None,
+) -> None:
+    for udp in (rtp, rtcp):
+        if udp is not None:
+            collector.remove(udp)
+            udp.close()
     allocator.release(port)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
-from sipbridge.media.udp import PolledUdpSocket
+from sipbridge.media.udp import DatagramCollector, PolledUdpSocket
 
 
 def test_drains_everything_waiting_with_arrival_times() -> None:
@@ -28,3 +28,35 @@ def test_drains_everything_waiting_with_arrival_times() -> None:
         assert receiver.receive() == []
     finally:
         receiver.close()
+
+
+def test_collector_reads_all_sockets_once_per_round_and_keeps_what_is_not_taken() -> None:
+    collector = DatagramCollector()
+    first, second = PolledUdpSocket("127.0.0.1", 0), PolledUdpSocket("127.0.0.1", 0)
+    try:
+        collector.add(first)
+        collector.add(second)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for i in range(3):
+                sender.sendto(bytes([i]), ("127.0.0.1", first.port))
+            sender.sendto(b"x", ("127.0.0.1", second.port))
+            time.sleep(0.05)  # let loopback deliver
+            assert [d for d, _, _ in collector.take(first, round_key=1)] == [b"\x00", b"\x01", b"\x02"]
+            sender.sendto(b"late", ("127.0.0.1", second.port))
+            time.sleep(0.05)
+            # the same round reads nothing new; what second got in the round waited for it
+            assert [d for d, _, _ in collector.take(second, round_key=1)] == [b"x"]
+            assert [d for d, _, _ in collector.take(second, round_key=2)] == [b"late"]
+            for i in range(DatagramCollector.MAX_WAITING + 5):  # nobody takes these: only the newest stay
+                sender.sendto(i.to_bytes(2, "big"), ("127.0.0.1", first.port))
+            time.sleep(0.05)
+            for round_key in range(3, 3 + 10):
+                collector.take(second, round_key)
+            kept = collector.take(first, round_key=99)
+            assert len(kept) == DatagramCollector.MAX_WAITING
+            assert kept[-1][0] == (DatagramCollector.MAX_WAITING + 4).to_bytes(2, "big")
+        collector.remove(first)
+        collector.remove(first)  # twice is harmless
+    finally:
+        first.close()
+        second.close()
