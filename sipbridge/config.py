@@ -58,6 +58,16 @@ class RedisConfig:
 
 
 @dataclass(frozen=True)
+class TlsConfig:
+    """SIP over TLS, the Go service's ``tls`` block: ``port`` (announced), ``port_listen``, ``certs``."""
+
+    port: int
+    port_listen: int
+    cert_file: str
+    key_file: str
+
+
+@dataclass(frozen=True)
 class Config:
     api_key: str
     api_secret: str
@@ -68,6 +78,7 @@ class Config:
     sip_port: int = 5060
     sip_port_listen: int = 5060
     sip_hostname: str = ""
+    tls: TlsConfig | None = None
     rtp_port: PortRange = PortRange(10000, 20000)
     listen_ip: str = ""
     use_external_ip: bool = False
@@ -257,6 +268,7 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
         sip_port=sip_port,
         sip_port_listen=_port(raw, "sip_port_listen", 0) or sip_port,
         sip_hostname=_str(raw, "sip_hostname"),
+        tls=_tls(raw.get("tls")),
         rtp_port=_port_range(raw.get("rtp_port")),
         listen_ip=listen_ip,
         use_external_ip=use_external_ip,
@@ -337,6 +349,24 @@ def _port_range(value: Any) -> PortRange:
     if start > end:
         raise ConfigError(f"rtp_port: range {start}-{end} is empty (the start must not exceed the end)")
     return PortRange(start, end)
+
+
+def _tls(value: Any) -> TlsConfig | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ConfigError("tls: must be a mapping with port and certs")
+    port = _port(value, "port", 5061)
+    certs = value.get("certs") or []
+    if not isinstance(certs, list) or not certs or not isinstance(certs[0], dict):
+        raise ConfigError("tls.certs: needs at least one {cert_file, key_file}")
+    cert, key = certs[0].get("cert_file"), certs[0].get("key_file")
+    if not cert or not key:
+        raise ConfigError("tls.certs[0]: cert_file and key_file are both required")
+    for name, path in (("cert_file", cert), ("key_file", key)):
+        if not Path(str(path)).is_file():
+            raise ConfigError(f"tls.certs[0].{name}: {path} is not a readable file")
+    return TlsConfig(port, _port(value, "port_listen", 0) or port, str(cert), str(key))
 
 
 def _redis(value: Any) -> RedisConfig | None:

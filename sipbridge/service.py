@@ -114,6 +114,9 @@ class Bridge:
             use_external_ip=config.use_external_ip,
             hide_inbound_port=config.hide_inbound_port,
             codecs=codecs_from_config(config.codecs),
+            tls_port=config.tls.port_listen if config.tls else None,
+            tls_cert_file=config.tls.cert_file if config.tls else None,
+            tls_key_file=config.tls.key_file if config.tls else None,
         )
         self.calls = CallServices(
             config=config,
@@ -128,9 +131,10 @@ class Bridge:
         self.endpoint = Endpoint(settings, inbound_handler(self.calls))
         await self.endpoint.start()
         self.calls.sdp_address = self.endpoint.local_host
+        tls = f", TLS on {settings.tls_port}" if settings.tls_port else ""
         log.info(
-            "SIP: %s on %s:%d (advertised %s), RTP ports %s",
-            "/".join(settings.transports), self._bind_host(), self.endpoint.port, self.endpoint.local_host,
+            "SIP: %s on %s:%d%s (advertised %s), RTP ports %s",
+            "/".join(settings.transports), self._bind_host(), self.endpoint.port, tls, self.endpoint.local_host,
             config.rtp_port,
         )  # fmt: skip
 

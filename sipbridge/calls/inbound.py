@@ -186,6 +186,8 @@ class InboundCallFlow:
                 await self._refuse(403, "authentication failed", hide)
                 return False
         if decision.verdict in (Verdict.ACCEPT, Verdict.REQUEST_PIN):
+            if hide:
+                await self.call.trying()  # the stack held back 100 Trying until the caller was known
             return True
         quiet = hide and decision.verdict in (Verdict.AUTH_FAILED, Verdict.NO_TRUNK, Verdict.NO_RULE)
         await self._refuse(decision.sip_status, decision.reason, quiet)

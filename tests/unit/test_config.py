@@ -132,3 +132,16 @@ def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_go_keys_we_do_not_act_on_are_kept_and_listed() -> None:
     config = parse_config(GO_COMPOSE_BODY + "media_timeout: 15s\nsip_ringing_interval: 1s\ntypo_key: 1\n", {})
     assert config.ignored_keys == ("media_timeout", "sip_ringing_interval", "typo_key")
+
+
+def test_tls_block_as_in_the_go_service(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    body = f"tls:\n  port: 5061\n  port_listen: 15061\n  certs:\n    - cert_file: {cert}\n      key_file: {key}\n"
+    tls = parse_config(body, {}).tls
+    assert tls is not None and (tls.port, tls.port_listen, tls.cert_file) == (5061, 15061, str(cert))
+    with pytest.raises(ConfigError, match=r"^tls\.certs\[0\]\.key_file: .* is not a readable file"):
+        parse_config(f"tls:\n  certs:\n    - cert_file: {cert}\n      key_file: {tmp_path}/none.pem\n", {})
+    with pytest.raises(ConfigError, match=r"^tls\.certs: needs at least one"):
+        parse_config("tls:\n  port: 5061\n", {})
