@@ -403,7 +403,8 @@ class InboundCallFlow:
 
     async def _in_call(self, dispatch: CallDispatch) -> None:
         assert self.participant is not None
-        limit = dispatch.max_call_duration_seconds or DEFAULT_MAX_CALL_DURATION
+        # LiveKit caps a call at 24 h whatever the trunk says.
+        limit = min(dispatch.max_call_duration_seconds or DEFAULT_MAX_CALL_DURATION, DEFAULT_MAX_CALL_DURATION)
         outcome = await _first(
             {
                 "caller": self.call.wait_ended(),
