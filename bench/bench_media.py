@@ -6,6 +6,8 @@ Two measurements:
   socket, parse it into the jitter buffer, pop and decode a frame, push one room participant's frame into the
   call's mixer, mix, encode, packetise, and send it on a real UDP socket. Optionally also resample the caller's
   audio to 48 kHz for the room (not needed when the room side is asked for the codec's rate).
+* ``ticks``: N real sessions (sockets, streams, mixers) whose per-frame work is driven by hand, one pass
+  per 20 ms of packets, with no event loop in the way: the session path's own cost, steady under load.
 * ``sessions``: N concurrent calls, each a real RtpSession on loopback on the shared 20 ms asyncio cadence,
   fed at real time by peers in another process (which also read what the bridge sends); the bridge
   process's CPU time over the run divided by calls x frames. This one includes the event loop's work and
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import random
 import socket
@@ -25,6 +28,7 @@ import time
 
 import numpy as np
 
+from sipbridge.media.cadence import SharedCadence
 from sipbridge.media.codecs import Pcm
 from sipbridge.media.mixer import Mixer
 from sipbridge.media.ports import PortAllocator
@@ -101,6 +105,46 @@ class _RoomFeed:
         return self.mixer.mix_frame()
 
 
+async def _run_ticks(codec: str, pt: int, calls: int, ticks: int) -> float:
+    """CPU seconds of ``ticks`` passes over ``calls`` real sessions driven by hand (no event-loop timing)."""
+    packets = _peer_packets(codec, pt, ticks)
+    ports = PortAllocator(32000, 32000 + 4 * calls + 20)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as drain, socket.socket(
+        socket.AF_INET, socket.SOCK_DGRAM
+    ) as peer:
+        drain.bind(("127.0.0.1", 0))
+        drain.setblocking(False)
+        sessions = []
+        cadence = SharedCadence.for_loop(0.02)
+        for _ in range(calls):
+            session = await RtpSession.open(ports, "127.0.0.1")
+            config = StreamConfig(codec, pt, 101)
+            session.source = _RoomFeed(MediaStream(config, 0.0).codec.sample_rate).next_frame
+            session.start(config, drain.getsockname())
+            sessions.append(session)
+        for session in sessions:  # the ticks are driven below, not by the timer
+            cadence.unsubscribe(session._subscription)
+        cpu = 0.0
+        for i in range(ticks):
+            for session in sessions:  # the peers' part, not counted
+                peer.sendto(packets[i], ("127.0.0.1", session.local_port))
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    drain.recv(2048)
+            started = time.process_time()
+            cadence.ticks += 1
+            for session in sessions:
+                session._on_frames(0, 1)
+            cpu += time.process_time() - started
+        for session in sessions:
+            await session.close()
+    return cpu
+
+
+def bench_ticks(codec: str, pt: int, calls: int, ticks: int = 300) -> float:
+    return asyncio.run(_run_ticks(codec, pt, calls, ticks)) / (calls * ticks) * 1e6
+
+
 def _peers_process(ports: list[int], packets: list[bytes], frames: int, drain_port: int, start_at: float) -> None:
     """Runs in its own process, so its CPU is not the bridge's: sends one packet per port every 20 ms
     and reads (and discards) what the bridge sends back."""
@@ -175,15 +219,16 @@ def main() -> None:
     parser.add_argument("--skip-sessions", action="store_true")
     args = parser.parse_args()
     print("CPU microseconds per call per 20 ms frame, both directions (best of --repeat runs)")
-    print(f"{'codec':6} {'pipeline':>9} {'+48k out':>9} {'sessions':>9} {'kept up':>8}")
+    print(f"{'codec':6} {'pipeline':>9} {'+48k out':>9} {'ticks':>9} {'sessions':>9} {'kept up':>8}")
     for codec, pt in CODECS:
         pipeline = min(bench_pipeline(codec, pt, args.frames, to_48k=False) for _ in range(args.repeat))
         resampled = min(bench_pipeline(codec, pt, args.frames, to_48k=True) for _ in range(args.repeat))
+        ticks = min(bench_ticks(codec, pt, args.calls) for _ in range(args.repeat))
         sessions = ""
         if not args.skip_sessions:
             cost, kept_up = min(bench_sessions(codec, pt, args.calls, args.seconds) for _ in range(args.repeat))
             sessions = f"{cost:9.1f} {kept_up:7.0%}"
-        print(f"{codec:6} {pipeline:9.1f} {resampled:9.1f} {sessions}")
+        print(f"{codec:6} {pipeline:9.1f} {resampled:9.1f} {ticks:9.1f} {sessions}")
 
 
 if __name__ == "__main__":
