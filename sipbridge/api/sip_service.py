@@ -157,11 +157,7 @@ class SIPService:
     # Inbound trunks ---------------------------------------------------------------------------------------------
 
     async def create_inbound_trunk(self, req: CreateSIPInboundTrunkRequest) -> SIPInboundTrunkInfo:
-        if not req.HasField("trunk"):
-            raise ValidationError("trunk: missing trunk")
-        info = req.trunk
-        if info.sip_trunk_id:
-            raise ValidationError("trunk.sip_trunk_id: must not be set (the server assigns IDs)")
+        info: SIPInboundTrunkInfo = _new_trunk(req)
         validate_inbound_trunk(info)
         async with self._write_lock:
             check_inbound_trunk_conflicts([*await self.store.list_inbound_trunks(), info])
@@ -183,13 +179,7 @@ class SIPService:
         _require("sip_trunk_id", req.sip_trunk_id)
         async with self._write_lock:
             current = _found(await self.store.get_inbound_trunk(req.sip_trunk_id), TRUNK_NOT_FOUND, req.sip_trunk_id)
-            action = req.WhichOneof("action")
-            if action == "update":
-                info = updates.update_inbound_trunk(current, req.update)
-            elif action == "replace":
-                info = updates.replaced(req.sip_trunk_id, req.replace, "sip_trunk_id")
-            else:
-                raise ValidationError("action: missing update action (set 'update' or 'replace')")
+            info = updates.apply_action(current, req, updates.update_inbound_trunk, "sip_trunk_id")
             validate_inbound_trunk(info)
             others = [t for t in await self.store.list_inbound_trunks() if t.sip_trunk_id != info.sip_trunk_id]
             check_inbound_trunk_conflicts([*others, info])
@@ -200,11 +190,7 @@ class SIPService:
     # Outbound trunks --------------------------------------------------------------------------------------------
 
     async def create_outbound_trunk(self, req: CreateSIPOutboundTrunkRequest) -> SIPOutboundTrunkInfo:
-        if not req.HasField("trunk"):
-            raise ValidationError("trunk: missing trunk")
-        info = req.trunk
-        if info.sip_trunk_id:
-            raise ValidationError("trunk.sip_trunk_id: must not be set (the server assigns IDs)")
+        info: SIPOutboundTrunkInfo = _new_trunk(req)
         validate_outbound_trunk(info)
         async with self._write_lock:
             info.sip_trunk_id = new_id(SIP_TRUNK_PREFIX)
@@ -225,13 +211,7 @@ class SIPService:
         _require("sip_trunk_id", req.sip_trunk_id)
         async with self._write_lock:
             current = _found(await self.store.get_outbound_trunk(req.sip_trunk_id), TRUNK_NOT_FOUND, req.sip_trunk_id)
-            action = req.WhichOneof("action")
-            if action == "update":
-                info = updates.update_outbound_trunk(current, req.update)
-            elif action == "replace":
-                info = updates.replaced(req.sip_trunk_id, req.replace, "sip_trunk_id")
-            else:
-                raise ValidationError("action: missing update action (set 'update' or 'replace')")
+            info = updates.apply_action(current, req, updates.update_outbound_trunk, "sip_trunk_id")
             validate_outbound_trunk(info)
             _stamp(info, created=False, since=current)
             await self.store.put_outbound_trunk(info)
@@ -274,14 +254,8 @@ class SIPService:
             current = _found(
                 await self.store.get_dispatch_rule(req.sip_dispatch_rule_id), RULE_NOT_FOUND, req.sip_dispatch_rule_id
             )
-            action = req.WhichOneof("action")
-            if action == "update":
-                info = updates.update_dispatch_rule(current, req.update)
-            elif action == "replace":
-                info = updates.replaced(req.sip_dispatch_rule_id, req.replace, "sip_dispatch_rule_id")
-                updates.upgrade_media(info)
-            else:
-                raise ValidationError("action: missing update action (set 'update' or 'replace')")
+            info = updates.apply_action(current, req, updates.update_dispatch_rule, "sip_dispatch_rule_id")
+            updates.upgrade_media(info)
             validate_dispatch_rule(info)
             rules = await self.store.list_dispatch_rules()
             check_dispatch_rule_conflicts(
@@ -307,6 +281,15 @@ class SIPService:
 
     async def transfer_participant(self, req: TransferSIPParticipantRequest) -> Message:
         raise TwirpError("unimplemented", "call transfer (TransferSIPParticipant) is not available in sipbridge yet")
+
+
+def _new_trunk(req: CreateSIPInboundTrunkRequest | CreateSIPOutboundTrunkRequest) -> Any:
+    """The trunk of a Create*Trunk request, which must be there and must not carry an ID."""
+    if not req.HasField("trunk"):
+        raise ValidationError("trunk: missing trunk")
+    if req.trunk.sip_trunk_id:
+        raise ValidationError("trunk.sip_trunk_id: must not be set (the server assigns IDs)")
+    return req.trunk
 
 
 def _require(field: str, value: str) -> None:

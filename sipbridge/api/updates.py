@@ -8,8 +8,8 @@ input (its message names the field).
 
 from __future__ import annotations
 
-from collections.abc import MutableSequence, Sequence
-from typing import TypeVar
+from collections.abc import Callable, MutableSequence, Sequence
+from typing import Any, TypeVar, cast
 
 from google.protobuf.message import Message
 from livekit.protocol.models import ListUpdate
@@ -21,6 +21,9 @@ from livekit.protocol.sip import (
     SIPMediaEncryption,
     SIPOutboundTrunkInfo,
     SIPOutboundTrunkUpdate,
+    UpdateSIPDispatchRuleRequest,
+    UpdateSIPInboundTrunkRequest,
+    UpdateSIPOutboundTrunkRequest,
 )
 
 from dispatch.errors import ValidationError
@@ -153,3 +156,18 @@ def replaced(current_id: str, replacement: M, id_field: str) -> M:
     result.CopyFrom(replacement)
     setattr(result, id_field, current_id)
     return result
+
+
+def apply_action(
+    current: W,
+    request: UpdateSIPInboundTrunkRequest | UpdateSIPOutboundTrunkRequest | UpdateSIPDispatchRuleRequest,
+    update: Callable[[W, Any], W],
+    id_field: str,
+) -> W:
+    """The record after an Update* request's action: ``update`` (field changes) or ``replace`` (whole record)."""
+    action = request.WhichOneof("action")
+    if action == "update":
+        return update(current, request.update)
+    if action == "replace":
+        return replaced(getattr(request, id_field), cast(W, request.replace), id_field)
+    raise ValidationError("action: missing update action (set 'update' or 'replace')")
