@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 from google.protobuf.duration_pb2 import Duration
 from harness.bridge import BridgeProcess
+from harness.inbound_setup import CALLER, TRUNK_NUMBER, configure, direct
 from harness.participant import TestParticipant
 from harness.processes import LiveKitServer
 from harness.rooms import wait_for_participant, wait_for_room
@@ -19,25 +20,7 @@ from livekit import api
 
 pytestmark = pytest.mark.integration
 
-CALLER = "+13105550100"
-TRUNK_NUMBER = "+15105550100"
 IDENTITY = f"sip_{CALLER}"
-
-
-async def configure(
-    bridge_api: api.LiveKitAPI, rule: api.SIPDispatchRuleInfo, **trunk_fields: object
-) -> api.SIPInboundTrunkInfo:
-    trunk_fields.setdefault("numbers", [TRUNK_NUMBER])
-    trunk = await bridge_api.sip.create_inbound_trunk(
-        api.CreateSIPInboundTrunkRequest(trunk=api.SIPInboundTrunkInfo(name="test", **trunk_fields))  # type: ignore[arg-type]
-    )
-    await bridge_api.sip.create_dispatch_rule(api.CreateSIPDispatchRuleRequest(dispatch_rule=rule))
-    return trunk
-
-
-def direct(room: str, pin: str = "", **fields: object) -> api.SIPDispatchRuleInfo:
-    rule = api.SIPDispatchRule(dispatch_rule_direct=api.SIPDispatchRuleDirect(room_name=room, pin=pin))
-    return api.SIPDispatchRuleInfo(rule=rule, **fields)  # type: ignore[arg-type]
 
 
 def agent_in(server: LiveKitServer, room: str, identity: str = "agent") -> TestParticipant:

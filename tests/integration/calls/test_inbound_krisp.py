@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from harness.audio import rms_dbfs
 from harness.bridge import BridgeProcess
+from harness.inbound_setup import CALLER, configure, individual
 from harness.participant import TestParticipant
 from harness.processes import LiveKitServer
 from harness.rooms import wait_for_room
@@ -15,21 +16,6 @@ from harness.sipp_phone import SippPhone
 from livekit import api
 
 pytestmark = pytest.mark.integration
-
-CALLER = "+13105550100"
-TRUNK_NUMBER = "+15105550100"
-
-
-async def configure(bridge_api: api.LiveKitAPI, room_prefix: str, krisp: bool) -> None:
-    await bridge_api.sip.create_inbound_trunk(
-        api.CreateSIPInboundTrunkRequest(
-            trunk=api.SIPInboundTrunkInfo(name="t", numbers=[TRUNK_NUMBER], krisp_enabled=krisp)
-        )
-    )
-    rule = api.SIPDispatchRule(dispatch_rule_individual=api.SIPDispatchRuleIndividual(room_prefix=room_prefix))
-    await bridge_api.sip.create_dispatch_rule(
-        api.CreateSIPDispatchRuleRequest(dispatch_rule=api.SIPDispatchRuleInfo(rule=rule))
-    )
 
 
 @pytest.mark.parametrize("krisp", [False, True], ids=["krisp-off", "krisp-on"])
@@ -43,7 +29,7 @@ async def test_krisp_flag_suppresses_a_noisy_callers_noise(
     krisp: bool,
 ) -> None:
     prefix = f"noisy-{'on' if krisp else 'off'}-"
-    await configure(bridge_api, prefix, krisp)
+    await configure(bridge_api, individual(prefix), krisp_enabled=krisp)
     rtp_phone.play_noise(dbfs=-25)
     call = asyncio.create_task(sipp_phone.call(hold_ms=6000))
     room = await wait_for_room(livekit_api, prefix)

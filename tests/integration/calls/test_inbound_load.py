@@ -12,6 +12,7 @@ import numpy.typing as npt
 import pytest
 from harness.audio import dominant_frequency, rms_dbfs
 from harness.bridge import BridgeProcess
+from harness.inbound_setup import configure, individual
 from harness.participant import TestParticipant
 from harness.processes import LiveKitServer
 from harness.rooms import wait_for_participant, wait_for_room
@@ -20,21 +21,6 @@ from harness.sipp_phone import SippPhone
 from livekit import api
 
 pytestmark = pytest.mark.integration
-
-CALLER = "+13105550100"
-TRUNK_NUMBER = "+15105550100"
-
-
-async def configure(bridge_api: api.LiveKitAPI, room_prefix: str, krisp: bool) -> None:
-    await bridge_api.sip.create_inbound_trunk(
-        api.CreateSIPInboundTrunkRequest(
-            trunk=api.SIPInboundTrunkInfo(name="t", numbers=[TRUNK_NUMBER], krisp_enabled=krisp)
-        )
-    )
-    rule = api.SIPDispatchRule(dispatch_rule_individual=api.SIPDispatchRuleIndividual(room_prefix=room_prefix))
-    await bridge_api.sip.create_dispatch_rule(
-        api.CreateSIPDispatchRuleRequest(dispatch_rule=api.SIPDispatchRuleInfo(rule=rule))
-    )
 
 
 CALLS = 10
@@ -74,7 +60,7 @@ async def test_simultaneous_calls_with_audio_both_ways(
     tmp_path: Path, livekit_server: LiveKitServer, call_bridge: BridgeProcess, bridge_api: api.LiveKitAPI,
     livekit_api: api.LiveKitAPI,
 ) -> None:  # fmt: skip
-    await configure(bridge_api, "load-", krisp=False)
+    await configure(bridge_api, individual("load-"), krisp_enabled=False)
     phones = [RtpPhone() for _ in range(CALLS)]
     for i, phone in enumerate(phones):
         await phone.start()
