@@ -166,7 +166,7 @@ def _peers_process(ports: list[int], packets: list[bytes], frames: int, drain_po
 async def _run_sessions(codec: str, pt: int, calls: int, seconds: float) -> tuple[float, int, int]:
     """CPU seconds the bridge process spent serving ``calls`` sessions for ``seconds``, and the packets
     they sent and received meanwhile."""
-    frames = int(seconds * 50)
+    frames = int((seconds + 1) * 50)  # the peers go on past the measured window
     packets = _peer_packets(codec, pt, 250)
     ports = PortAllocator(30000, 30000 + 4 * calls + 20)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
