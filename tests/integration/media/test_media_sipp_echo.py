@@ -18,7 +18,10 @@ from sipbridge.media.srtp import SrtpKeys, new_inline_key
 from sipbridge.media.stream import StreamConfig
 
 HOST = "127.0.0.1"
-pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed"),
+]
 
 
 def _free_port() -> int:
