@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-from harness.audio import dominant_frequency, rms_dbfs
+from harness.audio import rms_dbfs
 from harness.bridge import BridgeProcess
 from harness.inbound_setup import configure, individual
 from harness.participant import TestParticipant
@@ -45,31 +45,32 @@ def peaks(samples: npt.NDArray[np.int16], rate: int) -> str:
     )
 
 
-async def audible(
-    recording: Callable[[], npt.NDArray[np.int16]], rate: int, what: str, within: float = 60.0
-) -> npt.NDArray[np.int16]:
-    """The longest unbroken sounding stretch of the last two seconds of a recording, once it lasts 0.3 s.
+def band_db(samples: npt.NDArray[np.int16], rate: int, freq: float) -> float:
+    """Energy within ±4 Hz of `freq`, in dB (relative; for comparing bands of one recording)."""
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples)))) ** 2
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    return float(10 * np.log10(spectrum[(freqs > freq - 4) & (freqs < freq + 4)].sum() + 1e-9))
 
-    Under load, audio starts a while after the answer and can drop out for a few frames on this 2-core machine;
-    the frequency test runs on what was heard without a gap.
-    """
-    frame = rate // 50
-    deadline = time.monotonic() + within
+
+async def heard_tone(
+    recording: Callable[[], npt.NDArray[np.int16]], rate: int, freq: float, others: list[float], what: str
+) -> None:
+    """Wait until the last two seconds of a recording carry `freq` at least 10 dB above every one of `others`
+    (the tones of the other calls: a leak from another call would show there). Short dropouts, which a loaded
+    2-core machine causes, spread some energy but do not move the tone."""
+    deadline = time.monotonic() + 60
     while True:
         tail = recording()[-2 * rate :]
-        best: tuple[int, int] = (0, 0)
-        start = None
-        for k in range(0, len(tail) - frame + 1, frame):
-            if rms_dbfs(tail[k : k + frame]) > -40:
-                start = k if start is None else start
-                if k + frame - start > best[1] - best[0]:
-                    best = (start, k + frame)
-            else:
-                start = None
-        if best[1] - best[0] >= 0.3 * rate:
-            return tail[best[0] : best[1]]
-        assert time.monotonic() < deadline, f"{what}: no 0.3 s of unbroken sound within {within} s"
-        await asyncio.sleep(0.2)
+        if len(tail) == 2 * rate and rms_dbfs(tail) > -40:
+            margin = band_db(tail, rate, freq) - max(band_db(tail, rate, f) for f in others)
+            if margin >= 10:
+                return
+        else:
+            margin = float("nan")
+        if time.monotonic() > deadline:
+            spectrum = peaks(tail, rate) if rms_dbfs(tail) > -90 else "no audio"
+            raise AssertionError(f"{what}: {freq} Hz not clear (margin {margin:.0f} dB, {spectrum})")
+        await asyncio.sleep(0.5)
 
 
 async def test_simultaneous_calls_with_audio_both_ways(
@@ -98,12 +99,9 @@ async def test_simultaneous_calls_with_audio_both_ways(
         agents.append(agent)
         await agent.connect()
         await agent.publish_tone(1000)
-        heard = await audible(lambda: agent.heard(f"sip_{caller}"), 48000, f"call {i}: caller's audio in the room")
-        assert abs(dominant_frequency(heard, 48000) - (400 + 20 * i)) <= 5, (
-            f"call {i}: caller's tone, {peaks(heard, 48000)}"
-        )
-        at_phone = await audible(phone.heard, RATE, f"call {i}: room audio at the phone")
-        assert abs(dominant_frequency(at_phone, RATE) - 1000) <= 5, f"call {i}: agent's tone, {peaks(at_phone, RATE)}"
+        others = [400.0 + 20 * j for j in range(CALLS) if j != i]
+        await heard_tone(lambda: agent.heard(f"sip_{caller}"), 48000, 400 + 20 * i, others, f"call {i}, in the room")
+        await heard_tone(phone.heard, RATE, 1000, [400.0 + 20 * j for j in range(CALLS)], f"call {i}, at the phone")
 
     try:
         await asyncio.gather(*(converse(i) for i in range(CALLS)))
