@@ -78,17 +78,11 @@ TRUNK_SEQUENCES = {
 
 @pytest.mark.parametrize("sequence", TRUNK_SEQUENCES.values(), ids=TRUNK_SEQUENCES.keys())
 async def test_inbound_trunk_conflicts_agree(livekit_api: LiveKitAPI, sequence: list[SIPInboundTrunkInfo]) -> None:
-    stored: list[SIPInboundTrunkInfo] = []
-    for trunk in sequence:
-        ours = _refusal(check_inbound_trunk_conflicts, [*stored, trunk])
-        try:
-            created = await livekit_api.sip.create_inbound_trunk(CreateSIPInboundTrunkRequest(trunk=trunk))
-        except TwirpError as e:
-            assert ours is not None, f"livekit-server refused what we accept: {e.message}"
-            assert e.code == ours.code
-            continue
-        assert ours is None, f"livekit-server accepted what we refuse: {ours}"
-        stored.append(created)
+    await _create_alike(
+        sequence,
+        check_inbound_trunk_conflicts,
+        lambda trunk: livekit_api.sip.create_inbound_trunk(CreateSIPInboundTrunkRequest(trunk=trunk)),
+    )
 
 
 def R(
@@ -118,17 +112,11 @@ RULE_SEQUENCES = {
 
 @pytest.mark.parametrize("sequence", RULE_SEQUENCES.values(), ids=RULE_SEQUENCES.keys())
 async def test_dispatch_rule_conflicts_agree(livekit_api: LiveKitAPI, sequence: list[SIPDispatchRuleInfo]) -> None:
-    stored: list[SIPDispatchRuleInfo] = []
-    for rule in sequence:
-        ours = _refusal(check_dispatch_rule_conflicts, [*stored, rule])
-        try:
-            created = await livekit_api.sip.create_dispatch_rule(CreateSIPDispatchRuleRequest(dispatch_rule=rule))
-        except TwirpError as e:
-            assert ours is not None, f"livekit-server refused what we accept: {e.message}"
-            assert e.code == ours.code
-            continue
-        assert ours is None, f"livekit-server accepted what we refuse: {ours}"
-        stored.append(created)
+    await _create_alike(
+        sequence,
+        check_dispatch_rule_conflicts,
+        lambda rule: livekit_api.sip.create_dispatch_rule(CreateSIPDispatchRuleRequest(dispatch_rule=rule)),
+    )
 
 
 async def test_known_difference_rule_listing_one_number_twice(livekit_api: LiveKitAPI) -> None:
@@ -138,6 +126,24 @@ async def test_known_difference_rule_listing_one_number_twice(livekit_api: LiveK
     with pytest.raises(TwirpError) as refused:
         await livekit_api.sip.create_dispatch_rule(CreateSIPDispatchRuleRequest(dispatch_rule=rule))
     assert refused.value.code == "invalid_argument"
+
+
+async def _create_alike(
+    sequence: Sequence[Item], check: Callable[[list[Item]], None], create: Callable[[Item], Awaitable[Item]]
+) -> None:
+    """Create each item in livekit-server and check it with ours against those created so far: each step must be
+    accepted or refused alike, with livekit-server's refusal code the one our error carries."""
+    stored: list[Item] = []
+    for item in sequence:
+        ours = _refusal(check, [*stored, item])
+        try:
+            created = await create(item)
+        except TwirpError as e:
+            assert ours is not None, f"livekit-server refused what we accept: {e.message}"
+            assert e.code == ours.code
+            continue
+        assert ours is None, f"livekit-server accepted what we refuse: {ours}"
+        stored.append(created)
 
 
 def _refusal(check: Callable[[Item], None], item: Item) -> DispatchError | None:
