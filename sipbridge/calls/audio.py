@@ -56,8 +56,8 @@ class CallAudio:
 
     def set_codec_rate(self, codec_rate: int) -> None:
         """The negotiated codec's sample rate (again after a re-INVITE that changed it)."""
-        if codec_rate == self._codec_rate and (self._to_phone is not None or codec_rate == self.room_rate):
-            return
+        if codec_rate == self._codec_rate:
+            return  # the resamplers (or their absence) already match this rate
         self._codec_rate = codec_rate
         codec_frame = codec_rate * FRAME_MS // 1000
         room_frame = self.room_rate * FRAME_MS // 1000

@@ -235,7 +235,7 @@ class InboundCallFlow:
                 await self.call.reject(488, reason=str(e))
                 raise CallEnd(f"no acceptable media: {e}") from None
             if self.media.current is not None:
-                room_rate = KNOWN_CODECS[self.media.current.codec.name.lower()].sample_rate
+                room_rate = _sample_rate(self.media.current)
         self.audio = CallAudio(room_rate)
         self.rtp.source = self.audio.next_frame_for_phone
         self.rtp.sink = self.audio.from_phone
@@ -246,7 +246,7 @@ class InboundCallFlow:
         assert self.rtp is not None and self.audio is not None
         config = stream_config(params, self._media_timeout(), MEDIA_TIMEOUT_INITIAL)
         self.rtp.start(config, (params.remote_address, params.remote_port))
-        self.audio.set_codec_rate(KNOWN_CODECS[params.codec.name.lower()].sample_rate)
+        self.audio.set_codec_rate(_sample_rate(params))
         self.log.info(
             "media: %s/%d pt %d to %s:%d%s",
             params.codec.name, params.codec.clock_rate, params.payload_type, params.remote_address,
@@ -467,6 +467,11 @@ async def _first(waiters: dict[str, Awaitable[object]], limit: float) -> str:
     if not done:
         return "timeout"
     return futures[next(iter(done))]
+
+
+def _sample_rate(params: MediaParams) -> int:
+    """The audio rate of the negotiated codec (16 kHz for G.722, although its RTP clock says 8 kHz)."""
+    return KNOWN_CODECS[params.codec.name.lower()].sample_rate
 
 
 def _reason_header(status: int, text: str) -> str:
