@@ -87,13 +87,15 @@ async def test_simultaneous_calls_with_audio_both_ways(
         SippPhone(tmp_path / f"sipp{i}", call_bridge.sip_port, phone.port, from_=caller)
         for i, (phone, caller) in enumerate(zip(phones, callers, strict=True))
     ]
-    calls = [asyncio.create_task(s.call(hold_ms=40000, limit=150)) for s in sipps]
+    # The phones stay on the line until the bridge hangs up, so a slow machine cannot end a call early.
+    calls = [asyncio.create_task(s.call(limit=240)) for s in sipps]
     agents: list[TestParticipant] = []
+    rooms: dict[int, str] = {}
 
     async def converse(i: int) -> None:
         """Join call i's room as its agent and check that both sides hear each other."""
         caller, phone = callers[i], phones[i]
-        room = await wait_for_room(livekit_api, f"load-_{caller}_", within=60)
+        room = rooms[i] = await wait_for_room(livekit_api, f"load-_{caller}_", within=60)
         await wait_for_participant(livekit_api, room, f"sip_{caller}", within=60)
         agent = TestParticipant(livekit_server.ws_url, livekit_server.api_key, livekit_server.api_secret, room, "agent")
         agents.append(agent)
@@ -106,6 +108,9 @@ async def test_simultaneous_calls_with_audio_both_ways(
     try:
         await asyncio.gather(*(converse(i) for i in range(CALLS)))
         assert call_bridge.metrics()["sipbridge_active_calls"] == CALLS
+        for i, caller in enumerate(callers):  # the bridge hangs up each call when its participant is removed
+            who = api.RoomParticipantIdentity(room=rooms[i], identity=f"sip_{caller}")
+            await livekit_api.room.remove_participant(who)
         results = await asyncio.gather(*calls)
     finally:
         for agent in agents:

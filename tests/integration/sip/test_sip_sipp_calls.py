@@ -71,11 +71,14 @@ async def test_udp_loss_recovered_by_retransmission(sipp: Sipp, endpoint: Endpoi
     ep = await endpoint(answering(ended))
     result = await sipp.run("uac_basic.xml", ep.port, calls=10, extra=("-lost", "15", "-r", "5"), limit=90)
     result.check()
-    # sipp can exit on the last 200 OK before our handler task has recorded that call's end.
-    deadline = asyncio.get_running_loop().time() + 10
+    # sipp can exit on the last 200 OK before our handler task has recorded that call's end, and when its ACK is
+    # "lost" it sometimes counts the call done without ever sending the BYE: that call then ends on our side when
+    # the ACK wait runs out (64*T1 = 32 s, RFC 3261 §13.3.1.4), with our BYE.
+    deadline = asyncio.get_running_loop().time() + 45
     while len(ended) < 10 and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110 (handler tasks)
         await asyncio.sleep(0.05)
     assert len(ended) == 10
+    assert {e.reason for e in ended} <= {"bye", "ack-timeout"}
 
 
 async def test_tcp_transport(sipp: Sipp, endpoint: EndpointFactory) -> None:
