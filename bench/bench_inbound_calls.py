@@ -2,7 +2,8 @@
 
 Each call is a real one: sipp dials the bridge (a real `sipbridge` process joined to a real livekit-server), an
 RTP socket plays the caller's tone, the bridge joins the caller to its own room (individual dispatch rule), an
-agent in that room (a separate process, so its cost is not counted) publishes a tone, and the bridge answers.
+agent in that room (in worker processes, harness.agent_pool, so its cost is not counted) publishes a tone, and
+the bridge answers.
 
 Figures, per N:
 * CPU per call: the bridge process's CPU seconds per second of steady call time, divided by N (from
@@ -30,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from harness.agent_pool import AgentPool
 from harness.bridge import BridgeProcess
-from harness.participant import TestParticipant
 from harness.processes import LiveKitServer
 from harness.rooms import wait_for_room
 from harness.rtp_phone import RtpPhone
@@ -89,7 +90,8 @@ async def run(calls: int, seconds: float, workdir: Path, server: LiveKitServer) 
         pid = bridge.process.pid
         idle_rss = rss_bytes(pid)
         phones = [RtpPhone() for _ in range(calls)]
-        agents: list[TestParticipant] = []
+        agents = AgentPool(server.ws_url, server.api_key, server.api_secret, workers=max(1, calls // 5))
+        await agents.start()
         hold_ms = int((seconds + 60) * 1000)
         try:
             for phone in phones:
@@ -102,10 +104,7 @@ async def run(calls: int, seconds: float, workdir: Path, server: LiveKitServer) 
             tasks = [asyncio.create_task(s.call(hold_ms=hold_ms, limit=hold_ms / 1000 + 30)) for s in sipps]
             for i in range(calls):
                 room = await wait_for_room(lkapi, f"bench-_+1310555{1000 + i}_", within=60)
-                agent = TestParticipant(server.ws_url, server.api_key, server.api_secret, room, "agent")
-                await agent.connect()
-                await agent.publish_tone(1000)
-                agents.append(agent)
+                await agents.join(room, "agent", tone=1000)
             deadline = time.monotonic() + 60
             while bridge.log_text().count("] answered") < calls and time.monotonic() < deadline:  # noqa: ASYNC110 (polls another process)
                 await asyncio.sleep(0.2)
@@ -119,8 +118,7 @@ async def run(calls: int, seconds: float, workdir: Path, server: LiveKitServer) 
             for task in tasks:
                 task.cancel()
         finally:
-            for agent in agents:
-                await agent.disconnect()
+            await agents.close()
             for phone in phones:
                 await phone.close()
             await lkapi.aclose()

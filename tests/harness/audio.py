@@ -69,3 +69,30 @@ def trim_silence(samples: Samples, rate: int, threshold_dbfs: float = -50.0, win
     if loud.size == 0:
         return samples[:0]
     return samples[loud[0] * window : (loud[-1] + 1) * window]
+
+
+def band_db(samples: npt.NDArray[np.integer], rate: int, freq: float) -> float:
+    """Energy within ±4 Hz of `freq`, in dB (relative: for comparing bands of one recording)."""
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples)))) ** 2
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    return float(10 * np.log10(spectrum[(freqs > freq - 4) & (freqs < freq + 4)].sum() + 1e-9))
+
+
+def tone_margin(samples: npt.NDArray[np.integer], rate: int, freq: float, others: list[float]) -> float:
+    """How many dB `freq` stands above the strongest of `others` (other calls' tones: a leak would show there)."""
+    return band_db(samples, rate, freq) - max(band_db(samples, rate, f) for f in others)
+
+
+def spectral_peaks(samples: npt.NDArray[np.integer], rate: int, count: int = 3) -> str:
+    """The strongest spectral peaks, to tell a distorted tone from another tone leaking in (for failure messages)."""
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    picked: list[int] = []
+    for k in sorted(range(1, len(spectrum) - 1), key=lambda k: spectrum[k], reverse=True):
+        if all(abs(k - p) > 3 for p in picked):
+            picked.append(k)
+        if len(picked) == count:
+            break
+    return "peaks " + ", ".join(
+        f"{freqs[k]:.0f} Hz ({20 * np.log10(spectrum[k] / spectrum[picked[0]]):.0f} dB)" for k in picked
+    )
