@@ -7,6 +7,7 @@ the call flows stay independent of the transport.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from google.protobuf.empty_pb2 import Empty
 
@@ -111,7 +112,7 @@ class IOInfoClient:
     ) -> GetSIPTrunkAuthenticationResponse:
         """The inbound trunk matching a call and its credentials (an empty reply: no trunk, accept)."""
         return await self._client.request(
-            "GetSIPTrunkAuthentication", request, GetSIPTrunkAuthenticationResponse, timeout=self._timeout
+            "GetSIPTrunkAuthentication", _safe_call(request), GetSIPTrunkAuthenticationResponse, timeout=self._timeout
         )
 
     async def evaluate_sip_dispatch_rules(
@@ -119,7 +120,7 @@ class IOInfoClient:
     ) -> EvaluateSIPDispatchRulesResponse:
         """Where a call goes: room, participant identity and attributes, or a PIN request, rejection or drop."""
         return await self._client.request(
-            "EvaluateSIPDispatchRules", request, EvaluateSIPDispatchRulesResponse, timeout=self._timeout
+            "EvaluateSIPDispatchRules", _safe_call(request), EvaluateSIPDispatchRulesResponse, timeout=self._timeout
         )
 
     async def update_sip_call_state(self, request: UpdateSIPCallStateRequest) -> None:
@@ -127,3 +128,18 @@ class IOInfoClient:
 
     async def record_call_context(self, request: RecordCallContextRequest) -> None:
         await self._client.request("RecordCallContext", request, Empty, timeout=self._timeout)
+
+
+CallRequest = TypeVar("CallRequest", GetSIPTrunkAuthenticationRequest, EvaluateSIPDispatchRulesRequest)
+
+
+def _safe_call(request: CallRequest) -> CallRequest:
+    """The request with `call.from` and `call.to` present (if `call` is): livekit-server reads them unchecked,
+    and a missing one crashes the whole server process (seen with v1.13.5)."""
+    if not request.HasField("call") or (request.call.HasField("from") and request.call.HasField("to")):
+        return request
+    safe = type(request)()
+    safe.CopyFrom(request)
+    safe.call.from_.SetInParent()
+    safe.call.to.SetInParent()
+    return safe
