@@ -1,0 +1,28 @@
+"""Fixtures for psrpc tests: buses on the shared real Redis, one per simulated node."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+import redis.asyncio as aioredis
+from harness.processes import RedisServer
+
+from sipbridge.psrpc import RedisBus
+
+
+@pytest.fixture
+async def new_bus(redis_server: RedisServer) -> AsyncIterator[Callable[[], Awaitable[RedisBus]]]:
+    """Makes buses, each with its own Redis connections, as separate processes would have; all closed after."""
+    opened: list[tuple[RedisBus, aioredis.Redis]] = []
+
+    async def make() -> RedisBus:
+        client = aioredis.Redis(host=redis_server.host, port=redis_server.port)
+        bus = RedisBus(client)
+        opened.append((bus, client))
+        return bus
+
+    yield make
+    for bus, client in opened:
+        await bus.close()
+        await client.aclose()

@@ -1,0 +1,241 @@
+"""psrpc between our own servers and clients on a real Redis: queueing, pausing, claims, topics, expiry, errors.
+
+Each server and client has its own bus (own Redis connections), as separate nodes would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from sipbridge.psrpc import ErrorCode, Incoming, PsrpcError, RedisBus, Registration, RPCClient, RPCServer, channels
+from sipbridge.psrpc.wire import ClaimRequest, ClaimResponse, Request, Response
+
+pytestmark = pytest.mark.integration
+
+# Any message type will do as request and response here; the SIP types are exercised against livekit-server.
+Ping = ClaimResponse
+SERVICE = "PsrpcTest"
+NewBus = Callable[[], Awaitable[RedisBus]]
+
+
+def echo(server: RPCServer, seen: Counter[str]) -> Callable[[Ping, Incoming], Awaitable[Ping]]:
+    """A handler counting the requests it runs and answering with its server's ID."""
+
+    async def handle(request: Ping, incoming: Incoming) -> Ping:
+        seen[request.request_id] += 1
+        return Ping(request_id=request.request_id, server_id=server.server_id)
+
+    return handle
+
+
+async def start_servers(new_bus: NewBus, count: int, seen: Counter[str]) -> list[tuple[RPCServer, Registration[Ping]]]:
+    """`count` servers of method Echo, each on its own bus."""
+    started = []
+    for _ in range(count):
+        server = RPCServer(await new_bus(), SERVICE)
+        started.append((server, await server.register("Echo", Ping, Ping, echo(server, seen))))
+    return started
+
+
+async def test_a_queued_request_is_handled_by_exactly_one_server(new_bus: NewBus) -> None:
+    seen: Counter[str] = Counter()
+    servers = [server for server, _ in await start_servers(new_bus, 3, seen)]
+    client = RPCClient(await new_bus(), SERVICE)
+
+    replies = await asyncio.gather(*(client.request("Echo", Ping(request_id=f"r{i}"), Ping) for i in range(30)))
+
+    assert [reply.request_id for reply in replies] == [f"r{i}" for i in range(30)]
+    assert seen == Counter({f"r{i}": 1 for i in range(30)})  # every request ran once, on one server
+    assert {reply.server_id for reply in replies} <= {server.server_id for server in servers}
+
+
+async def test_a_paused_server_gets_no_requests_until_it_resumes(new_bus: NewBus) -> None:
+    seen: Counter[str] = Counter()
+    (server_a, registration_a), (server_b, registration_b) = await start_servers(new_bus, 2, seen)
+    client = RPCClient(await new_bus(), SERVICE)
+
+    await registration_a.pause()
+    replies = [await client.request("Echo", Ping(request_id=f"r{i}"), Ping) for i in range(10)]
+    assert {reply.server_id for reply in replies} == {server_b.server_id}
+
+    await registration_a.resume()
+    await registration_b.pause()
+    replies = [await client.request("Echo", Ping(request_id=f"s{i}"), Ping) for i in range(10)]
+    assert {reply.server_id for reply in replies} == {server_a.server_id}
+
+
+async def test_with_every_server_paused_the_call_fails_after_the_selection_window(new_bus: NewBus) -> None:
+    server = RPCServer(await new_bus(), SERVICE)
+    seen: Counter[str] = Counter()
+    registration = await server.register("Echo", Ping, Ping, echo(server, seen))
+    await registration.pause()
+    client = RPCClient(await new_bus(), SERVICE)
+
+    started = time.monotonic()
+    with pytest.raises(PsrpcError) as failure:
+        await client.request("Echo", Ping(request_id="r"), Ping)
+    assert (failure.value.code, failure.value.message) == (ErrorCode.UNAVAILABLE, "no response from servers")
+    assert 0.9 < time.monotonic() - started < 2.0
+    assert not seen
+
+
+async def test_a_server_that_takes_a_request_but_declines_the_claim_fails_it(new_bus: NewBus) -> None:
+    server = RPCServer(await new_bus(), SERVICE)
+    seen: Counter[str] = Counter()
+    await server.register("Echo", Ping, Ping, echo(server, seen), affinity=lambda ping: -1.0 if ping.server_id else 1.0)
+    client = RPCClient(await new_bus(), SERVICE)
+
+    assert (await client.request("Echo", Ping(request_id="ok"), Ping)).request_id == "ok"
+    with pytest.raises(PsrpcError) as failure:
+        await client.request("Echo", Ping(request_id="declined", server_id="x"), Ping)
+    assert (failure.value.code, failure.value.message) == (ErrorCode.UNAVAILABLE, "no response from servers")
+    assert seen == Counter({"ok": 1})
+
+
+async def test_claims_carry_the_affinity_and_the_best_one_wins(new_bus: NewBus) -> None:
+    seen: Counter[str] = Counter()
+    servers = []
+    for affinity in (0.2, 0.9):
+        server = RPCServer(await new_bus(), SERVICE)
+        await server.register("Echo", Ping, Ping, echo(server, seen), queue=False, affinity=lambda _, a=affinity: a)
+        servers.append(server)
+    client = RPCClient(await new_bus(), SERVICE)
+
+    reply = await client.request("Echo", Ping(request_id="r"), Ping, accept_first=False, selection_timeout=0.5)
+    assert reply.server_id == servers[1].server_id
+    assert seen == Counter({"r": 1})
+
+
+async def test_a_topic_is_served_only_while_registered(new_bus: NewBus) -> None:
+    server = RPCServer(await new_bus(), SERVICE)
+    seen: Counter[str] = Counter()
+    client = RPCClient(await new_bus(), SERVICE)
+    topic = "SCL_topic-test"  # the dash is escaped in the channel name on both sides
+
+    registration = await server.register("Transfer", Ping, Ping, echo(server, seen), topic=topic)
+    assert (await client.request("Transfer", Ping(request_id="on"), Ping, topic=topic)).request_id == "on"
+    with pytest.raises(PsrpcError, match="no response from servers"):
+        await client.request("Transfer", Ping(request_id="other"), Ping, topic="SCL_other")
+
+    await registration.close()
+    with pytest.raises(PsrpcError, match="no response from servers"):
+        await client.request("Transfer", Ping(request_id="off"), Ping, topic=topic)
+
+    await server.register("Transfer", Ping, Ping, echo(server, seen), topic=topic)
+    assert (await client.request("Transfer", Ping(request_id="again"), Ping, topic=topic)).request_id == "again"
+    assert seen == Counter({"on": 1, "again": 1})
+
+
+async def test_registering_a_topic_twice_on_one_server_is_refused(new_bus: NewBus) -> None:
+    server = RPCServer(await new_bus(), SERVICE)
+    seen: Counter[str] = Counter()
+    await server.register("Transfer", Ping, Ping, echo(server, seen), topic="SCL_1")
+    with pytest.raises(ValueError, match="already registered"):
+        await server.register("Transfer", Ping, Ping, echo(server, seen), topic=["SCL_1"])
+
+
+async def test_an_expired_request_is_dropped_unclaimed(new_bus: NewBus) -> None:
+    seen: Counter[str] = Counter()
+    await start_servers(new_bus, 1, seen)
+    listener = await new_bus()
+    claims: list[ClaimRequest] = []
+    await listener.subscribe(channels.claim_request(SERVICE, "CLI_expiry"), ClaimRequest, claims.append)
+
+    now = time.time_ns()
+    for request_id, expiry in (("past", now - 1), ("zero", 0), ("live", now + 3_000_000_000)):
+        request = Request(request_id=request_id, client_id="CLI_expiry", sent_at=now, expiry=expiry)
+        await listener.publish(channels.request(SERVICE, "Echo", ""), request)
+    await asyncio.sleep(0.5)
+
+    assert [claim.request_id for claim in claims] == ["live"]
+    assert not seen  # "live" was claimed, but nobody answered the claim, so it never ran
+
+
+async def test_a_handler_past_the_deadline_is_cancelled_and_the_caller_times_out(new_bus: NewBus) -> None:
+    server = RPCServer(await new_bus(), SERVICE)
+    outcome: list[str] = []
+
+    async def slow(request: Ping, incoming: Incoming) -> Ping:
+        assert incoming.deadline - time.time() < 0.6
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+            raise
+        return request
+
+    await server.register("Slow", Ping, Ping, slow)
+    client = RPCClient(await new_bus(), SERVICE)
+    started = time.monotonic()
+    with pytest.raises(PsrpcError) as failure:
+        await client.request("Slow", Ping(request_id="r"), Ping, timeout=0.5)
+    assert (failure.value.code, failure.value.message) == (ErrorCode.DEADLINE_EXCEEDED, "request timed out")
+    assert 0.45 < time.monotonic() - started < 1.0
+    await asyncio.sleep(0.1)
+    assert outcome == ["cancelled"]
+
+
+async def test_handlers_run_concurrently(new_bus: NewBus) -> None:
+    server = RPCServer(await new_bus(), SERVICE)
+
+    async def nap(request: Ping, incoming: Incoming) -> Ping:
+        await asyncio.sleep(0.5)
+        return request
+
+    await server.register("Nap", Ping, Ping, nap)
+    client = RPCClient(await new_bus(), SERVICE)
+    started = time.monotonic()
+    await asyncio.gather(*(client.request("Nap", Ping(request_id=f"r{i}"), Ping) for i in range(20)))
+    assert time.monotonic() - started < 1.5
+
+
+async def test_handler_errors_reach_the_caller(new_bus: NewBus) -> None:
+    server = RPCServer(await new_bus(), SERVICE)
+
+    async def fail(request: Ping, incoming: Incoming) -> Ping:
+        if request.request_id == "busy":
+            raise PsrpcError.from_sip_status(486, "Busy Here")
+        if request.request_id == "wrong-type":
+            return Response()  # type: ignore[return-value]
+        raise ValueError("boom")
+
+    await server.register("Fail", Ping, Ping, fail)
+    client = RPCClient(await new_bus(), SERVICE)
+
+    with pytest.raises(PsrpcError) as busy:
+        await client.request("Fail", Ping(request_id="busy"), Ping)
+    assert busy.value.code == ErrorCode.RESOURCE_EXHAUSTED
+    assert busy.value.message == "sip status: 486: Busy Here"
+    assert busy.value.sip_status is not None and busy.value.sip_status.code == 486
+
+    with pytest.raises(PsrpcError) as boom:
+        await client.request("Fail", Ping(request_id="boom"), Ping)
+    assert (boom.value.code, boom.value.message) == (ErrorCode.UNKNOWN, "boom")
+
+    with pytest.raises(PsrpcError) as wrong:
+        await client.request("Fail", Ping(request_id="wrong-type"), Ping)
+    assert wrong.value.code == ErrorCode.INTERNAL
+
+
+async def test_an_undecodable_request_is_answered_malformed_without_a_claim(new_bus: NewBus) -> None:
+    seen: Counter[str] = Counter()
+    await start_servers(new_bus, 1, seen)
+    listener = await new_bus()
+    claims: list[ClaimRequest] = []
+    responses: asyncio.Queue[Response] = asyncio.Queue()
+    await listener.subscribe(channels.claim_request(SERVICE, "CLI_bad"), ClaimRequest, claims.append)
+    await listener.subscribe(channels.response(SERVICE, "CLI_bad"), Response, responses.put_nowait)
+
+    now = time.time_ns()
+    truncated = b"\x0a\x05ab"
+    request = Request(request_id="REQ_bad", client_id="CLI_bad", sent_at=now, expiry=now + 10**9, raw_request=truncated)
+    await listener.publish(channels.request(SERVICE, "Echo", ""), request)
+
+    response = await asyncio.wait_for(responses.get(), 2)
+    assert (response.request_id, response.code) == ("REQ_bad", "malformed_request")
+    assert not claims and not seen
