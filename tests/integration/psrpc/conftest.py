@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -17,7 +18,9 @@ async def new_bus(redis_server: RedisServer) -> AsyncIterator[Callable[[], Await
     opened: list[tuple[RedisBus, aioredis.Redis]] = []
 
     async def make() -> RedisBus:
-        client = aioredis.Redis(host=redis_server.host, port=redis_server.port)
+        # Named, so that a test can find (and drop) its own connections among everyone's on the shared Redis.
+        name = f"psrpc-test-{len(opened)}-{secrets.token_hex(4)}"
+        client = aioredis.Redis(host=redis_server.host, port=redis_server.port, client_name=name)
         bus = RedisBus(client)
         opened.append((bus, client))
         return bus

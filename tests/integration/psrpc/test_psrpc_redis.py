@@ -11,6 +11,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import pytest
+import redis.asyncio as aioredis
+from harness.processes import RedisServer
 
 from sipbridge.psrpc import ErrorCode, Incoming, PsrpcError, RedisBus, Registration, RPCClient, RPCServer, channels
 from sipbridge.psrpc.wire import ClaimRequest, ClaimResponse, Request, Response
@@ -239,3 +241,33 @@ async def test_an_undecodable_request_is_answered_malformed_without_a_claim(new_
     response = await asyncio.wait_for(responses.get(), 2)
     assert (response.request_id, response.code) == ("REQ_bad", "malformed_request")
     assert not claims and not seen
+
+
+async def test_calls_work_again_after_redis_drops_the_subscriber_connections(
+    new_bus: NewBus, redis_server: RedisServer
+) -> None:
+    seen: Counter[str] = Counter()
+    await start_servers(new_bus, 1, seen)
+    client = RPCClient(await new_bus(), SERVICE)
+    assert (await client.request("Echo", Ping(request_id="before"), Ping)).request_id == "before"
+
+    admin = aioredis.Redis(host=redis_server.host, port=redis_server.port)
+    try:
+        listing = (await admin.execute_command("CLIENT", "LIST", "TYPE", "pubsub")).decode()
+        ours = [line.split()[0].removeprefix("id=") for line in listing.splitlines() if " name=psrpc-test-" in line]
+        assert len(ours) >= 2  # at least the server's and the client's subscriber connections
+        for client_id in ours:
+            await admin.execute_command("CLIENT", "KILL", "ID", client_id)
+    finally:
+        await admin.aclose()
+
+    # Messages published while a subscriber is away are lost (Redis pub/sub keeps nothing), so callers may see
+    # a failure or two; once the buses have reconnected and resubscribed, calls go through again.
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                reply = await client.request("Echo", Ping(request_id="after"), Ping)
+                break
+            except PsrpcError:
+                await asyncio.sleep(0.1)
+    assert reply.request_id == "after"
