@@ -35,3 +35,11 @@ class ConflictError(DispatchError):
         super().__init__(message)
         self.first_id = first_id
         self.second_id = second_id
+
+
+class RequestError(DispatchError):
+    """A call request (CreateSIPParticipant, TransferSIPParticipant) cannot be carried out as asked."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from livekit.protocol.room import RoomConfiguration
@@ -138,19 +138,31 @@ def _join(prefix: str, number: str, suffix: str | None) -> str:
 
 def header_attributes(trunk: SIPInboundTrunkInfo | None, call: InboundCall) -> dict[str, str]:
     """Attributes taken from the INVITE's headers: ``include_headers``, carrier IDs, ``headers_to_attributes``."""
-    attributes: dict[str, str] = {}
     include = trunk.include_headers if trunk is not None else SIPHeaderOptions.SIP_NO_HEADERS
+    attributes = headers_as_attributes(call.headers, include, PROVIDER_HEADER_ATTRIBUTES)
+    if trunk is not None:
+        attributes.update(
+            headers_as_attributes(call.headers, SIPHeaderOptions.SIP_NO_HEADERS, trunk.headers_to_attributes)
+        )
+    return attributes
+
+
+def headers_as_attributes(
+    headers: Iterable[tuple[str, str]], include: int, mapping: Mapping[str, str]
+) -> dict[str, str]:
+    """``sip.h.<name>`` for the headers `include` selects (X- headers, or all), then `mapping` (header → attribute);
+    the last header of a name wins."""
+    listed = list(headers)
+    attributes: dict[str, str] = {}
     if include != SIPHeaderOptions.SIP_NO_HEADERS:
-        for name, value in call.headers:
+        for name, value in listed:
             lower = name.lower()
             if lower and (include == SIPHeaderOptions.SIP_ALL_HEADERS or lower.startswith("x-")):
                 attributes[ATTR_HEADER_PREFIX + lower] = value
-    mappings = [PROVIDER_HEADER_ATTRIBUTES, dict(trunk.headers_to_attributes) if trunk is not None else {}]
-    for mapping in mappings:
-        for header, attribute in mapping.items():
-            found = call.header(header)
-            if found is not None:
-                attributes[attribute] = found
+    for header, attribute in mapping.items():
+        found = [value for name, value in listed if name.lower() == header.lower()]
+        if found:
+            attributes[attribute] = found[-1]
     return attributes
 
 

@@ -118,9 +118,7 @@ def match_trunk(trunks: Sequence[SIPInboundTrunkInfo], call: InboundCall) -> Tru
     """Decide which of ``trunks`` (every inbound trunk, legacy ones included) takes ``call``."""
     considered = tuple(_consider(trunk, call) for trunk in trunks)
     if not trunks:
-        return TrunkMatch(
-            TrunkVerdict.NO_TRUNKS_DEFINED, None, "no inbound trunks are configured", None, considered
-        )
+        return TrunkMatch(TrunkVerdict.NO_TRUNKS_DEFINED, None, "no inbound trunks are configured", None, considered)
     admitting = [t for t, c in zip(trunks, considered, strict=True) if c.admitted]
     if not admitting:
         return TrunkMatch(

@@ -61,8 +61,7 @@ def validate_dispatch_rule(rule: SIPDispatchRuleInfo) -> None:
     """Reject a dispatch rule livekit-server would refuse to store."""
     if not rule.HasField("rule") or rule.rule.WhichOneof("rule") is None:
         raise ValidationError(
-            "dispatch_rule.rule: missing rule (one of dispatchRuleDirect, dispatchRuleIndividual, "
-            "dispatchRuleCallee)"
+            "dispatch_rule.rule: missing rule (one of dispatchRuleDirect, dispatchRuleIndividual, dispatchRuleCallee)"
         )
     for field, values in (
         ("trunk_ids", rule.trunk_ids),
@@ -93,9 +92,7 @@ def _check_header_fields(
     attributes_to_headers: Mapping[str, str],
 ) -> None:
     for name in sorted(headers):
-        problem = header_name_problem(name, reserved_forbidden=True) or header_value_problem(
-            name, headers[name]
-        )
+        problem = header_name_problem(name, reserved_forbidden=True) or header_value_problem(name, headers[name])
         if problem:
             raise ValidationError(f"{prefix}.headers: {problem}")
     for name in sorted(headers_to_attributes):

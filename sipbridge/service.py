@@ -18,6 +18,7 @@ from dispatch.decide import OPEN_CONFIGURATION_WARNING, is_open_configuration
 from sipbridge import metrics
 from sipbridge.api.auth import Authenticator
 from sipbridge.api.sip_service import SIPService
+from sipbridge.calls.control import CallControl
 from sipbridge.calls.inbound import inbound_handler
 from sipbridge.calls.services import CallServices
 from sipbridge.config import DEV_API_KEY, DEV_API_SECRET, Config, ConfigError, is_go_service_key
@@ -41,6 +42,8 @@ class Bridge:
         self._devserver: DevLiveKitServer | None = None
         self.endpoint: Endpoint | None = None
         self.calls: CallServices | None = None
+        self.api: SIPService | None = None
+        self.control: CallControl | None = None
 
     def _bind_host(self) -> str:
         return self.config.listen_ip or "0.0.0.0"
@@ -82,7 +85,8 @@ class Bridge:
             log.warning("dispatch: %s", OPEN_CONFIGURATION_WARNING)
 
         api_app = web.Application(client_max_size=1 << 20)
-        SIPService(self.store, Authenticator(config.api_key, config.api_secret)).twirp().add_routes(api_app)
+        self.api = SIPService(self.store, Authenticator(config.api_key, config.api_secret))
+        self.api.twirp().add_routes(api_app)
         await self._serve(api_app, config.api_port)
         log.info(
             "SIP API: http://%s:%d/twirp/livekit.SIP/ (lk --url http://localhost:%d ...)",
@@ -98,6 +102,9 @@ class Bridge:
             log.info("metrics: http://%s:%d/metrics", self._bind_host(), config.prometheus_port)
 
         await self._start_sip(self.store)
+        assert self.calls is not None and self.endpoint is not None
+        self.control = CallControl(self.calls, self.endpoint)
+        self.api.calls = self.control
         if (config.api_key, config.api_secret) == (DEV_API_KEY, DEV_API_SECRET):
             log.warning("using the development API key and secret (devkey/secret): do not expose this node")
         self.health.state = State.READY
@@ -148,6 +155,9 @@ class Bridge:
 
     async def stop(self) -> None:
         self.health.state = State.DRAINING
+        if self.control is not None:
+            await self.control.close()
+            self.control = None
         if self.endpoint is not None:
             await self.endpoint.close()
             self.endpoint = None

@@ -1,8 +1,9 @@
-"""The ``livekit.SIP`` Twirp service: trunks and dispatch rules, as livekit-server serves them.
+"""The ``livekit.SIP`` Twirp service: trunks, dispatch rules and calls, as livekit-server serves them.
 
 Each method checks the caller's grant, validates the request through `dispatch` (field checks and the conflict
-checks over the whole set after the change), and reads or writes the `SIPStore`. Errors carry Twirp codes and name
-the field or the objects at fault.
+checks over the whole set after the change), and reads or writes the `SIPStore`; the call methods hand a plan to the
+node's `CallControl`. Errors carry Twirp codes and name the field or the objects at fault; a failed call carries the
+SIP status in the error's metadata (``sip_status_code``, ``sip_status``), as LiveKit's does.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ from livekit.protocol.sip import (
     SIPInboundTrunkInfo,
     SIPOutboundTrunkInfo,
     SIPParticipantInfo,
+    SIPTransferStatus,
     SIPTrunkInfo,
     TransferSIPParticipantRequest,
+    TransferSIPParticipantResponse,
     UpdateSIPDispatchRuleRequest,
     UpdateSIPInboundTrunkRequest,
     UpdateSIPOutboundTrunkRequest,
@@ -47,6 +50,7 @@ from livekit.protocol.sip import (
 
 from dispatch.errors import DispatchError, ValidationError
 from dispatch.legacy import inbound_to_legacy, legacy_to_inbound, outbound_to_legacy
+from dispatch.outbound import plan_outbound_call, transfer_timeout, validate_transfer_request
 from dispatch.validate import (
     check_dispatch_rule_conflicts,
     check_inbound_trunk_conflicts,
@@ -57,7 +61,9 @@ from dispatch.validate import (
 from sipbridge.api import listing, updates
 from sipbridge.api.auth import Authenticator, Grant
 from sipbridge.api.twirp import Method, TwirpError, TwirpService
-from sipbridge.ids import SIP_DISPATCH_RULE_PREFIX, SIP_TRUNK_PREFIX, new_id
+from sipbridge.calls.control import CallControl
+from sipbridge.calls.errors import CallError
+from sipbridge.ids import SIP_CALL_PREFIX, SIP_DISPATCH_RULE_PREFIX, SIP_TRUNK_PREFIX, new_id
 from sipbridge.store import SIPStore, StoreError
 
 R = TypeVar("R", bound=Message)
@@ -69,6 +75,8 @@ class SIPService:
     def __init__(self, store: SIPStore, auth: Authenticator) -> None:
         self.store = store
         self.auth = auth
+        self.calls: CallControl | None = None
+        """Set once the SIP endpoint runs; the call methods answer ``unavailable`` before."""
         # One writer at a time, so two concurrent creates cannot both pass the conflict check.
         self._write_lock = asyncio.Lock()
 
@@ -106,6 +114,8 @@ class SIPService:
                 return await handler(message)
             except DispatchError as e:
                 raise TwirpError(e.code, e.message) from e
+            except CallError as e:
+                raise TwirpError(e.code, e.message, e.meta) from e
             except StoreError as e:
                 raise TwirpError("unavailable", f"storage unavailable: {e}") from e
 
@@ -276,11 +286,31 @@ class SIPService:
 
     # Calls ------------------------------------------------------------------------------------------------------
 
-    async def create_participant(self, req: CreateSIPParticipantRequest) -> SIPParticipantInfo:
-        raise TwirpError("unimplemented", "outbound calls (CreateSIPParticipant) are not available in sipbridge yet")
+    def _calls(self) -> CallControl:
+        if self.calls is None:
+            raise TwirpError("unavailable", "the SIP endpoint is not running yet")
+        return self.calls
 
-    async def transfer_participant(self, req: TransferSIPParticipantRequest) -> Message:
-        raise TwirpError("unimplemented", "call transfer (TransferSIPParticipant) is not available in sipbridge yet")
+    async def create_participant(self, req: CreateSIPParticipantRequest) -> SIPParticipantInfo:
+        calls = self._calls()
+        trunk = await self.store.get_outbound_trunk(req.sip_trunk_id) if req.sip_trunk_id else None
+        plan = plan_outbound_call(req, trunk, new_id(SIP_CALL_PREFIX))
+        created = await calls.create_participant(plan)
+        return SIPParticipantInfo(
+            participant_id=created.participant_id,
+            participant_identity=created.participant_identity,
+            room_name=created.room_name,
+            sip_call_id=created.sip_call_id,
+        )
+
+    async def transfer_participant(self, req: TransferSIPParticipantRequest) -> TransferSIPParticipantResponse:
+        calls = self._calls()
+        target = validate_transfer_request(req)
+        call = calls.find_participant(req.room_name, req.participant_identity)
+        await call.transfer(
+            target, play_dialtone=req.play_dialtone, headers=dict(req.headers), within=transfer_timeout(req)
+        )
+        return TransferSIPParticipantResponse(status=SIPTransferStatus.STS_TRANSFER_SUCCESSFUL)
 
 
 def _new_trunk(req: CreateSIPInboundTrunkRequest | CreateSIPOutboundTrunkRequest) -> Any:

@@ -80,11 +80,25 @@ class CallAudio:
 
     def from_phone(self, pcm: Pcm) -> None:
         """The RTP session's ``sink``: the caller's audio, queued for the room (oldest dropped when behind)."""
-        frames = [pcm] if self._to_room is None else self._to_room.push(pcm)
-        for frame in frames:
-            if self._to_room_queue.full():
-                self._to_room_queue.get_nowait()
-            self._to_room_queue.put_nowait(frame)
+        for frame in [pcm] if self._to_room is None else self._to_room.push(pcm):
+            self._queue_for_room(frame)
+
+    def _queue_for_room(self, frame: Pcm) -> None:
+        if self._to_room_queue.full():
+            self._to_room_queue.get_nowait()
+        self._to_room_queue.put_nowait(frame)
+
+    async def play_to_room(self, pcm: Pcm) -> None:
+        """Loops `pcm` (at the room rate) into the room on a steady 20 ms clock until cancelled: the dial tone
+        an outbound call's participant plays while the phone rings."""
+        frame_samples = self.room_rate * FRAME_MS // 1000
+        player = FramePlayer(pcm[: len(pcm) - len(pcm) % frame_samples], frame_samples, loop=True)
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while (frame := player.next_frame()) is not None:
+            self._queue_for_room(frame)
+            next_at += FRAME_MS / 1000
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
 
     async def pump_to_room(self, participant: RoomParticipant) -> None:
         """Runs for the call's life: hands the caller's frames to the room, one SDK call per frame."""

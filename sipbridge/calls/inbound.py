@@ -13,56 +13,33 @@ module only acts on them, the way LiveKit's Go service does:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from livekit.protocol.sip import SIPDispatchRuleInfo, SIPInboundTrunkInfo, SIPMediaConfig
+from livekit.protocol.sip import SIPDispatchRuleInfo, SIPInboundTrunkInfo
 
 from dispatch.call import InboundCall as DispatchCall
 from dispatch.decide import Decision, Verdict, decide
 from dispatch.evaluate import ATTR_CALL_STATUS, CallDispatch
-from sipbridge.calls.audio import CallAudio, cancel_task
-from sipbridge.calls.media_link import sdp_encryption, stream_config
+from sipbridge.calls.bridged import DEFAULT_ROOM_RATE, BridgedCall, CallEnd, first, reason_header, sample_rate
 from sipbridge.calls.services import (
-    DEFAULT_MAX_CALL_DURATION,
     DEFAULT_RINGING_TIMEOUT,
-    MEDIA_TIMEOUT,
-    MEDIA_TIMEOUT_INITIAL,
     PIN_MAX_DIGITS,
     PIN_TIMEOUT,
     CallLog,
     CallServices,
 )
 from sipbridge.ids import SIP_CALL_PREFIX, new_id
-from sipbridge.media.codecs import KNOWN_CODECS
 from sipbridge.media.ports import PortsExhausted
 from sipbridge.media.prompts import ENTER_PIN, ENTERING_ROOM, WRONG_PIN, load_prompt
-from sipbridge.media.session import RtpSession
 from sipbridge.media.tones import ringback_tone
-from sipbridge.room import (
-    ParticipantSpec,
-    RoomConnectError,
-    RoomParticipant,
-    processor_for_call,
-)
-from sipbridge.sip import (
-    CallEnded,
-    CallFailed,
-    DtmfReceived,
-    InboundCall,
-    MediaParams,
-    MediaSession,
-    MediaUpdated,
-    NegotiationError,
-)
+from sipbridge.room import CallStatus, ParticipantSpec, RoomConnectError
+from sipbridge.sip import CallFailed, InboundCall, NegotiationError
 from sipbridge.sip.auth import Verdict as AuthVerdict
 from sipbridge.sip.auth import parse_digest
 from sipbridge.sip.uri import SipUri, TelUri, Uri
 
 log = logging.getLogger("sipbridge.calls.inbound")
-DEFAULT_ROOM_RATE = 16000
-"""Room-side rate when the codec is not known at join time (a delayed offer)."""
 RINGING_TIMEOUT_STATUS = 480
 
 
@@ -85,31 +62,16 @@ def _auth_username(call: InboundCall) -> str | None:
     return parse_digest(header).get("username")
 
 
-class CallEnd(Exception):
-    """Raised inside the flow to stop it; ``reason`` goes to the log."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class InboundCallFlow:
+class InboundCallFlow(BridgedCall):
     def __init__(self, services: CallServices, call: InboundCall) -> None:
-        self.services = services
+        lk_call_id = new_id(SIP_CALL_PREFIX)
+        super().__init__(services, lk_call_id, CallLog(log, {"callID": lk_call_id, "sipCallID": call.call_id}))
         self.call = call
-        self.lk_call_id = new_id(SIP_CALL_PREFIX)
-        self.log = CallLog(log, {"callID": self.lk_call_id, "sipCallID": call.call_id})
-        self.rtp: RtpSession | None = None
-        self.audio: CallAudio | None = None
-        self.participant: RoomParticipant | None = None
-        self.media: MediaSession | None = None
+        self.sip = call
         self._digits: asyncio.Queue[str] = asyncio.Queue()
         self._collecting_pin = False
-        self._media_lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._tasks: list[asyncio.Task[object]] = []
         self._answered = False
         self.trunk: SIPInboundTrunkInfo | None = None
-        self.media_config: SIPMediaConfig | None = None
 
     # -- entry point -------------------------------------------------------------------------------------------
 
@@ -145,11 +107,11 @@ class InboundCallFlow:
         if decision.verdict is Verdict.REQUEST_PIN:
             decision = await self._collect_pin(trunks, rules, info)
             dispatch = self._accepted(decision)
-            await self._join_room(dispatch, status="active")
+            await self._join_dispatched(dispatch, status="active")
         else:
             dispatch = self._accepted(decision)
             await self._ring_and_answer(dispatch)
-        await self._in_call(dispatch)
+        await self._in_call(dispatch.max_call_duration_seconds)
 
     def _dispatch_call(self) -> DispatchCall:
         request = self.call.request
@@ -197,7 +159,7 @@ class InboundCallFlow:
         if quiet:
             await self.call.drop()
         else:
-            await self.call.reject(status, reason=reason, headers={"Reason": _reason_header(status, reason)})
+            await self.call.reject(status, reason=reason, headers={"Reason": reason_header(status, reason)})
 
     def _accepted(self, decision: Decision) -> CallDispatch:
         if decision.verdict is not Verdict.ACCEPT or decision.dispatch is None:
@@ -216,53 +178,22 @@ class InboundCallFlow:
     # -- media -------------------------------------------------------------------------------------------------
 
     async def _open_media(self, decision: Decision) -> None:
-        services = self.services
+        self.media_config = decision.media
         try:
-            self.rtp = await RtpSession.open(services.ports, services.rtp_bind_host)
+            media = await self._open_rtp()
         except PortsExhausted:
             await self.call.reject(503, reason="no media port available")
             raise CallEnd("no RTP port") from None
-        self.media_config = decision.media
-        encryption = decision.media.encryption if decision.media is not None else 0
-        self.media = MediaSession(
-            services.sdp_address, self.rtp.local_port, codecs=services.codecs, encryption=sdp_encryption(encryption)
-        )
         room_rate = DEFAULT_ROOM_RATE
         if self.call.offer is not None:
             try:
-                self.media.receive_offer(self.call.offer)
+                media.receive_offer(self.call.offer)
             except NegotiationError as e:
                 await self.call.reject(488, reason=str(e))
                 raise CallEnd(f"no acceptable media: {e}") from None
-            if self.media.current is not None:
-                room_rate = _sample_rate(self.media.current)
-        self.audio = CallAudio(room_rate)
-        self.rtp.source = self.audio.next_frame_for_phone
-        self.rtp.sink = self.audio.from_phone
-        self.rtp.on_digit = self._digit_from_phone
-        self.rtp.on_media_lost = self._on_media_lost
-
-    def _start_media(self, params: MediaParams) -> None:
-        assert self.rtp is not None and self.audio is not None
-        config = stream_config(params, self._media_timeout(), MEDIA_TIMEOUT_INITIAL)
-        self.rtp.start(config, (params.remote_address, params.remote_port))
-        self.audio.set_codec_rate(_sample_rate(params))
-        self.log.info(
-            "media: %s/%d pt %d to %s:%d%s",
-            params.codec.name, params.codec.clock_rate, params.payload_type, params.remote_address,
-            params.remote_port, " (SRTP)" if params.srtp else "",
-        )  # fmt: skip
-
-    def _media_timeout(self) -> float:
-        """The trunk's or rule's ``media.media_timeout`` when set, else the bridge default."""
-        media = self.media_config
-        if media is not None and media.HasField("media_timeout") and media.media_timeout.ToTimedelta():
-            return float(media.media_timeout.ToTimedelta().total_seconds())
-        return MEDIA_TIMEOUT
-
-    def _on_media_lost(self, reason: str) -> None:
-        if not self._media_lost.done():
-            self._media_lost.set_result(reason)
+            if media.current is not None:
+                room_rate = sample_rate(media.current)  # known before the room is joined: no resampling
+        self._attach_audio(room_rate)
 
     async def _answer(self, headers: dict[str, str] | None = None) -> None:
         assert self.media is not None
@@ -304,7 +235,7 @@ class InboundCallFlow:
     async def _next_digit(self) -> str:
         """The next digit the caller pressed; raises CallEnd when the call ends meanwhile."""
         digit = asyncio.ensure_future(self._digits.get())
-        outcome = await _first(
+        outcome = await first(
             {"digit": digit, "caller": self.call.wait_ended(), "media": asyncio.shield(self._media_lost)}, PIN_TIMEOUT
         )
         if outcome == "digit":
@@ -315,8 +246,7 @@ class InboundCallFlow:
 
     # -- room --------------------------------------------------------------------------------------------------
 
-    async def _join_room(self, dispatch: CallDispatch, status: str) -> None:
-        assert self.audio is not None
+    async def _join_dispatched(self, dispatch: CallDispatch, status: CallStatus) -> None:
         attributes = dict(dispatch.participant_attributes)
         attributes[ATTR_CALL_STATUS] = status
         spec = ParticipantSpec(
@@ -327,25 +257,13 @@ class InboundCallFlow:
             attributes=attributes,
             room_config=dispatch.room_config,
         )
-        rate = self.audio.room_rate
-        self.participant = RoomParticipant(
-            self.services.livekit,
-            spec,
-            self.audio,
-            publish_rate=rate,
-            subscribe_rate=rate,
-            processor=processor_for_call(dispatch.krisp_enabled, rate),
-            on_dtmf=self._digit_from_room,
-        )
         try:
-            await self.participant.join()
+            await self._join_room(spec, krisp_enabled=dispatch.krisp_enabled)
         except RoomConnectError as e:
             self.log.error("cannot join room %r: %s", dispatch.room_name, e)
             if not self._answered:
-                await self.call.reject(503, reason="room unavailable", headers={"Reason": _reason_header(503, str(e))})
+                await self.call.reject(503, reason="room unavailable", headers={"Reason": reason_header(503, str(e))})
             raise CallEnd("room join failed") from None
-        self._tasks.append(asyncio.create_task(self.audio.pump_to_room(self.participant)))
-        self.log.info("joined room %r (sip.callStatus %s)", dispatch.room_name, status)
 
     async def _ring_and_answer(self, dispatch: CallDispatch) -> None:
         """Ring while the participant waits in the room; answer when someone's audio arrives."""
@@ -358,10 +276,10 @@ class InboundCallFlow:
                 self.audio.play(ringback_tone(self.audio.codec_rate), loop=True)
         else:
             await self.call.ring()
-        await self._join_room(dispatch, status="ringing")
+        await self._join_dispatched(dispatch, status="ringing")
         assert self.participant is not None
         timeout = dispatch.ringing_timeout_seconds or DEFAULT_RINGING_TIMEOUT
-        outcome = await _first(
+        outcome = await first(
             {
                 "answered": self.participant.wait_remote_audio(),
                 "caller": self.call.wait_ended(),
@@ -373,7 +291,7 @@ class InboundCallFlow:
             raise CallEnd("caller hung up while ringing")
         if outcome != "answered":
             status = self._ringing_timeout_status() if outcome == "timeout" else RINGING_TIMEOUT_STATUS
-            await self.call.reject(status, headers={"Reason": _reason_header(status, f"ringing {outcome}")})
+            await self.call.reject(status, headers={"Reason": reason_header(status, f"ringing {outcome}")})
             raise CallEnd(f"not answered ({outcome})")
         self.audio.stop_playing()
         await self._answer(headers=dispatch.answer_headers(dict(dispatch.participant_attributes)))
@@ -386,98 +304,13 @@ class InboundCallFlow:
         status = int(self.trunk.ringing_timeout_status) if self.trunk is not None else 0
         return status if status else RINGING_TIMEOUT_STATUS
 
-    # -- the call ----------------------------------------------------------------------------------------------
-
-    def _start_tasks_for_sip_events(self) -> None:
-        if not any(t.get_name() == "sip-events" for t in self._tasks):
-            self._tasks.append(asyncio.create_task(self._sip_events(), name="sip-events"))
-
-    async def _sip_events(self) -> None:
-        async for event in self.call.events():
-            if isinstance(event, DtmfReceived):
-                self._digit_from_phone(event.digit)
-            elif isinstance(event, MediaUpdated):
-                self._start_media(event.media)
-            elif isinstance(event, CallEnded):
-                return
-
-    async def _in_call(self, dispatch: CallDispatch) -> None:
-        assert self.participant is not None
-        # LiveKit caps a call at 24 h whatever the trunk says.
-        limit = min(dispatch.max_call_duration_seconds or DEFAULT_MAX_CALL_DURATION, DEFAULT_MAX_CALL_DURATION)
-        outcome = await _first(
-            {
-                "caller": self.call.wait_ended(),
-                "room": self.participant.wait_ended(),
-                "media": asyncio.shield(self._media_lost),
-            },
-            limit,
-        )
-        if outcome == "caller":
-            ended = await self.call.wait_ended()
-            raise CallEnd(f"caller ended the call ({ended.reason})")
-        if outcome == "room":
-            reason = self.participant.end_reason
-            await self.call.bye()
-            raise CallEnd(f"participant left the room ({reason.value if reason else 'unknown'}): sent BYE")
-        why = "max_call_duration reached" if outcome == "timeout" else f"media {self._media_lost.result()}"
-        await self.call.bye()
-        raise CallEnd(f"{why}: sent BYE")
-
     # -- DTMF --------------------------------------------------------------------------------------------------
 
     def _digit_from_phone(self, digit: str) -> None:
         if self._collecting_pin:
             self._digits.put_nowait(digit)
-        elif self.participant is not None and self.participant.end_reason is None:
-            self.log.debug("DTMF %s from the phone", digit)
-            self._tasks.append(asyncio.create_task(self.participant.send_dtmf(digit)))
-
-    def _digit_from_room(self, digit: str) -> None:
-        if self.rtp is not None:
-            self.log.debug("DTMF %s to the phone", digit)
-            self.rtp.send_digits(digit)
-
-    # -- teardown ----------------------------------------------------------------------------------------------
-
-    async def _release(self) -> None:
-        for task in self._tasks:
-            await cancel_task(task)
-        if self.participant is not None:
-            if self.participant.end_reason is None:
-                with contextlib.suppress(Exception):
-                    await self.participant.set_call_status("hangup")
-            await self.participant.leave()
-        if self.rtp is not None:
-            await self.rtp.close()
-        if not self.call.ended:
-            with contextlib.suppress(Exception):
-                await self.call.bye()
-
-
-async def _first(waiters: dict[str, Awaitable[object]], limit: float) -> str:
-    """The name of the first awaitable to finish, or "timeout"; the others are cancelled."""
-    futures = {asyncio.ensure_future(w): name for name, w in waiters.items()}
-    try:
-        done, _ = await asyncio.wait(futures, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for future in futures:
-            if not future.done():
-                future.cancel()
-    if not done:
-        return "timeout"
-    return futures[next(iter(done))]
-
-
-def _sample_rate(params: MediaParams) -> int:
-    """The audio rate of the negotiated codec (16 kHz for G.722, although its RTP clock says 8 kHz)."""
-    return KNOWN_CODECS[params.codec.name.lower()].sample_rate
-
-
-def _reason_header(status: int, text: str) -> str:
-    """RFC 3326 Reason header (``SIP;cause=404;text="..."``)."""
-    clean = text.replace('"', "'").replace("\r", " ").replace("\n", " ")
-    return f'SIP;cause={status};text="{clean}"'
+        else:
+            super()._digit_from_phone(digit)
 
 
 IncomingHandler = Callable[[InboundCall], Awaitable[None]]

@@ -7,6 +7,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sipbridge.calls.registry import CallRegistry
 from sipbridge.config import Config
 from sipbridge.media.ports import PortAllocator
 from sipbridge.room import LiveKitCredentials
@@ -33,6 +34,8 @@ class CallServices:
     """The address our SDP offers for media (the advertised one when behind NAT)."""
     active: set[str] = field(default_factory=set)
     """SIP Call-IDs of calls in progress (for ``max_active_calls`` and the start-up report)."""
+    registry: CallRegistry = field(default_factory=CallRegistry)
+    """Calls with a room participant, for transfers."""
 
     @property
     def at_capacity(self) -> bool:

@@ -128,6 +128,11 @@ class RtpSession:
         if self.stream is not None:
             self.stream.send_digits(digits, duration_ms)
 
+    @property
+    def sending_digits(self) -> bool:
+        """Digits queued by `send_digits` are still going out."""
+        return self.stream is not None and self.stream.sending_digits
+
     # -- the cadence -----------------------------------------------------------------------------------------
 
     def _on_frames(self, skipped: int, frames: int) -> None:

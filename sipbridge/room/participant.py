@@ -65,6 +65,7 @@ class RoomParticipant:
         processor: MediaProcessor | None = None,
         on_dtmf: DtmfHandler | None = None,
         connect_timeout: float = 10.0,
+        token: str = "",
     ) -> None:
         self.credentials = credentials
         self.spec = spec
@@ -76,6 +77,8 @@ class RoomParticipant:
         self._processor = processor
         self._on_dtmf = on_dtmf
         self._connect_timeout = connect_timeout
+        self._token = token
+        """A join token minted elsewhere (livekit-server's, in cluster mode); empty: minted from `credentials`."""
         self._room = rtc.Room()
         self._source: rtc.AudioSource | None = None
         self._router = FfiRouter.get()
@@ -93,9 +96,14 @@ class RoomParticipant:
         """The SDK room, for what this class does not wrap (read-only use, please)."""
         return self._room
 
+    @property
+    def sid(self) -> str:
+        """The participant ID the server gave us (empty before `join()`)."""
+        return str(self._room.local_participant.sid) if self._room.isconnected() else ""
+
     async def join(self) -> None:
         """Connects and publishes the caller's track; RoomConnectError (with nothing left allocated) on failure."""
-        token = sip_participant_token(self.credentials, self.spec)
+        token = self._token or sip_participant_token(self.credentials, self.spec)
         options = rtc.RoomOptions(auto_subscribe=True, connect_timeout=self._connect_timeout)
         try:
             await self._room.connect(self.credentials.ws_url, token, options)

@@ -63,6 +63,8 @@ class Call:
         self.offer: SessionDescription | None = None  # the remote offer of an inbound INVITE, if any
         self.deadlines: dict[str, float] = {}
         self.end_reason: str | None = None
+        self.final_response: Response | None = None
+        """The final response to our INVITE (outbound calls): its reason phrase and headers."""
         self._invite_tx: ServerTransaction | ClientTransaction | None = None
         self._reinvite_tx: ServerTransaction | None = None
         self._reinvite_awaits_answer = False
@@ -478,6 +480,8 @@ class Call:
                 self._cancel_pending = False
                 self.cancel(now)
             return
+        if self.final_response is None:
+            self.final_response = response
         if status >= 300:
             self._end("cancel" if self._cancelled else "rejected", now, status=status)
             return

@@ -96,10 +96,10 @@ _BYE = """\
   <recv response="200" crlf="true"/>
 """
 
-_ANSWER_BYE = """\
+_REPLY = """\
   <send>
     <![CDATA[
-      SIP/2.0 200 OK
+      SIP/2.0 {status}
       [last_Via:]
       [last_From:]
       [last_To:]
@@ -109,6 +109,31 @@ _ANSWER_BYE = """\
 
     ]]>
   </send>
+"""
+
+_ANSWER_BYE = _REPLY.format(status="200 OK")
+
+_NOTIFY = """\
+  <send retrans="500">
+    <![CDATA[
+      NOTIFY [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{from_}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{to}@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {next_cseq} NOTIFY
+      [routes]
+      Contact: <sip:{from_}@[local_ip]:[local_port]>
+      Event: refer
+      Subscription-State: terminated;reason=noresource
+      Max-Forwards: 70
+      Content-Type: message/sipfrag;version=2.0
+      Content-Length: [len]
+
+      SIP/2.0 {sipfrag}
+    ]]>
+  </send>
+  <recv response="200"/>
 """
 
 _CANCEL = """\
@@ -206,6 +231,18 @@ class SippPhone:
             body += '  <recv request="BYE"/>\n' + _ANSWER_BYE
         return await self._run(body, limit)
 
+    async def call_and_get_transferred(
+        self, *, refer_status: str = "202 Accepted", sipfrag: str = "200 OK", limit: float = 90.0
+    ) -> PhoneResult:
+        """Call, get answered, then answer the bridge's REFER with `refer_status`. When accepted, report `sipfrag`
+        in a NOTIFY. Either way, then wait for the bridge's BYE (after a successful transfer, at once)."""
+        body = self._invite(1) + self._answered(1) + '  <recv request="REFER"/>\n'
+        body += _REPLY.format(status=refer_status)
+        if refer_status.startswith("2"):
+            body += self._fmt(_NOTIFY.replace("{sipfrag}", sipfrag), 1)
+        body += '  <recv request="BYE"/>\n' + _ANSWER_BYE
+        return await self._run(body, limit)
+
     async def call_expecting(
         self, status: int, *, auth: tuple[str, str] | None = None, limit: float = 30.0
     ) -> PhoneResult:
@@ -236,25 +273,30 @@ class SippPhone:
 
     async def _run(self, body: str, limit: float) -> PhoneResult:
         self._runs += 1
-        scenario = self.workdir / f"phone{self._runs}.xml"
-        scenario.write_text(
-            f'<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="phone">\n{body}</scenario>\n'
+        return await run_scenario(
+            self.workdir, f"phone{self._runs}", body, [f"{LOOPBACK}:{self.bridge_port}", "-p", str(self.port)], limit
         )
-        messages = self.workdir / f"phone{self._runs}-messages.log"
-        args = [
-            f"{LOOPBACK}:{self.bridge_port}", "-sf", str(scenario), "-i", LOOPBACK, "-p", str(self.port),
-            "-m", "1", "-timeout", f"{int(limit)}s", "-timeout_error", "-nostdin",
-            "-trace_msg", "-message_file", str(messages),
-        ]  # fmt: skip
-        proc = await asyncio.create_subprocess_exec(
-            str(require_binary("sipp")), *args, cwd=self.workdir,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            _, stderr = await asyncio.wait_for(proc.communicate(), limit + 15)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-        text = messages.read_text(errors="replace") if messages.exists() else ""
-        return PhoneResult(proc.returncode or 0, stderr.decode(errors="replace"), text)
+
+
+async def run_scenario(workdir: Path, name: str, body: str, where: list[str], limit: float) -> PhoneResult:
+    """Run one sipp scenario (`body`, the XML inside <scenario>) for one call; `where` is the remote address and
+    local port arguments. sipp's messages go to ``<name>-messages.log`` and into the result."""
+    scenario = workdir / f"{name}.xml"
+    scenario.write_text(f'<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="{name}">\n{body}</scenario>\n')
+    messages = workdir / f"{name}-messages.log"
+    args = [
+        *where, "-sf", str(scenario), "-i", LOOPBACK, "-m", "1", "-timeout", f"{int(limit)}s", "-timeout_error",
+        "-nostdin", "-trace_msg", "-message_file", str(messages),
+    ]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        str(require_binary("sipp")), *args, cwd=workdir,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _, stderr = await asyncio.wait_for(proc.communicate(), limit + 15)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    text = messages.read_text(errors="replace") if messages.exists() else ""
+    return PhoneResult(proc.returncode or 0, stderr.decode(errors="replace"), text)

@@ -1,0 +1,293 @@
+"""What every call does once it has a SIP leg and a room participant, whichever side dialled.
+
+`BridgedCall` owns a call's RTP session, its audio and its participant: it opens them, starts media when offer/answer
+settles, carries DTMF both ways, holds the call until someone ends it, transfers it (REFER), and releases everything
+on every way out. `InboundCallFlow` and `OutboundCallFlow` add how the call starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Awaitable, Mapping
+
+from livekit.protocol.sip import SIPMediaConfig
+
+from sipbridge.calls.audio import CallAudio, cancel_task
+from sipbridge.calls.errors import CallError
+from sipbridge.calls.media_link import sdp_encryption, stream_config
+from sipbridge.calls.services import (
+    DEFAULT_MAX_CALL_DURATION,
+    MEDIA_TIMEOUT,
+    MEDIA_TIMEOUT_INITIAL,
+    CallLog,
+    CallServices,
+)
+from sipbridge.media.codecs import KNOWN_CODECS
+from sipbridge.media.session import RtpSession
+from sipbridge.media.tones import dial_tone
+from sipbridge.room import CALL_STATUS_ATTRIBUTE, CallStatus, ParticipantSpec, RoomParticipant, processor_for_call
+from sipbridge.room.token import LiveKitCredentials
+from sipbridge.sip import CallEnded, CallFailed, CallProgress, DtmfReceived, MediaParams, MediaSession, MediaUpdated
+from sipbridge.sip.endpoint import SipCall
+
+DEFAULT_ROOM_RATE = 16000
+"""Room-side rate when the codec is not known when the participant joins."""
+DTMF_PAUSE = 0.5
+"""What a 'w' in a DTMF string waits, as LiveKit does."""
+
+
+class CallEnd(Exception):
+    """Raised inside a flow to stop it; ``reason`` goes to the log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class BridgedCall:
+    """One call's RTP session, audio and room participant, and what happens to them until the call ends."""
+
+    sip: SipCall | None
+    """The SIP leg (None for an outbound call until its INVITE is sent)."""
+
+    def __init__(self, services: CallServices, lk_call_id: str, log: CallLog) -> None:
+        self.services = services
+        self.lk_call_id = lk_call_id
+        self.log = log
+        self.sip = None
+        self.rtp: RtpSession | None = None
+        self.audio: CallAudio | None = None
+        self.participant: RoomParticipant | None = None
+        self.media: MediaSession | None = None
+        self.media_config: SIPMediaConfig | None = None
+        self._media_lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._tasks: list[asyncio.Task[object]] = []
+        self._transferring = False
+
+    @property
+    def room_name(self) -> str:
+        return self.participant.spec.room if self.participant is not None else ""
+
+    @property
+    def identity(self) -> str:
+        return self.participant.spec.identity if self.participant is not None else ""
+
+    # -- media -------------------------------------------------------------------------------------------------
+
+    async def _open_rtp(self) -> MediaSession:
+        """An RTP port and our side of offer/answer on it. Raises media.ports.PortsExhausted."""
+        services = self.services
+        self.rtp = await RtpSession.open(services.ports, services.rtp_bind_host)
+        encryption = self.media_config.encryption if self.media_config is not None else 0
+        self.media = MediaSession(
+            services.sdp_address, self.rtp.local_port, codecs=services.codecs, encryption=sdp_encryption(encryption)
+        )
+        return self.media
+
+    def _attach_audio(self, room_rate: int) -> None:
+        """The call's audio between the RTP session and the room, the room side at `room_rate`."""
+        assert self.rtp is not None
+        self.audio = CallAudio(room_rate)
+        self.rtp.source = self.audio.next_frame_for_phone
+        self.rtp.sink = self.audio.from_phone
+        self.rtp.on_digit = self._digit_from_phone
+        self.rtp.on_media_lost = self._on_media_lost
+
+    def _start_media(self, params: MediaParams) -> None:
+        assert self.rtp is not None and self.audio is not None
+        config = stream_config(params, self._media_timeout(), MEDIA_TIMEOUT_INITIAL)
+        self.rtp.start(config, (params.remote_address, params.remote_port))
+        self.audio.set_codec_rate(sample_rate(params))
+        self.log.info(
+            "media: %s/%d pt %d to %s:%d%s",
+            params.codec.name, params.codec.clock_rate, params.payload_type, params.remote_address,
+            params.remote_port, " (SRTP)" if params.srtp else "",
+        )  # fmt: skip
+
+    def _media_timeout(self) -> float:
+        """The trunk's or rule's ``media.media_timeout`` when set, else the bridge default."""
+        media = self.media_config
+        if media is not None and media.HasField("media_timeout") and media.media_timeout.ToTimedelta():
+            return float(media.media_timeout.ToTimedelta().total_seconds())
+        return MEDIA_TIMEOUT
+
+    def _on_media_lost(self, reason: str) -> None:
+        if not self._media_lost.done():
+            self._media_lost.set_result(reason)
+
+    # -- room --------------------------------------------------------------------------------------------------
+
+    async def _join_room(
+        self,
+        spec: ParticipantSpec,
+        *,
+        krisp_enabled: bool,
+        credentials: LiveKitCredentials | None = None,
+        token: str = "",
+    ) -> None:
+        """Join as the call's participant and start sending the caller's audio. Raises RoomConnectError."""
+        assert self.audio is not None
+        rate = self.audio.room_rate
+        self.participant = RoomParticipant(
+            credentials or self.services.livekit,
+            spec,
+            self.audio,
+            publish_rate=rate,
+            subscribe_rate=rate,
+            processor=processor_for_call(krisp_enabled, rate),
+            on_dtmf=self._digit_from_room,
+            token=token,
+        )
+        await self.participant.join()
+        self._tasks.append(asyncio.create_task(self.audio.pump_to_room(self.participant)))
+        self.services.registry.add(self)
+        status = spec.attributes.get(CALL_STATUS_ATTRIBUTE, "")
+        self.log.info("joined room %r as %r (sip.callStatus %s)", spec.room, spec.identity, status)
+
+    async def _set_status(self, status: CallStatus) -> None:
+        if self.participant is not None:
+            await self.participant.set_call_status(status)
+
+    # -- the call ----------------------------------------------------------------------------------------------
+
+    def _start_tasks_for_sip_events(self) -> None:
+        if not any(t.get_name() == "sip-events" for t in self._tasks):
+            self._tasks.append(asyncio.create_task(self._sip_events(), name="sip-events"))
+
+    async def _sip_events(self) -> None:
+        assert self.sip is not None
+        async for event in self.sip.events():
+            if isinstance(event, DtmfReceived):
+                self._digit_from_phone(event.digit)
+            elif isinstance(event, CallProgress):
+                self._on_progress(event)
+            elif isinstance(event, MediaUpdated):
+                self._start_media(event.media)
+            elif isinstance(event, CallEnded):
+                return
+
+    def _on_progress(self, event: CallProgress) -> None:
+        """A provisional response to our INVITE (outbound calls)."""
+
+    async def _in_call(self, max_call_duration: float | None) -> None:
+        """Hold the call until the phone, the room, the media or the duration limit ends it; raises CallEnd."""
+        assert self.participant is not None and self.sip is not None
+        # LiveKit caps a call at 24 h whatever the trunk or request says.
+        limit = min(max_call_duration or DEFAULT_MAX_CALL_DURATION, DEFAULT_MAX_CALL_DURATION)
+        outcome = await first(
+            {
+                "phone": self.sip.wait_ended(),
+                "room": self.participant.wait_ended(),
+                "media": asyncio.shield(self._media_lost),
+            },
+            limit,
+        )
+        if outcome == "phone":
+            ended = await self.sip.wait_ended()
+            raise CallEnd(f"the phone side ended the call ({ended.reason})")
+        if outcome == "room":
+            reason = self.participant.end_reason
+            await self.sip.bye()
+            raise CallEnd(f"participant left the room ({reason.value if reason else 'unknown'}): sent BYE")
+        why = "max_call_duration reached" if outcome == "timeout" else f"media {self._media_lost.result()}"
+        await self.sip.bye()
+        raise CallEnd(f"{why}: sent BYE")
+
+    # -- transfer ----------------------------------------------------------------------------------------------
+
+    async def transfer(self, target: str, *, play_dialtone: bool, headers: Mapping[str, str], within: float) -> None:
+        """Cold transfer by REFER to `target` (a sip:, sips: or tel: URI). On success our leg ends and the
+        participant leaves; otherwise CallError with the SIP status, and the call goes on."""
+        sip, audio = self.sip, self.audio
+        if sip is None or audio is None or sip.ended:
+            raise CallError("failed_precondition", f"call {self.lk_call_id} is not established")
+        if self._transferring:
+            raise CallError("failed_precondition", f"call {self.lk_call_id} is already being transferred")
+        self._transferring = True
+        self.log.info("transferring to %s", target)
+        if play_dialtone:
+            audio.play(dial_tone(audio.codec_rate), loop=True)
+        try:
+            async with asyncio.timeout(within):
+                progress = await sip.refer(target, headers=dict(headers))
+        except TimeoutError:
+            raise CallError.from_sip_status(408, "Request Timeout", "transfer got no final NOTIFY in time") from None
+        except CallFailed as failure:
+            raise CallError("aborted", f"the call ended during the transfer: {failure}") from None
+        finally:
+            self._transferring = False
+            if play_dialtone:
+                audio.stop_playing()
+        if not progress.succeeded:
+            self.log.info("transfer to %s failed: %d", target, progress.status)
+            raise CallError.from_sip_status(progress.status, "", "transfer failed")
+        self.log.info("transferred to %s", target)
+        await self._set_status("hangup")
+        await sip.bye()
+
+    # -- DTMF --------------------------------------------------------------------------------------------------
+
+    def _digit_from_phone(self, digit: str) -> None:
+        if self.participant is not None and self.participant.end_reason is None:
+            self.log.debug("DTMF %s from the phone", digit)
+            self._tasks.append(asyncio.create_task(self.participant.send_dtmf(digit)))
+
+    def _digit_from_room(self, digit: str) -> None:
+        if self.rtp is not None:
+            self.log.debug("DTMF %s to the phone", digit)
+            self.rtp.send_digits(digit)
+
+    async def _send_digit_string(self, digits: str) -> None:
+        """Key presses to the phone in order; each 'w' waits half a second."""
+        assert self.rtp is not None
+        for part in re.split("(w)", digits.lower()):
+            if part == "w":
+                await asyncio.sleep(DTMF_PAUSE)
+            elif part:
+                self.rtp.send_digits(part)
+                while self.rtp.sending_digits:  # noqa: ASYNC110 (the media cadence drains it; no event)
+                    await asyncio.sleep(0.02)
+
+    # -- teardown ----------------------------------------------------------------------------------------------
+
+    async def _release(self) -> None:
+        self.services.registry.discard(self)
+        for task in self._tasks:
+            await cancel_task(task)
+        if self.participant is not None:
+            if self.participant.end_reason is None:
+                with contextlib.suppress(Exception):
+                    await self.participant.set_call_status("hangup")
+            await self.participant.leave()
+        if self.rtp is not None:
+            await self.rtp.close()
+        if self.sip is not None and not self.sip.ended:
+            with contextlib.suppress(Exception):
+                await self.sip.bye()
+
+
+async def first(waiters: Mapping[str, Awaitable[object]], limit: float | None) -> str:
+    """The name of the first awaitable to finish, or "timeout"; the others are cancelled."""
+    futures = {asyncio.ensure_future(w): name for name, w in waiters.items()}
+    try:
+        done, _ = await asyncio.wait(futures, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in futures:
+            if not future.done():
+                future.cancel()
+    if not done:
+        return "timeout"
+    return futures[next(iter(done))]
+
+
+def sample_rate(params: MediaParams) -> int:
+    """The audio rate of the negotiated codec (16 kHz for G.722, although its RTP clock says 8 kHz)."""
+    return KNOWN_CODECS[params.codec.name.lower()].sample_rate
+
+
+def reason_header(status: int, text: str) -> str:
+    """RFC 3326 Reason header (``SIP;cause=404;text="..."``)."""
+    clean = text.replace('"', "'").replace("\r", " ").replace("\n", " ")
+    return f'SIP;cause={status};text="{clean}"'

@@ -1,0 +1,196 @@
+"""An outbound call, from CreateSIPParticipant to hangup: join the room, dial, ring, answer, DTMF, endings.
+
+As LiveKit's Go service does it: the participant joins first with ``sip.callStatus`` ``dialing`` (playing a dial
+tone into the room when asked), the INVITE goes to the trunk's address (digest credentials when challenged), the
+first 18x makes the status ``ringing`` and early media in it (a carrier's ringback or announcement) is played into
+the room, the answer starts media, the request's DTMF string is sent (status ``automation``), then the status is
+``active``. A failure before the answer ends the participant; the caller of `start()` learns it as a CallError
+with the SIP status when it waits for the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from dispatch.evaluate import ATTR_CALL_ID_FULL, ATTR_CALL_STATUS
+from dispatch.outbound import OutboundPlan
+from sipbridge.calls.audio import cancel_task
+from sipbridge.calls.bridged import BridgedCall, CallEnd, first
+from sipbridge.calls.errors import CallError
+from sipbridge.calls.services import CallLog, CallServices
+from sipbridge.media.codecs import KNOWN_CODECS
+from sipbridge.media.ports import PortsExhausted
+from sipbridge.media.tones import dial_tone
+from sipbridge.room import ParticipantSpec, RoomConnectError
+from sipbridge.room.token import LiveKitCredentials
+from sipbridge.sip import CallFailed, CallProgress, Endpoint, MediaParams
+from sipbridge.sip.auth import Credentials
+
+log = logging.getLogger("sipbridge.calls.outbound")
+DEFAULT_OUTBOUND_RINGING_TIMEOUT = 80.0
+"""How long the callee may ring when the request sets no ``ringing_timeout`` (livekit-server's wait for an answer)."""
+
+
+@dataclass(frozen=True)
+class CreatedParticipant:
+    """What CreateSIPParticipant answers: ``SIPParticipantInfo``'s fields."""
+
+    participant_id: str
+    participant_identity: str
+    room_name: str
+    sip_call_id: str
+
+
+class OutboundCallFlow(BridgedCall):
+    def __init__(self, services: CallServices, endpoint: Endpoint, plan: OutboundPlan) -> None:
+        super().__init__(services, plan.lk_call_id, CallLog(log, {"callID": plan.lk_call_id}))
+        self.plan = plan
+        self.endpoint = endpoint
+        self.media_config = plan.media
+        self._answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._dial_tone: asyncio.Task[None] | None = None
+        self._ringing = False
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> CreatedParticipant:
+        """Join the room and dial. With ``wait_until_answered`` returns once the callee answered (CallError when
+        the call fails), else as soon as the participant is in the room, the call going on in `task`."""
+        services, plan = self.services, self.plan
+        if services.at_capacity:
+            raise CallError("unavailable", f"max_active_calls ({services.config.max_active_calls}) reached")
+        services.active.add(self.lk_call_id)
+        try:
+            await self._prepare()
+        except BaseException:
+            await self._release()
+            services.active.discard(self.lk_call_id)
+            raise
+        self.task = asyncio.create_task(self._run(), name=f"outbound-{self.lk_call_id}")
+        if plan.wait_until_answered:
+            await asyncio.shield(self._answered)
+        assert self.participant is not None
+        return CreatedParticipant(self.participant.sid, plan.participant_identity, plan.room_name, self.lk_call_id)
+
+    async def _prepare(self) -> None:
+        plan = self.plan
+        self.log.info(
+            "calling %s at %s over %s from %s (trunk %s)",
+            plan.call_to, plan.address, plan.transport_name, plan.number, plan.trunk_id or "-",
+        )  # fmt: skip
+        try:
+            await self._open_rtp()
+        except PortsExhausted:
+            raise CallError("unavailable", "no RTP port available") from None
+        # The room side runs at the rate of the codec we offer first, the one the callee most likely takes.
+        self._attach_audio(KNOWN_CODECS[self.services.codecs[0].lower()].sample_rate)
+        attributes = dict(plan.participant_attributes)
+        attributes[ATTR_CALL_STATUS] = "dialing"
+        spec = ParticipantSpec(
+            plan.room_name,
+            plan.participant_identity,
+            name=plan.participant_name,
+            metadata=plan.participant_metadata,
+            attributes=attributes,
+        )
+        credentials = None
+        if plan.ws_url:
+            default = self.services.livekit
+            credentials = LiveKitCredentials(plan.ws_url, default.api_key, default.api_secret)
+        try:
+            await self._join_room(spec, krisp_enabled=plan.krisp_enabled, credentials=credentials, token=plan.token)
+        except RoomConnectError as e:
+            raise CallError("unavailable", str(e)) from None
+
+    async def _run(self) -> None:
+        try:
+            await self._dial()
+            self._settle(None)
+            await self._in_call(self.plan.max_call_duration)
+        except CallError as error:
+            self.log.info("call failed: %s", error)
+            self._settle(error)
+        except CallEnd as end:
+            self.log.info("call ended: %s", end.reason)
+            self._settle(CallError("aborted", f"the call ended before it was answered: {end.reason}"))
+        except CallFailed as failure:
+            self.log.info("call ended by the callee or the network: %s", failure)
+            self._settle(CallError("aborted", f"the call ended before it was answered: {failure}"))
+        finally:
+            await self._release()
+            self.services.active.discard(self.lk_call_id)
+
+    def _settle(self, error: CallError | None) -> None:
+        if self._answered.done():
+            return
+        if error is None:
+            self._answered.set_result(None)
+        else:
+            self._answered.set_exception(error)
+            self._answered.exception()  # nobody may be waiting (no wait_until_answered)
+
+    async def _dial(self) -> None:
+        plan, audio, media, participant = self.plan, self.audio, self.media, self.participant
+        assert audio is not None and media is not None and participant is not None
+        if plan.play_dialtone:
+            self._dial_tone = asyncio.create_task(audio.play_to_room(dial_tone(audio.room_rate)))
+        transport = f";transport={plan.transport_name.lower()}" if plan.transport_name != "UDP" else ""
+        from_host = plan.from_host or self.endpoint.local_host
+        credentials = Credentials(plan.username, plan.password) if plan.username else None
+        headers = plan.invite_headers(participant.room.local_participant.attributes)
+        self.sip = sip = await self.endpoint.place_call(
+            f"sip:{plan.call_to}@{plan.address}{transport}",
+            media,
+            from_uri=f"sip:{plan.number}@{from_host}",
+            display_name=plan.display_name,
+            transport=plan.transport_name,
+            credentials=credentials,
+            headers=headers,
+        )
+        self.log.extra = {"callID": self.lk_call_id, "sipCallID": sip.call_id}
+        self._start_tasks_for_sip_events()
+        ringing = plan.ringing_timeout or DEFAULT_OUTBOUND_RINGING_TIMEOUT
+        outcome = await first({"answered": sip.wait_answered(), "room": participant.wait_ended()}, ringing)
+        await cancel_task(self._dial_tone)
+        if outcome == "timeout":
+            await sip.bye()  # CANCEL
+            raise CallError.from_sip_status(408, "Request Timeout", f"no answer within {ringing:.0f} s")
+        if outcome == "room":
+            await sip.bye()
+            raise CallEnd("participant left the room while dialing: sent CANCEL")
+        try:
+            params = await sip.wait_answered()
+        except CallFailed as failure:
+            response = sip.core.final_response
+            status = failure.status or 500
+            reason = response.reason if response is not None and response.status == status else ""
+            raise CallError.from_sip_status(
+                status, reason, f"call to {plan.call_to} failed ({failure.reason})"
+            ) from None
+        self._on_answered(params)
+        await participant.update_attributes({ATTR_CALL_ID_FULL: sip.call_id, **self._answer_attributes()})
+        if plan.dtmf:
+            await self._set_status("automation")
+            await self._send_digit_string(plan.dtmf)
+        await self._set_status("active")
+        self.log.info("answered")
+
+    def _on_answered(self, params: MediaParams) -> None:
+        assert self.audio is not None
+        self.audio.discard_caller_audio()  # early media still queued for the room
+        self._start_media(params)
+
+    def _answer_attributes(self) -> dict[str, str]:
+        assert self.sip is not None
+        response = self.sip.core.final_response
+        return self.plan.answer_attributes(list(response.headers)) if response is not None else {}
+
+    def _on_progress(self, event: CallProgress) -> None:
+        """18x: the callee rings; with SDP, its early media (ringback, announcements) goes into the room."""
+        if not self._ringing:
+            self._ringing = True
+            self._tasks.append(asyncio.create_task(self._set_status("ringing")))
+        if event.media is not None:
+            self._tasks.append(asyncio.create_task(cancel_task(self._dial_tone)))
+            self._start_media(event.media)
