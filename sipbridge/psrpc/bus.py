@@ -103,8 +103,8 @@ class RedisBus:
             local = self._channels.get(channel)
             confirmed = None
             if local is None:
-                local = self._channels[channel] = _Channel()
                 confirmed = await self._command(self._pubsub.subscribe, channel)
+                local = self._channels[channel] = _Channel()
             (local.queue if queue else local.plain).append(subscription)
         if self._reader is None:
             self._reader = asyncio.create_task(self._read(), name="psrpc-bus-reader")
@@ -154,8 +154,8 @@ class RedisBus:
         while True:
             try:
                 item = await self._pubsub.get_message(timeout=None)
-            except RedisError as exc:
-                log.warning("psrpc: Redis pub/sub read failed, retrying in %.1f s: %s", delay, exc)
+            except Exception as exc:  # this task is the only reader: it must outlive any failure
+                log.warning("psrpc: Redis pub/sub read failed, retrying in %.1f s: %r", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX)
                 continue
@@ -177,7 +177,7 @@ class RedisBus:
         if kind != "message" or local is None:
             return
         for subscription in list(local.plain):
-            subscription.deliver(data)
+            self._deliver(subscription, data)
         subscriber = local.next_queue_subscriber()
         if subscriber is not None:
             self._spawn(self._deliver_locked(subscriber, data))
@@ -190,7 +190,15 @@ class RedisBus:
             log.warning("psrpc: queue lock on %s failed, message skipped: %s", subscription.channel, exc)
             return
         if won:
+            self._deliver(subscription, payload)
+
+    @staticmethod
+    def _deliver(subscription: Subscription[Any], payload: bytes) -> None:
+        """Hand a payload to one subscriber; its failure is logged, never allowed to stop the reader."""
+        try:
             subscription.deliver(payload)
+        except Exception:
+            log.exception("psrpc: a subscriber of %s failed", subscription.channel)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
+from redis.exceptions import RedisError
 
 from sipbridge.ids import new_id
 from sipbridge.psrpc import channels
@@ -72,7 +73,6 @@ class RPCClient:
         `accept_first` takes the first claim at once (every SIP method works so); otherwise the highest affinity
         claimed within `selection_timeout` wins.
         """
-        await self.start()
         loop = asyncio.get_running_loop()
         request_id = new_id("REQ_")
         now = time.time_ns()
@@ -87,6 +87,7 @@ class RPCClient:
         replies: asyncio.Queue[ClaimRequest | Response] = asyncio.Queue()
         self._pending[request_id] = replies
         try:
+            await self.start()
             await self.bus.publish(channels.request(self.service, method, topic), envelope)
             deadline = loop.time() + timeout
             server_id = await _select(replies, min(deadline, loop.time() + selection_timeout), accept_first)
@@ -95,6 +96,8 @@ class RPCClient:
                 ClaimResponse(request_id=request_id, server_id=server_id),
             )
             response = await _await_response(replies, deadline)
+        except RedisError as exc:
+            raise PsrpcError(ErrorCode.INTERNAL, f"redis: {exc}") from exc
         finally:
             del self._pending[request_id]
         try:

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import DecodeError, Message
-from redis.exceptions import RedisError
 
 from sipbridge.ids import new_id
 from sipbridge.psrpc import channels
@@ -106,8 +105,10 @@ class Registration(Generic[Req]):
     async def close(self) -> None:
         """Stop taking requests and deregister once the requests already taken are answered or expired."""
         await self.pause()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        # A handler may close its own registration (a call ending in its transfer): do not wait for it.
+        taken = [task for task in self._tasks if task is not asyncio.current_task()]
+        if taken:
+            await asyncio.gather(*taken, return_exceptions=True)
         if self._claim_responses is not None:
             await self._claim_responses.close()
             self._claim_responses = None
@@ -126,8 +127,8 @@ class Registration(Generic[Req]):
     async def _handle(self, request: Request) -> None:
         try:
             await self._serve(request)
-        except RedisError as exc:  # the caller will time out; nothing else to tell it
-            log.warning("psrpc: %s %s failed on Redis: %s", self.method, request.request_id, exc)
+        except Exception:  # Redis failed, or the affinity callback: the caller will time out
+            log.exception("psrpc: %s %s could not be served", self.method, request.request_id)
 
     async def _serve(self, request: Request) -> None:
         remaining = (request.expiry - time.time_ns()) / 1e9
@@ -225,7 +226,7 @@ class RPCServer:
         try:
             await registration.start()
         except BaseException:
-            self._forget(registration)
+            await registration.close()
             raise
         return registration
 

@@ -271,3 +271,19 @@ async def test_calls_work_again_after_redis_drops_the_subscriber_connections(
             except PsrpcError:
                 await asyncio.sleep(0.1)
     assert reply.request_id == "after"
+
+
+async def test_a_handler_may_close_its_own_registration(new_bus: NewBus) -> None:
+    # A call that ends in its transfer deregisters the transfer topic from inside the transfer handler.
+    server = RPCServer(await new_bus(), SERVICE)
+    registrations: list[Registration[Ping]] = []
+
+    async def last_call(request: Ping, incoming: Incoming) -> Ping:
+        await registrations[0].close()
+        return request
+
+    registrations.append(await server.register("Transfer", Ping, Ping, last_call, topic="SCL_once"))
+    client = RPCClient(await new_bus(), SERVICE)
+    assert (await client.request("Transfer", Ping(request_id="1"), Ping, topic="SCL_once")).request_id == "1"
+    with pytest.raises(PsrpcError, match="no response from servers"):
+        await client.request("Transfer", Ping(request_id="2"), Ping, topic="SCL_once")
