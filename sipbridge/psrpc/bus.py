@@ -59,6 +59,7 @@ class Subscription(Generic[M]):
 class _Channel:
     """Local subscribers of one Redis channel; queue subscribers take turns."""
 
+    subscribed: asyncio.Future[None]  # done once Redis confirmed the SUBSCRIBE
     plain: list[Subscription[Any]] = field(default_factory=list)
     queue: list[Subscription[Any]] = field(default_factory=list)
     next_queue: int = 0
@@ -101,19 +102,16 @@ class RedisBus:
         subscription = Subscription(self, channel, message_type, callback, queue)
         async with self._commands:
             local = self._channels.get(channel)
-            confirmed = None
             if local is None:
-                confirmed = await self._command(self._pubsub.subscribe, channel)
-                local = self._channels[channel] = _Channel()
+                local = self._channels[channel] = _Channel(await self._command(self._pubsub.subscribe, channel))
             (local.queue if queue else local.plain).append(subscription)
         if self._reader is None:
             self._reader = asyncio.create_task(self._read(), name="psrpc-bus-reader")
-        if confirmed is not None:
-            try:
-                await confirmed
-            except BaseException:
-                await subscription.close()
-                raise
+        try:
+            await asyncio.shield(local.subscribed)
+        except BaseException:
+            await subscription.close()
+            raise
         return subscription
 
     async def _unsubscribe(self, subscription: Subscription[Any]) -> None:

@@ -287,3 +287,34 @@ async def test_a_handler_may_close_its_own_registration(new_bus: NewBus) -> None
     assert (await client.request("Transfer", Ping(request_id="1"), Ping, topic="SCL_once")).request_id == "1"
     with pytest.raises(PsrpcError, match="no response from servers"):
         await client.request("Transfer", Ping(request_id="2"), Ping, topic="SCL_once")
+
+
+async def test_bus_fan_out_turns_and_unsubscribe(new_bus: NewBus, redis_server: RedisServer) -> None:
+    bus, publisher = await new_bus(), await new_bus()
+    plain_a: list[str] = []
+    plain_b: list[str] = []
+    queued: list[tuple[str, str]] = []
+    subscriptions = await asyncio.gather(
+        bus.subscribe("psrpc-test|plain", Ping, lambda m: plain_a.append(m.request_id)),
+        bus.subscribe("psrpc-test|plain", Ping, lambda m: plain_b.append(m.request_id)),
+        bus.subscribe("psrpc-test|queue", Ping, lambda m: queued.append(("a", m.request_id)), queue=True),
+        bus.subscribe("psrpc-test|queue", Ping, lambda m: queued.append(("b", m.request_id)), queue=True),
+    )
+    for i in range(4):
+        await publisher.publish("psrpc-test|plain", Ping(request_id=f"p{i}"))
+        await publisher.publish("psrpc-test|queue", Ping(request_id=f"q{i}"))
+    await publisher.publish("psrpc-test|plain", Response(request_id="wrong type"))  # dropped, not misread
+    await asyncio.sleep(0.3)
+
+    assert plain_a == plain_b == ["p0", "p1", "p2", "p3"]  # every plain subscriber gets every message
+    assert sorted(queued, key=lambda item: item[1]) == [("a", "q0"), ("b", "q1"), ("a", "q2"), ("b", "q3")]
+
+    admin = aioredis.Redis(host=redis_server.host, port=redis_server.port)
+    try:
+        for subscription in subscriptions:
+            await subscription.close()
+        await asyncio.sleep(0.1)
+        counts = await admin.pubsub_numsub("psrpc-test|plain", "psrpc-test|queue")
+        assert [count for _, count in counts] == [0, 0]
+    finally:
+        await admin.aclose()
