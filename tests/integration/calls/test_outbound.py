@@ -114,6 +114,28 @@ async def test_lk_participant_create_with_docs_json(
     assert "X-Carrier: abc" in (await answering).messages
 
 
+async def test_agent_example_through_livekit_api(
+    tmp_path: Path, bridge_api: api.LiveKitAPI, livekit_api: api.LiveKitAPI, rtp_phone: RtpPhone
+) -> None:
+    """The docs' agent code: create_sip_participant with wait_until_answered returns once the callee picked up."""
+    callee = SippCallee(tmp_path / "callee", rtp_phone.port)
+    trunk_id = await outbound_trunk(bridge_api, callee.address)
+    answering = asyncio.create_task(callee.answer(ring_ms=1000))
+    info = await bridge_api.sip.create_sip_participant(
+        api.CreateSIPParticipantRequest(
+            room_name="agent-room", sip_trunk_id=trunk_id, sip_call_to=CALLEE, participant_identity=CALLEE,
+            wait_until_answered=True, hide_phone_number=True, headers={"X-Campaign": "spring"},
+        )
+    )  # fmt: skip
+    assert (info.participant_identity, info.room_name) == (CALLEE, "agent-room")
+    attrs = await attributes(livekit_api, "agent-room", CALLEE)
+    assert attrs["sip.callStatus"] == "active" and "sip.phoneNumber" not in attrs
+    await livekit_api.room.remove_participant(api.RoomParticipantIdentity(room="agent-room", identity=CALLEE))
+    result = await answering
+    result.check()
+    assert "X-Campaign: spring" in result.messages
+
+
 @pytest.mark.parametrize(
     ("status", "code"),
     [("486 Busy Here", "resource_exhausted"), ("603 Decline", "permission_denied"), ("404 Not Found", "not_found")],
