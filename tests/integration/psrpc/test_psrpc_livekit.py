@@ -7,11 +7,13 @@ results and errors) must be what a Go SIP node behind livekit-server would give 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
+import redis.asyncio as aioredis
 from harness.lk import LkRunner
 from harness.participant import TestParticipant
 from harness.processes import LiveKitServer, RedisServer
@@ -32,6 +34,7 @@ from sipbridge.psrpc.rpc import (
     SIPDispatchResult,
     UpdateSIPCallStateRequest,
 )
+from sipbridge.psrpc.wire import Msg
 
 pytestmark = pytest.mark.integration
 
@@ -317,3 +320,47 @@ async def test_io_info_never_sends_what_crashes_livekit_server(server: LiveKitSe
     assert (await io_info.evaluate_sip_dispatch_rules(EvaluateSIPDispatchRulesRequest(call=bare))).result == (
         SIPDispatchResult.DROP
     )
+
+
+async def test_every_message_on_the_wire_is_the_type_its_channel_carries(
+    lk: LkRunner,
+    server: LiveKitServer,
+    redis_server: RedisServer,
+    sip_internal: SIPInternalServer,
+    io_info: IOInfoClient,
+    livekit_api: api.LiveKitAPI,
+) -> None:
+    # A Go peer crashes on a message of the wrong type; watch everything both sides publish during a few calls.
+    expected = {
+        "REQ": "internal.Request",
+        "RCLAIM": "internal.ClaimResponse",
+        "CLAIM": "internal.ClaimRequest",
+        "RES": "internal.Response",
+    }
+    watcher = aioredis.Redis(host=redis_server.host, port=redis_server.port)
+    pubsub = watcher.pubsub()
+    await pubsub.psubscribe("SIPInternal|*", "IOInfo|*")
+    try:
+        await sip_internal.register_create_sip_participant(OutboundCalls())
+        trunk = created_id(
+            await run_lk(lk, server, "sip", "outbound", "create", "t.json", input_files={"t.json": OUTBOUND_TRUNK})
+        )
+        for callee in ("+15105550199", "+14865550100"):
+            with contextlib.suppress(api.TwirpError):
+                await livekit_api.sip.create_sip_participant(
+                    api.CreateSIPParticipantRequest(sip_trunk_id=trunk, sip_call_to=callee, room_name="psrpc-wire")
+                )
+        await io_info.get_sip_trunk_authentication(GetSIPTrunkAuthenticationRequest(call=inbound_call()))
+
+        seen: list[tuple[str, str]] = []
+        while (item := await pubsub.get_message(timeout=0.5)) is not None:
+            if item["type"] == "pmessage":
+                channel = item["channel"].decode()
+                seen.append((channel.rsplit("|", 1)[1], Msg.FromString(item["data"]).type_url))
+    finally:
+        await pubsub.aclose()
+        await watcher.aclose()
+
+    assert {kind for kind, _ in seen} == set(expected)  # requests, claims, choices and responses all went by
+    for kind, type_url in seen:
+        assert type_url == "type.googleapis.com/" + expected[kind]
