@@ -74,12 +74,14 @@ class Registration(Generic[Req]):
         self._claim_responses: Subscription[ClaimResponse] | None = None
         self._claims: dict[str, asyncio.Future[str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._membership = asyncio.Lock()  # pause/resume/close one at a time
+        self._closed = False
 
     @property
     def paused(self) -> bool:
         return self._requests is None
 
-    async def start(self) -> None:
+    async def _start(self) -> None:
         bus, service = self.server.bus, self.server.service
         self._claim_responses = await bus.subscribe(
             channels.claim_response(service, self.method, self.topic), ClaimResponse, self._on_claim_response
@@ -88,22 +90,27 @@ class Registration(Generic[Req]):
 
     async def pause(self) -> None:
         """Leave the request queue: other servers get the requests until `resume()`. Taken requests finish."""
-        requests, self._requests = self._requests, None
-        if requests is not None:
-            await requests.close()
+        async with self._membership:
+            requests, self._requests = self._requests, None
+            if requests is not None:
+                await requests.close()
 
     async def resume(self) -> None:
         """Join the request queue again (returns once subscribed)."""
-        if self._requests is None:
-            self._requests = await self.server.bus.subscribe(
-                channels.request(self.server.service, self.method, self.topic),
-                Request,
-                self._on_request,
-                queue=self._queue,
-            )
+        async with self._membership:
+            if self._closed:
+                raise RuntimeError(f"{self.server.service}.{self.method} registration is closed")
+            if self._requests is None:
+                self._requests = await self.server.bus.subscribe(
+                    channels.request(self.server.service, self.method, self.topic),
+                    Request,
+                    self._on_request,
+                    queue=self._queue,
+                )
 
     async def close(self) -> None:
         """Stop taking requests and deregister once the requests already taken are answered or expired."""
+        self._closed = True
         await self.pause()
         # A handler may close its own registration (a call ending in its transfer): do not wait for it.
         taken = [task for task in self._tasks if task is not asyncio.current_task()]
@@ -224,7 +231,7 @@ class RPCServer:
         registration = Registration(self, method, topic, request_type, response_type, handler, queue, affinity)
         self._registrations[key] = registration
         try:
-            await registration.start()
+            await registration._start()
         except BaseException:
             await registration.close()
             raise
