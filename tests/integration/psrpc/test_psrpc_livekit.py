@@ -78,6 +78,7 @@ async def sip_internal(new_bus: Callable[[], Awaitable[RedisBus]]) -> AsyncItera
 @pytest.fixture
 async def io_info(new_bus: Callable[[], Awaitable[RedisBus]]) -> AsyncIterator[IOInfoClient]:
     client = IOInfoClient(await new_bus())
+    await client.start()
     yield client
     await client.close()
 

@@ -62,6 +62,7 @@ async def test_a_paused_server_gets_no_requests_until_it_resumes(new_bus: NewBus
     client = RPCClient(await new_bus(), SERVICE)
 
     await registration_a.pause()
+    assert registration_a.paused
     replies = [await client.request("Echo", Ping(request_id=f"r{i}"), Ping) for i in range(10)]
     assert {reply.server_id for reply in replies} == {server_b.server_id}
 
@@ -318,3 +319,24 @@ async def test_bus_fan_out_turns_and_unsubscribe(new_bus: NewBus, redis_server: 
         assert [count for _, count in counts] == [0, 0]
     finally:
         await admin.aclose()
+
+
+async def test_the_handler_learns_who_calls_with_what_metadata_and_until_when(new_bus: NewBus) -> None:
+    server = RPCServer(await new_bus(), SERVICE)
+    seen: list[Incoming] = []
+
+    async def note(request: Ping, incoming: Incoming) -> Ping:
+        seen.append(incoming)
+        return request
+
+    registration = await server.register("Note", Ping, Ping, note)
+    assert not registration.paused
+    client = RPCClient(await new_bus(), SERVICE)
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    before = time.time()
+    await client.request("Note", Ping(), Ping, timeout=2.0, metadata={"traceparent": traceparent})
+
+    [incoming] = seen
+    assert incoming.client_id == client.client_id and incoming.request_id.startswith("REQ_")
+    assert incoming.metadata == {"traceparent": traceparent}
+    assert before + 1.9 < incoming.deadline < time.time() + 2.0
