@@ -83,7 +83,7 @@ async def test_with_every_server_paused_the_call_fails_after_the_selection_windo
     with pytest.raises(PsrpcError) as failure:
         await client.request("Echo", Ping(request_id="r"), Ping)
     assert (failure.value.code, failure.value.message) == (ErrorCode.UNAVAILABLE, "no response from servers")
-    assert 0.9 < time.monotonic() - started < 2.0
+    assert 0.9 < time.monotonic() - started < 3.0  # the 1 s selection window, with room for a loaded machine
     assert not seen
 
 
@@ -178,7 +178,7 @@ async def test_a_handler_past_the_deadline_is_cancelled_and_the_caller_times_out
     with pytest.raises(PsrpcError) as failure:
         await client.request("Slow", Ping(request_id="r"), Ping, timeout=0.5)
     assert (failure.value.code, failure.value.message) == (ErrorCode.DEADLINE_EXCEEDED, "request timed out")
-    assert 0.45 < time.monotonic() - started < 1.0
+    assert 0.45 < time.monotonic() - started < 1.5
     await asyncio.sleep(0.1)
     assert outcome == ["cancelled"]
 
@@ -194,7 +194,7 @@ async def test_handlers_run_concurrently(new_bus: NewBus) -> None:
     client = RPCClient(await new_bus(), SERVICE)
     started = time.monotonic()
     await asyncio.gather(*(client.request("Nap", Ping(request_id=f"r{i}"), Ping) for i in range(20)))
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3.0  # one after another would take 10 s
 
 
 async def test_handler_errors_reach_the_caller(new_bus: NewBus) -> None:
