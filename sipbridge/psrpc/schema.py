@@ -52,9 +52,7 @@ _KINDS = {
     "int32": _FDP.TYPE_INT32,
     "int64": _FDP.TYPE_INT64,
     "uint32": _FDP.TYPE_UINT32,
-    "uint64": _FDP.TYPE_UINT64,
     "float": _FDP.TYPE_FLOAT,
-    "double": _FDP.TYPE_DOUBLE,
 }
 
 
@@ -102,9 +100,7 @@ def message(package: str) -> Callable[[type[M]], type[M]]:
 
     def build(cls: type[M]) -> type[M]:
         full_name = f"{package}.{cls.__name__}"
-        file = descriptor_pb2.FileDescriptorProto(
-            name=f"sipbridge/{package}/{cls.__name__}.proto", package=package, syntax="proto3"
-        )
+        file = _file(package, cls.__name__)
         proto = file.message_type.add(name=cls.__name__)
         deps: set[str] = set()
         hints = typing.get_type_hints(cls, include_extras=True)
@@ -135,9 +131,7 @@ def enum(package: str) -> Callable[[type[E]], type[E]]:
 
     def build(cls: type[E]) -> type[E]:
         full_name = f"{package}.{cls.__name__}"
-        file = descriptor_pb2.FileDescriptorProto(
-            name=f"sipbridge/{package}/{cls.__name__}.proto", package=package, syntax="proto3"
-        )
+        file = _file(package, cls.__name__)
         proto = file.enum_type.add(name=cls.__name__)
         for member in cls:
             proto.value.add(name=member.name, number=member.value)
@@ -147,6 +141,13 @@ def enum(package: str) -> Callable[[type[E]], type[E]]:
         return cls
 
     return build
+
+
+def _file(package: str, name: str) -> descriptor_pb2.FileDescriptorProto:
+    """One file per declared type, named after it (file names only need to be unique in the pool)."""
+    return descriptor_pb2.FileDescriptorProto(
+        name=f"sipbridge/{package}/{name}.proto", package=package, syntax="proto3"
+    )
 
 
 def _add_field(
