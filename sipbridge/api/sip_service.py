@@ -62,8 +62,8 @@ from sipbridge.api import listing, updates
 from sipbridge.api.auth import Authenticator, Grant
 from sipbridge.api.twirp import Method, TwirpError, TwirpService
 from sipbridge.calls.control import CallControl
-from sipbridge.calls.errors import CallError
 from sipbridge.ids import SIP_CALL_PREFIX, SIP_DISPATCH_RULE_PREFIX, SIP_TRUNK_PREFIX, new_id
+from sipbridge.psrpc.errors import PsrpcError
 from sipbridge.store import SIPStore, StoreError
 
 R = TypeVar("R", bound=Message)
@@ -114,8 +114,8 @@ class SIPService:
                 return await handler(message)
             except DispatchError as e:
                 raise TwirpError(e.code, e.message) from e
-            except CallError as e:
-                raise TwirpError(e.code, e.message, e.meta) from e
+            except PsrpcError as e:
+                raise TwirpError(e.twirp_code(), e.message, e.twirp_meta()) from e
             except StoreError as e:
                 raise TwirpError("unavailable", f"storage unavailable: {e}") from e
 

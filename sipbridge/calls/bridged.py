@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Mapping
 from livekit.protocol.sip import SIPMediaConfig
 
 from sipbridge.calls.audio import CallAudio, cancel_task
-from sipbridge.calls.errors import CallError
 from sipbridge.calls.media_link import sdp_encryption, stream_config
 from sipbridge.calls.services import (
     DEFAULT_MAX_CALL_DURATION,
@@ -27,6 +26,7 @@ from sipbridge.calls.services import (
 from sipbridge.media.codecs import KNOWN_CODECS
 from sipbridge.media.session import RtpSession
 from sipbridge.media.tones import dial_tone
+from sipbridge.psrpc.errors import PsrpcError
 from sipbridge.room import CALL_STATUS_ATTRIBUTE, CallStatus, ParticipantSpec, RoomParticipant, processor_for_call
 from sipbridge.room.token import LiveKitCredentials
 from sipbridge.sip import CallEnded, CallFailed, CallProgress, DtmfReceived, MediaParams, MediaSession, MediaUpdated
@@ -199,12 +199,12 @@ class BridgedCall:
 
     async def transfer(self, target: str, *, play_dialtone: bool, headers: Mapping[str, str], within: float) -> None:
         """Cold transfer by REFER to `target` (a sip:, sips: or tel: URI). On success our leg ends and the
-        participant leaves; otherwise CallError with the SIP status, and the call goes on."""
+        participant leaves; otherwise PsrpcError with the SIP status, and the call goes on."""
         sip, audio = self.sip, self.audio
         if sip is None or audio is None or sip.ended:
-            raise CallError("failed_precondition", f"call {self.lk_call_id} is not established")
+            raise PsrpcError("failed_precondition", f"call {self.lk_call_id} is not established")
         if self._transferring:
-            raise CallError("failed_precondition", f"call {self.lk_call_id} is already being transferred")
+            raise PsrpcError("failed_precondition", f"call {self.lk_call_id} is already being transferred")
         self._transferring = True
         self.log.info("transferring to %s", target)
         if play_dialtone:
@@ -213,16 +213,16 @@ class BridgedCall:
             async with asyncio.timeout(within):
                 progress = await sip.refer(target, headers=dict(headers))
         except TimeoutError:
-            raise CallError.from_sip_status(408, "Request Timeout", "transfer got no final NOTIFY in time") from None
+            raise PsrpcError.from_sip_status(408, "Request Timeout") from None
         except CallFailed as failure:
-            raise CallError("aborted", f"the call ended during the transfer: {failure}") from None
+            raise PsrpcError("aborted", f"the call ended during the transfer: {failure}") from None
         finally:
             self._transferring = False
             if play_dialtone:
                 audio.stop_playing()
         if not progress.succeeded:
             self.log.info("transfer to %s failed: %d", target, progress.status)
-            raise CallError.from_sip_status(progress.status, "", "transfer failed")
+            raise PsrpcError.from_sip_status(progress.status, "")
         self.log.info("transferred to %s", target)
         await self._set_status("hangup")
         await sip.bye()

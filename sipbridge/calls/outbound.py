@@ -4,7 +4,7 @@ As LiveKit's Go service does it: the participant joins first with ``sip.callStat
 tone into the room when asked), the INVITE goes to the trunk's address (digest credentials when challenged), the
 first 18x makes the status ``ringing`` and early media in it (a carrier's ringback or announcement) is played into
 the room, the answer starts media, the request's DTMF string is sent (status ``automation``), then the status is
-``active``. A failure before the answer ends the participant; the caller of `start()` learns it as a CallError
+``active``. A failure before the answer ends the participant; the caller of `start()` learns it as a PsrpcError
 with the SIP status when it waits for the answer.
 """
 
@@ -18,11 +18,11 @@ from dispatch.evaluate import ATTR_CALL_ID_FULL, ATTR_CALL_STATUS
 from dispatch.outbound import OutboundPlan
 from sipbridge.calls.audio import cancel_task
 from sipbridge.calls.bridged import BridgedCall, CallEnd, first
-from sipbridge.calls.errors import CallError
 from sipbridge.calls.services import CallLog, CallServices
 from sipbridge.media.codecs import KNOWN_CODECS
 from sipbridge.media.ports import PortsExhausted
 from sipbridge.media.tones import dial_tone
+from sipbridge.psrpc.errors import PsrpcError
 from sipbridge.room import ParticipantSpec, RoomConnectError
 from sipbridge.room.token import LiveKitCredentials
 from sipbridge.sip import CallFailed, CallProgress, Endpoint, MediaParams
@@ -55,11 +55,11 @@ class OutboundCallFlow(BridgedCall):
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> CreatedParticipant:
-        """Join the room and dial. With ``wait_until_answered`` returns once the callee answered (CallError when
+        """Join the room and dial. With ``wait_until_answered`` returns once the callee answered (PsrpcError when
         the call fails), else as soon as the participant is in the room, the call going on in `task`."""
         services, plan = self.services, self.plan
         if services.at_capacity:
-            raise CallError("unavailable", f"max_active_calls ({services.config.max_active_calls}) reached")
+            raise PsrpcError("unavailable", f"max_active_calls ({services.config.max_active_calls}) reached")
         services.active.add(self.lk_call_id)
         try:
             await self._prepare()
@@ -82,7 +82,7 @@ class OutboundCallFlow(BridgedCall):
         try:
             await self._open_rtp()
         except PortsExhausted:
-            raise CallError("unavailable", "no RTP port available") from None
+            raise PsrpcError("unavailable", "no RTP port available") from None
         # The room side runs at the rate of the codec we offer first, the one the callee most likely takes.
         self._attach_audio(KNOWN_CODECS[self.services.codecs[0].lower()].sample_rate)
         attributes = dict(plan.participant_attributes)
@@ -101,27 +101,27 @@ class OutboundCallFlow(BridgedCall):
         try:
             await self._join_room(spec, krisp_enabled=plan.krisp_enabled, credentials=credentials, token=plan.token)
         except RoomConnectError as e:
-            raise CallError("unavailable", str(e)) from None
+            raise PsrpcError("unavailable", str(e)) from None
 
     async def _run(self) -> None:
         try:
             await self._dial()
             self._settle(None)
             await self._in_call(self.plan.max_call_duration)
-        except CallError as error:
+        except PsrpcError as error:
             self.log.info("call failed: %s", error)
             self._settle(error)
         except CallEnd as end:
             self.log.info("call ended: %s", end.reason)
-            self._settle(CallError("aborted", f"the call ended before it was answered: {end.reason}"))
+            self._settle(PsrpcError("aborted", f"the call ended before it was answered: {end.reason}"))
         except CallFailed as failure:
             self.log.info("call ended by the callee or the network: %s", failure)
-            self._settle(CallError("aborted", f"the call ended before it was answered: {failure}"))
+            self._settle(PsrpcError("aborted", f"the call ended before it was answered: {failure}"))
         finally:
             await self._release()
             self.services.active.discard(self.lk_call_id)
 
-    def _settle(self, error: CallError | None) -> None:
+    def _settle(self, error: PsrpcError | None) -> None:
         if self._answered.done():
             return
         if error is None:
@@ -155,7 +155,7 @@ class OutboundCallFlow(BridgedCall):
         await cancel_task(self._dial_tone)
         if outcome == "timeout":
             await sip.bye()  # CANCEL
-            raise CallError.from_sip_status(408, "Request Timeout", f"no answer within {ringing:.0f} s")
+            raise PsrpcError.from_sip_status(408, "Request Timeout")
         if outcome == "room":
             await sip.bye()
             raise CallEnd("participant left the room while dialing: sent CANCEL")
@@ -165,9 +165,7 @@ class OutboundCallFlow(BridgedCall):
             response = sip.core.final_response
             status = failure.status or 500
             reason = response.reason if response is not None and response.status == status else ""
-            raise CallError.from_sip_status(
-                status, reason, f"call to {plan.call_to} failed ({failure.reason})"
-            ) from None
+            raise PsrpcError.from_sip_status(status, reason) from None
         self._on_answered(params)
         await participant.update_attributes({ATTR_CALL_ID_FULL: sip.call_id, **self._answer_attributes()})
         if plan.dtmf:
