@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
+from google.protobuf.message import Message
 from livekit.protocol.sip import (
     CreateSIPParticipantRequest,
     SIPHeaderOptions,
@@ -122,7 +123,7 @@ def plan_outbound_call(
         include = trunk.include_headers
         to_attributes, to_headers = dict(trunk.headers_to_attributes), dict(trunk.attributes_to_headers)
         from_host = trunk.from_host
-        media = _merged(trunk.media if trunk.HasField("media") else None, trunk.media_encryption)
+        media = media_with_encryption(trunk.media if trunk.HasField("media") else None, trunk.media_encryption)
     elif inline is not None:
         address, transport = inline.hostname, inline.transport
         username, password = inline.auth_username, inline.auth_password
@@ -158,9 +159,9 @@ def plan_outbound_call(
     if request.include_headers:
         include = request.include_headers
     if request.HasField("media"):
-        media = _merged(request.media, media.encryption)
+        media = media_with_encryption(request.media, media.encryption)
     elif request.media_encryption:
-        media = _merged(media, request.media_encryption)
+        media = media_with_encryption(media, request.media_encryption)
     return OutboundPlan(
         lk_call_id=lk_call_id,
         trunk_id=trunk_id,
@@ -182,8 +183,8 @@ def plan_outbound_call(
         attributes_to_headers=to_headers,
         dtmf=request.dtmf,
         play_dialtone=request.play_dialtone or request.play_ringtone,
-        ringing_timeout=_seconds(request, "ringing_timeout"),
-        max_call_duration=_seconds(request, "max_call_duration"),
+        ringing_timeout=duration_seconds(request, "ringing_timeout"),
+        max_call_duration=duration_seconds(request, "max_call_duration"),
         krisp_enabled=request.krisp_enabled,
         media=media,
         wait_until_answered=request.wait_until_answered,
@@ -214,9 +215,7 @@ def validate_transfer_request(request: TransferSIPParticipantRequest) -> str:
         raise RequestError("invalid_argument", "room_name: missing room name")
     if not request.participant_identity:
         raise RequestError("invalid_argument", "participant_identity: missing participant identity")
-    target = request.transfer_to.strip()
-    if target.startswith("<") and target.endswith(">"):
-        target = target[1:-1]
+    target = refer_target(request.transfer_to)
     if not target:
         raise RequestError("invalid_argument", "transfer_to: missing transfer target")
     if not target.startswith(("sip:", "sips:", "tel:")):
@@ -225,9 +224,15 @@ def validate_transfer_request(request: TransferSIPParticipantRequest) -> str:
     return target
 
 
+def refer_target(transfer_to: str) -> str:
+    """The URI of a ``transfer_to`` (``<sip:...>`` or a bare URI), for the Refer-To header."""
+    target = transfer_to.strip()
+    return target[1:-1] if target.startswith("<") and target.endswith(">") else target
+
+
 def transfer_timeout(request: TransferSIPParticipantRequest) -> float:
     """How long a transfer may take: the request's ``ringing_timeout``, else livekit-server's 30 s."""
-    return _seconds(request, "ringing_timeout") or DEFAULT_TRANSFER_TIMEOUT
+    return duration_seconds(request, "ringing_timeout") or DEFAULT_TRANSFER_TIMEOUT
 
 
 def _validate_headers(where: str, headers: Mapping[str, str]) -> None:
@@ -237,7 +242,8 @@ def _validate_headers(where: str, headers: Mapping[str, str]) -> None:
             raise RequestError("invalid_argument", f"{where}: {problem}")
 
 
-def _merged(media: SIPMediaConfig | None, encryption: int) -> SIPMediaConfig:
+def media_with_encryption(media: SIPMediaConfig | None, encryption: int) -> SIPMediaConfig:
+    """A copy of `media` whose encryption falls back to the deprecated ``media_encryption`` field's value."""
     merged = SIPMediaConfig()
     if media is not None:
         merged.CopyFrom(media)
@@ -246,8 +252,9 @@ def _merged(media: SIPMediaConfig | None, encryption: int) -> SIPMediaConfig:
     return merged
 
 
-def _seconds(request: CreateSIPParticipantRequest | TransferSIPParticipantRequest, name: str) -> float | None:
-    if not request.HasField(name):
+def duration_seconds(message: Message, name: str) -> float | None:
+    """A ``google.protobuf.Duration`` field in seconds; None when unset or not positive (meaning: the default)."""
+    if not message.HasField(name):
         return None
-    seconds = float(getattr(request, name).ToTimedelta().total_seconds())
+    seconds = float(getattr(message, name).ToTimedelta().total_seconds())
     return seconds if seconds > 0 else None

@@ -57,6 +57,9 @@ class RedisConfig:
         return int(port) if port.isdigit() else 6379
 
 
+DEFAULT_DRAIN_TIMEOUT = 600.0
+
+
 @dataclass(frozen=True)
 class TlsConfig:
     """SIP over TLS, the Go service's ``tls`` block: ``port`` (announced), ``port_listen``, ``certs``."""
@@ -90,6 +93,8 @@ class Config:
     cluster_id: str = ""
     inbound_early_media: bool = False
     """Ours: ring inbound callers with 183 and our own ringback tone instead of a plain 180."""
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
+    """Ours: on SIGTERM, seconds the calls in progress may go on (no new ones are taken) before the node exits."""
     codecs: Mapping[str, bool] = field(default_factory=dict)
     log_level: str = "info"
     local_livekit: bool = False
@@ -164,6 +169,8 @@ _KNOWN_KEYS = frozenset(
         "cluster_id",
         "codecs",
         "logging",
+        "inbound_early_media",
+        "drain_timeout",
     }
 )
 
@@ -254,6 +261,10 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
     if not isinstance(codecs, dict) or not all(isinstance(v, bool) for v in codecs.values()):
         raise ConfigError("codecs: must map codec names to true/false (e.g. {PCMU: true, G722: false})")
 
+    drain_timeout = raw.get("drain_timeout", DEFAULT_DRAIN_TIMEOUT)
+    if not isinstance(drain_timeout, int | float) or isinstance(drain_timeout, bool) or drain_timeout < 0:
+        raise ConfigError(f"drain_timeout: {drain_timeout!r} is not a number of seconds")
+
     max_calls = raw.get("max_active_calls", 0)
     if not isinstance(max_calls, int) or isinstance(max_calls, bool) or max_calls < 0:
         raise ConfigError(f"max_active_calls: {max_calls!r} is not a non-negative integer")
@@ -279,6 +290,7 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
         hide_inbound_port=_bool(raw, "hide_inbound_port"),
         cluster_id=_str(raw, "cluster_id"),
         inbound_early_media=_bool(raw, "inbound_early_media"),
+        drain_timeout=float(drain_timeout),
         codecs=dict(codecs),
         log_level="warning" if log_level == "warn" else log_level,
         local_livekit=local_livekit,

@@ -19,16 +19,21 @@ from sipbridge import metrics
 from sipbridge.api.auth import Authenticator
 from sipbridge.api.sip_service import SIPService
 from sipbridge.calls.control import CallControl
+from sipbridge.calls.deciders import Decider, LocalDecider
 from sipbridge.calls.inbound import inbound_handler
 from sipbridge.calls.services import CallServices
-from sipbridge.config import DEV_API_KEY, DEV_API_SECRET, Config, ConfigError, is_go_service_key
+from sipbridge.cluster.io_decider import IOInfoDecider
+from sipbridge.cluster.node import ClusterNode
+from sipbridge.config import DEV_API_KEY, DEV_API_SECRET, Config, is_go_service_key
 from sipbridge.devserver import DevLiveKitServer
 from sipbridge.health import Health, State
 from sipbridge.media.ports import PortAllocator
+from sipbridge.psrpc import IOInfoClient, RedisBus
 from sipbridge.room import LiveKitCredentials
 from sipbridge.sip import Endpoint, SipSettings
 from sipbridge.sip.settings import codecs_from_config
 from sipbridge.store import SIPStore, open_store, store_description
+from sipbridge.store.redis_backend import redis_client
 
 log = logging.getLogger("sipbridge")
 
@@ -44,6 +49,9 @@ class Bridge:
         self.calls: CallServices | None = None
         self.api: SIPService | None = None
         self.control: CallControl | None = None
+        self.cluster: ClusterNode | None = None
+        self._bus: RedisBus | None = None
+        self._io: IOInfoClient | None = None
 
     def _bind_host(self) -> str:
         return self.config.listen_ip or "0.0.0.0"
@@ -54,13 +62,13 @@ class Bridge:
         self._runners.append(runner)
         await web.TCPSite(runner, self._bind_host(), port).start()
 
+    @property
+    def cluster_mode(self) -> bool:
+        """A node with Redis and no standalone API serves livekit-server over psrpc (docs/cluster.md)."""
+        return self.config.redis is not None and self.config.api_port is None
+
     async def start(self) -> None:
         config = self.config
-        if config.api_port is None:
-            raise ConfigError(
-                "api_port: not set, and cluster mode (serving livekit-server over psrpc on Redis) is not available "
-                "yet; set api_port to serve the SIP API from this node"
-            )
         self._report_ignored_keys()
         if config.health_port:
             health_app = web.Application()
@@ -84,16 +92,17 @@ class Bridge:
         if is_open_configuration(await self.store.list_inbound_trunks(), await self.store.list_dispatch_rules()):
             log.warning("dispatch: %s", OPEN_CONFIGURATION_WARNING)
 
-        api_app = web.Application(client_max_size=1 << 20)
-        self.api = SIPService(self.store, Authenticator(config.api_key, config.api_secret))
-        self.api.twirp().add_routes(api_app)
-        await self._serve(api_app, config.api_port)
-        log.info(
-            "SIP API: http://%s:%d/twirp/livekit.SIP/ (lk --url http://localhost:%d ...)",
-            self._bind_host(),
-            config.api_port,
-            config.api_port,
-        )
+        if config.api_port is not None:
+            api_app = web.Application(client_max_size=1 << 20)
+            self.api = SIPService(self.store, Authenticator(config.api_key, config.api_secret))
+            self.api.twirp().add_routes(api_app)
+            await self._serve(api_app, config.api_port)
+            log.info(
+                "SIP API: http://%s:%d/twirp/livekit.SIP/ (lk --url http://localhost:%d ...)",
+                self._bind_host(),
+                config.api_port,
+                config.api_port,
+            )
 
         if config.prometheus_port:
             metrics_app = web.Application()
@@ -101,16 +110,27 @@ class Bridge:
             await self._serve(metrics_app, config.prometheus_port)
             log.info("metrics: http://%s:%d/metrics", self._bind_host(), config.prometheus_port)
 
-        await self._start_sip(self.store)
+        decider: Decider = LocalDecider(self.store)
+        if self.cluster_mode:
+            assert config.redis is not None
+            self._bus = RedisBus(redis_client(config.redis, socket_timeout=None))
+            self._io = IOInfoClient(self._bus)
+            await self._io.start()
+            decider = IOInfoDecider(self._io, self.store)
+        await self._start_sip(self.store, decider)
         assert self.calls is not None and self.endpoint is not None
         self.control = CallControl(self.calls, self.endpoint)
-        self.api.calls = self.control
+        if self.api is not None:
+            self.api.calls = self.control
+        if self._bus is not None:
+            self.cluster = ClusterNode(self.calls, self.control, self._bus)
+            await self.cluster.start()
         if (config.api_key, config.api_secret) == (DEV_API_KEY, DEV_API_SECRET):
             log.warning("using the development API key and secret (devkey/secret): do not expose this node")
         self.health.state = State.READY
         log.info("ready")
 
-    async def _start_sip(self, store: SIPStore) -> None:
+    async def _start_sip(self, store: SIPStore, decider: Decider) -> None:
         """The SIP endpoint, handing each INVITE to an inbound call flow."""
         config = self.config
         settings = SipSettings(
@@ -133,6 +153,7 @@ class Bridge:
             codecs=settings.codecs,
             rtp_bind_host=self._bind_host(),
             sdp_address="",
+            decider=decider,
         )
         metrics.watch(self.calls, asyncio.get_running_loop())
         self.endpoint = Endpoint(settings, inbound_handler(self.calls))
@@ -153,11 +174,38 @@ class Bridge:
         if unknown:
             log.warning("config: unknown keys ignored: %s", ", ".join(unknown))
 
+    async def drain(self) -> None:
+        """Take no new calls (INVITEs get 503, the cluster node leaves the outbound queue) and wait, up to
+        ``drain_timeout``, for the calls in progress to end."""
+        self.health.state = State.DRAINING
+        if self.calls is None:
+            return
+        self.calls.draining = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.drain_timeout
+        if self.calls.active:
+            log.info(
+                "draining: waiting for %d call(s), up to %.0f s", len(self.calls.active), self.config.drain_timeout
+            )
+        while self.calls.active and loop.time() < deadline:  # noqa: ASYNC110 (calls end in their own tasks)
+            await asyncio.sleep(0.2)
+        if self.calls.active:
+            log.warning("draining: %d call(s) still up after drain_timeout; ending them", len(self.calls.active))
+
     async def stop(self) -> None:
         self.health.state = State.DRAINING
+        if self.cluster is not None:
+            await self.cluster.close()
+            self.cluster = None
         if self.control is not None:
             await self.control.close()
             self.control = None
+        if self._io is not None:
+            await self._io.close()
+            self._io = None
+        if self._bus is not None:
+            await self._bus.close()
+            self._bus = None
         if self.endpoint is not None:
             await self.endpoint.close()
             self.endpoint = None
@@ -186,7 +234,11 @@ async def run(config: Config) -> None:
     try:
         await bridge.start()
         await stop.wait()
-        log.info("stopping")
+        log.info("stopping: draining calls (a second signal stops at once)")
+        drained = asyncio.create_task(bridge.drain())
+        stop.clear()
+        await asyncio.wait([drained, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        drained.cancel()
     finally:
         with contextlib.suppress(Exception):
             await bridge.stop()

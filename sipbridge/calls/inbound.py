@@ -1,7 +1,7 @@
 """An inbound call, from INVITE to hangup: admission, PIN, room, media, DTMF, endings.
 
 One `InboundCallFlow` per INVITE owns everything the call allocates (RTP port, room participant, tasks) and
-releases all of it on every way out. The decisions (trunk, rule, room, participant) are `dispatch.decide`'s; this
+releases all of it on every way out. The decisions (trunk, rule, room, participant) are the node's `Decider`'s; this
 module only acts on them, the way LiveKit's Go service does:
 
 * no PIN: ring (180, or 183 with our ringback under ``inbound_early_media``), join the room with
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
-from livekit.protocol.sip import SIPDispatchRuleInfo, SIPInboundTrunkInfo
+from livekit.protocol.sip import SIPInboundTrunkInfo
 
 from dispatch.call import InboundCall as DispatchCall
-from dispatch.decide import Decision, Verdict, decide
+from dispatch.decide import Decision, Verdict
 from dispatch.evaluate import ATTR_CALL_STATUS, CallDispatch
 from sipbridge.calls.bridged import DEFAULT_ROOM_RATE, BridgedCall, CallEnd, first, reason_header, sample_rate
 from sipbridge.calls.services import (
@@ -78,8 +78,8 @@ class InboundCallFlow(BridgedCall):
     async def run(self) -> None:
         services = self.services
         if services.at_capacity:
-            self.log.warning("rejecting: max_active_calls (%d) reached", services.config.max_active_calls)
-            await self.call.reject(503, reason="max active calls reached")
+            self.log.warning("rejecting: %s", services.refusal)
+            await self.call.reject(503, reason=services.refusal)
             return
         services.active.add(self.call.call_id)
         try:
@@ -93,10 +93,8 @@ class InboundCallFlow(BridgedCall):
             services.active.discard(self.call.call_id)
 
     async def _run(self) -> None:
-        trunks = await self.services.store.list_inbound_trunks()
-        rules = await self.services.store.list_dispatch_rules()
         info = self._dispatch_call()
-        decision = decide(trunks, rules, info)
+        decision = await self.services.decider.decide(info)
         self.log.info(
             "INVITE from %s to %s via %s: %s (%s)",
             info.calling_number, info.called_number, info.source_ip, decision.verdict, decision.reason,
@@ -105,7 +103,7 @@ class InboundCallFlow(BridgedCall):
             return
         await self._open_media(decision)
         if decision.verdict is Verdict.REQUEST_PIN:
-            decision = await self._collect_pin(trunks, rules, info)
+            decision = await self._collect_pin(info)
             dispatch = self._accepted(decision)
             await self._join_dispatched(dispatch, status="active")
         else:
@@ -203,9 +201,7 @@ class InboundCallFlow(BridgedCall):
 
     # -- PIN ---------------------------------------------------------------------------------------------------
 
-    async def _collect_pin(
-        self, trunks: Sequence[SIPInboundTrunkInfo], rules: Sequence[SIPDispatchRuleInfo], info: DispatchCall
-    ) -> Decision:
+    async def _collect_pin(self, info: DispatchCall) -> Decision:
         """Answer, prompt for the PIN, read digits up to '#', and decide again with it."""
         assert self.audio is not None
         await self._answer()
@@ -222,7 +218,7 @@ class InboundCallFlow(BridgedCall):
         except TimeoutError:
             self.log.info("no PIN entered within %.0f s", PIN_TIMEOUT)
         self._collecting_pin = False
-        decision = decide(trunks, rules, info, pin=pin, no_pin=not pin, answered=True)
+        decision = await self.services.decider.decide(info, pin=pin, no_pin=not pin, answered=True)
         self.audio.discard_caller_audio()
         if decision.verdict is not Verdict.ACCEPT:
             self.log.info("PIN refused: %s", decision.reason)

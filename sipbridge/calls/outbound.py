@@ -59,7 +59,7 @@ class OutboundCallFlow(BridgedCall):
         the call fails), else as soon as the participant is in the room, the call going on in `task`."""
         services, plan = self.services, self.plan
         if services.at_capacity:
-            raise PsrpcError("unavailable", f"max_active_calls ({services.config.max_active_calls}) reached")
+            raise PsrpcError("unavailable", services.refusal)
         services.active.add(self.lk_call_id)
         try:
             await self._prepare()

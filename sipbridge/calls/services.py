@@ -7,6 +7,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sipbridge.calls.deciders import Decider
 from sipbridge.calls.registry import CallRegistry
 from sipbridge.config import Config
 from sipbridge.media.ports import PortAllocator
@@ -32,15 +33,25 @@ class CallServices:
     rtp_bind_host: str
     sdp_address: str
     """The address our SDP offers for media (the advertised one when behind NAT)."""
+    decider: Decider
+    """Who decides inbound calls: the store (standalone) or livekit-server (cluster)."""
     active: set[str] = field(default_factory=set)
-    """SIP Call-IDs of calls in progress (for ``max_active_calls`` and the start-up report)."""
+    """IDs of calls in progress (for ``max_active_calls`` and the gauges)."""
     registry: CallRegistry = field(default_factory=CallRegistry)
     """Calls with a room participant, for transfers."""
+    draining: bool = False
+    """Set on SIGTERM: calls in progress go on, new ones are refused (503)."""
 
     @property
     def at_capacity(self) -> bool:
+        """No new call may start: ``max_active_calls`` reached, or the node is draining."""
         limit = self.config.max_active_calls
-        return bool(limit) and len(self.active) >= limit
+        return self.draining or (bool(limit) and len(self.active) >= limit)
+
+    @property
+    def refusal(self) -> str:
+        """Why a new call is refused while `at_capacity`."""
+        return "the node is draining" if self.draining else f"max_active_calls ({self.config.max_active_calls}) reached"
 
 
 class CallLog(logging.LoggerAdapter[logging.Logger]):

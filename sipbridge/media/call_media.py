@@ -145,4 +145,3 @@ class CallMedia:
             return
         for frame in self._to_room.push(pcm):
             self.on_caller_audio(frame)
-

@@ -65,9 +65,9 @@ OPUS = CodecInfo("opus", None, 48000, 48000, channels=2)
 KNOWN_CODECS: dict[str, CodecInfo] = {c.name.lower(): c for c in (PCMU, PCMA, G722, OPUS)}
 
 
-def _g711_tables(encoder: PcmuEncoder | PcmaEncoder, decoder: PcmuDecoder | PcmaDecoder) -> tuple[
-    NDArray[np.uint8], Pcm
-]:
+def _g711_tables(
+    encoder: PcmuEncoder | PcmaEncoder, decoder: PcmuDecoder | PcmaDecoder
+) -> tuple[NDArray[np.uint8], Pcm]:
     """Encode every int16 value and decode every byte once with FFmpeg, keeping the results as tables."""
     every_sample = np.arange(65536, dtype=np.uint16).view(np.int16)
     whole_frames = np.zeros(-(-65536 // 160) * 160, dtype=np.int16)  # the encoder works in 160-sample frames

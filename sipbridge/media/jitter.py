@@ -91,7 +91,13 @@ class JitterBuffer:
         return candidate
 
     def push(
-        self, ssrc: int, sequence: int, timestamp: int, payload: bytes, arrival: float, clock_rate: int,
+        self,
+        ssrc: int,
+        sequence: int,
+        timestamp: int,
+        payload: bytes,
+        arrival: float,
+        clock_rate: int,
         marker: bool = False,
     ) -> None:
         """Adds one received packet; ``arrival`` is a monotonic time in seconds."""

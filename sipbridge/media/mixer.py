@@ -38,9 +38,7 @@ TRIM_AFTER_FRAMES = 50
 class MixerInput:
     """One participant's audio on its way into the mix."""
 
-    def __init__(
-        self, mixer_rate: int, frame_samples: int, input_rate: int, max_delay_ms: int, quality: str
-    ) -> None:
+    def __init__(self, mixer_rate: int, frame_samples: int, input_rate: int, max_delay_ms: int, quality: str) -> None:
         self.input_rate = input_rate
         self._max_delay_ms = max_delay_ms
         self._quality = quality

@@ -24,9 +24,7 @@ class FrameResampler:
         self.out_rate = out_rate
         self.frame_samples = frame_samples
         self._stream = (
-            soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality=quality)
-            if in_rate != out_rate
-            else None
+            soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality=quality) if in_rate != out_rate else None
         )
         self._pending = np.zeros(0, dtype=np.int16)
 

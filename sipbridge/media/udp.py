@@ -96,9 +96,7 @@ class DatagramCollector:
     MAX_WAITING = 100
     """Datagrams kept per socket until its session takes them; older ones are dropped beyond."""
 
-    _instances: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, DatagramCollector] = (
-        weakref.WeakKeyDictionary()
-    )
+    _instances: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, DatagramCollector] = weakref.WeakKeyDictionary()
 
     def __init__(self) -> None:
         self._epoll = select.epoll()

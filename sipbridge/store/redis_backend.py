@@ -9,19 +9,24 @@ from sipbridge.config import RedisConfig
 from sipbridge.store.backend import StoreError
 
 
+def redis_client(config: RedisConfig, socket_timeout: float | None = 5) -> aioredis.Redis:
+    """A client for the configured Redis, answering bytes; `socket_timeout` None for pub/sub, which waits."""
+    return aioredis.Redis(
+        host=config.host,
+        port=config.port,
+        username=config.username or None,
+        password=config.password or None,
+        db=config.db,
+        ssl=config.use_tls,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=5,
+    )
+
+
 class RedisBackend:
     def __init__(self, config: RedisConfig) -> None:
         self._address = config.address
-        self._redis = aioredis.Redis(
-            host=config.host,
-            port=config.port,
-            username=config.username or None,
-            password=config.password or None,
-            db=config.db,
-            ssl=config.use_tls,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-        )
+        self._redis = redis_client(config)
 
     async def get(self, table: str, record_id: str) -> bytes | None:
         try:

@@ -36,7 +36,9 @@ class BridgeProcess:
         api_key: str | None = None,
         api_secret: str | None = None,
         extra: dict[str, Any] | None = None,
+        cluster: bool = False,
     ) -> None:
+        """`cluster`: a cluster node (Redis, no standalone API) serving `livekit` over psrpc; needs `redis`."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.api_port = free_tcp_port()
@@ -59,9 +61,13 @@ class BridgeProcess:
             "rtp_port": f"{self.rtp_ports[0]}-{self.rtp_ports[1]}",
             "storage": {"path": str(workdir / "store.json")},
             "logging": {"level": "debug"},
+            "drain_timeout": 1,  # a test stopping a bridge mid-call does not wait for its calls
         }
         if redis is not None:
             config["redis"] = {"address": redis.address}
+        if cluster:
+            assert redis is not None, "a cluster node needs Redis"
+            del config["api_port"]
         config.update(extra or {})
         self.config_path = workdir / "config.yaml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))

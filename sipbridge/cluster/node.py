@@ -1,0 +1,156 @@
+"""A cluster node: serves livekit-server's `SIPInternal` over psrpc with the same call flows as the standalone API.
+
+livekit-server keeps the trunks and rules and answers `lk sip ...`; it sends each CreateSIPParticipant to the queue
+every node subscribes to (topic ``""``, or the node's ``cluster_id``), and each TransferSIPParticipant to the topic
+of the call's ``sip.callID``, which the node holding the call registers while the call lives. A node that is full
+(``max_active_calls``) or draining leaves the queue, since a node that wins a request must serve it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from livekit.protocol.sip import SIPFeature, SIPTransferStatus
+
+from dispatch.outbound import (
+    DEFAULT_TRANSFER_TIMEOUT,
+    OutboundPlan,
+    duration_seconds,
+    media_with_encryption,
+    refer_target,
+)
+from sipbridge.calls.control import CallControl
+from sipbridge.calls.registry import ActiveCall
+from sipbridge.calls.services import CallServices
+from sipbridge.psrpc import Incoming, Registration, SIPInternalServer
+from sipbridge.psrpc.bus import RedisBus
+from sipbridge.psrpc.rpc import (
+    InternalCreateSIPParticipantRequest,
+    InternalCreateSIPParticipantResponse,
+    InternalTransferSIPParticipantRequest,
+    InternalTransferSIPParticipantResponse,
+)
+
+log = logging.getLogger("sipbridge.cluster")
+CAPACITY_CHECK_INTERVAL = 0.25
+"""How often the node compares its load with ``max_active_calls`` to join or leave the outbound queue."""
+
+
+def plan_from_internal(request: InternalCreateSIPParticipantRequest) -> OutboundPlan:
+    """livekit-server's request (already merged with the trunk, with ``sip.*`` attributes) as the outbound plan."""
+    return OutboundPlan(
+        lk_call_id=request.sip_call_id,
+        trunk_id=request.sip_trunk_id,
+        address=request.address,
+        transport=request.transport,
+        number=request.number,
+        call_to=request.call_to,
+        from_host=request.hostname,
+        username=request.username,
+        password=request.password,
+        room_name=request.room_name,
+        participant_identity=request.participant_identity,
+        participant_name=request.participant_name,
+        participant_metadata=request.participant_metadata,
+        participant_attributes=dict(request.participant_attributes),
+        headers=dict(request.headers),
+        include_headers=request.include_headers,
+        headers_to_attributes=dict(request.headers_to_attributes),
+        attributes_to_headers=dict(request.attributes_to_headers),
+        dtmf=request.dtmf,
+        play_dialtone=request.play_dialtone,
+        ringing_timeout=duration_seconds(request, "ringing_timeout"),
+        max_call_duration=duration_seconds(request, "max_call_duration"),
+        krisp_enabled=SIPFeature.KRISP_ENABLED in request.enabled_features,
+        media=media_with_encryption(request.media if request.HasField("media") else None, request.media_encryption),
+        wait_until_answered=request.wait_until_answered,
+        display_name=request.display_name if request.HasField("display_name") else None,
+        ws_url=request.ws_url,
+        token=request.token,
+    )
+
+
+class ClusterNode:
+    def __init__(self, services: CallServices, control: CallControl, bus: RedisBus) -> None:
+        self.services = services
+        self.control = control
+        self.server = SIPInternalServer(bus)
+        self.draining = False
+        self._outbound: Registration[InternalCreateSIPParticipantRequest] | None = None
+        self._transfers: dict[str, asyncio.Task[Registration[InternalTransferSIPParticipantRequest]]] = {}
+        self._capacity: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        topic = self.services.config.cluster_id
+        self._outbound = await self.server.register_create_sip_participant(self._create, topic=topic)
+        self.services.registry.on_change(self._call_changed)
+        self._capacity = asyncio.create_task(self._follow_capacity())
+        log.info("cluster: serving SIPInternal on Redis (topic %r, server %s)", topic, self.server.server_id)
+
+    async def _create(
+        self, request: InternalCreateSIPParticipantRequest, incoming: Incoming
+    ) -> InternalCreateSIPParticipantResponse:
+        created = await self.control.create_participant(plan_from_internal(request))
+        return InternalCreateSIPParticipantResponse(
+            participant_id=created.participant_id,
+            participant_identity=created.participant_identity,
+            sip_call_id=created.sip_call_id,
+        )
+
+    async def _transfer(
+        self, request: InternalTransferSIPParticipantRequest, incoming: Incoming
+    ) -> InternalTransferSIPParticipantResponse:
+        call = self.control.find_call(request.sip_call_id)
+        await call.transfer(
+            refer_target(request.transfer_to),
+            play_dialtone=request.play_dialtone,
+            headers=dict(request.headers),
+            within=duration_seconds(request, "ringing_timeout") or DEFAULT_TRANSFER_TIMEOUT,
+        )
+        return InternalTransferSIPParticipantResponse(status=SIPTransferStatus.STS_TRANSFER_SUCCESSFUL)
+
+    def _call_changed(self, call: ActiveCall, added: bool) -> None:
+        """A call's transfer topic lives as long as the call."""
+        call_id = call.lk_call_id
+        if added:
+            self._transfers[call_id] = asyncio.create_task(
+                self.server.register_transfer_sip_participant(call_id, self._transfer)
+            )
+        elif (registering := self._transfers.pop(call_id, None)) is not None:
+            closing = asyncio.create_task(_close_when_registered(registering))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+
+    async def _follow_capacity(self) -> None:
+        """Leave the outbound queue while full or draining, join it again when there is room."""
+        assert self._outbound is not None
+        while True:
+            full = self.draining or self.services.at_capacity
+            if full and not self._outbound.paused:
+                log.info("cluster: %s: taking no outbound calls", "draining" if self.draining else "at capacity")
+                await self._outbound.pause()
+            elif not full and self._outbound.paused:
+                log.info("cluster: taking outbound calls again")
+                await self._outbound.resume()
+            await asyncio.sleep(CAPACITY_CHECK_INTERVAL)
+
+    async def close(self) -> None:
+        if self._capacity is not None:
+            self._capacity.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._capacity
+        for registering in self._transfers.values():
+            await _close_when_registered(registering)
+        self._transfers.clear()
+        await asyncio.gather(*self._closing, return_exceptions=True)
+        await self.server.close()
+
+
+async def _close_when_registered(
+    registering: asyncio.Task[Registration[InternalTransferSIPParticipantRequest]],
+) -> None:
+    with contextlib.suppress(Exception):
+        await (await registering).close()

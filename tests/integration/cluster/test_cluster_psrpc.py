@@ -1,0 +1,193 @@
+"""Cluster mode: bridge nodes beside a livekit-server on Redis, driven by `lk` and livekit-api pointed at the server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness.audio import dominant_frequency
+from harness.bridge import BridgeProcess
+from harness.lk import LkRunner
+from harness.participant import RATE, TestParticipant
+from harness.processes import LiveKitServer, RedisServer
+from harness.rooms import wait_for_participant
+from harness.rtp_phone import RATE as PHONE_RATE
+from harness.rtp_phone import RtpPhone
+from harness.sipp_callee import SippCallee
+from harness.sipp_phone import SippPhone
+from livekit import api
+
+pytestmark = pytest.mark.integration
+
+TRUNK_NUMBER = "+15105550100"
+CALLER = "+13105550100"
+CALLEE = "+12135550100"
+
+
+@pytest.fixture
+def node(tmp_path: Path, livekit_server_redis: LiveKitServer, redis_server: RedisServer) -> Iterator[BridgeProcess]:
+    with BridgeProcess(tmp_path / "node", livekit=livekit_server_redis, redis=redis_server, cluster=True) as bridge:
+        yield bridge
+
+
+@pytest.fixture
+async def server_api(livekit_server_redis: LiveKitServer) -> api.LiveKitAPI:
+    client = api.LiveKitAPI(
+        livekit_server_redis.http_url, livekit_server_redis.api_key, livekit_server_redis.api_secret
+    )
+    yield client  # type: ignore[misc]
+    await client.aclose()
+
+
+@pytest.fixture
+async def phone() -> RtpPhone:
+    rtp = RtpPhone()
+    await rtp.start()
+    yield rtp  # type: ignore[misc]
+    await rtp.close()
+
+
+def created_id(output: str) -> str:
+    match = re.search(r"(?:SIPTrunkID|SIPDispatchRuleID): (\S+)", output)
+    assert match, output
+    return match.group(1)
+
+
+async def clean_sip_config(server_api: api.LiveKitAPI) -> None:
+    """The session's livekit-server keeps trunks and rules between tests: start each test from none."""
+    for rule in (await server_api.sip.list_dispatch_rule(api.ListSIPDispatchRuleRequest())).items:
+        await server_api.sip.delete_dispatch_rule(
+            api.DeleteSIPDispatchRuleRequest(sip_dispatch_rule_id=rule.sip_dispatch_rule_id)
+        )
+    for trunks in (
+        (await server_api.sip.list_inbound_trunk(api.ListSIPInboundTrunkRequest())).items,
+        (await server_api.sip.list_outbound_trunk(api.ListSIPOutboundTrunkRequest())).items,
+    ):
+        for trunk in trunks:
+            await server_api.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=trunk.sip_trunk_id))
+
+
+def no_psrpc_trouble(server: LiveKitServer) -> None:
+    assert server.process.running, "livekit-server died"
+    trouble = server.process.grep_log(re.compile(r"panic|psrpc.*error|error.*psrpc", re.IGNORECASE))
+    assert not trouble, trouble[:5]
+
+
+async def test_inbound_call_through_livekit_server_config(
+    tmp_path: Path, lk: LkRunner, node: BridgeProcess, livekit_server_redis: LiveKitServer,
+    server_api: api.LiveKitAPI, phone: RtpPhone,
+) -> None:  # fmt: skip
+    """`lk sip inbound/dispatch create` against livekit-server; a call into the node lands in the room."""
+    await clean_sip_config(server_api)
+    server = livekit_server_redis
+    trunk = {"trunk": {"name": "cluster inbound", "numbers": [TRUNK_NUMBER]}}
+    trunk_id = created_id(lk("sip", "inbound", "create", "trunk.json", target=server,
+                             input_files={"trunk.json": json.dumps(trunk)}).stdout)  # fmt: skip
+    rule = {"dispatch_rule": {"rule": {"dispatchRuleDirect": {"roomName": "cluster-in"}}, "name": "cluster"}}
+    lk("sip", "dispatch", "create", "rule.json", target=server, input_files={"rule.json": json.dumps(rule)})
+    phone.play_tone(600)
+    sipp = SippPhone(tmp_path / "sipp", node.sip_port, phone.port, to=TRUNK_NUMBER, from_=CALLER)
+    calling = asyncio.create_task(sipp.call(hold_ms=12000))
+    async with TestParticipant(server.ws_url, server.api_key, server.api_secret, "cluster-in", "agent") as agent:
+        await agent.publish_tone(1000)
+        heard = await agent.wait_heard(f"sip_{CALLER}", 2.0, within=30)
+        assert abs(dominant_frequency(heard[-RATE:], RATE) - 600) < 5
+        at_phone = await phone.wait_heard(2.0)
+        assert abs(dominant_frequency(at_phone[-PHONE_RATE:], PHONE_RATE) - 1000) < 5
+        attributes = (await wait_for_participant(server_api, "cluster-in", f"sip_{CALLER}")).attributes
+        assert attributes["sip.callStatus"] == "active"
+        assert attributes["sip.trunkID"] == trunk_id and attributes["sip.phoneNumber"] == CALLER
+        assert attributes["sip.callID"].startswith("SCL_")
+        (await calling).check()
+    no_psrpc_trouble(server)
+
+
+async def test_unknown_number_is_refused_by_the_stricter_admission(
+    tmp_path: Path, lk: LkRunner, node: BridgeProcess, livekit_server_redis: LiveKitServer,
+    server_api: api.LiveKitAPI, phone: RtpPhone,
+) -> None:  # fmt: skip
+    await clean_sip_config(server_api)
+    trunk = {"trunk": {"name": "cluster inbound", "numbers": [TRUNK_NUMBER]}}
+    lk("sip", "inbound", "create", "trunk.json", target=livekit_server_redis,
+       input_files={"trunk.json": json.dumps(trunk)})  # fmt: skip
+    rule = {"dispatch_rule": {"rule": {"dispatchRuleDirect": {"roomName": "anyone"}}}}  # a catch-all rule
+    lk(
+        "sip",
+        "dispatch",
+        "create",
+        "rule.json",
+        target=livekit_server_redis,
+        input_files={"rule.json": json.dumps(rule)},
+    )
+    sipp = SippPhone(tmp_path / "sipp", node.sip_port, phone.port, to="+19995550000", from_=CALLER)
+    (await sipp.call_expecting(404)).check()
+
+
+async def test_outbound_call_and_errors_through_livekit_server(
+    tmp_path: Path, lk: LkRunner, node: BridgeProcess, livekit_server_redis: LiveKitServer,
+    server_api: api.LiveKitAPI, phone: RtpPhone,
+) -> None:  # fmt: skip
+    """`lk sip participant create` and livekit-api against livekit-server dial through the node; a busy callee is a
+    Twirp error with sip_status_code 486."""
+    await clean_sip_config(server_api)
+    server = livekit_server_redis
+    callee = SippCallee(tmp_path / "callee", phone.port)
+    phone.play_tone(600)
+    trunk = {"trunk": {"name": "carrier", "address": callee.address, "numbers": [TRUNK_NUMBER]}}
+    trunk_id = created_id(lk("sip", "outbound", "create", "trunk.json", target=server,
+                             input_files={"trunk.json": json.dumps(trunk)}).stdout)  # fmt: skip
+    participant = {"sip_trunk_id": trunk_id, "sip_call_to": CALLEE, "room_name": "cluster-out",
+                   "participant_identity": "callee", "wait_until_answered": True}  # fmt: skip
+    async with TestParticipant(server.ws_url, server.api_key, server.api_secret, "cluster-out", "agent") as agent:
+        await agent.publish_tone(1000)
+        answering = asyncio.create_task(callee.answer(ring_ms=500))
+        out = await asyncio.to_thread(lk, "sip", "participant", "create", "p.json", target=server,
+                                      input_files={"p.json": json.dumps(participant)}, timeout=60)  # fmt: skip
+        assert "SCL_" in out.stdout
+        heard = await agent.wait_heard("callee", 2.0, within=30)
+        assert abs(dominant_frequency(heard[-RATE:], RATE) - 600) < 5
+        attributes = (await wait_for_participant(server_api, "cluster-out", "callee")).attributes
+        assert attributes["sip.callStatus"] == "active" and attributes["sip.trunkPhoneNumber"] == TRUNK_NUMBER
+        await server_api.room.remove_participant(api.RoomParticipantIdentity(room="cluster-out", identity="callee"))
+        (await answering).check()
+
+    rejecting = asyncio.create_task(callee.reject("486 Busy Here"))
+    with pytest.raises(api.TwirpError) as failure:
+        await server_api.sip.create_sip_participant(
+            api.CreateSIPParticipantRequest(
+                sip_trunk_id=trunk_id, sip_call_to=CALLEE, room_name="cluster-busy", wait_until_answered=True
+            )
+        )
+    (await rejecting).check()
+    assert failure.value.metadata["sip_status_code"] == "486"
+    no_psrpc_trouble(server)
+
+
+async def test_transfer_through_livekit_server(
+    tmp_path: Path, lk: LkRunner, node: BridgeProcess, livekit_server_redis: LiveKitServer,
+    server_api: api.LiveKitAPI, phone: RtpPhone,
+) -> None:  # fmt: skip
+    await clean_sip_config(server_api)
+    server = livekit_server_redis
+    trunk = {"trunk": {"name": "cluster inbound", "numbers": [TRUNK_NUMBER]}}
+    lk("sip", "inbound", "create", "trunk.json", target=server, input_files={"trunk.json": json.dumps(trunk)})
+    rule = {"dispatch_rule": {"rule": {"dispatchRuleDirect": {"roomName": "cluster-transfer"}}}}
+    lk("sip", "dispatch", "create", "rule.json", target=server, input_files={"rule.json": json.dumps(rule)})
+    sipp = SippPhone(tmp_path / "sipp", node.sip_port, phone.port, to=TRUNK_NUMBER, from_=CALLER)
+    calling = asyncio.create_task(sipp.call_and_get_transferred())
+    async with TestParticipant(server.ws_url, server.api_key, server.api_secret, "cluster-transfer", "agent") as agent:
+        await agent.publish_tone(1000)
+        await agent.wait_heard(f"sip_{CALLER}", 0.5, within=30)
+        await server_api.sip.transfer_sip_participant(
+            api.TransferSIPParticipantRequest(
+                room_name="cluster-transfer", participant_identity=f"sip_{CALLER}", transfer_to="sip:desk@pbx.test"
+            )
+        )
+        result = await calling
+    result.check()
+    assert "Refer-To: <sip:desk@pbx.test>" in result.messages
+    no_psrpc_trouble(server)
