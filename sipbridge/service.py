@@ -12,6 +12,7 @@ import logging
 import signal
 
 from aiohttp import web
+from livekit.protocol.sip import SIPCallInfo
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dispatch.decide import OPEN_CONFIGURATION_WARNING, is_open_configuration
@@ -29,6 +30,7 @@ from sipbridge.devserver import DevLiveKitServer
 from sipbridge.health import Health, State
 from sipbridge.media.ports import PortAllocator
 from sipbridge.psrpc import IOInfoClient, RedisBus
+from sipbridge.psrpc.rpc import UpdateSIPCallStateRequest
 from sipbridge.room import LiveKitCredentials
 from sipbridge.sip import Endpoint, SipSettings
 from sipbridge.sip.settings import codecs_from_config
@@ -122,7 +124,13 @@ class Bridge:
         self.control = CallControl(self.calls, self.endpoint)
         if self.api is not None:
             self.api.calls = self.control
-        if self._bus is not None:
+        if self._bus is not None and self._io is not None:
+            io = self._io
+
+            async def report(info: SIPCallInfo) -> None:
+                await io.update_sip_call_state(UpdateSIPCallStateRequest(call_info=info))
+
+            self.calls.report_state = report
             self.cluster = ClusterNode(self.calls, self.control, self._bus)
             await self.cluster.start()
         if (config.api_key, config.api_secret) == (DEV_API_KEY, DEV_API_SECRET):

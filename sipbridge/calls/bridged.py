@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import Awaitable, Mapping
 
-from livekit.protocol.sip import SIPMediaConfig
+from livekit.protocol.sip import SIPCallDirection, SIPCallInfo, SIPCallStatus, SIPMediaConfig
 
 from sipbridge.calls.audio import CallAudio, cancel_task
 from sipbridge.calls.media_link import sdp_encryption, stream_config
@@ -36,6 +37,9 @@ DEFAULT_ROOM_RATE = 16000
 """Room-side rate when the codec is not known when the participant joins."""
 DTMF_PAUSE = 0.5
 """What a 'w' in a DTMF string waits, as LiveKit does."""
+REPORT_TIMEOUT = 2.0
+"""How long a call waits for its state report to be taken."""
+_FINAL_STATES = (SIPCallStatus.SCS_DISCONNECTED, SIPCallStatus.SCS_ERROR)
 
 
 class CallEnd(Exception):
@@ -51,6 +55,7 @@ class BridgedCall:
 
     sip: SipCall | None
     """The SIP leg (None for an outbound call until its INVITE is sent)."""
+    direction: int = SIPCallDirection.SCD_UNKNOWN
 
     def __init__(self, services: CallServices, lk_call_id: str, log: CallLog) -> None:
         self.services = services
@@ -65,6 +70,8 @@ class BridgedCall:
         self._media_lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._tasks: list[asyncio.Task[object]] = []
         self._transferring = False
+        self._created_ns = time.time_ns()
+        self._started_ns = 0
 
     @property
     def room_name(self) -> str:
@@ -142,6 +149,7 @@ class BridgedCall:
         )
         await self.participant.join()
         self._tasks.append(asyncio.create_task(self.audio.pump_to_room(self.participant)))
+        self._tasks.append(asyncio.create_task(self._report(SIPCallStatus.SCS_PARTICIPANT_JOINED)))
         self.services.registry.add(self)
         status = spec.attributes.get(CALL_STATUS_ATTRIBUTE, "")
         self.log.info("joined room %r as %r (sip.callStatus %s)", spec.room, spec.identity, status)
@@ -149,6 +157,34 @@ class BridgedCall:
     async def _set_status(self, status: CallStatus) -> None:
         if self.participant is not None:
             await self.participant.set_call_status(status)
+        if status == "active":
+            self._became_active()
+
+    def _became_active(self) -> None:
+        self._started_ns = time.time_ns()
+        self._tasks.append(asyncio.create_task(self._report(SIPCallStatus.SCS_ACTIVE)))
+
+    async def _report(self, status: int, error: str = "") -> None:
+        """Tell `services.report_state` (if any) where the call stands; a failure to report only gets logged."""
+        report = self.services.report_state
+        if report is None:
+            return
+        info = SIPCallInfo(
+            call_id=self.lk_call_id,
+            sip_call_id=self.sip.call_id if self.sip is not None else "",
+            room_name=self.room_name,
+            participant_identity=self.identity,
+            call_direction=self.direction,  # type: ignore[arg-type]
+            call_status=status,  # type: ignore[arg-type]
+            created_at_ns=self._created_ns,
+            started_at_ns=self._started_ns,
+            ended_at_ns=time.time_ns() if status in _FINAL_STATES else 0,
+            error=error,
+        )
+        try:
+            await asyncio.wait_for(report(info), REPORT_TIMEOUT)
+        except Exception as exc:
+            self.log.debug("could not report call state: %s", exc)
 
     # -- the call ----------------------------------------------------------------------------------------------
 
@@ -252,8 +288,10 @@ class BridgedCall:
 
     # -- teardown ----------------------------------------------------------------------------------------------
 
-    async def _release(self) -> None:
+    async def _release(self, error: str = "") -> None:
         self.services.registry.discard(self)
+        if self.participant is not None:
+            await self._report(SIPCallStatus.SCS_ERROR if error else SIPCallStatus.SCS_DISCONNECTED, error)
         for task in self._tasks:
             await cancel_task(task)
         if self.participant is not None:

@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from livekit.protocol.sip import SIPInboundTrunkInfo
+from livekit.protocol.sip import SIPCallDirection, SIPInboundTrunkInfo
 
 from dispatch.call import InboundCall as DispatchCall
 from dispatch.decide import Decision, Verdict
@@ -63,6 +63,8 @@ def _auth_username(call: InboundCall) -> str | None:
 
 
 class InboundCallFlow(BridgedCall):
+    direction = SIPCallDirection.SCD_INBOUND
+
     def __init__(self, services: CallServices, call: InboundCall) -> None:
         lk_call_id = new_id(SIP_CALL_PREFIX)
         super().__init__(services, lk_call_id, CallLog(log, {"callID": lk_call_id, "sipCallID": call.call_id}))
@@ -106,6 +108,7 @@ class InboundCallFlow(BridgedCall):
             decision = await self._collect_pin(info)
             dispatch = self._accepted(decision)
             await self._join_dispatched(dispatch, status="active")
+            self._became_active()
         else:
             dispatch = self._accepted(decision)
             await self._ring_and_answer(dispatch)
@@ -292,7 +295,7 @@ class InboundCallFlow(BridgedCall):
         self.audio.stop_playing()
         await self._answer(headers=dispatch.answer_headers(dict(dispatch.participant_attributes)))
         self._start_tasks_for_sip_events()
-        await self.participant.set_call_status("active")
+        await self._set_status("active")
         self.log.info("answered")
 
     def _ringing_timeout_status(self) -> int:

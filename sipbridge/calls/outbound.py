@@ -14,6 +14,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from livekit.protocol.sip import SIPCallDirection
+
 from dispatch.evaluate import ATTR_CALL_ID_FULL, ATTR_CALL_STATUS
 from dispatch.outbound import OutboundPlan
 from sipbridge.calls.audio import cancel_task
@@ -44,6 +46,8 @@ class CreatedParticipant:
 
 
 class OutboundCallFlow(BridgedCall):
+    direction = SIPCallDirection.SCD_OUTBOUND
+
     def __init__(self, services: CallServices, endpoint: Endpoint, plan: OutboundPlan) -> None:
         super().__init__(services, plan.lk_call_id, CallLog(log, {"callID": plan.lk_call_id}))
         self.plan = plan
@@ -104,12 +108,14 @@ class OutboundCallFlow(BridgedCall):
             raise PsrpcError("unavailable", str(e)) from None
 
     async def _run(self) -> None:
+        error_text = ""
         try:
             await self._dial()
             self._settle(None)
             await self._in_call(self.plan.max_call_duration)
         except PsrpcError as error:
             self.log.info("call failed: %s", error)
+            error_text = error.message
             self._settle(error)
         except CallEnd as end:
             self.log.info("call ended: %s", end.reason)
@@ -118,7 +124,7 @@ class OutboundCallFlow(BridgedCall):
             self.log.info("call ended by the callee or the network: %s", failure)
             self._settle(PsrpcError("aborted", f"the call ended before it was answered: {failure}"))
         finally:
-            await self._release()
+            await self._release(error_text)
             self.services.active.discard(self.lk_call_id)
 
     def _settle(self, error: PsrpcError | None) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from livekit.protocol.sip import SIPCallInfo
 
 from sipbridge.calls.deciders import Decider
 from sipbridge.calls.registry import CallRegistry
@@ -21,6 +23,9 @@ MEDIA_TIMEOUT_INITIAL = 30.0
 PIN_TIMEOUT = 30.0
 """Seconds the caller has for each digit of the PIN (and for the final '#')."""
 PIN_MAX_DIGITS = 16
+
+
+StateReporter = Callable[[SIPCallInfo], Awaitable[None]]
 
 
 @dataclass
@@ -41,6 +46,8 @@ class CallServices:
     """Calls with a room participant, for transfers."""
     draining: bool = False
     """Set on SIGTERM: calls in progress go on, new ones are refused (503)."""
+    report_state: StateReporter | None = None
+    """Where calls report their state as they go (cluster mode: livekit-server's UpdateSIPCallState)."""
 
     @property
     def at_capacity(self) -> bool:

@@ -77,7 +77,6 @@ class ClusterNode:
         self.services = services
         self.control = control
         self.server = SIPInternalServer(bus)
-        self.draining = False
         self._outbound: Registration[InternalCreateSIPParticipantRequest] | None = None
         self._transfers: dict[str, asyncio.Task[Registration[InternalTransferSIPParticipantRequest]]] = {}
         self._capacity: asyncio.Task[None] | None = None
@@ -128,9 +127,9 @@ class ClusterNode:
         """Leave the outbound queue while full or draining, join it again when there is room."""
         assert self._outbound is not None
         while True:
-            full = self.draining or self.services.at_capacity
+            full = self.services.at_capacity
             if full and not self._outbound.paused:
-                log.info("cluster: %s: taking no outbound calls", "draining" if self.draining else "at capacity")
+                log.info("cluster: taking no outbound calls: %s", self.services.refusal)
                 await self._outbound.pause()
             elif not full and self._outbound.paused:
                 log.info("cluster: taking outbound calls again")

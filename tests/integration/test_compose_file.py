@@ -43,4 +43,4 @@ def test_compose_runs_the_three_services_like_livekits_own_file() -> None:
     config = parse_config(services["sip"]["environment"]["SIP_CONFIG_BODY"], {})
     assert config.redis is not None and config.redis.address == "localhost:6379"
     assert (config.sip_port, str(config.rtp_port)) == (5060, "10000-20000")
-    assert config.api_port == 8090
+    assert config.api_port is None  # a cluster node: livekit-server serves the SIP API
