@@ -177,7 +177,10 @@ class SippPhone:
         to: str = "+15105550100",
         from_: str = "+13105550100",
         headers: dict[str, str] | None = None,
+        call_id: str | None = None,
     ) -> None:
+        """`call_id`: the Call-ID of every call this phone makes (sipp's own otherwise), for tests whose outcome
+        depends on it, such as a proxy hashing Call-IDs over several nodes."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.bridge_port = bridge_sip_port
@@ -186,6 +189,7 @@ class SippPhone:
         self.to = to
         self.from_ = from_
         self.headers = "".join(f"{k}: {v}\n      " for k, v in (headers or {}).items())
+        self.call_id = call_id
         self._runs = 0
 
     def _invite(self, cseq: int, auth: str = "") -> str:
@@ -273,9 +277,10 @@ class SippPhone:
 
     async def _run(self, body: str, limit: float) -> PhoneResult:
         self._runs += 1
-        return await run_scenario(
-            self.workdir, f"phone{self._runs}", body, [f"{LOOPBACK}:{self.bridge_port}", "-p", str(self.port)], limit
-        )
+        where = [f"{LOOPBACK}:{self.bridge_port}", "-p", str(self.port)]
+        if self.call_id is not None:
+            where += ["-cid_str", self.call_id.replace("%", "%%")]
+        return await run_scenario(self.workdir, f"phone{self._runs}", body, where, limit)
 
 
 async def run_scenario(workdir: Path, name: str, body: str, where: list[str], limit: float) -> PhoneResult:
