@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import signal
 
@@ -148,6 +149,7 @@ class Bridge:
             advertised_host=config.nat_1_to_1_ip or None,
             use_external_ip=config.use_external_ip,
             hide_inbound_port=config.hide_inbound_port,
+            nonce_secret=hashlib.sha256(b"sipbridge digest nonces\0" + config.api_secret.encode()).digest(),
             codecs=codecs_from_config(config.codecs),
             tls_port=config.tls.port_listen if config.tls else None,
             tls_cert_file=config.tls.cert_file if config.tls else None,

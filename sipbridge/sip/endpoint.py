@@ -248,7 +248,7 @@ class Endpoint:
             s, port=self.transports.port, tls_port=self.transports.tls_port, advertised_host=advertised
         )
         local_v6 = primary_local_address(socket.AF_INET6) if bound == "::" else None
-        self.ua = UserAgent(self.settings, local_host=local, local_host_v6=local_v6)
+        self.ua = UserAgent(self.settings, local_host=local, local_host_v6=local_v6, secret=self.settings.nonce_secret)
         self.ua.is_connected = self.transports.is_connected
         if s.overload_lag > 0:
             self._lag_watch = asyncio.ensure_future(self._watch_lag(s.overload_lag))

@@ -26,6 +26,9 @@ class SipSettings:
     hide_inbound_port: bool = False  # no 100 Trying and no 400 for unverified or malformed requests
     user_agent: str = "sipbridge"
     realm: str = "sipbridge"  # digest realm for challenges
+    # Key our digest nonces are signed with; nodes behind one front share it, so any node verifies a caller's
+    # answer to another node's challenge. None: a random key per process.
+    nonce_secret: bytes | None = None
     codecs: tuple[str, ...] = DEFAULT_CODECS  # preference order
     session_expires: int = 1800  # RFC 4028 interval we ask for on outbound calls
     min_se: int = 90  # smallest session interval we accept (422 below it)
