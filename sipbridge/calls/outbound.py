@@ -31,8 +31,9 @@ from sipbridge.sip import CallFailed, CallProgress, Endpoint, MediaParams
 from sipbridge.sip.auth import Credentials
 
 log = logging.getLogger("sipbridge.calls.outbound")
-DEFAULT_OUTBOUND_RINGING_TIMEOUT = 80.0
-"""How long the callee may ring when the request sets no ``ringing_timeout`` (livekit-server's wait for an answer)."""
+DEFAULT_OUTBOUND_RINGING_TIMEOUT = 30.0
+"""How long the callee may ring when the request sets no ``ringing_timeout``: LiveKit's default (livekit-api pins
+requests to it)."""
 
 
 @dataclass(frozen=True)

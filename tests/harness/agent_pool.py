@@ -52,11 +52,12 @@ class AgentPool:
             )  # fmt: skip
             self._workers.append(_Worker(proc))
 
-    async def join(self, room: str, identity: str, tone: float) -> None:
-        """An agent `identity` joins `room` and publishes a `tone` Hz microphone track."""
+    async def join(self, room: str, identity: str, tone: float, *, listen: bool = True) -> None:
+        """An agent `identity` joins `room` and publishes a `tone` Hz microphone track; with `listen` False it
+        subscribes to nobody (`tone()` then has nothing to measure)."""
         worker = self._workers[len(self._where) % len(self._workers)]
         self._where[room] = worker
-        await worker.ask(op="join", room=room, identity=identity, tone=tone)
+        await worker.ask(op="join", room=room, identity=identity, tone=tone, listen=listen)
 
     async def tone(self, room: str, speaker: str, freq: float, others: list[float], seconds: float = 2.0) -> ToneReport:
         """What the agent in `room` heard from `speaker` over the last `seconds`, measured at `freq`."""
@@ -120,7 +121,8 @@ async def _serve() -> None:
 
     async def handle(request: dict[str, Any]) -> dict[str, Any]:
         if request["op"] == "join":
-            agent = agents[request["room"]] = TestParticipant(url, key, secret, request["room"], request["identity"])
+            agent = TestParticipant(url, key, secret, request["room"], request["identity"], listen=request["listen"])
+            agents[request["room"]] = agent
             await agent.connect()
             await agent.publish_tone(request["tone"])
             return {}

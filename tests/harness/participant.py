@@ -50,11 +50,14 @@ class TestParticipant:
         *,
         attributes: Mapping[str, str] | None = None,
         frame_ms: int = 20,
+        listen: bool = True,
     ) -> None:
         self.url = url
         self.room_name = room
         self.identity = identity
         self.frame_ms = frame_ms
+        self.listen = listen
+        """False: subscribe to nobody (a speaker only, cheaper when a test only checks what others hear)."""
         token = (
             api.AccessToken(api_key, api_secret)
             .with_identity(identity)
@@ -76,7 +79,7 @@ class TestParticipant:
         self.room.on("participant_connected", lambda _participant: self._changed.set())
 
     async def connect(self) -> None:
-        await self.room.connect(self.url, self._token)
+        await self.room.connect(self.url, self._token, rtc.RoomOptions(auto_subscribe=self.listen))
 
     async def disconnect(self) -> None:
         """Stop the tone and the recorders, then leave the room."""
