@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .ports import LOOPBACK, free_tcp_udp_port
-from .sipp_phone import PhoneResult, run_scenario
+from .sipp_phone import SDP, PhoneResult, run_scenario
 
 _TO_TAG = "[pid]SIPpTag01[call_number]"
 
@@ -29,21 +29,6 @@ _RESPONSE = """\
     ]]>
   </send>
 """
-
-_SDP = """Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=callee 1 1 IN IP4 [local_ip]
-      s=-
-      c=IN IP4 [local_ip]
-      t=0 0
-      m=audio {rtp_port} RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-      a=fmtp:101 0-16
-      a=ptime:20
-      a=sendrecv"""
 
 _OK_TO_BYE = """\
   <recv request="BYE"/>
@@ -79,7 +64,7 @@ class SippCallee:
 
     def _respond(self, status: str, *, sdp: bool = False, headers: dict[str, str] | None = None) -> str:
         lines = "".join(f"{k}: {v}\n      " for k, v in (headers or {}).items())
-        body = _SDP.format(rtp_port=self.rtp_port) if sdp else "Content-Length: 0\n"
+        body = SDP.format(rtp_port=self.rtp_port) if sdp else "Content-Length: 0\n"
         retrans = ' retrans="500"' if status.startswith("200") and sdp else ""
         tag = "" if status.startswith("100") else f";tag={_TO_TAG}"
         return _RESPONSE.format(status=status, retrans=retrans, tag=tag, headers=lines, body=body)

@@ -14,6 +14,22 @@ from pathlib import Path
 from .binaries import require_binary
 from .ports import LOOPBACK, free_tcp_udp_port
 
+SDP = """Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- 1 1 IN IP4 [local_ip]
+      s=-
+      c=IN IP4 [local_ip]
+      t=0 0
+      m=audio {rtp_port} RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-16
+      a=ptime:20
+      a=sendrecv"""
+"""A G.711 µ-law + telephone-event SDP body (with its headers) on an `RtpPhone`'s port, for sipp to send."""
+
 _INVITE = """\
   <send retrans="500">
     <![CDATA[
@@ -25,20 +41,7 @@ _INVITE = """\
       CSeq: {cseq} INVITE
       Contact: <sip:{from_}@[local_ip]:[local_port]>
       Max-Forwards: 70
-      {auth}{headers}Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=phone 1 1 IN IP4 [local_ip]
-      s=-
-      c=IN IP4 [local_ip]
-      t=0 0
-      m=audio {rtp_port} RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-      a=fmtp:101 0-16
-      a=ptime:20
-      a=sendrecv
+      {auth}{headers}{sdp}
     ]]>
   </send>
 """
@@ -194,8 +197,9 @@ class SippPhone:
 
     def _invite(self, cseq: int, auth: str = "") -> str:
         return _INVITE.format(
-            to=self.to, from_=self.from_, cseq=cseq, auth=auth, headers=self.headers, rtp_port=self.rtp_port
-        )
+            to=self.to, from_=self.from_, cseq=cseq, auth=auth, headers=self.headers,
+            sdp=SDP.format(rtp_port=self.rtp_port),
+        )  # fmt: skip
 
     def _fmt(self, template: str, cseq: int = 1) -> str:
         return template.format(to=self.to, from_=self.from_, cseq=cseq, next_cseq=cseq + 1)

@@ -17,6 +17,7 @@ from harness.processes import LiveKitServer, RedisServer
 from harness.rooms import wait_for_participant
 from harness.rtp_phone import RATE as PHONE_RATE
 from harness.rtp_phone import RtpPhone
+from harness.sipapi import created_id
 from harness.sipp_callee import SippCallee
 from harness.sipp_phone import SippPhone
 from livekit import api
@@ -51,12 +52,6 @@ async def phone() -> RtpPhone:
     await rtp.close()
 
 
-def created_id(output: str) -> str:
-    match = re.search(r"(?:SIPTrunkID|SIPDispatchRuleID): (\S+)", output)
-    assert match, output
-    return match.group(1)
-
-
 async def clean_sip_config(server_api: api.LiveKitAPI) -> None:
     """The session's livekit-server keeps trunks and rules between tests: start each test from none."""
     for rule in (await server_api.sip.list_dispatch_rule(api.ListSIPDispatchRuleRequest())).items:
@@ -69,6 +64,15 @@ async def clean_sip_config(server_api: api.LiveKitAPI) -> None:
     ):
         for trunk in trunks:
             await server_api.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=trunk.sip_trunk_id))
+
+
+def inbound_config(lk: LkRunner, server: LiveKitServer, room: str) -> str:
+    """Through `lk` against livekit-server: an inbound trunk for TRUNK_NUMBER and a rule sending calls to `room`."""
+    trunk = {"trunk": {"name": "cluster inbound", "numbers": [TRUNK_NUMBER]}}
+    out = lk("sip", "inbound", "create", "trunk.json", target=server, input_files={"trunk.json": json.dumps(trunk)})
+    rule = {"dispatch_rule": {"rule": {"dispatchRuleDirect": {"roomName": room}}, "name": room}}
+    lk("sip", "dispatch", "create", "rule.json", target=server, input_files={"rule.json": json.dumps(rule)})
+    return created_id(out.stdout)
 
 
 def no_psrpc_trouble(server: LiveKitServer) -> None:
@@ -84,11 +88,7 @@ async def test_inbound_call_through_livekit_server_config(
     """`lk sip inbound/dispatch create` against livekit-server; a call into the node lands in the room."""
     await clean_sip_config(server_api)
     server = livekit_server_redis
-    trunk = {"trunk": {"name": "cluster inbound", "numbers": [TRUNK_NUMBER]}}
-    trunk_id = created_id(lk("sip", "inbound", "create", "trunk.json", target=server,
-                             input_files={"trunk.json": json.dumps(trunk)}).stdout)  # fmt: skip
-    rule = {"dispatch_rule": {"rule": {"dispatchRuleDirect": {"roomName": "cluster-in"}}, "name": "cluster"}}
-    lk("sip", "dispatch", "create", "rule.json", target=server, input_files={"rule.json": json.dumps(rule)})
+    trunk_id = inbound_config(lk, server, "cluster-in")
     phone.play_tone(600)
     sipp = SippPhone(tmp_path / "sipp", node.sip_port, phone.port, to=TRUNK_NUMBER, from_=CALLER)
     calling = asyncio.create_task(sipp.call(hold_ms=12000))
@@ -111,18 +111,7 @@ async def test_unknown_number_is_refused_by_the_stricter_admission(
     server_api: api.LiveKitAPI, phone: RtpPhone,
 ) -> None:  # fmt: skip
     await clean_sip_config(server_api)
-    trunk = {"trunk": {"name": "cluster inbound", "numbers": [TRUNK_NUMBER]}}
-    lk("sip", "inbound", "create", "trunk.json", target=livekit_server_redis,
-       input_files={"trunk.json": json.dumps(trunk)})  # fmt: skip
-    rule = {"dispatch_rule": {"rule": {"dispatchRuleDirect": {"roomName": "anyone"}}}}  # a catch-all rule
-    lk(
-        "sip",
-        "dispatch",
-        "create",
-        "rule.json",
-        target=livekit_server_redis,
-        input_files={"rule.json": json.dumps(rule)},
-    )
+    inbound_config(lk, livekit_server_redis, "anyone")  # the rule names no trunk: a catch-all rule
     sipp = SippPhone(tmp_path / "sipp", node.sip_port, phone.port, to="+19995550000", from_=CALLER)
     (await sipp.call_expecting(404)).check()
 
@@ -173,10 +162,7 @@ async def test_transfer_through_livekit_server(
 ) -> None:  # fmt: skip
     await clean_sip_config(server_api)
     server = livekit_server_redis
-    trunk = {"trunk": {"name": "cluster inbound", "numbers": [TRUNK_NUMBER]}}
-    lk("sip", "inbound", "create", "trunk.json", target=server, input_files={"trunk.json": json.dumps(trunk)})
-    rule = {"dispatch_rule": {"rule": {"dispatchRuleDirect": {"roomName": "cluster-transfer"}}}}
-    lk("sip", "dispatch", "create", "rule.json", target=server, input_files={"rule.json": json.dumps(rule)})
+    inbound_config(lk, server, "cluster-transfer")
     sipp = SippPhone(tmp_path / "sipp", node.sip_port, phone.port, to=TRUNK_NUMBER, from_=CALLER)
     calling = asyncio.create_task(sipp.call_and_get_transferred())
     async with TestParticipant(server.ws_url, server.api_key, server.api_secret, "cluster-transfer", "agent") as agent:
