@@ -7,6 +7,7 @@ harness kills them with the runner if pytest itself dies (see harness.processes)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +39,9 @@ def livekit_server_redis(
     """A livekit-server routing through `redis_server`, as in a cluster or beside a psrpc SIP service."""
     with LiveKitServer(tmp_path_factory.mktemp("livekit-redis"), redis=redis_server) as server:
         yield server
+        # Over the whole session, the bridge's psrpc must never have made this server panic or log a psrpc error.
+        trouble = server.process.grep_log(re.compile(r"panic|\tERROR\t.*psrpc"))
+        assert not trouble, f"livekit-server (Redis) logged psrpc trouble: {trouble[:3]}"
 
 
 @pytest.fixture
