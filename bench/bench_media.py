@@ -109,9 +109,10 @@ async def _run_ticks(codec: str, pt: int, calls: int, ticks: int) -> float:
     """CPU seconds of ``ticks`` passes over ``calls`` real sessions driven by hand (no event-loop timing)."""
     packets = _peer_packets(codec, pt, ticks)
     ports = PortAllocator(32000, 32000 + 4 * calls + 20)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as drain, socket.socket(
-        socket.AF_INET, socket.SOCK_DGRAM
-    ) as peer:
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as drain,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer,
+    ):
         drain.bind(("127.0.0.1", 0))
         drain.setblocking(False)
         sessions = []
