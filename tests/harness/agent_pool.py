@@ -54,13 +54,14 @@ class AgentPool:
 
     async def join(self, room: str, identity: str, tone: float, *, listen: bool = True) -> None:
         """An agent `identity` joins `room` and publishes a `tone` Hz microphone track; with `listen` False it
-        subscribes to nobody (`tone()` then has nothing to measure)."""
+        subscribes to nobody, except for the seconds a `tone()` measurement samples."""
         worker = self._workers[len(self._where) % len(self._workers)]
         self._where[room] = worker
         await worker.ask(op="join", room=room, identity=identity, tone=tone, listen=listen)
 
     async def tone(self, room: str, speaker: str, freq: float, others: list[float], seconds: float = 2.0) -> ToneReport:
-        """What the agent in `room` heard from `speaker` over the last `seconds`, measured at `freq`."""
+        """What the agent in `room` heard from `speaker` over the last `seconds`, measured at `freq`; an agent that
+        does not listen subscribes for that long (`TestParticipant.sample`)."""
         reply = await self._where[room].ask(
             op="tone", room=room, speaker=speaker, freq=freq, others=others, seconds=seconds
         )
@@ -126,7 +127,12 @@ async def _serve() -> None:
             await agent.connect()
             await agent.publish_tone(request["tone"])
             return {}
-        tail = agents[request["room"]].heard(request["speaker"])[-round(request["seconds"] * RATE) :]
+        agent = agents[request["room"]]
+        if agent.listen:
+            heard = agent.heard(request["speaker"])
+        else:
+            heard = await agent.sample(request["speaker"], request["seconds"])
+        tail = heard[-round(request["seconds"] * RATE) :]
         level = rms_dbfs(tail)
         if level < -90:
             return {"rms_dbfs": level, "margin_db": math.nan, "peaks": "no audio"}

@@ -77,6 +77,7 @@ class TestParticipant:
         self.room.on("track_subscribed", self._on_track_subscribed)
         self.room.on("sip_dtmf_received", self._on_sip_dtmf)
         self.room.on("participant_connected", lambda _participant: self._changed.set())
+        self.room.on("track_published", lambda _publication, _participant: self._changed.set())
 
     async def connect(self) -> None:
         await self.room.connect(self.url, self._token, rtc.RoomOptions(auto_subscribe=self.listen))
@@ -137,6 +138,29 @@ class TestParticipant:
             lambda: self.heard_seconds(identity) >= seconds, within, f"{seconds} s of audio from {identity}"
         )
         return self.heard(identity)
+
+    async def sample(self, identity: str, seconds: float, within: float = 30.0) -> Samples:
+        """For a participant made with ``listen=False``: subscribe to `identity`'s audio, record `seconds` of it,
+        and unsubscribe again, so a test with many rooms does not decode every one of them all the time."""
+
+        def audio() -> list[rtc.RemoteTrackPublication]:
+            remote = self.room.remote_participants.get(identity)
+            if remote is None:
+                return []
+            return [p for p in remote.track_publications.values() if p.kind == rtc.TrackKind.KIND_AUDIO]
+
+        await self._wait_for(lambda: bool(audio()), within, f"audio track of {identity}")
+        start = sum(chunk.size for chunk in self._heard.get(identity, []))
+        for publication in audio():
+            publication.set_subscribed(True)
+        try:
+            await self._wait_for(
+                lambda: self.heard_seconds(identity) - start / RATE >= seconds, within, f"{seconds} s from {identity}"
+            )
+        finally:
+            for publication in audio():
+                publication.set_subscribed(False)
+        return self.heard(identity)[start:]
 
     async def wait_dtmf(self, count: int, within: float = 30.0) -> list[ReceivedDTMF]:
         """Wait until at least `count` DTMF events arrived; returns all received so far."""
