@@ -20,10 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from livekit import rtc
+
 from .audio import rms_dbfs, spectral_peaks, tone_margin
 from .participant import RATE, TestParticipant
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
+JOIN_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -122,9 +125,20 @@ async def _serve() -> None:
 
     async def handle(request: dict[str, Any]) -> dict[str, Any]:
         if request["op"] == "join":
-            agent = TestParticipant(url, key, secret, request["room"], request["identity"], listen=request["listen"])
+            # A loaded livekit-server may time out an agent's signalling connection; the agent is the test's
+            # helper, not the subject, so it tries again as a real client would.
+            for attempt in range(JOIN_ATTEMPTS):
+                agent = TestParticipant(
+                    url, key, secret, request["room"], request["identity"], listen=request["listen"]
+                )
+                try:
+                    await agent.connect()
+                    break
+                except rtc.ConnectError:
+                    if attempt == JOIN_ATTEMPTS - 1:
+                        raise
+                    await asyncio.sleep(1)
             agents[request["room"]] = agent
-            await agent.connect()
             await agent.publish_tone(request["tone"])
             return {}
         agent = agents[request["room"]]
