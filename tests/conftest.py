@@ -8,7 +8,7 @@ harness kills them with the runner if pytest itself dies (see harness.processes)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,8 @@ from harness.binaries import require_binary
 from harness.lk import LiveKitEndpoint, LkRunner
 from harness.names import unique_room_name
 from harness.processes import LiveKitServer, RedisServer
+from harness.rtp_phone import RtpPhone
+from livekit import api
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +61,20 @@ def lk(request: pytest.FixtureRequest, tmp_path: Path) -> LkRunner:
 def tmp_room(request: pytest.FixtureRequest) -> str:
     """A room name no other test uses: the test's name plus a random suffix."""
     return unique_room_name(request.node.name)
+
+
+@pytest.fixture
+async def livekit_api(livekit_server: LiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
+    """A server-SDK client of the shared livekit-server."""
+    client = api.LiveKitAPI(livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def rtp_phone() -> AsyncIterator[RtpPhone]:
+    """The media half of a test phone (or callee): an RTP socket that plays a tone and records what it hears."""
+    phone = RtpPhone()
+    await phone.start()
+    yield phone
+    await phone.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .ports import LOOPBACK, free_tcp_udp_port
-from .sipp_phone import SDP, PhoneResult, run_scenario
+from .sipp_phone import AWAIT_BYE, SDP, PhoneResult, run_scenario
 
 _TO_TAG = "[pid]SIPpTag01[call_number]"
 
@@ -26,22 +26,6 @@ _RESPONSE = """\
       [last_CSeq:]
       Contact: <sip:callee@[local_ip]:[local_port]>
       {headers}{body}
-    ]]>
-  </send>
-"""
-
-_OK_TO_BYE = """\
-  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
     ]]>
   </send>
 """
@@ -104,7 +88,7 @@ class SippCallee:
             + f'  <pause milliseconds="{ring_ms}"/>\n'
             + self._respond("200 OK", sdp=True, headers=headers)
             + '  <recv request="ACK"/>\n'
-            + _OK_TO_BYE
+            + AWAIT_BYE
         )
         return await self._run(body, limit)
 

@@ -114,7 +114,8 @@ _REPLY = """\
   </send>
 """
 
-_ANSWER_BYE = _REPLY.format(status="200 OK")
+AWAIT_BYE = '  <recv request="BYE"/>\n' + _REPLY.format(status="200 OK")
+"""Wait for the other side's BYE and answer it 200."""
 
 _NOTIFY = """\
   <send retrans="500">
@@ -236,7 +237,7 @@ class SippPhone:
         if hold_ms is not None:
             body += f'  <pause milliseconds="{hold_ms}"/>\n' + self._fmt(_BYE, cseq)
         else:
-            body += '  <recv request="BYE"/>\n' + _ANSWER_BYE
+            body += AWAIT_BYE
         return await self._run(body, limit)
 
     async def call_and_get_transferred(
@@ -248,7 +249,7 @@ class SippPhone:
         body += _REPLY.format(status=refer_status)
         if refer_status.startswith("2"):
             body += self._fmt(_NOTIFY.replace("{sipfrag}", sipfrag), 1)
-        body += '  <recv request="BYE"/>\n' + _ANSWER_BYE
+        body += AWAIT_BYE
         return await self._run(body, limit)
 
     async def call_expecting(

@@ -21,26 +21,11 @@ def call_bridge(tmp_path: Path, livekit_server: LiveKitServer) -> Iterator[Bridg
 
 
 @pytest.fixture
-async def livekit_api(livekit_server: LiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
-    client = api.LiveKitAPI(livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 async def bridge_api(call_bridge: BridgeProcess) -> AsyncIterator[api.LiveKitAPI]:
     """The SIP API of the bridge (trunks and rules live there in standalone mode)."""
     client = api.LiveKitAPI(call_bridge.http_url, call_bridge.api_key, call_bridge.api_secret)
     yield client
     await client.aclose()
-
-
-@pytest.fixture
-async def rtp_phone() -> AsyncIterator[RtpPhone]:
-    phone = RtpPhone()
-    await phone.start()
-    yield phone
-    await phone.close()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import asyncio
 import math
 import os
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,14 +25,6 @@ AGENT_TONE = 1000.0
 DIAL_TIMEOUT = 150.0
 DIAL_ATTEMPTS = 3
 """A loaded 2-core machine joins twenty rooms slowly: an answered call may take longer than livekit-api's 32 s."""
-
-
-@pytest.fixture
-async def server_api(livekit_server_redis: LiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
-    server = livekit_server_redis
-    client = api.LiveKitAPI(server.http_url, server.api_key, server.api_secret)
-    yield client
-    await client.aclose()
 
 
 def node(tmp_path: Path, name: str, server: LiveKitServer, redis: RedisServer, **extra: object) -> BridgeProcess:

@@ -35,23 +35,6 @@ def node(tmp_path: Path, livekit_server_redis: LiveKitServer, redis_server: Redi
         yield bridge
 
 
-@pytest.fixture
-async def server_api(livekit_server_redis: LiveKitServer) -> api.LiveKitAPI:
-    client = api.LiveKitAPI(
-        livekit_server_redis.http_url, livekit_server_redis.api_key, livekit_server_redis.api_secret
-    )
-    yield client  # type: ignore[misc]
-    await client.aclose()
-
-
-@pytest.fixture
-async def phone() -> RtpPhone:
-    rtp = RtpPhone()
-    await rtp.start()
-    yield rtp  # type: ignore[misc]
-    await rtp.close()
-
-
 async def clean_sip_config(server_api: api.LiveKitAPI) -> None:
     """The session's livekit-server keeps trunks and rules between tests: start each test from none."""
     for rule in (await server_api.sip.list_dispatch_rule(api.ListSIPDispatchRuleRequest())).items:
@@ -85,20 +68,20 @@ def no_psrpc_trouble(server: LiveKitServer) -> None:
 
 async def test_inbound_call_through_livekit_server_config(
     tmp_path: Path, lk: LkRunner, node: BridgeProcess, livekit_server_redis: LiveKitServer,
-    server_api: api.LiveKitAPI, phone: RtpPhone,
+    server_api: api.LiveKitAPI, rtp_phone: RtpPhone,
 ) -> None:  # fmt: skip
     """`lk sip inbound/dispatch create` against livekit-server; a call into the node lands in the room."""
     await clean_sip_config(server_api)
     server = livekit_server_redis
     trunk_id = inbound_config(lk, server, "cluster-in")
-    phone.play_tone(600)
-    sipp = SippPhone(tmp_path / "sipp", node.sip_port, phone.port, to=TRUNK_NUMBER, from_=CALLER)
+    rtp_phone.play_tone(600)
+    sipp = SippPhone(tmp_path / "sipp", node.sip_port, rtp_phone.port, to=TRUNK_NUMBER, from_=CALLER)
     calling = asyncio.create_task(sipp.call(hold_ms=12000))
     async with TestParticipant(server.ws_url, server.api_key, server.api_secret, "cluster-in", "agent") as agent:
         await agent.publish_tone(1000)
         heard = await agent.wait_heard(f"sip_{CALLER}", 2.0, within=30)
         assert abs(dominant_frequency(heard[-RATE:], RATE) - 600) < 5
-        at_phone = await phone.wait_heard(2.0)
+        at_phone = await rtp_phone.wait_heard(2.0)
         assert abs(dominant_frequency(at_phone[-PHONE_RATE:], PHONE_RATE) - 1000) < 5
         attributes = (await wait_for_participant(server_api, "cluster-in", f"sip_{CALLER}")).attributes
         assert attributes["sip.callStatus"] == "active"
@@ -110,24 +93,24 @@ async def test_inbound_call_through_livekit_server_config(
 
 async def test_unknown_number_is_refused_by_the_stricter_admission(
     tmp_path: Path, lk: LkRunner, node: BridgeProcess, livekit_server_redis: LiveKitServer,
-    server_api: api.LiveKitAPI, phone: RtpPhone,
+    server_api: api.LiveKitAPI, rtp_phone: RtpPhone,
 ) -> None:  # fmt: skip
     await clean_sip_config(server_api)
     inbound_config(lk, livekit_server_redis, "anyone")  # the rule names no trunk: a catch-all rule
-    sipp = SippPhone(tmp_path / "sipp", node.sip_port, phone.port, to="+19995550000", from_=CALLER)
+    sipp = SippPhone(tmp_path / "sipp", node.sip_port, rtp_phone.port, to="+19995550000", from_=CALLER)
     (await sipp.call_expecting(404)).check()
 
 
 async def test_outbound_call_and_errors_through_livekit_server(
     tmp_path: Path, lk: LkRunner, node: BridgeProcess, livekit_server_redis: LiveKitServer,
-    server_api: api.LiveKitAPI, phone: RtpPhone,
+    server_api: api.LiveKitAPI, rtp_phone: RtpPhone,
 ) -> None:  # fmt: skip
     """`lk sip participant create` and livekit-api against livekit-server dial through the node; a busy callee is a
     Twirp error with sip_status_code 486."""
     await clean_sip_config(server_api)
     server = livekit_server_redis
-    callee = SippCallee(tmp_path / "callee", phone.port)
-    phone.play_tone(600)
+    callee = SippCallee(tmp_path / "callee", rtp_phone.port)
+    rtp_phone.play_tone(600)
     trunk = {"trunk": {"name": "carrier", "address": callee.address, "numbers": [TRUNK_NUMBER]}}
     trunk_id = created_id(lk("sip", "outbound", "create", "trunk.json", target=server,
                              input_files={"trunk.json": json.dumps(trunk)}).stdout)  # fmt: skip
@@ -160,12 +143,12 @@ async def test_outbound_call_and_errors_through_livekit_server(
 
 async def test_transfer_through_livekit_server(
     tmp_path: Path, lk: LkRunner, node: BridgeProcess, livekit_server_redis: LiveKitServer,
-    server_api: api.LiveKitAPI, phone: RtpPhone,
+    server_api: api.LiveKitAPI, rtp_phone: RtpPhone,
 ) -> None:  # fmt: skip
     await clean_sip_config(server_api)
     server = livekit_server_redis
     inbound_config(lk, server, "cluster-transfer")
-    sipp = SippPhone(tmp_path / "sipp", node.sip_port, phone.port, to=TRUNK_NUMBER, from_=CALLER)
+    sipp = SippPhone(tmp_path / "sipp", node.sip_port, rtp_phone.port, to=TRUNK_NUMBER, from_=CALLER)
     calling = asyncio.create_task(sipp.call_and_get_transferred())
     async with TestParticipant(server.ws_url, server.api_key, server.api_secret, "cluster-transfer", "agent") as agent:
         await agent.publish_tone(1000)
@@ -183,13 +166,13 @@ async def test_transfer_through_livekit_server(
 
 async def test_a_full_node_leaves_the_outbound_queue_until_it_has_room(
     tmp_path: Path, livekit_server_redis: LiveKitServer, redis_server: RedisServer, server_api: api.LiveKitAPI,
-    phone: RtpPhone,
+    rtp_phone: RtpPhone,
 ) -> None:  # fmt: skip
     """With max_active_calls reached, livekit-server finds no node for a new call (unavailable); when the call
     ends the node takes calls again."""
     await clean_sip_config(server_api)
     server = livekit_server_redis
-    callee = SippCallee(tmp_path / "callee", phone.port)
+    callee = SippCallee(tmp_path / "callee", rtp_phone.port)
     trunk = api.SIPOutboundTrunkInfo(name="carrier", address=callee.address, numbers=[TRUNK_NUMBER])
     trunk_id = (await server_api.sip.create_outbound_trunk(api.CreateSIPOutboundTrunkRequest(trunk=trunk))).sip_trunk_id
 

@@ -180,13 +180,6 @@ def nodes(
 
 
 @pytest.fixture
-async def livekit_api(livekit_server: LiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
-    client = api.LiveKitAPI(livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 async def agents(livekit_server: LiveKitServer) -> AsyncIterator[AgentPool]:
     pool = AgentPool(livekit_server.ws_url, livekit_server.api_key, livekit_server.api_secret, workers=2)
     await pool.start()
