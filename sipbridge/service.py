@@ -23,6 +23,7 @@ from sipbridge.api.sip_service import SIPService
 from sipbridge.calls.control import CallControl
 from sipbridge.calls.deciders import Decider, LocalDecider
 from sipbridge.calls.inbound import inbound_handler
+from sipbridge.calls.nonces import MemoryNonceLedger, RedisNonceLedger
 from sipbridge.calls.services import CallServices
 from sipbridge.cluster.io_decider import IOInfoDecider
 from sipbridge.cluster.node import ClusterNode
@@ -164,6 +165,7 @@ class Bridge:
             rtp_bind_host=self._bind_host(),
             sdp_address="",
             decider=decider,
+            nonces=RedisNonceLedger(redis_client(config.redis)) if config.redis else MemoryNonceLedger(),
         )
         metrics.watch(self.calls, asyncio.get_running_loop())
         self.endpoint = Endpoint(settings, inbound_handler(self.calls))
@@ -219,6 +221,8 @@ class Bridge:
         if self.endpoint is not None:
             await self.endpoint.close()
             self.endpoint = None
+        if self.calls is not None:
+            await self.calls.nonces.close()
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()

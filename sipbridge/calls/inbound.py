@@ -22,6 +22,7 @@ from dispatch.call import InboundCall as DispatchCall
 from dispatch.decide import Decision, Verdict
 from dispatch.evaluate import ATTR_CALL_STATUS, CallDispatch
 from sipbridge.calls.bridged import DEFAULT_ROOM_RATE, BridgedCall, CallEnd, first, reason_header, sample_rate
+from sipbridge.calls.nonces import NonceLedgerError
 from sipbridge.calls.services import (
     DEFAULT_RINGING_TIMEOUT,
     PIN_MAX_DIGITS,
@@ -140,7 +141,12 @@ class InboundCallFlow(BridgedCall):
             return False
         if decision.verdict in (Verdict.ACCEPT, Verdict.REQUEST_PIN) and decision.credentials is not None:
             creds = decision.credentials
-            verdict = self.call.authenticate(creds.username, creds.password)
+            try:
+                verdict = await self._authenticate(creds.username, creds.password)
+            except NonceLedgerError as e:
+                self.log.warning("cannot check the digest answer for replays: %s", e)
+                await self.call.reject(503, reason="authentication unavailable")
+                return False
             if verdict is AuthVerdict.MISSING or verdict is AuthVerdict.STALE:
                 await self.call.challenge(stale=verdict is AuthVerdict.STALE)
                 return False
@@ -155,6 +161,17 @@ class InboundCallFlow(BridgedCall):
         quiet = hide and decision.verdict in (Verdict.AUTH_FAILED, Verdict.NO_TRUNK, Verdict.NO_RULE)
         await self._refuse(decision.sip_status, decision.reason, quiet)
         return False
+
+    async def _authenticate(self, username: str, password: str) -> AuthVerdict:
+        """The digest verdict, with replays refused: an answer is good only if its nonce use is fresh. A replay
+        is answered like an old nonce (a new challenge), which a caller who knows the password simply answers."""
+        check = self.call.authenticate(username, password)
+        if check.verdict is not AuthVerdict.OK or check.use is None:
+            return check.verdict
+        if not await self.services.nonces.claim(check.use):
+            self.log.info("digest answer for user %r reuses its nonce: challenged again", username)
+            return AuthVerdict.STALE
+        return AuthVerdict.OK
 
     async def _refuse(self, status: int, reason: str, quiet: bool) -> None:
         if quiet:

@@ -10,6 +10,7 @@ from typing import Any
 from livekit.protocol.sip import SIPCallInfo
 
 from sipbridge.calls.deciders import Decider
+from sipbridge.calls.nonces import NonceLedger
 from sipbridge.calls.registry import CallRegistry
 from sipbridge.config import Config
 from sipbridge.media.ports import PortAllocator
@@ -40,6 +41,8 @@ class CallServices:
     """The address our SDP offers for media (the advertised one when behind NAT)."""
     decider: Decider
     """Who decides inbound calls: the store (standalone) or livekit-server (cluster)."""
+    nonces: NonceLedger
+    """Digest nonce uses already admitted (shared through Redis when configured): refuses replayed answers."""
     active: set[str] = field(default_factory=set)
     """IDs of calls in progress (for ``max_active_calls`` and the gauges)."""
     registry: CallRegistry = field(default_factory=CallRegistry)

@@ -1,7 +1,12 @@
 """HTTP Digest authentication for SIP (RFC 7616, RFC 2617, RFC 3261 §22): challenger and answerer.
 
-Nonces are self-verifying (timestamp + HMAC), so the server keeps no per-challenge state except the nonce
-counts already seen, which is what rejects replays.
+Nonces are self-verifying (timestamp + HMAC), so the challenger keeps no state per challenge. What it must
+remember is which answers it has already taken, or a captured ``Authorization`` header could be sent again:
+`DigestServer.verify` only checks an answer and says which use of the nonce it makes (`NonceUse`); the caller
+records that use in a ledger (`NonceCounts` here, or one shared by the nodes of a cluster) and admits the
+request only when the use is fresh. The rule (docs/security.md): an answer with ``qop=auth`` must carry a
+nonce count higher than every count already taken for its nonce; an answer without ``qop`` (RFC 2069 style,
+where the count is not part of the hash) spends its nonce, so it is good once.
 """
 
 from __future__ import annotations
@@ -10,16 +15,24 @@ import enum
 import hashlib
 import hmac
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import SipParseError
 from .syntax import parse_params, quote_string, split_outside_quotes
 
-ALGORITHMS = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+_HASHES = {"MD5": "md5", "SHA-256": "sha256"}
+ALGORITHMS = frozenset([*_HASHES, *(f"{name}-sess" for name in _HASHES)])
+"""What we answer when challenged (RFC 7616 §3.3): each hash, plain or ``-sess``."""
+SERVER_ALGORITHMS = frozenset(_HASHES)
+"""What we challenge with: the plain forms; an answer must use the algorithm of our challenge."""
+NONCE_COUNT_DIGITS = 8
+_CANONICAL = {name.upper(): name for name in ALGORITHMS}
 
 
 def _hash(algorithm: str, text: str) -> str:
-    return ALGORITHMS[algorithm](text.encode()).hexdigest()
+    return hashlib.new(_HASHES[algorithm.removesuffix("-sess")], text.encode()).hexdigest()
 
 
 def parse_digest(value: str) -> dict[str, str]:
@@ -35,9 +48,10 @@ def parse_digest(value: str) -> dict[str, str]:
 
 
 def _algorithm(params: dict[str, str]) -> str:
-    algorithm = params.get("algorithm", "MD5").upper()
-    if algorithm not in ALGORITHMS:
-        raise SipParseError(f"unsupported digest algorithm {algorithm}")
+    name = params.get("algorithm", "MD5")
+    algorithm = _CANONICAL.get(name.upper())
+    if algorithm is None:
+        raise SipParseError(f"unsupported digest algorithm {name}")
     return algorithm
 
 
@@ -55,6 +69,8 @@ def digest_response(
     cnonce: str = "",
 ) -> str:
     ha1 = _hash(algorithm, f"{username}:{realm}:{password}")
+    if algorithm.endswith("-sess"):
+        ha1 = _hash(algorithm, f"{ha1}:{nonce}:{cnonce}")
     ha2 = _hash(algorithm, f"{method}:{uri}")
     if qop:
         return _hash(algorithm, f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
@@ -84,7 +100,7 @@ def authorization_for(
     offered_qop = {q.strip().lower() for q in challenge.get("qop", "").split(",") if q.strip()}
     qop = "auth" if "auth" in offered_qop else None
     cnonce = cnonce or os.urandom(8).hex()
-    nc_text = f"{nc:08x}"
+    nc_text = f"{nc:0{NONCE_COUNT_DIGITS}x}"
     response = digest_response(
         algorithm=algorithm,
         username=credentials.username,
@@ -105,8 +121,10 @@ def authorization_for(
         f"response={quote_string(response)}",
         f"algorithm={algorithm}",
     ]
+    if qop or algorithm.endswith("-sess"):
+        parts.append(f"cnonce={quote_string(cnonce)}")
     if qop:
-        parts += [f"qop={qop}", f"nc={nc_text}", f"cnonce={quote_string(cnonce)}"]
+        parts += [f"qop={qop}", f"nc={nc_text}"]
     if "opaque" in challenge:
         parts.append(f"opaque={quote_string(challenge['opaque'])}")
     return "Digest " + ", ".join(parts)
@@ -115,12 +133,34 @@ def authorization_for(
 class Verdict(enum.Enum):
     OK = "ok"
     MISSING = "missing"  # no credentials: challenge
-    STALE = "stale"  # good password, old nonce: challenge again with stale=true
-    REJECTED = "rejected"  # wrong password, wrong user, replayed nonce count, forged nonce
+    STALE = "stale"  # good password, but the nonce is too old or this use of it is not fresh: challenge anew
+    REJECTED = "rejected"  # wrong password or user, malformed answer, forged nonce, another algorithm
+
+
+@dataclass(frozen=True)
+class NonceUse:
+    """The use of a nonce an answer makes, to be recorded before the request is admitted."""
+
+    nonce: str
+    count: int | None
+    """The answer's nonce count (``qop=auth``); None for an answer without ``qop``, which spends the nonce."""
+    expires: float
+    """When the nonce's lifetime ends: after it, the nonce is refused anyway and the use can be forgotten."""
+
+
+@dataclass(frozen=True)
+class DigestCheck:
+    verdict: Verdict
+    use: NonceUse | None = None
+    """Set with `Verdict.OK`: the request is admitted only if this use is fresh (`NonceCounts.claim`)."""
 
 
 class DigestServer:
-    """Challenges and verifies requests for one realm. ``now`` is passed in, so expiry is testable."""
+    """Challenges and verifies requests for one realm.
+
+    Nonces carry the wall-clock time they were issued, so that every node of a cluster (same ``secret``) can
+    judge their age; ``clock`` is that time (injected, so expiry is testable).
+    """
 
     def __init__(
         self,
@@ -129,17 +169,18 @@ class DigestServer:
         secret: bytes | None = None,
         nonce_lifetime: float = 300.0,
         algorithm: str = "MD5",
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        if algorithm not in ALGORITHMS:
+        if algorithm not in SERVER_ALGORITHMS:
             raise ValueError(f"unsupported digest algorithm {algorithm}")
         self.realm = realm
         self.algorithm = algorithm
         self._secret = secret or os.urandom(32)
-        self._lifetime = nonce_lifetime
-        self._seen_nc: dict[str, int] = {}
+        self.nonce_lifetime = nonce_lifetime
+        self._clock = clock
 
-    def challenge(self, now: float, *, stale: bool = False) -> str:
-        nonce = f"{int(now * 1000)}.{os.urandom(6).hex()}"
+    def challenge(self, *, stale: bool = False) -> str:
+        nonce = f"{int(self._clock() * 1000)}.{os.urandom(6).hex()}"
         nonce += "." + self._sign(nonce)
         value = (
             f"Digest realm={quote_string(self.realm)}, nonce={quote_string(nonce)}, "
@@ -151,28 +192,35 @@ class DigestServer:
         return hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()[:32]
 
     def _nonce_time(self, nonce: str) -> float | None:
+        """When we issued this nonce, or None if we did not issue it."""
         body, _, signature = nonce.rpartition(".")
-        if not body or not hmac.compare_digest(signature, self._sign(body)):
+        if not body or not _same(signature, self._sign(body)):
             return None
         millis = body.partition(".")[0]
-        return int(millis) / 1000 if millis.isascii() and millis.isdigit() else None
+        return int(millis) / 1000 if _is_ascii_digits(millis, 16) else None
 
-    def verify(self, header_value: str | None, method: str, username: str, password: str, now: float) -> Verdict:
+    def verify(self, header_value: str | None, method: str, username: str, password: str) -> DigestCheck:
         """Check an Authorization header against the expected user and password."""
         if not header_value:
-            return Verdict.MISSING
+            return DigestCheck(Verdict.MISSING)
         try:
             params = parse_digest(header_value)
             algorithm = _algorithm(params)
         except SipParseError:
-            return Verdict.REJECTED
+            return DigestCheck(Verdict.REJECTED)
         nonce = params.get("nonce", "")
         issued = self._nonce_time(nonce)
-        if issued is None or params.get("username") != username or params.get("realm") != self.realm:
-            return Verdict.REJECTED
+        if (
+            issued is None
+            or algorithm != self.algorithm
+            or params.get("username") != username
+            or params.get("realm") != self.realm
+        ):
+            return DigestCheck(Verdict.REJECTED)
         qop = params.get("qop") or None
-        if qop not in (None, "auth"):
-            return Verdict.REJECTED
+        count = _nonce_count(params.get("nc", "")) if qop else None
+        if qop is not None and (qop != "auth" or count is None or not params.get("cnonce")):
+            return DigestCheck(Verdict.REJECTED)
         expected = digest_response(
             algorithm=algorithm,
             username=username,
@@ -185,28 +233,63 @@ class DigestServer:
             nc=params.get("nc", ""),
             cnonce=params.get("cnonce", ""),
         )
-        if not hmac.compare_digest(expected, params.get("response", "").lower()):
-            return Verdict.REJECTED
-        if now - issued > self._lifetime:
-            return Verdict.STALE
-        return self._check_replay(nonce, params.get("nc", ""), now)
+        if not _same(expected, params.get("response", "").lower()):
+            return DigestCheck(Verdict.REJECTED)
+        if self._clock() - issued > self.nonce_lifetime:
+            return DigestCheck(Verdict.STALE)
+        return DigestCheck(Verdict.OK, NonceUse(nonce, count, issued + self.nonce_lifetime))
 
-    def _check_replay(self, nonce: str, nc_text: str, now: float) -> Verdict:
-        try:
-            nc = int(nc_text, 16) if nc_text else 0
-        except ValueError:
-            return Verdict.REJECTED
-        last = self._seen_nc.get(nonce)
-        if last is not None and nc <= last:
-            return Verdict.REJECTED
-        self._seen_nc[nonce] = nc
-        self._forget_expired(now)
-        return Verdict.OK
 
-    def _forget_expired(self, now: float) -> None:
-        if len(self._seen_nc) < 1024:
+def _same(a: str, b: str) -> bool:
+    """Constant-time comparison of any two strings (`hmac.compare_digest` refuses non-ASCII text)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
+
+
+def _is_ascii_digits(text: str, max_len: int) -> bool:
+    return 0 < len(text) <= max_len and text.isascii() and text.isdigit()
+
+
+def _nonce_count(text: str) -> int | None:
+    """RFC 7616 §3.4: ``nc`` is exactly eight hex digits."""
+    if len(text) != NONCE_COUNT_DIGITS or not text.isascii():
+        return None
+    try:
+        return int(text, 16)
+    except ValueError:
+        return None
+
+
+class NonceCounts:
+    """One node's record of the nonce uses it took: the replay check for a node that shares it with nobody.
+
+    Bounded: a use is kept until its nonce expires, and at most ``capacity`` are kept (the oldest go first).
+    Only answers that passed `DigestServer.verify` reach it, so nobody without a password can fill it.
+    """
+
+    def __init__(self, capacity: int = 65536) -> None:
+        self._capacity = capacity
+        self._taken: dict[str, tuple[int | None, float]] = {}  # nonce -> (highest count or None = spent, expiry)
+
+    def __len__(self) -> int:
+        return len(self._taken)
+
+    def claim(self, use: NonceUse, now: float) -> bool:
+        """Record the use; False (a replay) when it is not fresh."""
+        previous = self._taken.get(use.nonce)
+        if previous is not None and now <= previous[1]:
+            count = previous[0]
+            if use.count is None or count is None or use.count <= count:
+                return False
+        self._taken.pop(use.nonce, None)
+        self._taken[use.nonce] = (use.count, use.expires)
+        self._forget(now)
+        return True
+
+    def _forget(self, now: float) -> None:
+        if len(self._taken) <= self._capacity:
             return
-        for nonce in list(self._seen_nc):
-            issued = self._nonce_time(nonce)
-            if issued is None or now - issued > self._lifetime:
-                del self._seen_nc[nonce]
+        for nonce, (_, expires) in list(self._taken.items()):
+            if expires < now:
+                del self._taken[nonce]
+        while len(self._taken) > self._capacity:
+            del self._taken[next(iter(self._taken))]

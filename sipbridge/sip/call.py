@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .auth import Credentials, Verdict, authorization_for
+from .auth import Credentials, DigestCheck, authorization_for
 from .dialog import Dialog
 from .errors import SipParseError
 from .events import (
@@ -169,13 +169,14 @@ class Call:
     def challenge(self, now: float, *, proxy: bool = False, stale: bool = False) -> None:
         """401 (or 407) with a digest challenge; the peer's authorised retry arrives as a new IncomingCall."""
         header = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
-        value = self.ua.digest.challenge(now, stale=stale)
+        value = self.ua.digest.challenge(stale=stale)
         self.reject(407 if proxy else 401, now, headers={header: value})
 
-    def authenticate(self, username: str, password: str, now: float) -> Verdict:
-        """Check the INVITE's credentials (Authorization or Proxy-Authorization) for this user."""
+    def authenticate(self, username: str, password: str) -> DigestCheck:
+        """Check the INVITE's credentials (Authorization or Proxy-Authorization) for this user; an OK answer
+        names the nonce use the caller must record as fresh before admitting the call (`sip.auth`)."""
         header = self.invite.headers.get("Authorization") or self.invite.headers.get("Proxy-Authorization")
-        return self.ua.digest.verify(header, "INVITE", username, password, now)
+        return self.ua.digest.verify(header, "INVITE", username, password)
 
     def drop(self, now: float) -> None:
         """Forget the INVITE without any answer (hide_inbound_port for unknown callers)."""

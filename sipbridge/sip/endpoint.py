@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from .auth import Credentials, Verdict
+from .auth import Credentials, DigestCheck
 from .call import Call
 from .errors import SipParseError
 from .events import CallAcked, CallAnswered, CallEnded, Event, IncomingCall, TransferProgress
@@ -161,8 +161,8 @@ class InboundCall(SipCall):
     def to(self) -> NameAddr:
         return self.core.invite.to
 
-    def authenticate(self, username: str, password: str) -> Verdict:
-        return self._endpoint.run(lambda now: self.core.authenticate(username, password, now))
+    def authenticate(self, username: str, password: str) -> DigestCheck:
+        return self.core.authenticate(username, password)
 
     async def challenge(self, *, proxy: bool = False, stale: bool = False) -> None:
         """401/407; the authorised retry arrives as a new InboundCall."""

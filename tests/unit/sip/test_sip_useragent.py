@@ -200,12 +200,12 @@ def test_reject_and_digest_auth_both_ways() -> None:
     net = Net()
     out = place_call(net, credentials=Credentials("alice", "pw"))
     first = incoming(net)
-    assert first.authenticate("alice", "pw", net.now) is Verdict.MISSING
+    assert first.authenticate("alice", "pw").verdict is Verdict.MISSING
     first.challenge(net.now)
     net.flush()
     second = incoming(net)
     assert second is not first
-    assert second.authenticate("alice", "pw", net.now) is Verdict.OK
+    assert second.authenticate("alice", "pw").verdict is Verdict.OK
     assert second.invite.cseq.seq == 2 and second.call_id == first.call_id
     second.answer(media(B_HOST), net.now)
     net.flush()
@@ -221,7 +221,7 @@ def test_wrong_password_fails_after_one_retry() -> None:
     incoming(net).challenge(net.now)
     net.flush()
     second = incoming(net)
-    assert second.authenticate("alice", "pw", net.now) is Verdict.REJECTED
+    assert second.authenticate("alice", "pw").verdict is Verdict.REJECTED
     second.challenge(net.now)
     net.flush()
     assert net.of("a", CallEnded)[0].status == 401

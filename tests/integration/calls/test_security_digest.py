@@ -1,0 +1,55 @@
+"""Digest replay against a running bridge: a captured answer, sent again, never admits a call.
+
+The hole this closes: an answer without ``qop`` does not hash the nonce count, so re-sending a captured
+``Authorization`` with a fresh ``nc=`` used to pass the replay check for the nonce's whole lifetime.
+"""
+
+from __future__ import annotations
+
+import pytest
+from harness.bridge import BridgeProcess
+from harness.digest_calls import admitted, challenge, uri_of, without_qop
+from harness.inbound_setup import configure, direct
+from harness.sip_client import RawSipClient
+from livekit import api
+
+from sipbridge.sip.auth import Credentials, authorization_for, parse_digest
+
+pytestmark = pytest.mark.integration
+
+CREDENTIALS = Credentials("user", "pass")
+
+
+async def test_replayed_answer_without_qop_is_never_admitted(
+    call_bridge: BridgeProcess, bridge_api: api.LiveKitAPI
+) -> None:
+    await configure(bridge_api, direct("replay-room"), auth_username="user", auth_password="pass")
+    async with RawSipClient(call_bridge.sip_port) as sip:
+        captured = authorization_for(without_qop(await challenge(sip)), CREDENTIALS, "INVITE", uri_of(sip))
+        assert "qop" not in parse_digest(captured)
+        assert (await admitted(sip, captured))[0], "the legitimate answer is admitted"
+
+        outcomes = [await admitted(sip, f"{captured}, nc={n:08x}") for n in range(2, 102)]
+        assert [ok for ok, _ in outcomes].count(True) == 0
+        assert {status for _, status in outcomes} <= {401, 403}
+
+        # A fresh answer (new nonce) by someone who knows the password still works.
+        fresh = authorization_for(without_qop(await challenge(sip)), CREDENTIALS, "INVITE", uri_of(sip))
+        assert (await admitted(sip, fresh))[0]
+
+
+async def test_qop_answers_with_increasing_counts_work_and_replays_do_not(
+    call_bridge: BridgeProcess, bridge_api: api.LiveKitAPI
+) -> None:
+    await configure(bridge_api, direct("qop-room"), auth_username="user", auth_password="pass")
+    async with RawSipClient(call_bridge.sip_port) as sip:
+        challenge_value = await challenge(sip)
+        assert 'qop="auth"' in challenge_value
+        first = authorization_for(challenge_value, CREDENTIALS, "INVITE", uri_of(sip), nc=1)
+        second = authorization_for(challenge_value, CREDENTIALS, "INVITE", uri_of(sip), nc=2)
+        assert (await admitted(sip, first))[0]
+        assert (await admitted(sip, second))[0], "the same nonce with a higher count"
+        assert not (await admitted(sip, second))[0], "the same answer again"
+        assert not (await admitted(sip, first))[0], "a lower count"
+        wrong = authorization_for(challenge_value, Credentials("user", "guess"), "INVITE", uri_of(sip), nc=3)
+        assert await admitted(sip, wrong) == (False, 403)
