@@ -58,6 +58,7 @@ class RedisConfig:
 
 
 DEFAULT_DRAIN_TIMEOUT = 600.0
+DEFAULT_API_MAX_BODY = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,11 @@ class Config:
     """Ours: ring inbound callers with 183 and our own ringback tone instead of a plain 180."""
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
     """Ours: on SIGTERM, seconds the calls in progress may go on (no new ones are taken) before the node exits."""
+    api_max_body: int = DEFAULT_API_MAX_BODY
+    """Ours: the largest SIP API request body accepted, in bytes (larger ones get a Twirp error, unread)."""
+    symmetric_rtp: bool = False
+    """Send RTP to where the caller's RTP comes from even when that is not the address its SDP or its SIP
+    came from (latched once, early in the call; docs/security.md)."""
     codecs: Mapping[str, bool] = field(default_factory=dict)
     log_level: str = "info"
     local_livekit: bool = False
@@ -131,7 +137,6 @@ _GO_KEYS_NOT_ACTED_ON = frozenset(
         "media_nat_1_to_1_ip",
         "media_timeout",
         "media_timeout_initial",
-        "symmetric_rtp",
         "rtp_draining_idle_timeout",
         "rtp_draining_duration",
         "ignore_local_addr_in_sdp",
@@ -171,6 +176,8 @@ _KNOWN_KEYS = frozenset(
         "logging",
         "inbound_early_media",
         "drain_timeout",
+        "api_max_body",
+        "symmetric_rtp",
     }
 )
 
@@ -265,6 +272,10 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
     if not isinstance(drain_timeout, int | float) or isinstance(drain_timeout, bool) or drain_timeout < 0:
         raise ConfigError(f"drain_timeout: {drain_timeout!r} is not a number of seconds")
 
+    api_max_body = raw.get("api_max_body", DEFAULT_API_MAX_BODY)
+    if not isinstance(api_max_body, int) or isinstance(api_max_body, bool) or api_max_body < 1024:
+        raise ConfigError(f"api_max_body: {api_max_body!r} is not a number of bytes of at least 1024")
+
     max_calls = raw.get("max_active_calls", 0)
     if not isinstance(max_calls, int) or isinstance(max_calls, bool) or max_calls < 0:
         raise ConfigError(f"max_active_calls: {max_calls!r} is not a non-negative integer")
@@ -291,6 +302,8 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
         cluster_id=_str(raw, "cluster_id"),
         inbound_early_media=_bool(raw, "inbound_early_media"),
         drain_timeout=float(drain_timeout),
+        api_max_body=api_max_body,
+        symmetric_rtp=_bool(raw, "symmetric_rtp"),
         codecs=dict(codecs),
         log_level="warning" if log_level == "warn" else log_level,
         local_livekit=local_livekit,

@@ -97,8 +97,9 @@ class Bridge:
             log.warning("dispatch: %s", OPEN_CONFIGURATION_WARNING)
 
         if config.api_port is not None:
-            api_app = web.Application(client_max_size=1 << 20)
-            self.api = SIPService(self.store, Authenticator(config.api_key, config.api_secret))
+            api_app = web.Application(client_max_size=config.api_max_body)
+            auth = Authenticator(config.api_key, config.api_secret)
+            self.api = SIPService(self.store, auth, max_body=config.api_max_body)
             self.api.twirp().add_routes(api_app)
             await self._serve(api_app, config.api_port)
             log.info(

@@ -60,7 +60,7 @@ from dispatch.validate import (
 )
 from sipbridge.api import listing, updates
 from sipbridge.api.auth import Authenticator, Grant
-from sipbridge.api.twirp import Method, TwirpError, TwirpService
+from sipbridge.api.twirp import MAX_BODY, Method, TwirpError, TwirpService
 from sipbridge.calls.control import CallControl
 from sipbridge.ids import SIP_CALL_PREFIX, SIP_DISPATCH_RULE_PREFIX, SIP_TRUNK_PREFIX, new_id
 from sipbridge.psrpc.errors import PsrpcError
@@ -72,9 +72,10 @@ RULE_NOT_FOUND = "requested sip dispatch rule does not exist"
 
 
 class SIPService:
-    def __init__(self, store: SIPStore, auth: Authenticator) -> None:
+    def __init__(self, store: SIPStore, auth: Authenticator, *, max_body: int = MAX_BODY) -> None:
         self.store = store
         self.auth = auth
+        self.max_body = max_body
         self.calls: CallControl | None = None
         """Set once the SIP endpoint runs; the call methods answer ``unavailable`` before."""
         # One writer at a time, so two concurrent creates cannot both pass the conflict check.
@@ -101,15 +102,21 @@ class SIPService:
             ("CreateSIPParticipant", CreateSIPParticipantRequest, call, self.create_participant),
             ("TransferSIPParticipant", TransferSIPParticipantRequest, call, self.transfer_participant),
         ]
-        return TwirpService("livekit.SIP", [Method(n, t, self._guarded(g, h)) for n, t, g, h in table])
+        methods = [Method(n, t, self._translated(h), self._authorizer(g)) for n, t, g, h in table]
+        return TwirpService("livekit.SIP", methods, max_body=self.max_body)
 
-    def _guarded(
-        self, grant: Grant, handler: Callable[[Any], Awaitable[Message]]
+    def _authorizer(self, grant: Grant) -> Callable[[web.Request], None]:
+        def authorize(request: web.Request) -> None:
+            self.auth.require(request.headers.get("Authorization"), grant)
+
+        return authorize
+
+    def _translated(
+        self, handler: Callable[[Any], Awaitable[Message]]
     ) -> Callable[[Any, web.Request], Awaitable[Message]]:
-        """Check the grant, then run the handler with dispatch and store errors turned into Twirp errors."""
+        """Run the handler with dispatch, call and store errors turned into Twirp errors."""
 
         async def run(message: Any, request: web.Request) -> Message:
-            self.auth.require(request.headers.get("Authorization"), grant)
             try:
                 return await handler(message)
             except DispatchError as e:

@@ -233,7 +233,9 @@ class Endpoint:
         self.transports = Transports(
             self._receive, host=s.bind_host, port=s.port, transports=s.transports, tls_port=s.tls_port,
             tls_cert_file=s.tls_cert_file, tls_key_file=s.tls_key_file, tls_ca_file=s.tls_ca_file,
-            idle_timeout=s.stream_idle_timeout, on_error=self._transport_error, in_use=self._carries_calls,
+            idle_timeout=s.stream_idle_timeout, message_deadline=s.stream_message_deadline,
+            max_connections_per_source=s.max_connections_per_source, on_error=self._transport_error,
+            in_use=self._carries_calls,
         )  # fmt: skip
         await self.transports.start()
         bound = s.bind_host

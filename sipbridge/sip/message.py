@@ -250,34 +250,55 @@ def _small_number(text: str, limit: int) -> bool:
 
 
 class StreamFramer:
-    """Cuts a TCP/TLS byte stream into messages by Content-Length; CRLF keep-alives are skipped."""
+    """Cuts a TCP/TLS byte stream into messages by Content-Length; CRLF keep-alives are skipped.
+
+    Linear in the bytes received however they are cut: the search for the end of the headers resumes where it
+    stopped, so a peer dripping a message a byte at a time costs a constant amount per byte.
+    """
 
     def __init__(self, max_size: int = MAX_MESSAGE_SIZE) -> None:
         self._buffer = bytearray()
         self._max_size = max_size
+        self._searched = 0
+        """Bytes at the start of the buffer already searched for the end of the headers."""
+        self._total: int | None = None
+        """The size of the message being received, once its headers are complete."""
+
+    @property
+    def pending(self) -> bool:
+        """Part of a message has arrived and the rest has not."""
+        return bool(self._buffer)
 
     def feed(self, data: bytes) -> list[bytes]:
         """Return the complete raw messages now available; SipParseError when the stream is unusable."""
         self._buffer += data
         out: list[bytes] = []
         while True:
-            stripped = 0
-            while self._buffer[stripped : stripped + 2] == b"\r\n":
-                stripped += 2
+            if self._total is None:
+                self._skip_keepalives()
+                end = self._buffer.find(b"\r\n\r\n", max(0, self._searched - 3))
+                if end < 0:
+                    self._searched = len(self._buffer)
+                    if self._searched > self._max_size:
+                        raise SipParseError("headers too large", 513)
+                    return out
+                self._total = end + 4 + _content_length(bytes(self._buffer[:end]))
+                if self._total > self._max_size:
+                    raise SipParseError("message too large", 513)
+            if len(self._buffer) < self._total:
+                return out
+            out.append(bytes(self._buffer[: self._total]))
+            del self._buffer[: self._total]
+            self._total = None
+            self._searched = 0
+
+    def _skip_keepalives(self) -> None:
+        stripped = 0
+        while self._buffer[stripped : stripped + 2] == b"\r\n":
+            stripped += 2
+        if stripped:
             del self._buffer[:stripped]
-            end = self._buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self._buffer) > self._max_size:
-                    raise SipParseError("headers too large", 513)
-                return out
-            length = _content_length(bytes(self._buffer[:end]))
-            total = end + 4 + length
-            if total > self._max_size:
-                raise SipParseError("message too large", 513)
-            if len(self._buffer) < total:
-                return out
-            out.append(bytes(self._buffer[:total]))
-            del self._buffer[:total]
+            self._searched = max(0, self._searched - stripped)
 
 
 def _content_length(head: bytes) -> int:

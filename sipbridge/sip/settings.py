@@ -33,6 +33,8 @@ class SipSettings:
     session_expires: int = 1800  # RFC 4028 interval we ask for on outbound calls
     min_se: int = 90  # smallest session interval we accept (422 below it)
     stream_idle_timeout: float = 600.0  # close TCP/TLS connections idle this long
+    stream_message_deadline: float = 32.0  # a TCP/TLS message (and a new connection's first one) must arrive whole
+    max_connections_per_source: int = 64  # TCP/TLS connections one host may open to us at once
     max_pending_invites: int = 0  # shed new INVITEs with 503 while this many are unanswered (0: no limit)
     # Shed new INVITEs with 503 while the event loop runs this many seconds late (0: never; 0.25 suits a node).
     overload_lag: float = 0.0

@@ -14,8 +14,11 @@ import logging
 import socket
 import ssl
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
+
+from sipbridge.repeated_log import LoopRepeatedEventLog
 
 from .errors import SipParseError
 from .message import StreamFramer
@@ -25,6 +28,7 @@ log = logging.getLogger(__name__)
 
 Receiver = Callable[[bytes, Address], None]
 UDP_RECEIVE_BUFFER = 4 * 1024 * 1024  # the kernel caps it at net.core.rmem_max
+
 ErrorHandler = Callable[[Address], None]
 
 
@@ -59,36 +63,68 @@ class _Datagram(asyncio.DatagramProtocol):
 
 
 class _Stream(asyncio.Protocol):
-    def __init__(self, owner: Transports, transport_name: str) -> None:
+    """One TCP/TLS connection. A message must arrive whole within the owner's ``message_deadline`` of its first
+    byte, and a connection a peer opened must bring its first message within that time, or it is closed (slow
+    senders hold no connection for long)."""
+
+    def __init__(self, owner: Transports, transport_name: str, *, accepted: bool = False) -> None:
         self.owner = owner
         self.name = transport_name
+        self.accepted = accepted
         self.framer = StreamFramer()
         self.transport: asyncio.Transport | None = None
         self.peer: Address | None = None
         self.last_used = time.monotonic()
+        self._deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         host, port = transport.get_extra_info("peername")[:2]
         self.peer = Address(self.name, unmapped(host), port)
+        if self.accepted and not self.owner.admit(self.peer):
+            transport.abort()
+            return
         self.owner.connections[self.peer] = self
+        if self.accepted:
+            self._arm_deadline()
 
     def data_received(self, data: bytes) -> None:
         self.last_used = time.monotonic()
         try:
             messages = self.framer.feed(data)
         except SipParseError as exc:
-            log.info("closing %s: %s", self.peer, exc)
+            self.owner.refuse(self.peer, f"closing the connection: {exc}")
             self.close()
             return
+        if messages:
+            self._cancel_deadline()
+        if self.framer.pending and self._deadline is None:
+            self._arm_deadline()
         for message in messages:
             assert self.peer is not None
             self.owner.receiver(message, self.peer)
 
+    def _arm_deadline(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(self.owner.message_deadline, self._too_slow)
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        self.owner.refuse(self.peer, f"no whole message within {self.owner.message_deadline:.0f} s: closing")
+        self.close()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_deadline()
         if self.peer is not None and self.owner.connections.get(self.peer) is self:
             del self.owner.connections[self.peer]
+            if self.accepted:
+                self.owner.release(self.peer)
 
     def send(self, data: bytes) -> None:
         self.last_used = time.monotonic()
@@ -115,6 +151,8 @@ class Transports:
         tls_key_file: str | None = None,
         tls_ca_file: str | None = None,
         idle_timeout: float = 600.0,
+        message_deadline: float = 32.0,
+        max_connections_per_source: int = 64,
         on_error: ErrorHandler | None = None,
         in_use: Callable[[Address], bool] | None = None,
     ) -> None:
@@ -126,7 +164,11 @@ class Transports:
         self.transports = transports
         self.tls_port = tls_port
         self.idle_timeout = idle_timeout
+        self.message_deadline = message_deadline
+        self.max_connections_per_source = max_connections_per_source
         self.connections: dict[Address, _Stream] = {}
+        self._accepted_per_host: Counter[str] = Counter()
+        self._refused = LoopRepeatedEventLog(log, "refused SIP connections or streams")
         self._udp: asyncio.DatagramTransport | None = None
         self._udp_family = socket.AF_INET
         self._servers: list[asyncio.Server] = []
@@ -154,12 +196,12 @@ class Transports:
         # one socket per family (asyncio makes IPv6 stream sockets IPv6-only).
         stream_host = None if self.host == "::" else self.host
         if "TCP" in self.transports:
-            server = await loop.create_server(lambda: _Stream(self, "TCP"), stream_host, self.port)
+            server = await loop.create_server(lambda: _Stream(self, "TCP", accepted=True), stream_host, self.port)
             self._servers.append(server)
             self.port = server.sockets[0].getsockname()[1]
         if self._server_tls is not None and self.tls_port is not None:
             server = await loop.create_server(
-                lambda: _Stream(self, "TLS"), stream_host, self.tls_port, ssl=self._server_tls
+                lambda: _Stream(self, "TLS", accepted=True), stream_host, self.tls_port, ssl=self._server_tls
             )
             self._servers.append(server)
             self.tls_port = server.sockets[0].getsockname()[1]
@@ -177,6 +219,22 @@ class Transports:
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
+
+    def admit(self, peer: Address) -> bool:
+        """Whether a connection a peer opened may stay: each source host may hold a few at once."""
+        if self._accepted_per_host[peer.host] >= self.max_connections_per_source:
+            self.refuse(peer, f"more than {self.max_connections_per_source} connections from this host: closing")
+            return False
+        self._accepted_per_host[peer.host] += 1
+        return True
+
+    def release(self, peer: Address) -> None:
+        self._accepted_per_host[peer.host] -= 1
+        if self._accepted_per_host[peer.host] <= 0:
+            del self._accepted_per_host[peer.host]
+
+    def refuse(self, peer: Address | None, why: str) -> None:
+        self._refused.note_now(peer.host if peer is not None else "?", why)
 
     def send(self, data: bytes, dest: Address) -> None:
         if dest.transport == "UDP":

@@ -12,6 +12,8 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
+from sipbridge.repeated_log import RepeatedEventLog
+
 from .auth import Credentials, DigestServer
 from .call import Call
 from .dialog import Dialog, new_tag
@@ -60,6 +62,8 @@ class UserAgent:
         # Set by the edge: whether a stream connection to an address is open right now.
         self.is_connected: Callable[[Address], bool] = lambda peer: True
         self.parse_errors = 0
+        self.malformed = RepeatedEventLog(log, "malformed SIP messages")
+        """Bad input is logged a few lines at a time, however much of it arrives (docs/security.md)."""
         self.overloaded = False  # set by the edge when the node cannot keep up: new INVITEs get 503
         self.internal_errors = 0
 
@@ -70,13 +74,13 @@ class UserAgent:
             message = parse_message(data, stream=source.reliable)
         except MessageError as exc:
             self.parse_errors += 1
-            log.info("malformed SIP from %s: %s", source, exc)
+            self.malformed.note(source.host, str(exc), now)
             if exc.request is not None and exc.request.method != "ACK":
                 self._answer_malformed(exc.request, exc.status, source)
             return
         except SipParseError as exc:
             self.parse_errors += 1
-            log.info("unparseable SIP from %s: %s", source, exc)
+            self.malformed.note(source.host, str(exc), now)
             return
         try:
             if isinstance(message, Response):
@@ -85,7 +89,7 @@ class UserAgent:
                 self._receive_request(message, source, now)
         except SipParseError as exc:  # a header only parsed on use (e.g. a bad Contact)
             self.parse_errors += 1
-            log.info("bad SIP from %s: %s", source, exc)
+            self.malformed.note(source.host, f"{message.call_id}: {exc}", now)
             if isinstance(message, Request) and message.method != "ACK":
                 self._answer_malformed(message, exc.status, source)
         except Exception:  # a bug of ours: contained to this message, counted so tests can insist on zero
@@ -100,11 +104,16 @@ class UserAgent:
         return out
 
     def get_timer(self) -> float | None:
-        pending = (self.transactions.next_deadline(), self.call_timers.next_deadline())
+        pending = (
+            self.transactions.next_deadline(),
+            self.call_timers.next_deadline(),
+            self.malformed.next_deadline(),
+        )
         deadlines = [d for d in pending if d is not None]
         return min(deadlines, default=None)
 
     def handle_timer(self, now: float) -> None:
+        self.malformed.flush(now)
         due: list[Transaction | Call] = [*self.transactions.timers.pop_due(now), *self.call_timers.pop_due(now)]
         for owner in due:
             try:

@@ -262,3 +262,58 @@ async def test_late_event_loop_marks_the_agent_overloaded() -> None:
         assert endpoint.ua.overloaded
     finally:
         await endpoint.close()
+
+
+OPTIONS = (
+    "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bK{n}\r\n"
+    "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: slow{n}\r\nCSeq: 1 OPTIONS\r\n"
+    "Content-Length: 0\r\n\r\n"
+)
+
+
+async def test_slow_and_silent_tcp_peers_are_cut_off_and_a_drip_still_frames() -> None:
+    """A message must arrive whole within the deadline of its first byte, and a new connection must bring one
+    within it; a message dripped a byte at a time inside the deadline is still answered."""
+    endpoint = Endpoint(settings(stream_message_deadline=1.0))
+    await endpoint.start()
+    try:
+        silent_reader, silent = await asyncio.open_connection("127.0.0.1", endpoint.port)
+        slow_reader, slow = await asyncio.open_connection("127.0.0.1", endpoint.port)
+        slow.write(OPTIONS.format(n=1).encode()[:40])  # the headers never finish
+        drip_reader, drip = await asyncio.open_connection("127.0.0.1", endpoint.port)
+        for byte in OPTIONS.format(n=2).encode():
+            drip.write(bytes([byte]))
+            await drip.drain()
+        assert (await asyncio.wait_for(drip_reader.readline(), 5)).startswith(b"SIP/2.0 200")
+        assert await asyncio.wait_for(silent_reader.read(), 10) == b""  # EOF: closed by the bridge
+        assert await asyncio.wait_for(slow_reader.read(), 10) == b""
+        for writer in (silent, slow, drip):
+            writer.close()
+    finally:
+        await endpoint.close()
+
+
+async def test_one_host_may_hold_only_so_many_connections() -> None:
+    endpoint = Endpoint(settings(max_connections_per_source=3))
+    await endpoint.start()
+    try:
+        opened = [await asyncio.open_connection("127.0.0.1", endpoint.port) for _ in range(4)]
+        assert await asyncio.wait_for(opened[3][0].read(), 10) == b""  # the fourth is closed at once
+        for n, (reader, writer) in enumerate(opened[:3]):  # the first three are served
+            writer.write(OPTIONS.format(n=10 + n).encode())
+            assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"SIP/2.0 200")
+        opened[0][1].close()
+        for attempt in range(50):  # a place comes free once the bridge has seen the close
+            reader, writer = await asyncio.open_connection("127.0.0.1", endpoint.port)
+            writer.write(OPTIONS.format(n=20 + attempt).encode())
+            line = await asyncio.wait_for(reader.readline(), 5)  # a status line, or b"" when refused
+            writer.close()
+            if line:
+                assert line.startswith(b"SIP/2.0 200")
+                break
+        else:
+            raise AssertionError("no connection was accepted after one closed")
+        for _, w in opened[1:]:
+            w.close()
+    finally:
+        await endpoint.close()

@@ -10,11 +10,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from google.protobuf.message import Message
 from livekit.api import AccessToken, SIPGrants
 from livekit.protocol.sip import CreateSIPInboundTrunkRequest, SIPInboundTrunkInfo
 
+from sipbridge.api import twirp
 from sipbridge.api.auth import Authenticator
 from sipbridge.api.sip_service import SIPService
+from sipbridge.failure_budget import FailureBudget
 from sipbridge.store import SIPStore
 from sipbridge.store.file_backend import FileBackend
 
@@ -207,3 +210,65 @@ async def test_update_cannot_create_a_conflict(client: TestClient[web.Request, w
         client, "UpdateSIPInboundTrunk", {"sip_trunk_id": second["sip_trunk_id"], "update": {"name": "renamed"}}
     )
     assert status == 200 and updated["name"] == "renamed" and updated["numbers"] == ["+2"]
+
+
+async def test_no_body_is_read_or_decoded_before_the_token_is_checked(
+    client: TestClient[web.Request, web.Application], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[str] = []
+    real_decode = twirp.decode
+
+    def counting_decode(cls: type[Message], body: bytes, content_type: str) -> Message:
+        decoded.append(cls.__name__)
+        return real_decode(cls, body, content_type)
+
+    monkeypatch.setattr(twirp, "decode", counting_decode)
+    big = b'{"trunk": {"name": "' + b"x" * (900 << 10) + b'"}}'
+    for headers in ({}, {"Authorization": "Bearer not.a.jwt"}):
+        response = await client.post(
+            BASE + "CreateSIPInboundTrunk", data=big, headers={**headers, "Content-Type": "application/json"}
+        )
+        assert (response.status, (await response.json())["code"]) == (401, "unauthenticated")
+    assert decoded == []
+    status, _ = await call(client, "ListSIPInboundTrunk", {})
+    assert status == 200 and decoded == ["ListSIPInboundTrunkRequest"]
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_a_body_over_the_limit_is_refused_naming_the_limit(
+    client: TestClient[web.Request, web.Application], chunked: bool
+) -> None:
+    body = b"{" + b" " * (twirp.MAX_BODY + 10) + b"}"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 1 << 16):
+            yield body[start : start + (1 << 16)]
+
+    response = await client.post(
+        BASE + "ListSIPInboundTrunk",
+        data=chunks() if chunked else body,
+        headers={"Authorization": f"Bearer {token()}", "Content-Type": "application/json"},
+    )
+    error = await response.json()
+    assert (response.status, error["code"]) == (400, "malformed")
+    assert str(twirp.MAX_BODY) in error["msg"]
+
+
+async def test_a_source_that_keeps_failing_is_turned_away(client: TestClient[web.Request, web.Application]) -> None:
+    budget = FailureBudget()
+    codes = []
+    for _ in range(int(budget.burst) + 5):
+        response = await client.post(BASE + "ListSIPInboundTrunk", json={}, headers={"Authorization": "Bearer bad"})
+        codes.append((await response.json())["code"])
+    assert codes[: int(budget.burst)] == ["unauthenticated"] * int(budget.burst)
+    assert set(codes[int(budget.burst) :]) == {"resource_exhausted"}
+    response = await client.post(BASE + "ListSIPInboundTrunk", json={}, headers={"Authorization": f"Bearer {token()}"})
+    assert response.status == 429  # even a good token, until the source's budget refills
+
+
+async def test_large_bodies_decode_off_the_loop_with_the_same_result(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    numbers = [f"+1510555{i:04d}" for i in range(6000)]  # a body of ~100 KB, decoded in a worker thread
+    status, created = await call(client, "CreateSIPInboundTrunk", {"trunk": {"name": "big", "numbers": numbers}})
+    assert status == 200 and created["numbers"] == numbers

@@ -255,6 +255,17 @@ def test_stream_framer_splits_and_waits() -> None:
     assert parse_message(body_msg, stream=True).body == b"abcd"
 
 
+def test_stream_framer_byte_by_byte_gives_the_same_messages() -> None:
+    """A peer dripping a stream a byte at a time (keep-alives included) gets the same messages as one sending
+    it at once; bench/bench_tcp_drip.py measures that this costs a constant amount per byte."""
+    big = msg(BASE.replace("Content-Length: 0", "Content-Length: 60000")) + b"x" * 60000
+    data = b"\r\n" + msg(BASE) + b"\r\n\r\n" + big + b"\r\n" + msg(BASE)
+    framer = StreamFramer()
+    out = [m for i in range(len(data)) for m in framer.feed(data[i : i + 1])]
+    assert out == StreamFramer().feed(data) == [msg(BASE), big, msg(BASE)]
+    assert not framer.pending
+
+
 def test_stream_requires_content_length() -> None:
     framer = StreamFramer()
     with pytest.raises(SipParseError):
