@@ -105,7 +105,12 @@ class BridgedCall:
     def _start_media(self, params: MediaParams) -> None:
         assert self.rtp is not None and self.audio is not None
         config = stream_config(params, self._media_timeout(), MEDIA_TIMEOUT_INITIAL)
-        self.rtp.start(config, (params.remote_address, params.remote_port))
+        self.rtp.start(
+            config,
+            (params.remote_address, params.remote_port),
+            signalling_host=self.sip.peer_host if self.sip is not None else None,
+            learn_any=self.services.config.symmetric_rtp,
+        )
         self.audio.set_codec_rate(sample_rate(params))
         self.log.info(
             "media: %s/%d pt %d to %s:%d%s",

@@ -9,9 +9,8 @@ one frame from ``source`` (the mixer, a prompt, or silence), sends it, and hands
 audio to ``sink``. ``close`` (also on leaving ``async with``, whatever the reason) stops everything, sends an
 RTCP BYE, closes the sockets and gives the ports back; it is safe to call more than once.
 
-Symmetric RTP: a peer behind NAT sends from another address than its SDP says. The session sends to where
-valid packets of the call come from, re-latching only when the current address has been silent for half a
-second, so a stray packet from elsewhere cannot steal the stream.
+Whose packets are taken and where ours go is the `RtpLatch`'s decision (sipbridge.media.latch): the SDP
+address, or the NAT port the peer's packets really come from, latched once; strangers are dropped unread.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from aiortc.rtp import is_rtcp
 
 from sipbridge.media.cadence import SharedCadence
 from sipbridge.media.codecs import Pcm
+from sipbridge.media.latch import RtpLatch
 from sipbridge.media.ports import PortAllocator, PortsExhausted
 from sipbridge.media.stream import MediaStream, StreamConfig
 from sipbridge.media.udp import Address, DatagramCollector, PolledUdpSocket
@@ -35,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 RTCP_INTERVAL = 5.0
 """Seconds between our RTCP reports (RFC 3550's minimum for a two-party session)."""
-RELATCH_SILENCE = 0.5
 
 
 class RtpSession:
@@ -53,9 +52,9 @@ class RtpSession:
         self._rtcp_socket = rtcp
         self._clock = clock
         self.stream: MediaStream | None = None
+        self.latch: RtpLatch | None = None
         self.remote: Address | None = None
         self.remote_rtcp: Address | None = None
-        self.symmetric = True
         self.source: Callable[[], Pcm | None] | None = None
         """Audio to send, one frame per call; None (or returning None) sends silence."""
         self.sink: Callable[[Pcm], None] | None = None
@@ -66,7 +65,6 @@ class RtpSession:
         failed; the call should hang up."""
         self._cadence: SharedCadence | None = None
         self._subscription = 0
-        self._latched_at: float | None = None
         self._frames_since_rtcp = 0
         self._timeout_reported = False
         self._closed = False
@@ -106,15 +104,26 @@ class RtpSession:
             return cls(allocator, port, rtp, rtcp, clock)
         raise PortsExhausted("no RTP port of the range could be bound")
 
-    def start(self, config: StreamConfig, remote: Address, remote_rtcp: Address | None = None) -> None:
-        """Begins media with what offer/answer settled; calling it again (re-INVITE) switches to the new setup."""
+    def start(
+        self,
+        config: StreamConfig,
+        remote: Address,
+        remote_rtcp: Address | None = None,
+        *,
+        signalling_host: str | None = None,
+        learn_any: bool = False,
+    ) -> None:
+        """Begins media with what offer/answer settled; calling it again (re-INVITE) switches to the new setup.
+
+        ``signalling_host``: where the call's SIP comes from, whose other ports may latch (NAT); ``learn_any``
+        (``symmetric_rtp``): any address may latch in the first seconds."""
         if self._closed:
             raise RuntimeError("session is closed")
         now = self._clock()
         self.stream = MediaStream(config, now)
+        self.latch = RtpLatch(remote, now, signalling_host=signalling_host, learn_any=learn_any)
         self.remote = remote
         self.remote_rtcp = remote if self._rtcp_socket is None else (remote_rtcp or (remote[0], remote[1] + 1))
-        self._latched_at = None
         self._timeout_reported = False
         interval = self.stream.ptime_ms / 1000
         if self._cadence is not None and self._cadence.interval != interval:
@@ -189,29 +198,24 @@ class RtpSession:
         now = self._clock()
         unix_to_session = now - time.time()
         tick = (id(self._cadence), self._cadence.ticks if self._cadence is not None else 0)
+        latch = self.latch
+        assert latch is not None
         for data, source, stamp in self._collector.take(self._rtp_socket, tick):
             arrival = now if stamp is None else min(now, stamp + unix_to_session)
             if self._rtcp_socket is None and is_rtcp(data):
-                self._on_rtcp(stream, data, source, arrival)
-            elif stream.receive_rtp(data, arrival) and self.symmetric:
-                self._latch(source, arrival)
+                self._on_rtcp(stream, latch, data, source, arrival)
+            elif latch.admits(source, arrival) and stream.receive_rtp(data, arrival) and latch.confirm(source, arrival):
+                logger.info("RTP of port %d comes from %s:%d: sending there", self.local_port, *source)
+                self.remote = source
+                if self._rtcp_socket is None:
+                    self.remote_rtcp = source
         if self._rtcp_socket is not None:
             for data, source, stamp in self._collector.take(self._rtcp_socket, tick):
-                self._on_rtcp(stream, data, source, now if stamp is None else min(now, stamp + unix_to_session))
+                arrival = now if stamp is None else min(now, stamp + unix_to_session)
+                self._on_rtcp(stream, latch, data, source, arrival)
 
-    def _latch(self, source: Address, now: float) -> None:
-        if source == self.remote:
-            self._latched_at = now
-            return
-        if self._latched_at is None or now - self._latched_at > RELATCH_SILENCE:
-            logger.info("symmetric RTP: sending to %s:%d instead of %s", source[0], source[1], self.remote)
-            self.remote = source
-            if self._rtcp_socket is None:
-                self.remote_rtcp = source
-            self._latched_at = now
-
-    def _on_rtcp(self, stream: MediaStream, data: bytes, source: Address, arrival: float) -> None:
-        if stream.receive_rtcp(data, arrival) and self.symmetric:
+    def _on_rtcp(self, stream: MediaStream, latch: RtpLatch, data: bytes, source: Address, arrival: float) -> None:
+        if latch.admits_rtcp(source) and stream.receive_rtcp(data, arrival):
             self.remote_rtcp = source
 
     # -- the end ---------------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ from sipbridge.media.rtcp import ReceptionStats, SendStats, build_report, read_r
 from sipbridge.media.srtp import SrtpContext, SrtpError, SrtpKeys
 
 _RTP_HEADER = struct.Struct("!BBHII")
+SSRC_SWITCH_SILENCE = 0.2
+"""Seconds the current audio SSRC must have been silent before packets of another SSRC are played."""
 DIGIT_PAUSE_FRAMES = 3
 """Frames of ordinary audio between two sent digits (60 ms)."""
 
@@ -88,7 +90,9 @@ class MediaStream:
         self.started_at = now
         self.last_rtp_at: float | None = None
         self.rejected = 0
-        """Datagrams dropped: malformed, failing SRTP, or from another payload type."""
+        """Datagrams dropped: malformed, failing SRTP, from another payload type or a foreign SSRC."""
+        self._audio_ssrc: int | None = None
+        self._audio_heard = now
 
     # -- receiving -------------------------------------------------------------------------------------------
 
@@ -102,6 +106,9 @@ class MediaStream:
             return False
         pt = packet.payload_type
         if pt == self.config.payload_type:
+            if not self._audio_ssrc_admits(packet.ssrc, now):
+                self.rejected += 1
+                return False
             self._jitter.push(
                 packet.ssrc,
                 packet.sequence_number,
@@ -124,6 +131,15 @@ class MediaStream:
             return False
         self.received.on_packet(packet.ssrc, packet.sequence_number, packet.timestamp, now, self.codec.clock_rate)
         self.last_rtp_at = now
+        return True
+
+    def _audio_ssrc_admits(self, ssrc: int, now: float) -> bool:
+        """Audio is taken from one SSRC; another one takes over only once that one has gone quiet for
+        ``SSRC_SWITCH_SILENCE`` (a peer restarting its stream), so injected packets cannot restart the jitter
+        buffer and silence the caller."""
+        if self._audio_ssrc is not None and ssrc != self._audio_ssrc and now - self._audio_heard < SSRC_SWITCH_SILENCE:
+            return False
+        self._audio_ssrc, self._audio_heard = ssrc, now
         return True
 
     def receive_rtcp(self, data: bytes, now: float) -> bool:

@@ -60,6 +60,11 @@ class SipCall:
         return self.core.media.current if self.core.media else None
 
     @property
+    def peer_host(self) -> str:
+        """The host this call's SIP comes from (inbound) or goes to (outbound)."""
+        return self.core.peer.host
+
+    @property
     def ended(self) -> bool:
         return self._ended.done()
 

@@ -96,3 +96,22 @@ def spectral_peaks(samples: npt.NDArray[np.integer], rate: int, count: int = 3) 
     return "peaks " + ", ".join(
         f"{freqs[k]:.0f} Hz ({20 * np.log10(spectrum[k] / spectrum[picked[0]]):.0f} dB)" for k in picked
     )
+
+
+def longest_gap_ms(samples: Samples, rate: int, threshold_dbfs: float = -45.0, window_ms: float = 10.0) -> float:
+    """The longest run of silence (10 ms windows below `threshold_dbfs`) inside a recording of a steady tone,
+    in ms: what a listener notices as a drop-out. Silence before the tone starts and after it ends is not a gap."""
+    window = max(1, int(rate * window_ms / 1000))
+    usable = samples[: len(samples) // window * window].astype(np.float64)
+    if usable.size == 0:
+        return 0.0
+    rms = np.sqrt(np.mean(usable.reshape(-1, window) ** 2, axis=1))
+    loud = rms > FULL_SCALE / math.sqrt(2.0) * 10 ** (threshold_dbfs / 20.0)
+    if not loud.any():
+        return math.inf
+    inside = loud[np.argmax(loud) : len(loud) - np.argmax(loud[::-1])]
+    longest = run = 0
+    for is_loud in inside:
+        run = 0 if is_loud else run + 1
+        longest = max(longest, run)
+    return longest * window_ms

@@ -139,6 +139,14 @@ class TestParticipant:
         )
         return self.heard(identity)
 
+    async def next_heard(self, identity: str, seconds: float, within: float = 30.0) -> Samples:
+        """The next `seconds` of audio recorded from `identity`, from now on (a listening participant)."""
+        start = sum(chunk.size for chunk in self._heard.get(identity, []))
+        await self._wait_for(
+            lambda: self.heard_seconds(identity) - start / RATE >= seconds, within, f"{seconds} s from {identity}"
+        )
+        return self.heard(identity)[start:]
+
     async def sample(self, identity: str, seconds: float, within: float = 30.0) -> Samples:
         """For a participant made with ``listen=False``: subscribe to `identity`'s audio, record `seconds` of it,
         and unsubscribe again, so a test with many rooms does not decode every one of them all the time."""

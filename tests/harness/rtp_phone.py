@@ -65,6 +65,8 @@ class RtpPhone(asyncio.DatagramProtocol):
         self._timestamp = random.randrange(1 << 32)
         self._ssrc = random.randrange(1 << 32)
         self._pending_dtmf: list[list[bytes]] = []
+        self.muted = False
+        """While True the phone sends no RTP at all (a silent phone: DTX, a dead line), its clock running on."""
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -119,6 +121,9 @@ class RtpPhone(asyncio.DatagramProtocol):
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
             if self.remote is None or self._transport is None:
                 continue
+            if self.muted:
+                self._timestamp = (self._timestamp + FRAME) & 0xFFFFFFFF
+                continue
             if not dtmf and self._pending_dtmf:
                 dtmf = self._pending_dtmf.pop(0)
                 dtmf_ts = self._timestamp
@@ -140,6 +145,12 @@ class RtpPhone(asyncio.DatagramProtocol):
 
     def heard(self) -> npt.NDArray[np.int16]:
         return np.concatenate(self.received) if self.received else np.zeros(0, dtype=np.int16)
+
+    async def sample(self, seconds: float, within: float = 30.0) -> npt.NDArray[np.int16]:
+        """The next `seconds` of audio the phone hears (from now on)."""
+        start = len(self.heard())
+        await self.wait_heard(start / RATE + seconds, within)
+        return self.heard()[start:]
 
     async def wait_heard(self, seconds: float, within: float = 30.0) -> npt.NDArray[np.int16]:
         deadline = time.monotonic() + within

@@ -150,8 +150,10 @@ def test_garbage_and_foreign_payload_types_are_rejected() -> None:
     assert b.receive_rtp(cn, 1.0) and b.last_rtp_at == 1.0  # comfort noise keeps the call alive
 
 
-@pytest.mark.parametrize(("codec", "pt", "asked", "used"), [("PCMU", 0, 30, 30), ("G722", 9, 30, 20),
-                                                             ("G722", 9, 40, 40), ("opus", 111, 40, 20)])
+@pytest.mark.parametrize(
+    ("codec", "pt", "asked", "used"),
+    [("PCMU", 0, 30, 30), ("G722", 9, 30, 20), ("G722", 9, 40, 40), ("opus", 111, 40, 20)],
+)
 def test_ptime_is_honoured_where_the_codec_can_make_such_packets(codec: str, pt: int, asked: int, used: int) -> None:
     stream = MediaStream(StreamConfig(codec, pt, ptime_ms=asked), 0.0)
     assert stream.ptime_ms == used
@@ -178,3 +180,22 @@ def test_on_hold_the_peer_is_not_expected_to_send() -> None:
     listening = MediaStream(StreamConfig("PCMU", 0, direction="recvonly", media_timeout_initial=30.0), 0.0)
     assert not listening.config.sends and listening.timed_out(31.0)
     assert StreamConfig("PCMU", 0, direction="sendonly").sends
+
+
+def test_a_foreign_ssrc_cannot_interrupt_the_callers_audio() -> None:
+    """Packets of another SSRC interleaved with the caller's are dropped (they used to restart the jitter buffer
+    and silence the caller); once the caller's SSRC has gone quiet, a new one is the peer restarting its stream."""
+    caller, receiver = _pair(StreamConfig("PCMU", 0, 101))
+    intruder = MediaStream(StreamConfig("PCMU", 0, 101), 0.0, random.Random(3))
+    tone = _tone(8000, 2.0)
+    heard = []
+    for i in range(100):
+        frame = tone[i * 160 : (i + 1) * 160]
+        assert receiver.receive_rtp(caller.datagram_for_frame(frame), i * 0.02)
+        assert not receiver.receive_rtp(intruder.datagram_for_frame(np.zeros(160, np.int16)), i * 0.02 + 0.01)
+        heard.append(receiver.pull_audio())
+    out = np.concatenate(heard[10:]).astype(np.float64)
+    assert np.sqrt(np.mean(out**2)) == pytest.approx(8000 / np.sqrt(2), rel=0.1)
+    assert receiver.jitter_buffer.resets == 0
+    # the caller stops; a restarted stream (new SSRC) is played after the quiet spell
+    assert receiver.receive_rtp(intruder.datagram_for_frame(np.zeros(160, np.int16)), 2.0 + 0.25)
