@@ -10,14 +10,17 @@ import asyncio
 from prometheus_client import Gauge
 
 from sipbridge.calls.services import CallServices
+from sipbridge.sip import Endpoint
 
 ACTIVE_CALLS = Gauge("sipbridge_active_calls", "Calls in progress on this node")
 RTP_PORTS_IN_USE = Gauge("sipbridge_rtp_ports_in_use", "RTP ports allocated to calls")
 ASYNCIO_TASKS = Gauge("sipbridge_asyncio_tasks", "asyncio tasks alive in the bridge process")
+SIP_MALFORMED = Gauge("sipbridge_sip_malformed_messages", "SIP messages received that did not parse, since start")
 
 
-def watch(services: CallServices, loop: asyncio.AbstractEventLoop) -> None:
+def watch(services: CallServices, endpoint: Endpoint, loop: asyncio.AbstractEventLoop) -> None:
     """Read the gauges from the live objects whenever /metrics is scraped."""
+    SIP_MALFORMED.set_function(lambda: endpoint.ua.parse_errors if endpoint.ua is not None else 0)
     ACTIVE_CALLS.set_function(lambda: len(services.active))
     RTP_PORTS_IN_USE.set_function(lambda: services.ports.in_use)
     ASYNCIO_TASKS.set_function(lambda: len(asyncio.all_tasks(loop)))

@@ -168,9 +168,9 @@ class Bridge:
             decider=decider,
             nonces=RedisNonceLedger(redis_client(config.redis)) if config.redis else MemoryNonceLedger(),
         )
-        metrics.watch(self.calls, asyncio.get_running_loop())
         self.endpoint = Endpoint(settings, inbound_handler(self.calls))
         await self.endpoint.start()
+        metrics.watch(self.calls, self.endpoint, asyncio.get_running_loop())
         self.calls.sdp_address = self.endpoint.local_host
         tls = f", TLS on {settings.tls_port}" if settings.tls_port else ""
         log.info(
