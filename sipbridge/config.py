@@ -59,6 +59,8 @@ class RedisConfig:
 
 DEFAULT_DRAIN_TIMEOUT = 600.0
 DEFAULT_API_MAX_BODY = 1 << 20
+DEFAULT_MAX_PENDING_INVITES = 200
+DEFAULT_OVERLOAD_LAG = 0.5
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,10 @@ class Config:
     """Ours: ring inbound callers with 183 and our own ringback tone instead of a plain 180."""
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
     """Ours: on SIGTERM, seconds the calls in progress may go on (no new ones are taken) before the node exits."""
+    max_pending_invites: int = DEFAULT_MAX_PENDING_INVITES
+    """Ours: new INVITEs get 503 (Retry-After) while this many are unanswered (0: no limit)."""
+    overload_lag: float = DEFAULT_OVERLOAD_LAG
+    """Ours: new INVITEs get 503 while the event loop runs this many seconds late (0: never)."""
     api_max_body: int = DEFAULT_API_MAX_BODY
     """Ours: the largest SIP API request body accepted, in bytes (larger ones get a Twirp error, unread)."""
     symmetric_rtp: bool = False
@@ -178,6 +184,8 @@ _KNOWN_KEYS = frozenset(
         "drain_timeout",
         "api_max_body",
         "symmetric_rtp",
+        "max_pending_invites",
+        "overload_lag",
     }
 )
 
@@ -276,6 +284,13 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
     if not isinstance(api_max_body, int) or isinstance(api_max_body, bool) or api_max_body < 1024:
         raise ConfigError(f"api_max_body: {api_max_body!r} is not a number of bytes of at least 1024")
 
+    max_pending = raw.get("max_pending_invites", DEFAULT_MAX_PENDING_INVITES)
+    if not isinstance(max_pending, int) or isinstance(max_pending, bool) or max_pending < 0:
+        raise ConfigError(f"max_pending_invites: {max_pending!r} is not a non-negative integer")
+    overload_lag = raw.get("overload_lag", DEFAULT_OVERLOAD_LAG)
+    if not isinstance(overload_lag, int | float) or isinstance(overload_lag, bool) or overload_lag < 0:
+        raise ConfigError(f"overload_lag: {overload_lag!r} is not a number of seconds")
+
     max_calls = raw.get("max_active_calls", 0)
     if not isinstance(max_calls, int) or isinstance(max_calls, bool) or max_calls < 0:
         raise ConfigError(f"max_active_calls: {max_calls!r} is not a non-negative integer")
@@ -303,6 +318,8 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
         inbound_early_media=_bool(raw, "inbound_early_media"),
         drain_timeout=float(drain_timeout),
         api_max_body=api_max_body,
+        max_pending_invites=max_pending,
+        overload_lag=float(overload_lag),
         symmetric_rtp=_bool(raw, "symmetric_rtp"),
         codecs=dict(codecs),
         log_level="warning" if log_level == "warn" else log_level,

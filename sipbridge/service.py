@@ -153,6 +153,8 @@ class Bridge:
             hide_inbound_port=config.hide_inbound_port,
             nonce_secret=hashlib.sha256(b"sipbridge digest nonces\0" + config.api_secret.encode()).digest(),
             codecs=codecs_from_config(config.codecs),
+            max_pending_invites=config.max_pending_invites,
+            overload_lag=config.overload_lag,
             tls_port=config.tls.port_listen if config.tls else None,
             tls_cert_file=config.tls.cert_file if config.tls else None,
             tls_key_file=config.tls.key_file if config.tls else None,

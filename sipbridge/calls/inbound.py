@@ -35,7 +35,7 @@ from sipbridge.media.ports import PortsExhausted
 from sipbridge.media.prompts import ENTER_PIN, ENTERING_ROOM, WRONG_PIN, load_prompt
 from sipbridge.media.tones import ringback_tone
 from sipbridge.room import CallStatus, ParticipantSpec, RoomConnectError
-from sipbridge.sip import CallFailed, InboundCall, NegotiationError
+from sipbridge.sip import CallFailed, InboundCall, NegotiationError, SipParseError
 from sipbridge.sip.auth import Verdict as AuthVerdict
 from sipbridge.sip.auth import parse_digest
 from sipbridge.sip.uri import SipUri, TelUri, Uri
@@ -60,7 +60,10 @@ def _auth_username(call: InboundCall) -> str | None:
     header = call.request.headers.get("Authorization") or call.request.headers.get("Proxy-Authorization")
     if not header:
         return None
-    return parse_digest(header).get("username")
+    try:
+        return parse_digest(header).get("username")
+    except SipParseError:
+        return None  # not Digest (e.g. Basic): the trunk's check refuses it with 403
 
 
 class InboundCallFlow(BridgedCall):

@@ -27,8 +27,10 @@ def stream_config(params: MediaParams, media_timeout: float, media_timeout_initi
         codec=params.codec.name,
         payload_type=params.payload_type,
         dtmf_payload_type=params.dtmf_payload_type,
+        dtmf_clock_rate=params.dtmf_clock_rate,
         ptime_ms=params.ptime,
         srtp=srtp,
         media_timeout=media_timeout,
         media_timeout_initial=media_timeout_initial,
+        direction=params.direction,
     )

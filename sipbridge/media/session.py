@@ -15,7 +15,9 @@ address, or the NAT port the peer's packets really come from, latched once; stra
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 import time
 import weakref
 from collections.abc import Callable
@@ -30,9 +32,12 @@ from sipbridge.media.latch import RtpLatch
 from sipbridge.media.ports import PortAllocator, PortsExhausted
 from sipbridge.media.stream import MediaStream, StreamConfig
 from sipbridge.media.udp import Address, DatagramCollector, PolledUdpSocket
+from sipbridge.netaddr import is_ip
 
 logger = logging.getLogger(__name__)
 
+RESOLVE_TIMEOUT = 2.0
+"""Seconds a host name in the peer's SDP may take to resolve before the call's media is given up."""
 RTCP_INTERVAL = 5.0
 """Seconds between our RTCP reports (RFC 3550's minimum for a two-party session)."""
 
@@ -65,6 +70,7 @@ class RtpSession:
         failed; the call should hang up."""
         self._cadence: SharedCadence | None = None
         self._subscription = 0
+        self._resolving: asyncio.Future[None] | None = None
         self._frames_since_rtcp = 0
         self._timeout_reported = False
         self._closed = False
@@ -121,10 +127,15 @@ class RtpSession:
             raise RuntimeError("session is closed")
         now = self._clock()
         self.stream = MediaStream(config, now)
-        self.latch = RtpLatch(remote, now, signalling_host=signalling_host, learn_any=learn_any)
-        self.remote = remote
-        self.remote_rtcp = remote if self._rtcp_socket is None else (remote_rtcp or (remote[0], remote[1] + 1))
         self._timeout_reported = False
+        if self._resolving is not None:
+            self._resolving.cancel()
+            self._resolving = None
+        self.latch = self.remote = self.remote_rtcp = None
+        if is_ip(remote[0]):
+            self._aim(remote, remote_rtcp, signalling_host, learn_any)
+        else:  # a host name in c=: resolved once, off the event loop; nothing is sent or taken meanwhile
+            self._resolving = asyncio.ensure_future(self._resolve(remote, remote_rtcp, signalling_host, learn_any))
         interval = self.stream.ptime_ms / 1000
         if self._cadence is not None and self._cadence.interval != interval:
             self._cadence.unsubscribe(self._subscription)
@@ -132,6 +143,29 @@ class RtpSession:
         if self._cadence is None:
             self._cadence = SharedCadence.for_loop(interval, self._clock)
             self._subscription = self._cadence.subscribe(self._on_frames, self._on_cadence_error)
+
+    def _aim(
+        self, remote: Address, remote_rtcp: Address | None, signalling_host: str | None, learn_any: bool
+    ) -> None:
+        self.latch = RtpLatch(remote, self._clock(), signalling_host=signalling_host, learn_any=learn_any)
+        self.remote = remote
+        self.remote_rtcp = remote if self._rtcp_socket is None else (remote_rtcp or (remote[0], remote[1] + 1))
+
+    async def _resolve(
+        self, remote: Address, remote_rtcp: Address | None, signalling_host: str | None, learn_any: bool
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await asyncio.wait_for(
+                loop.getaddrinfo(remote[0], remote[1], type=socket.SOCK_DGRAM), RESOLVE_TIMEOUT
+            )
+        except (OSError, TimeoutError) as exc:
+            logger.warning("media of port %d: cannot resolve %s: %s", self.local_port, remote[0], exc or "timeout")
+            self._report_lost("unresolvable")
+            return
+        address = str(infos[0][4][0])
+        rtcp = (address, remote_rtcp[1]) if remote_rtcp is not None else None
+        self._aim((address, remote[1]), rtcp, signalling_host, learn_any)
 
     def send_digits(self, digits: str, duration_ms: int = 100) -> None:
         if self.stream is not None:
@@ -199,7 +233,11 @@ class RtpSession:
         unix_to_session = now - time.time()
         tick = (id(self._cadence), self._cadence.ticks if self._cadence is not None else 0)
         latch = self.latch
-        assert latch is not None
+        if latch is None:  # the peer's address is still being resolved
+            self._collector.take(self._rtp_socket, tick)
+            if self._rtcp_socket is not None:
+                self._collector.take(self._rtcp_socket, tick)
+            return
         for data, source, stamp in self._collector.take(self._rtp_socket, tick):
             arrival = now if stamp is None else min(now, stamp + unix_to_session)
             if self._rtcp_socket is None and is_rtcp(data):
@@ -224,6 +262,8 @@ class RtpSession:
         if self._closed:
             return
         self._closed = True
+        if self._resolving is not None:
+            self._resolving.cancel()
         try:
             if self._cadence is not None:
                 self._cadence.unsubscribe(self._subscription)

@@ -42,6 +42,8 @@ class StreamConfig:
     payload_type: int
     dtmf_payload_type: int | None = None
     """None when the peer did not offer telephone-event: digits then go and come as in-band tones."""
+    dtmf_clock_rate: int | None = None
+    """The telephone-event clock (8000, or 48000 beside Opus); None: the audio codec's."""
     ptime_ms: int = 20
     srtp: SrtpKeys | None = None
     media_timeout: float = 15.0
@@ -195,7 +197,8 @@ class MediaStream:
         """Queues key presses: RFC 4733 events when negotiated, else in-band tones."""
         for digit in digits:
             if self.config.dtmf_payload_type is not None:
-                plan = telephone_event_packets(digit, duration_ms, self.codec.clock_rate, self.ptime_ms)
+                rate = self.config.dtmf_clock_rate or self.codec.clock_rate
+                plan = telephone_event_packets(digit, duration_ms, rate, self.ptime_ms)
                 self._outgoing.extend(plan)
             else:
                 tone = dtmf_tone(digit, self.codec.sample_rate, duration_ms)

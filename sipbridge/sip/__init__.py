@@ -2,6 +2,7 @@
 
 from .auth import Credentials, Verdict
 from .endpoint import CallFailed, Endpoint, InboundCall, OutboundCall, SipCall
+from .errors import SipParseError
 from .events import (
     CallAcked,
     CallAnswered,
@@ -38,6 +39,7 @@ __all__ = [
     "NegotiationError",
     "OutboundCall",
     "SipCall",
+    "SipParseError",
     "SipSettings",
     "TransferProgress",
     "UserAgent",

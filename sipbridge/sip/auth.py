@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import SipParseError
-from .syntax import parse_params, quote_string, split_outside_quotes
+from .syntax import bounded_int, parse_params, quote_string, split_outside_quotes
 
 _HASHES = {"MD5": "md5", "SHA-256": "sha256"}
 ALGORITHMS = frozenset([*_HASHES, *(f"{name}-sess" for name in _HASHES)])
@@ -196,8 +196,8 @@ class DigestServer:
         body, _, signature = nonce.rpartition(".")
         if not body or not _same(signature, self._sign(body)):
             return None
-        millis = body.partition(".")[0]
-        return int(millis) / 1000 if _is_ascii_digits(millis, 16) else None
+        millis = bounded_int(body.partition(".")[0], 10**16)
+        return millis / 1000 if millis is not None else None
 
     def verify(self, header_value: str | None, method: str, username: str, password: str) -> DigestCheck:
         """Check an Authorization header against the expected user and password."""
@@ -243,10 +243,6 @@ class DigestServer:
 def _same(a: str, b: str) -> bool:
     """Constant-time comparison of any two strings (`hmac.compare_digest` refuses non-ASCII text)."""
     return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
-
-
-def _is_ascii_digits(text: str, max_len: int) -> bool:
-    return 0 < len(text) <= max_len and text.isascii() and text.isdigit()
 
 
 def _nonce_count(text: str) -> int | None:

@@ -27,7 +27,7 @@ from .info import DTMF, DTMF_RELAY, SIPFRAG, dtmf_relay_body, parse_dtmf_info, p
 from .message import Request, Response, response_to
 from .offer_answer import MediaParams, MediaSession, NegotiationError
 from .sdp import SessionDescription, parse_sdp
-from .syntax import is_digits
+from .syntax import bounded_int, is_digits
 from .transaction import Address, ClientTransaction, ServerTransaction
 from .uri import NameAddr, Uri
 
@@ -35,6 +35,17 @@ if TYPE_CHECKING:
     from .useragent import UserAgent
 
 SDP = "application/sdp"
+MAX_SESSION_INTERVAL = 86_400
+"""The longest session interval we run (s): a day, so a timer is always a number a clock can hold."""
+
+
+def session_interval(text: str) -> int | None:
+    """A Session-Expires or Min-SE value in seconds, at most ``MAX_SESSION_INTERVAL`` (a longer one is lowered
+    to it, as RFC 4028 §9 lets the answering side do); None when it is not a number."""
+    if not is_digits(text):
+        return None
+    value = bounded_int(text, MAX_SESSION_INTERVAL)
+    return MAX_SESSION_INTERVAL if value is None else value
 
 
 @dataclass
@@ -444,10 +455,10 @@ class Call:
 
     def _retry_with_longer_interval(self, tx: ClientTransaction, response: Response, now: float) -> bool:
         """422 Session Interval Too Small: ask again with the peer's Min-SE (RFC 4028 §8.1), once."""
-        min_se, _ = parse_header_params(response.headers.get("Min-SE") or "")
-        if not is_digits(min_se) or tx.request.headers.get("Session-Expires") == min_se:
+        asked = session_interval(parse_header_params(response.headers.get("Min-SE") or "")[0])
+        if asked is None or tx.request.headers.get("Session-Expires") == str(asked):
             return False
-        self._resend(tx, now, {"Session-Expires": min_se, "Min-SE": min_se})
+        self._resend(tx, now, {"Session-Expires": str(asked), "Min-SE": str(asked)})
         return True
 
     def _resend(self, tx: ClientTransaction, now: float, headers: dict[str, str]) -> None:
@@ -571,9 +582,9 @@ class Call:
         if not text:
             return None
         value, params = parse_header_params(text)
-        if not value.isascii() or not value.isdigit():
+        interval = session_interval(value)  # the agent already answered 422 below our Min-SE
+        if interval is None:
             return None
-        interval = int(value)  # the agent already answered 422 below our Min-SE
         refresher = params.get("refresher")
         if refresher not in ("uac", "uas"):
             refresher = "uac" if "timer" in self.invite.headers.tokens("Supported") else "uas"
@@ -584,9 +595,10 @@ class Call:
         if not text:
             return None
         value, params = parse_header_params(text)
-        if not value.isascii() or not value.isdigit():
+        interval = session_interval(value)
+        if interval is None:
             return None
-        return _SessionTimer(int(value), we_refresh=params.get("refresher", "uac") == "uac")
+        return _SessionTimer(interval, we_refresh=params.get("refresher", "uac") == "uac")
 
     def _session_expires_value(self, *, answering: bool) -> str:
         """``refresher`` names a role in the current transaction: we are its UAS when answering."""

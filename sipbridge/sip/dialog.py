@@ -7,6 +7,7 @@ to the Contact; strict routers (no ``;lr``) get the RFC 3261 §12.2.1.1 rewrite.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .errors import SipParseError
@@ -40,7 +41,7 @@ class Dialog:
             local_uri=_without_tag(invite.to),
             remote_uri=_without_tag(invite.from_),
             remote_target=_contact_uri(invite),
-            route_set=[parse_name_addr(v) for v in invite.headers.get_all("Record-Route")],
+            route_set=_routes(invite.headers.get_all("Record-Route")),
             local_seq=0,
             remote_seq=invite.cseq.seq,
         )
@@ -55,7 +56,7 @@ class Dialog:
             local_uri=_without_tag(invite.from_),
             remote_uri=_without_tag(response.to),
             remote_target=_contact_uri(response),
-            route_set=[parse_name_addr(v) for v in reversed(response.headers.get_all("Record-Route"))],
+            route_set=_routes(reversed(response.headers.get_all("Record-Route"))),
             local_seq=invite.cseq.seq,
         )
 
@@ -100,7 +101,18 @@ def _without_tag(value: NameAddr) -> NameAddr:
 
 
 def _contact_uri(message: Request | Response) -> Uri:
+    """The remote target: a SIP or SIPS URI (RFC 3261 §8.1.1.8), or in-dialog requests could go nowhere."""
     contact = message.headers.get("Contact")
     if not contact:
         raise SipParseError("dialog-creating message without Contact")
-    return parse_name_addr(contact).uri
+    return _routable(parse_name_addr(contact)).uri
+
+
+def _routes(values: Iterable[str]) -> list[NameAddr]:
+    return [_routable(parse_name_addr(value)) for value in values]
+
+
+def _routable(name_addr: NameAddr) -> NameAddr:
+    if not isinstance(name_addr.uri, SipUri):
+        raise SipParseError(f"not a SIP or SIPS URI: {str(name_addr.uri)[:60]!r}")
+    return name_addr

@@ -380,8 +380,10 @@ class Endpoint:
         assert self._on_incoming is not None
         try:
             await self._on_incoming(call)
-        except (SipParseError, CallFailed, asyncio.CancelledError):
-            pass  # a 488, or the caller went away: the call already ended cleanly
+        except asyncio.CancelledError:
+            log.info("call %s: its handler was cancelled (the node is stopping)", call.call_id)
+        except (SipParseError, CallFailed) as exc:
+            log.info("call %s ended in its handler: %s", call.call_id, exc)  # a 488, or the caller went away
         except Exception:
             log.exception("incoming-call handler failed for %s", call.call_id)
             if not call.ended:

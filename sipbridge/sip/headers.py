@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .errors import SipParseError
-from .syntax import format_params, is_digits, is_token, parse_params, split_outside_quotes
+from .syntax import bounded_int, format_params, is_token, parse_params, split_outside_quotes
 from .uri import format_host, parse_host_port
 
 COMPACT_FORMS = {
@@ -255,11 +255,9 @@ class CSeq:
 @functools.lru_cache(maxsize=4096)
 def parse_cseq(text: str) -> CSeq:
     parts = text.split()
-    if len(parts) != 2 or not is_digits(parts[0]) or len(parts[0]) > 10 or not is_token(parts[1]):
-        raise SipParseError(f"bad CSeq {text!r}")
-    seq = int(parts[0])
-    if seq >= 2**31:
-        raise SipParseError("CSeq out of range")
+    seq = bounded_int(parts[0], 2**31 - 1) if len(parts) == 2 else None
+    if seq is None or not is_token(parts[1]):
+        raise SipParseError(f"bad CSeq {text[:40]!r}")
     return CSeq(seq, parts[1])
 
 

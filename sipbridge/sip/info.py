@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from .syntax import is_digits
+from .syntax import bounded_int
 
 DTMF_RELAY = "application/dtmf-relay"
 DTMF = "application/dtmf"
 SIPFRAG = "message/sipfrag"
 _EVENT_DIGITS = "0123456789*#ABCD"
+MAX_DTMF_DURATION_MS = 60_000
 
 
 def _digit(text: str) -> str | None:
     text = text.strip().upper()
     if len(text) == 1 and text in _EVENT_DIGITS:
         return text
-    if is_digits(text) and int(text) < len(_EVENT_DIGITS):
-        return _EVENT_DIGITS[int(text)]  # RFC 4733 event number, e.g. 10 is '*'
-    return None
+    event = bounded_int(text, len(_EVENT_DIGITS) - 1)
+    return _EVENT_DIGITS[event] if event is not None else None  # RFC 4733 event number, e.g. 10 is '*'
 
 
 def parse_dtmf_info(content_type: str, body: bytes) -> tuple[str, int] | None:
@@ -33,8 +33,8 @@ def parse_dtmf_info(content_type: str, body: bytes) -> tuple[str, int] | None:
         if sep:
             fields[name.strip().lower()] = value.strip()
     digit = _digit(fields.get("signal", ""))
-    duration = fields.get("duration", "250")
-    return (digit, int(duration) if is_digits(duration) and len(duration) < 7 else 250) if digit else None
+    duration = bounded_int(fields.get("duration", "250"), MAX_DTMF_DURATION_MS)
+    return (digit, duration if duration is not None else 250) if digit else None
 
 
 def dtmf_relay_body(digit: str, duration_ms: int = 250) -> bytes:
@@ -45,6 +45,5 @@ def parse_sipfrag_status(body: bytes) -> int | None:
     """The status code of a ``SIP/2.0 200 OK`` sipfrag, or None."""
     first = body.decode("utf-8", "replace").strip().split("\r\n")[0].split("\n")[0]
     parts = first.split()
-    if len(parts) >= 2 and parts[0].upper() == "SIP/2.0" and is_digits(parts[1]) and len(parts[1]) == 3:
-        return int(parts[1])
-    return None
+    status = bounded_int(parts[1], 699) if len(parts) >= 2 and parts[0].upper() == "SIP/2.0" else None
+    return status if status is not None and status >= 100 else None

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from .errors import SipParseError
 from .headers import CSeq, Headers, Via, parse_cseq, parse_via
 from .multipart import find_sdp
-from .syntax import is_digits, is_token
+from .syntax import bounded_int, is_token
 from .uri import NameAddr, Uri, parse_name_addr, parse_uri
 
 MAX_MESSAGE_SIZE = 65535
 MAX_HEADER_LINE = 8192
 MAX_HEADERS = 256
+MAX_CONTENT_LENGTH = 999_999_999
 REQUIRED_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
 SINGLE_HEADERS = frozenset(("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length"))
 
@@ -159,10 +160,10 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
             raise MessageError("Content-Length required on stream transports", 400, request)
         length = len(body)
     else:
-        text = length_text.strip()
-        if not is_digits(text) or len(text) > 9:
-            raise MessageError(f"bad Content-Length {length_text!r}", 400, request)
-        length = int(text)
+        parsed = bounded_int(length_text.strip(), MAX_CONTENT_LENGTH)
+        if parsed is None:
+            raise MessageError(f"bad Content-Length {length_text[:20]!r}", 400, request)
+        length = parsed
     if length > len(body):
         raise MessageError("body shorter than Content-Length", 400, request)
     message.body = bytes(body[:length])
@@ -208,9 +209,10 @@ def _parse_start_line(line: str, headers: Headers) -> Message:
         parts = line.split(" ", 2)
         if parts[0] != "SIP/2.0":
             raise SipParseError("unsupported SIP version", 505)
-        if len(parts) < 2 or len(parts[1]) != 3 or not is_digits(parts[1]) or parts[1][0] == "0":
+        status = bounded_int(parts[1], 699) if len(parts) >= 2 else None
+        if status is None or status < 100:
             raise SipParseError(f"bad status line {line[:60]!r}")
-        return Response(status=int(parts[1]), reason=parts[2] if len(parts) > 2 else "", headers=headers)
+        return Response(status=status, reason=parts[2] if len(parts) > 2 else "", headers=headers)
     parts = line.split(" ")
     if len(parts) != 3 or not is_token(parts[0]):
         raise SipParseError(f"bad request line {line[:60]!r}")
@@ -241,12 +243,8 @@ def _validate(message: Message, request: Request | None) -> None:
     if request is not None and cseq.method != request.method:
         raise MessageError("CSeq method does not match request method", 400, request)
     max_forwards = message.headers.get("Max-Forwards")
-    if max_forwards is not None and not _small_number(max_forwards.strip(), 255):
+    if max_forwards is not None and bounded_int(max_forwards.strip(), 255) is None:
         raise MessageError("bad Max-Forwards", 400, request)
-
-
-def _small_number(text: str, limit: int) -> bool:
-    return is_digits(text) and len(text) <= 10 and int(text) <= limit
 
 
 class StreamFramer:
@@ -305,10 +303,10 @@ def _content_length(head: bytes) -> int:
     for line in head.split(b"\r\n")[1:]:
         name, colon, value = line.partition(b":")
         if colon and name.strip().lower() in (b"content-length", b"l"):
-            text = value.strip()
-            if not is_digits(text) or len(text) > 9:
+            length = bounded_int(value.strip().decode("ascii", "replace"), MAX_CONTENT_LENGTH)
+            if length is None:
                 raise SipParseError("bad Content-Length on stream")
-            return int(text)
+            return length
     raise SipParseError("Content-Length required on stream transports")
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from .errors import SipParseError
 from .sdp import Media, SessionDescription, connection_address
-from .syntax import is_digits
+from .syntax import bounded_int
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ DEFAULT_CODECS = ("G722", "PCMU", "PCMA", "opus")
 TELEPHONE_EVENT_48K = Codec("telephone-event", 48000, None, 1, "0-16")  # RFC 4733 events beside Opus
 _DYNAMIC_PT = {("opus", 48000): 111, ("telephone-event", 8000): 101, ("telephone-event", 48000): 110}
 SRTP_SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
+MIN_PTIME, MAX_PTIME = 10, 200
+"""The a=ptime values we take (ms); others are ignored for our default."""
 
 
 class Encryption(enum.Enum):
@@ -210,7 +212,7 @@ class MediaSession:
         offered: dict[str, str] = {}  # codec name → payload type, in offer order
         events: dict[int, str] = {}  # telephone-event clock rate → payload type
         for pt in media.formats:
-            if not is_digits(pt) or int(pt) > 127:
+            if bounded_int(pt, 127) is None:
                 continue
             name, rate, _ = rtpmap.get(pt) or _static(pt)
             if name == "telephone-event":
@@ -238,8 +240,8 @@ class MediaSession:
             formats.append(dtmf_pt)
             attributes.append(("rtpmap", f"{dtmf_pt} telephone-event/{dtmf_rate}"))
             attributes.append(("fmtp", f"{dtmf_pt} {media.fmtp().get(dtmf_pt) or TELEPHONE_EVENT.fmtp}"))
-        ptime_text = media.attribute("ptime")
-        ptime = int(ptime_text) if ptime_text and ptime_text.isascii() and ptime_text.isdigit() else self.ptime
+        asked = bounded_int(media.attribute("ptime") or "", MAX_PTIME)
+        ptime = asked if asked is not None and asked >= MIN_PTIME else self.ptime
         attributes.append(("ptime", str(ptime)))
         remote_direction = media.direction or sdp.direction or "sendrecv"
         if address in ("0.0.0.0", "::") and remote_direction == "sendrecv":

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import SipParseError
-from .syntax import is_digits
+from .syntax import bounded_int
 
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+MAX_CLOCK_RATE = 192_000
+MAX_CHANNELS = 8
 
 
 @dataclass
@@ -41,9 +43,10 @@ class Media:
         for value in self.attribute_values("rtpmap"):
             pt, _, desc = value.partition(" ")
             parts = desc.strip().split("/")
-            if len(parts) >= 2 and is_digits(parts[1]):
-                channels = int(parts[2]) if len(parts) > 2 and is_digits(parts[2]) else 1
-                out[pt] = (parts[0].lower(), int(parts[1]), channels)
+            rate = bounded_int(parts[1], MAX_CLOCK_RATE) if len(parts) >= 2 else None
+            channels = bounded_int(parts[2], MAX_CHANNELS) if len(parts) > 2 else 1
+            if rate is not None and channels is not None:
+                out[pt] = (parts[0].lower(), rate, channels)
         return out
 
     def fmtp(self) -> dict[str, str]:
@@ -133,10 +136,10 @@ def _parse_media_line(value: str) -> Media:
     parts = value.split()
     if len(parts) < 4:
         raise SipParseError(f"bad m= line {value!r}")
-    port_text = parts[1].partition("/")[0]
-    if not is_digits(port_text) or int(port_text) > 65535:
-        raise SipParseError(f"bad media port {parts[1]!r}")
-    return Media(kind=parts[0], port=int(port_text), proto=parts[2], formats=parts[3:])
+    port = bounded_int(parts[1].partition("/")[0], 65535)
+    if port is None:
+        raise SipParseError(f"bad media port {parts[1][:20]!r}")
+    return Media(kind=parts[0], port=port, proto=parts[2], formats=parts[3:])
 
 
 def _check_connection(value: str) -> None:

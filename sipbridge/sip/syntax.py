@@ -118,3 +118,18 @@ def percent_decode(text: str) -> str:
 def is_digits(text: str | bytes) -> bool:
     """ASCII digits only: ``str.isdigit`` also accepts e.g. superscripts, which ``int()`` then rejects."""
     return bool(text) and text.isascii() and text.isdigit()
+
+
+def bounded_int(text: str, maximum: int) -> int | None:
+    """A decimal number read from the wire, or None when it is not one or exceeds ``maximum``.
+
+    Every number taken from a message goes through here: the length is checked before ``int()`` sees the text,
+    so a 5 000-digit string is refused like any other bad value (``int()`` itself raises past 4 300 digits).
+    """
+    if not is_digits(text):
+        return None
+    significant = text.lstrip("0") or "0"  # leading zeros are allowed (RFC 4475 writes 0068)
+    if len(significant) > len(str(maximum)):
+        return None
+    value = int(significant)
+    return value if value <= maximum else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import ipaddress
 import logging
 import socket
 import ssl
@@ -18,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from sipbridge.netaddr import is_ip
 from sipbridge.repeated_log import LoopRepeatedEventLog
 
 from .errors import SipParseError
@@ -30,15 +30,6 @@ Receiver = Callable[[bytes, Address], None]
 UDP_RECEIVE_BUFFER = 4 * 1024 * 1024  # the kernel caps it at net.core.rmem_max
 
 ErrorHandler = Callable[[Address], None]
-
-
-@functools.lru_cache(maxsize=1024)
-def is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 @functools.lru_cache(maxsize=4096)

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from .errors import SipParseError
-from .syntax import format_params, is_digits, parse_params, percent_decode, quote_string
+from .syntax import bounded_int, format_params, parse_params, percent_decode, quote_string
 
 _HOST = re.compile(r"[A-Za-z0-9\-.]+")
 _USER_FORBIDDEN = frozenset(' \t\r\n<>"@')
@@ -107,9 +107,10 @@ def parse_host_port(text: str) -> tuple[str, int | None]:
 
 
 def _parse_port(text: str) -> int:
-    if not is_digits(text) or len(text) > 5 or int(text) > 65535:
-        raise SipParseError(f"bad port {text!r}")
-    return int(text)
+    port = bounded_int(text, 65535)
+    if port is None:
+        raise SipParseError(f"bad port {text[:20]!r}")
+    return port
 
 
 def parse_uri(text: str) -> Uri:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from sipbridge.repeated_log import RepeatedEventLog
 
 from .auth import Credentials, DigestServer
-from .call import Call
+from .call import Call, session_interval
 from .dialog import Dialog, new_tag
 from .errors import SipParseError
 from .events import Event, IncomingCall
@@ -24,7 +24,6 @@ from .message import MessageError, Request, Response, parse_message, response_to
 from .offer_answer import MediaSession
 from .sdp import parse_sdp
 from .settings import SipSettings
-from .syntax import is_digits
 from .timers import TimerHeap
 from .transaction import (
     Address,
@@ -345,8 +344,8 @@ class UserAgent:
             response.headers.add("Accept", "application/sdp")
             tx.respond(response, now)
             return
-        interval, _ = parse_header_params(request.headers.get("Session-Expires") or "")
-        if is_digits(interval) and int(interval) < self.settings.min_se:
+        interval = session_interval(parse_header_params(request.headers.get("Session-Expires") or "")[0])
+        if interval is not None and interval < self.settings.min_se:
             response = response_to(request, 422, to_tag=local_tag)
             response.headers.add("Min-SE", str(self.settings.min_se))
             tx.respond(response, now)
@@ -398,28 +397,25 @@ class UserAgent:
 
 
 def _stamp_via(request: Request, source: Address) -> None:
-    """RFC 3261 §18.2.1 received= and RFC 3581 rport= on the top Via, so responses find their way back."""
+    """RFC 3261 §18.2.1 received= and RFC 3581 rport= on the top Via, so responses find their way back.
+
+    Both are ours to set: a ``received=`` the sender wrote itself is dropped (honouring it would send our responses,
+    with their retransmissions, wherever a sender names: a reflection attack)."""
     cached = request.top_via
-    via = Via(cached.transport, cached.host, cached.port, dict(cached.params))
-    changed = False
-    if via.host != source.host:
-        via.params["received"] = source.host
-        changed = True
-    if "rport" in via.params:
-        via.params["rport"] = str(source.port)
-        via.params.setdefault("received", source.host)
-        changed = True
-    if changed:
-        request.headers.replace_first("Via", str(via))
+    params = dict(cached.params)
+    params.pop("received", None)
+    if cached.host != source.host or "rport" in params:
+        params["received"] = source.host
+    if "rport" in params:
+        params["rport"] = str(source.port)
+    if params != cached.params:
+        request.headers.replace_first("Via", str(Via(cached.transport, cached.host, cached.port, params)))
 
 
 def _response_address(request: Request, source: Address) -> Address:
-    """Streams answer on the same connection; UDP honours received/rport, else the sent-by port."""
+    """Streams answer on the same connection. UDP answers the host the request came from (what our received=
+    says), at its source port when it asked for rport, else at the port its Via names."""
     if source.reliable:
         return source
     via = request.top_via
-    rport = via.params.get("rport")
-    if rport:
-        return Address("UDP", source.host, int(rport))
-    host = via.params.get("received") or via.host
-    return Address("UDP", host, via.port or 5060)
+    return Address("UDP", source.host, source.port if "rport" in via.params else (via.port or 5060))

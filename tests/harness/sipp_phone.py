@@ -140,6 +140,25 @@ _NOTIFY = """\
   <recv response="200"/>
 """
 
+_REINVITE = """\
+  <send retrans="500">
+    <![CDATA[
+      INVITE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{from_}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{to}@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} INVITE
+      [routes]
+      Contact: <sip:{from_}@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      {sdp}
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="200"/>
+"""
+
 _CANCEL = """\
   <send>
     <![CDATA[
@@ -250,6 +269,25 @@ class SippPhone:
         if refer_status.startswith("2"):
             body += self._fmt(_NOTIFY.replace("{sipfrag}", sipfrag), 1)
         body += AWAIT_BYE
+        return await self._run(body, limit)
+
+    async def call_and_hold(self, direction: str, *, hold_ms: int, marks: Path, limit: float = 120.0) -> PhoneResult:
+        """Call, get answered, put the bridge on hold with a re-INVITE whose SDP says `direction` (``sendonly``
+        or ``inactive``), stay held `hold_ms`, resume with ``sendrecv``, then hang up 4 s later. sipp
+        creates ``held`` and ``resumed`` in the directory `marks` as each re-INVITE is ACKed."""
+        marks.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (a directory before the run)
+
+        def reinvite(cseq: int, to: str) -> str:
+            sdp = SDP.format(rtp_port=self.rtp_port).replace("a=sendrecv", f"a={to}")
+            return _REINVITE.format(to=self.to, from_=self.from_, cseq=cseq, sdp=sdp) + self._fmt(_ACK_2XX, cseq)
+
+        def mark(name: str) -> str:
+            return f'  <nop><action><exec command="touch {marks / name}"/></action></nop>\n'
+
+        body = self._invite(1) + self._answered(1) + '  <pause milliseconds="1500"/>\n'
+        body += reinvite(2, direction) + mark("held") + f'  <pause milliseconds="{hold_ms}"/>\n'
+        body += reinvite(3, "sendrecv") + mark("resumed") + '  <pause milliseconds="4000"/>\n'
+        body += self._fmt(_BYE, 3)
         return await self._run(body, limit)
 
     async def call_expecting(

@@ -222,3 +222,25 @@ async def test_a_session_dropped_without_close_gives_its_port_back() -> None:
     del session
     gc.collect()
     assert ports.in_use == 0
+
+
+async def test_a_host_name_in_the_sdp_is_resolved_once_off_the_loop() -> None:
+    ports = PortAllocator(*_free_range(8))
+    async with await RtpSession.open(ports, HOST) as a, await RtpSession.open(ports, HOST) as b:
+        heard_by_a = _Collector(10)
+        a.sink = heard_by_a.sink
+        b.source = _tone_source(8000, 1000)
+        a.start(StreamConfig("PCMU", 0), (HOST, b.local_port))
+        b.start(StreamConfig("PCMU", 0), ("localhost", a.local_port))
+        await asyncio.wait_for(heard_by_a.loud.wait(), 10)
+        assert b.remote is not None and b.remote[0] in ("127.0.0.1", "::1")
+
+
+async def test_an_unresolvable_host_name_ends_the_media() -> None:
+    ports = PortAllocator(*_free_range(4))
+    async with await RtpSession.open(ports, HOST) as session:
+        lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        session.on_media_lost = lambda reason: lost.done() or lost.set_result(reason)
+        session.start(StreamConfig("PCMU", 0), ("no-such-host.invalid", 4000))
+        assert await asyncio.wait_for(lost, 10) == "unresolvable"
+        assert session.remote is None
