@@ -38,6 +38,7 @@ from sipbridge.room import CallStatus, ParticipantSpec, RoomConnectError
 from sipbridge.sip import CallFailed, InboundCall, NegotiationError, SipParseError
 from sipbridge.sip.auth import Verdict as AuthVerdict
 from sipbridge.sip.auth import parse_digest
+from sipbridge.sip.message import Request
 from sipbridge.sip.uri import SipUri, TelUri, Uri
 
 log = logging.getLogger("sipbridge.calls.inbound")
@@ -56,8 +57,24 @@ def _uri_host(uri: Uri) -> str:
     return uri.host if isinstance(uri, SipUri) else ""
 
 
-def _auth_username(call: InboundCall) -> str | None:
-    header = call.request.headers.get("Authorization") or call.request.headers.get("Proxy-Authorization")
+def dispatch_call_for(invite: Request, source_host: str, lk_call_id: str) -> DispatchCall:
+    """What `dispatch` needs to know of an INVITE to decide it (pure, so the robustness fuzzer drives it)."""
+    to_uri = invite.to.uri
+    return DispatchCall(
+        called_number=_uri_user(to_uri) or _uri_user(invite.uri),
+        calling_number=_uri_user(invite.from_.uri),
+        source_ip=source_host,
+        from_host=_uri_host(invite.from_.uri),
+        called_host=_uri_host(to_uri),
+        auth_username=_auth_username(invite),
+        lk_call_id=lk_call_id,
+        sip_call_id=invite.call_id,
+        headers=list(invite.headers),
+    )
+
+
+def _auth_username(invite: Request) -> str | None:
+    header = invite.headers.get("Authorization") or invite.headers.get("Proxy-Authorization")
     if not header:
         return None
     try:
@@ -99,7 +116,7 @@ class InboundCallFlow(BridgedCall):
             services.active.discard(self.call.call_id)
 
     async def _run(self) -> None:
-        info = self._dispatch_call()
+        info = dispatch_call_for(self.call.request, self.call.source.host, self.lk_call_id)
         decision = await self.services.decider.decide(info)
         self.log.info(
             "INVITE from %s to %s via %s: %s (%s)",
@@ -117,22 +134,6 @@ class InboundCallFlow(BridgedCall):
             dispatch = self._accepted(decision)
             await self._ring_and_answer(dispatch)
         await self._in_call(dispatch.max_call_duration_seconds)
-
-    def _dispatch_call(self) -> DispatchCall:
-        request = self.call.request
-        to_uri = self.call.to.uri
-        called = _uri_user(to_uri) or _uri_user(request.uri)
-        return DispatchCall(
-            called_number=called,
-            calling_number=_uri_user(self.call.from_.uri),
-            source_ip=self.call.source.host,
-            from_host=_uri_host(self.call.from_.uri),
-            called_host=_uri_host(to_uri),
-            auth_username=_auth_username(self.call),
-            lk_call_id=self.lk_call_id,
-            sip_call_id=self.call.call_id,
-            headers=list(request.headers),
-        )
 
     # -- admission ---------------------------------------------------------------------------------------------
 
