@@ -118,10 +118,17 @@ class InboundCallFlow(BridgedCall):
     async def _run(self) -> None:
         info = dispatch_call_for(self.call.request, self.call.source.host, self.lk_call_id)
         decision = await self.services.decider.decide(info)
-        self.log.info(
-            "INVITE from %s to %s via %s: %s (%s)",
-            info.calling_number, info.called_number, info.source_ip, decision.verdict, decision.reason,
-        )  # fmt: skip
+        if decision.verdict in (Verdict.ACCEPT, Verdict.REQUEST_PIN):
+            self.log.info(
+                "INVITE from %s to %s via %s: %s (%s)",
+                info.calling_number, info.called_number, info.source_ip, decision.verdict, decision.reason,
+            )  # fmt: skip
+        else:  # anyone can send these at any rate: a few lines per source, not one per INVITE
+            self.services.refused_invites.note_now(
+                info.source_ip,
+                f"{info.calling_number} to {info.called_number}: {decision.verdict} ({decision.reason}), "
+                f"Call-ID {info.sip_call_id}",
+            )
         if not await self._admit(decision):
             return
         await self._open_media(decision)

@@ -14,6 +14,7 @@ from sipbridge.calls.nonces import NonceLedger
 from sipbridge.calls.registry import CallRegistry
 from sipbridge.config import Config
 from sipbridge.media.ports import PortAllocator
+from sipbridge.repeated_log import LoopRepeatedEventLog
 from sipbridge.room import LiveKitCredentials
 from sipbridge.store import SIPStore
 
@@ -25,6 +26,8 @@ PIN_TIMEOUT = 30.0
 """Seconds the caller has for each digit of the PIN (and for the final '#')."""
 PIN_MAX_DIGITS = 16
 
+
+log = logging.getLogger("sipbridge.calls")
 
 StateReporter = Callable[[SIPCallInfo], Awaitable[None]]
 
@@ -47,6 +50,10 @@ class CallServices:
     """IDs of calls in progress (for ``max_active_calls`` and the gauges)."""
     registry: CallRegistry = field(default_factory=CallRegistry)
     """Calls with a room participant, for transfers."""
+    refused_invites: LoopRepeatedEventLog = field(
+        default_factory=lambda: LoopRepeatedEventLog(log, "INVITEs refused", level=logging.INFO)
+    )
+    """Refusals (no trunk, no rule, a challenge, bad credentials) are logged a few lines at a time per source."""
     draining: bool = False
     """Set on SIGTERM: calls in progress go on, new ones are refused (503)."""
     report_state: StateReporter | None = None
