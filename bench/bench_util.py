@@ -51,6 +51,26 @@ def cpu_seconds(pid: int) -> float:
     return total / CLOCK_TICKS
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds so far of every thread of `pid` and the rest of its session, summed by thread name (threads of
+    one pool share a name, e.g. tokio-runtime-worker); threads that already ended are not counted."""
+    by_name: dict[str, float] = {}
+    for member in session_pids(pid):
+        try:
+            tasks = list(os.scandir(f"/proc/{member}/task"))
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                text = Path(task.path, "stat").read_text()
+            except OSError:
+                continue
+            name = text[text.index("(") + 1 : text.rindex(")")]
+            fields = text.rsplit(")", 1)[1].split()
+            by_name[name] = by_name.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return by_name
+
+
 def rss_bytes(pid: int) -> int:
     """Resident memory of `pid` and the rest of its session, in bytes."""
     total = 0

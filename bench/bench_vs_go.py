@@ -56,7 +56,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from bench_util import cpu_seconds, percentile, rss_bytes, sipp_first
+from bench_util import cpu_seconds, percentile, rss_bytes, sipp_first, thread_cpu
 from harness.agent_pool import AgentPool
 from harness.audio import rms_dbfs, tone_margin
 from harness.binaries import bin_dir
@@ -81,6 +81,7 @@ MARGIN_DB = 10.0
 RTP_PORTS = 400
 IDLE_WAIT = 3.0
 BRIDGES = ("sipbridge", "go")
+THREADS_SHOWN = 8
 
 
 class Node(Protocol):
@@ -206,6 +207,8 @@ class Row:
     audio_p99_ms: float = math.nan
     window_s: float = 0.0
     load: float = 0.0
+    threads: dict[str, float] = field(default_factory=dict)
+    """Share of the window's CPU per thread name (the largest few), from /proc/<pid>/task/*/stat."""
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -344,9 +347,12 @@ async def verify_audio(agents: AgentPool, calls: Sequence[Call], row: Row) -> No
 async def measure(node: Node, row: Row, seconds: float) -> None:
     """CPU and RSS over the steady window; all calls are up when this is called."""
     await asyncio.sleep(SETTLE)
-    cpu0, t0 = cpu_seconds(node.pid), time.monotonic()
+    threads0, cpu0, t0 = thread_cpu(node.pid), cpu_seconds(node.pid), time.monotonic()
     await asyncio.sleep(seconds)
     cpu, elapsed = cpu_seconds(node.pid) - cpu0, time.monotonic() - t0
+    used = {name: spent - threads0.get(name, 0.0) for name, spent in thread_cpu(node.pid).items()}
+    top = sorted(used.items(), key=lambda item: item[1], reverse=True)[:THREADS_SHOWN]
+    row.threads = {name: round(spent / cpu, 3) for name, spent in top if cpu > 0 and spent > 0}
     row.window_s = elapsed
     row.cpu_ms_per_s_per_call = 1000 * cpu / elapsed / row.calls
     row.load = os.getloadavg()[0]
@@ -501,7 +507,7 @@ def ratio(rows: list[Row], row: Row, attribute: str) -> str:
     return f"{getattr(row, attribute) / getattr(go, attribute):.2f}x"
 
 
-def table(rows: list[Row]) -> str:
+def table(rows: list[Row], show_threads: bool = False) -> str:
     header = (
         f"{'scenario':<9} {'N':>3} {'bridge':<9} {'answered':>8} {'audio':>5} {'CPU ms/s/call':>13} "
         f"{'MiB/call':>8} {'idle MiB':>8} {'answer p50/p99 ms':>17} {'audio p50/p99 ms':>16} "
@@ -510,14 +516,18 @@ def table(rows: list[Row]) -> str:
     lines = [header]
     for row in rows:
         s = row.scored
+        audio = row.audio_ok if row.audio_checked else "n/a"
         lines.append(
-            f"{row.scenario:<9} {row.calls:>3} {row.bridge:<9} {f'{row.answered}/{row.calls}':>8} "
-            f"{row.audio_ok if row.audio_checked else 'n/a':>5} {fmt(row.cpu_ms_per_s_per_call, s):>13} {fmt(row.mib_per_call, s):>8} "
-            f"{fmt(row.idle_mib, True, 0):>8} "
+            f"{row.scenario:<9} {row.calls:>3} {row.bridge:<9} {f'{row.answered}/{row.calls}':>8} {audio:>5} "
+            f"{fmt(row.cpu_ms_per_s_per_call, s):>13} {fmt(row.mib_per_call, s):>8} {fmt(row.idle_mib, True, 0):>8} "
             f"{fmt(row.answer_p50_ms, True, 0) + '/' + fmt(row.answer_p99_ms, True, 0):>17} "
             f"{fmt(row.audio_p50_ms, True, 0) + '/' + fmt(row.audio_p99_ms, True, 0):>16} "
             f"{ratio(rows, row, 'cpu_ms_per_s_per_call'):>9} {ratio(rows, row, 'mib_per_call'):>9} {row.load:>5.1f}"
         )
+    if show_threads:
+        for row in rows:
+            shares = ", ".join(f"{name} {100 * share:.0f}%" for name, share in row.threads.items())
+            lines.append(f"  threads {row.bridge} {row.scenario} N={row.calls}: {shares}")
     for row in rows:
         for failure in row.failures[:5]:
             lines.append(f"  {row.bridge} {row.scenario} N={row.calls}: {failure}")
@@ -544,6 +554,7 @@ async def main() -> None:
     parser.add_argument("--outbound-calls", type=int, nargs="*", default=[10], help="N for outbound")
     parser.add_argument("--seconds", type=float, default=20.0, help="steady window per row (default 20)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    parser.add_argument("--threads", action="store_true", help="under the table, each row's CPU by thread name")
     args = parser.parse_args()
     bridges = [args.only] if args.only else list(BRIDGES)
     if "go" in bridges and not os.access(args.go_sip, os.X_OK):
@@ -570,7 +581,7 @@ async def main() -> None:
     else:
         if "go" in bridges:
             print(f"Go SIP service: {args.go_sip} ({go_version(args.go_sip)})")
-        print(table(rows))
+        print(table(rows, args.threads))
 
 
 if __name__ == "__main__":
