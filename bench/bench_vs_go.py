@@ -296,6 +296,21 @@ async def wait_until(condition: Callable[[], bool], within: float) -> bool:
     return True
 
 
+async def started_phone(attempts: int = 5) -> TimedPhone:
+    """A TimedPhone on a free port, started: the port is chosen by binding and releasing it, so on a busy machine
+    another process may take it before the phone binds it again; then try another."""
+    for attempt in range(attempts):
+        phone = TimedPhone()
+        try:
+            await phone.start()
+            return phone
+        except OSError:
+            await phone.close()
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def all_heard(calls: Sequence[Call]) -> bool:
     return all(call.phone.first_audio_at is not None for call in calls)
 
@@ -367,12 +382,13 @@ def latencies(row: Row, answer: list[float], audio: list[float]) -> None:
 async def inbound(bench: Bench, node: Node, row: Row, workdir: Path, *, with_agents: bool) -> None:
     prefix = f"{row.bridge}-{row.scenario}{row.calls}-"
     await bench.inbound_config(prefix)
-    calls = [Call(i, TimedPhone()) for i in range(row.calls)]
+    calls: list[Call] = []
     hold_ms = int((bench.seconds + SETTLE + row.calls * 10 + 120) * 1000)
     async with contextlib.AsyncExitStack() as stack:
         agents = await stack.enter_async_context(agent_pool(bench, row.calls)) if with_agents else None
-        for call in calls:
-            await call.phone.start()
+        for index in range(row.calls):
+            call = Call(index, await started_phone())
+            calls.append(call)
             stack.push_async_callback(call.phone.close)
             call.phone.play_tone(CALLER_TONE)
         for wave in range(0, row.calls, WAVE):
@@ -417,12 +433,13 @@ async def inbound(bench: Bench, node: Node, row: Row, workdir: Path, *, with_age
 
 
 async def outbound(bench: Bench, node: Node, row: Row, workdir: Path) -> None:
-    calls = [Call(i, TimedPhone()) for i in range(row.calls)]
+    calls: list[Call] = []
     limit = bench.seconds + SETTLE + row.calls * 10 + 150
     async with contextlib.AsyncExitStack() as stack:
         agents = await stack.enter_async_context(agent_pool(bench, row.calls))
-        for call in calls:
-            await call.phone.start()
+        for index in range(row.calls):
+            call = Call(index, await started_phone())
+            calls.append(call)
             stack.push_async_callback(call.phone.close)
             call.phone.play_tone(CALLER_TONE)
             callee = SippCallee(workdir / f"callee{call.index}", call.phone.port)
@@ -484,6 +501,8 @@ async def run_row(bench: Bench, bridge: str, scenario: str, calls: int) -> Row:
                 await inbound(bench, node, row, workdir, with_agents=scenario == "inbound")
     except TimeoutError:
         row.failures.append(f"row did not finish within its limit ({limit:.0f} s)")
+    except Exception as exc:  # one row's breakage is reported in its row; the run goes on
+        row.failures.append(f"row failed: {exc!r}")
     finally:
         await asyncio.to_thread(node.stop)
         await bench.clean()
