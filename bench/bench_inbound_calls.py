@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from bench_util import cpu_seconds, percentile, rss_bytes
 from harness.agent_pool import AgentPool
 from harness.bridge import BridgeProcess
 from harness.processes import LiveKitServer
@@ -40,18 +41,7 @@ from harness.sipp_phone import SippPhone
 from livekit import api
 
 WAVE = 5
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*\[callID=(SCL_\w+) ")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def rss_bytes(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
 
 
 def latencies(log: str) -> tuple[list[float], list[float]]:
@@ -69,11 +59,6 @@ def latencies(log: str) -> tuple[list[float], list[float]]:
     joined = [1000 * (e["joined"] - e["invite"]) for e in events.values() if {"invite", "joined"} <= e.keys()]
     answered = [1000 * (e["answered"] - e["invite"]) for e in events.values() if {"invite", "answered"} <= e.keys()]
     return joined, answered
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 async def run(calls: int, seconds: float, workdir: Path, server: LiveKitServer) -> str:
