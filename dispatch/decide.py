@@ -18,6 +18,7 @@ from livekit.protocol.sip import SIPDispatchRuleInfo, SIPInboundTrunkInfo, SIPMe
 
 from dispatch.call import InboundCall
 from dispatch.evaluate import CallDispatch, evaluate_dispatch_rule, merged_media, random_suffix
+from dispatch.index import RuleIndex, TrunkIndex
 from dispatch.rule_kinds import rule_pin
 from dispatch.rules import RuleSelection, RuleVerdict, select_dispatch_rule
 from dispatch.trunks import Credentials, TrunkMatch, TrunkVerdict, match_trunk
@@ -94,15 +95,16 @@ class Decision:
 
 
 def decide(
-    trunks: Sequence[SIPInboundTrunkInfo],
-    rules: Sequence[SIPDispatchRuleInfo],
+    trunks: Sequence[SIPInboundTrunkInfo] | TrunkIndex,
+    rules: Sequence[SIPDispatchRuleInfo] | RuleIndex,
     call: InboundCall,
     pin: str = "",
     no_pin: bool = False,
     answered: bool = False,
     new_suffix: Callable[[], str] = random_suffix,
 ) -> Decision:
-    """Decide what happens to ``call`` given every inbound trunk and dispatch rule.
+    """Decide what happens to ``call`` given every inbound trunk and dispatch rule (or their indexes, which
+    give the same decision touching only the records that concern the call).
 
     ``pin`` is the PIN the caller entered (after a REQUEST_PIN), ``no_pin`` says the caller cannot
     enter one, ``answered`` that the call was already answered to prompt for it.

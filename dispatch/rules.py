@@ -23,6 +23,7 @@ from livekit.protocol.sip import SIPDispatchRuleInfo, SIPInboundTrunkInfo
 
 from dispatch.call import InboundCall
 from dispatch.errors import DispatchError
+from dispatch.index import RuleIndex
 from dispatch.numbers import number_in
 from dispatch.rule_kinds import CALLEE, DIRECT, INDIVIDUAL, rule_kind, rule_pin, rule_room
 from dispatch.validate import check_dispatch_rule_conflicts
@@ -103,13 +104,18 @@ def _filter_reason(
 
 
 def select_dispatch_rule(
-    rules: Sequence[SIPDispatchRuleInfo],
+    rules: Sequence[SIPDispatchRuleInfo] | RuleIndex,
     trunk: SIPInboundTrunkInfo | None,
     call: InboundCall,
     pin: str = "",
     no_pin: bool = False,
 ) -> RuleSelection:
-    """Pick the dispatch rule for a call that came through ``trunk`` (None when no trunk exists)."""
+    """Pick the dispatch rule for a call that came through ``trunk`` (None when no trunk exists).
+
+    Given a `RuleIndex`, only its candidates for the trunk and call are considered (the call path); given a
+    list, every rule is, so the simulator can say why each one was passed over."""
+    configured = len(rules) > 0
+    rules = rules.candidates(trunk, call) if isinstance(rules, RuleIndex) else rules
     candidates = [rule for rule in rules if applies_to_trunk(rule, trunk)]
     try:
         check_dispatch_rule_conflicts(candidates)
@@ -153,5 +159,5 @@ def select_dispatch_rule(
         return RuleSelection(RuleVerdict.SELECTED, chosen, f"rule {chosen.sip_dispatch_rule_id!r}", considered)
     if wrong_pin:
         return RuleSelection(RuleVerdict.WRONG_PIN, None, "wrong PIN", considered)
-    what = "no dispatch rules are configured" if not rules else "no dispatch rule matched"
+    what = "no dispatch rule matched" if configured else "no dispatch rules are configured"
     return RuleSelection(RuleVerdict.NO_RULE, None, f"{what} for the call to {call.called_number!r}", considered)

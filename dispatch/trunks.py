@@ -22,6 +22,7 @@ from livekit.protocol.sip import SIPInboundTrunkInfo
 
 from dispatch.addresses import address_allowed
 from dispatch.call import InboundCall
+from dispatch.index import TrunkIndex
 from dispatch.numbers import number_in
 
 
@@ -114,12 +115,16 @@ def _consider(trunk: SIPInboundTrunkInfo, call: InboundCall) -> TrunkConsiderati
     return TrunkConsideration(trunk.sip_trunk_id, trunk.name, admitted, tuple(reasons))
 
 
-def match_trunk(trunks: Sequence[SIPInboundTrunkInfo], call: InboundCall) -> TrunkMatch:
-    """Decide which of ``trunks`` (every inbound trunk, legacy ones included) takes ``call``."""
-    considered = tuple(_consider(trunk, call) for trunk in trunks)
-    if not trunks:
-        return TrunkMatch(TrunkVerdict.NO_TRUNKS_DEFINED, None, "no inbound trunks are configured", None, considered)
-    admitting = [t for t, c in zip(trunks, considered, strict=True) if c.admitted]
+def match_trunk(trunks: Sequence[SIPInboundTrunkInfo] | TrunkIndex, call: InboundCall) -> TrunkMatch:
+    """Decide which of ``trunks`` (every inbound trunk, legacy ones included) takes ``call``.
+
+    Given a `TrunkIndex`, only its candidates for the call are considered (the decision is the same; the
+    explanation lists fewer trunks): that is the call path. Given a list, every trunk is (the simulator)."""
+    if not len(trunks):
+        return TrunkMatch(TrunkVerdict.NO_TRUNKS_DEFINED, None, "no inbound trunks are configured", None, ())
+    pool = trunks.candidates(call) if isinstance(trunks, TrunkIndex) else trunks
+    considered = tuple(_consider(trunk, call) for trunk in pool)
+    admitting = [t for t, c in zip(pool, considered, strict=True) if c.admitted]
     if not admitting:
         return TrunkMatch(
             TrunkVerdict.NO_TRUNK,

@@ -9,7 +9,7 @@ empty number) are rejected here, because ignoring them would widen what a trunk 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from livekit.protocol.sip import (
     SIPDispatchRuleInfo,
@@ -21,8 +21,7 @@ from livekit.protocol.sip import (
 from dispatch.addresses import mask_problem
 from dispatch.errors import ConflictError, ValidationError
 from dispatch.header_rules import header_name_problem, header_value_problem
-from dispatch.numbers import normalize_number
-from dispatch.rule_kinds import rule_pin
+from dispatch.index import RuleIndex, TrunkIndex, number_keys, rule_keys
 
 MAX_MEDIA_TIMEOUT_SECONDS = 600
 
@@ -127,42 +126,32 @@ def _label(object_id: str) -> str:
     return object_id or "<new>"
 
 
-def _same(a: object, b: object, a_id: str, b_id: str) -> bool:
-    return a is b or (a_id != "" and a_id == b_id)
-
-
 def check_inbound_trunk_conflicts(trunks: Sequence[SIPInboundTrunkInfo]) -> None:
     """Reject a set of inbound trunks in which two trunks would accept the same call equally well.
 
     Two trunks conflict when they share a called number (or both accept any called number) and also
     share an allowed calling number (or both accept any caller).
     """
-    owners: dict[tuple[str, str], SIPInboundTrunkInfo] = {}
+    index = TrunkIndex()
     for trunk in trunks:
-        for key in _trunk_keys(trunk):
-            other = owners.setdefault(key, trunk)
-            if _same(other, trunk, other.sip_trunk_id, trunk.sip_trunk_id):
-                continue
-            called, calling = key
-            raise ConflictError(
-                f"conflicting inbound SIP trunks {_label(other.sip_trunk_id)!r} and "
-                f"{_label(trunk.sip_trunk_id)!r}: both accept calls to "
-                f"{called or 'any number'} from {calling or 'any caller'}"
-                + ("" if calling else " (set allowed_numbers on one of them to tell them apart)"),
-                other.sip_trunk_id,
-                trunk.sip_trunk_id,
-            )
+        other = index.conflict(trunk)
+        if other is not None:
+            raise trunk_conflict(other, trunk)
+        index.put(trunk)
 
 
-def _trunk_keys(trunk: SIPInboundTrunkInfo) -> set[tuple[str, str]]:
-    called = _normalized_or_any(trunk.numbers)
-    calling = _normalized_or_any(trunk.allowed_numbers)
-    return {(to, caller) for to in called for caller in calling}
-
-
-def _normalized_or_any(numbers: Iterable[str]) -> set[str]:
-    """Normalised numbers, or {""} (any number) for an empty list."""
-    return {normalize_number(n) for n in numbers} or {""}
+def trunk_conflict(other: SIPInboundTrunkInfo, trunk: SIPInboundTrunkInfo) -> ConflictError:
+    """The error for two conflicting trunks, naming both and one call both would take."""
+    called = min(number_keys(other.numbers) & number_keys(trunk.numbers))
+    calling = min(number_keys(other.allowed_numbers) & number_keys(trunk.allowed_numbers))
+    return ConflictError(
+        f"conflicting inbound SIP trunks {_label(other.sip_trunk_id)!r} and "
+        f"{_label(trunk.sip_trunk_id)!r}: both accept calls to "
+        f"{called or 'any number'} from {calling or 'any caller'}"
+        + ("" if calling else " (set allowed_numbers on one of them to tell them apart)"),
+        other.sip_trunk_id,
+        trunk.sip_trunk_id,
+    )
 
 
 def check_dispatch_rule_conflicts(rules: Sequence[SIPDispatchRuleInfo]) -> None:
@@ -171,27 +160,25 @@ def check_dispatch_rule_conflicts(rules: Sequence[SIPDispatchRuleInfo]) -> None:
     Two rules conflict when they have the same PIN and share a trunk (or both apply to every trunk),
     a calling number (or both accept any caller) and a called number (or both accept any number).
     """
-    owners: dict[tuple[str, str, str, str], SIPDispatchRuleInfo] = {}
+    index = RuleIndex()
     for rule in rules:
-        for key in _rule_keys(rule):
-            other = owners.setdefault(key, rule)
-            if _same(other, rule, other.sip_dispatch_rule_id, rule.sip_dispatch_rule_id):
-                continue
-            pin, trunk_id, calling, called = key
-            raise ConflictError(
-                f"conflicting dispatch rules {_label(other.sip_dispatch_rule_id)!r} ({other.name!r}) and "
-                f"{_label(rule.sip_dispatch_rule_id)!r} ({rule.name!r}): both apply to "
-                f"{'trunk ' + repr(trunk_id) if trunk_id else 'every trunk'}, "
-                f"calls from {calling or 'any caller'} to {called or 'any number'}, "
-                f"{'PIN ' + repr(pin) if pin else 'no PIN'}",
-                other.sip_dispatch_rule_id,
-                rule.sip_dispatch_rule_id,
-            )
+        other = index.conflict(rule)
+        if other is not None:
+            raise rule_conflict(other, rule)
+        index.put(rule)
 
 
-def _rule_keys(rule: SIPDispatchRuleInfo) -> set[tuple[str, str, str, str]]:
-    pin = rule_pin(rule)
-    trunk_ids = set(rule.trunk_ids) or {""}
-    calling = _normalized_or_any(rule.inbound_numbers)
-    called = _normalized_or_any(rule.numbers)
-    return {(pin, t, f, c) for t in trunk_ids for f in calling for c in called}
+def rule_conflict(other: SIPDispatchRuleInfo, rule: SIPDispatchRuleInfo) -> ConflictError:
+    """The error for two conflicting rules, naming both and one call both would claim."""
+    pin, trunks, calling, called = rule_keys(rule)
+    _, other_trunks, other_calling, other_called = rule_keys(other)
+    trunk_id, caller, number = min(trunks & other_trunks), min(calling & other_calling), min(called & other_called)
+    return ConflictError(
+        f"conflicting dispatch rules {_label(other.sip_dispatch_rule_id)!r} ({other.name!r}) and "
+        f"{_label(rule.sip_dispatch_rule_id)!r} ({rule.name!r}): both apply to "
+        f"{'trunk ' + repr(trunk_id) if trunk_id else 'every trunk'}, "
+        f"calls from {caller or 'any caller'} to {number or 'any number'}, "
+        f"{'PIN ' + repr(pin) if pin else 'no PIN'}",
+        other.sip_dispatch_rule_id,
+        rule.sip_dispatch_rule_id,
+    )

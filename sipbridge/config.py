@@ -123,7 +123,7 @@ class Config:
 
 def default_storage_path() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "sipbridge" / "store.json"
+    return Path(base) / "sipbridge" / "store.db"
 
 
 # Keys of the Go service that this bridge accepts in a config file but does not act on (yet).

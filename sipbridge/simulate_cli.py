@@ -61,7 +61,7 @@ def _parse_headers(values: list[str]) -> list[tuple[str, str]]:
 
 
 async def _load(config_path: str | None) -> tuple[list[SIPInboundTrunkInfo], list[SIPDispatchRuleInfo]]:
-    store = await open_store(load_config(config_path))
+    store = await open_store(load_config(config_path), read_only=True)
     try:
         return await store.list_inbound_trunks(), await store.list_dispatch_rules()
     finally:

@@ -52,8 +52,8 @@ from dispatch.errors import DispatchError, ValidationError
 from dispatch.legacy import inbound_to_legacy, legacy_to_inbound, outbound_to_legacy
 from dispatch.outbound import plan_outbound_call, transfer_timeout, validate_transfer_request
 from dispatch.validate import (
-    check_dispatch_rule_conflicts,
-    check_inbound_trunk_conflicts,
+    rule_conflict,
+    trunk_conflict,
     validate_dispatch_rule,
     validate_inbound_trunk,
     validate_outbound_trunk,
@@ -118,6 +118,7 @@ class SIPService:
 
         async def run(message: Any, request: web.Request) -> Message:
             try:
+                await self.store.catch_up()  # what another writer (livekit-server, a node) just did is seen
                 return await handler(message)
             except DispatchError as e:
                 raise TwirpError(e.code, e.message) from e
@@ -127,6 +128,18 @@ class SIPService:
                 raise TwirpError("unavailable", f"storage unavailable: {e}") from e
 
         return run
+
+    def _check_trunk(self, trunk: SIPInboundTrunkInfo) -> None:
+        """Refuse a trunk (new, or changed: its ID excludes itself) that competes with a stored one for calls;
+        the store's index finds the candidates, so the cost does not grow with the store."""
+        other = self.store.inbound.conflict(trunk)
+        if other is not None:
+            raise trunk_conflict(other, trunk)
+
+    def _check_rule(self, rule: SIPDispatchRuleInfo) -> None:
+        other = self.store.rules.conflict(rule)
+        if other is not None:
+            raise rule_conflict(other, rule)
 
     # Legacy trunks ----------------------------------------------------------------------------------------------
 
@@ -148,8 +161,7 @@ class SIPService:
             metadata=req.metadata,
         )
         async with self._write_lock:
-            existing = await self.store.list_inbound_trunks()
-            check_inbound_trunk_conflicts([*existing, legacy_to_inbound(info)])
+            self._check_trunk(legacy_to_inbound(info))
             info.sip_trunk_id = new_id(SIP_TRUNK_PREFIX)
             await self.store.put_legacy_trunk(info)
         return info
@@ -177,7 +189,7 @@ class SIPService:
         info: SIPInboundTrunkInfo = _new_trunk(req)
         validate_inbound_trunk(info)
         async with self._write_lock:
-            check_inbound_trunk_conflicts([*await self.store.list_inbound_trunks(), info])
+            self._check_trunk(info)
             info.sip_trunk_id = new_id(SIP_TRUNK_PREFIX)
             _stamp(info, created=True)
             await self.store.put_inbound_trunk(info)
@@ -198,8 +210,7 @@ class SIPService:
             current = _found(await self.store.get_inbound_trunk(req.sip_trunk_id), TRUNK_NOT_FOUND, req.sip_trunk_id)
             info = updates.apply_action(current, req, updates.update_inbound_trunk, "sip_trunk_id")
             validate_inbound_trunk(info)
-            others = [t for t in await self.store.list_inbound_trunks() if t.sip_trunk_id != info.sip_trunk_id]
-            check_inbound_trunk_conflicts([*others, info])
+            self._check_trunk(info)
             _stamp(info, created=False, since=current)
             await self.store.put_inbound_trunk(info)
         return info
@@ -256,7 +267,7 @@ class SIPService:
         updates.upgrade_media(info)
         validate_dispatch_rule(info)
         async with self._write_lock:
-            check_dispatch_rule_conflicts([*await self.store.list_dispatch_rules(), info])
+            self._check_rule(info)
             info.sip_dispatch_rule_id = new_id(SIP_DISPATCH_RULE_PREFIX)
             _stamp(info, created=True)
             await self.store.put_dispatch_rule(info)
@@ -274,10 +285,7 @@ class SIPService:
             info = updates.apply_action(current, req, updates.update_dispatch_rule, "sip_dispatch_rule_id")
             updates.upgrade_media(info)
             validate_dispatch_rule(info)
-            rules = await self.store.list_dispatch_rules()
-            check_dispatch_rule_conflicts(
-                [*(r for r in rules if r.sip_dispatch_rule_id != info.sip_dispatch_rule_id), info]
-            )
+            self._check_rule(info)
             _stamp(info, created=False, since=current)
             await self.store.put_dispatch_rule(info)
         return info

@@ -22,7 +22,8 @@ class Decider(Protocol):
 
 
 class LocalDecider:
-    """Decides from every inbound trunk and dispatch rule in the node's store (standalone mode)."""
+    """Decides from the inbound trunks and dispatch rules in the node's store (standalone mode), through their
+    indexes: an INVITE touches only the records that concern it."""
 
     def __init__(self, store: SIPStore) -> None:
         self.store = store
@@ -30,6 +31,4 @@ class LocalDecider:
     async def decide(
         self, call: InboundCall, *, pin: str = "", no_pin: bool = False, answered: bool = False
     ) -> Decision:
-        trunks = await self.store.list_inbound_trunks()
-        rules = await self.store.list_dispatch_rules()
-        return decide(trunks, rules, call, pin=pin, no_pin=no_pin, answered=answered)
+        return decide(self.store.inbound, self.store.rules, call, pin=pin, no_pin=no_pin, answered=answered)

@@ -40,7 +40,7 @@ class IOInfoDecider:
     async def decide(
         self, call: InboundCall, *, pin: str = "", no_pin: bool = False, answered: bool = False
     ) -> Decision:
-        local = match_trunk(await self.store.list_inbound_trunks(), call)
+        local = match_trunk(self.store.inbound, call)
         refusal = _LOCAL_REFUSALS.get(local.verdict)
         if refusal is not None:
             return Decision(refusal, local.reason, local)

@@ -15,6 +15,18 @@ SIP_DISPATCH_RULE = "sip_dispatch_rule"
 TABLES = (SIP_TRUNK, SIP_INBOUND_TRUNK, SIP_OUTBOUND_TRUNK, SIP_DISPATCH_RULE)
 
 
+class ChangeSink(Protocol):
+    """Told what other writers changed, so a node's in-memory copy stays current."""
+
+    def record_changed(self, table: str, record_id: str, data: bytes | None) -> None:
+        """One record's new bytes (None: deleted)."""
+        ...
+
+    def table_snapshot(self, table: str, records: dict[str, bytes]) -> None:
+        """A whole table as it is now (after notifications were missed or could not say what changed)."""
+        ...
+
+
 class StoreError(RuntimeError):
     """The backend failed (Redis unreachable, disk full...): the request fails, nothing is half-written."""
 
@@ -32,6 +44,14 @@ class Backend(Protocol):
 
     async def ping(self) -> None:
         """Raise `StoreError` when the backend cannot serve requests."""
+        ...
+
+    async def watch(self, sink: ChangeSink) -> None:
+        """Report records other writers change, until cancelled (returns at once when there are none)."""
+        ...
+
+    async def catch_up(self) -> None:
+        """Return once every change other writers made before the call has been reported to the sink."""
         ...
 
     async def close(self) -> None: ...

@@ -1,4 +1,9 @@
-"""Trunks and dispatch rules as protobuf messages, over any `Backend`.
+"""Trunks and dispatch rules as protobuf messages over any `Backend`, decoded once and kept in memory with indexes.
+
+Every read (a Get, a List page, the decision for an INVITE, a conflict check) is served from memory; a write goes
+to the backend first and then to the copy, so the copy never holds what the backend refused. With Redis, other
+writers' changes arrive through `Backend.watch` (sipbridge.store.redis_backend says how) and are applied record
+by record, so the indexes stay current on every node.
 
 Legacy `SIPTrunkInfo` records (created by the deprecated CreateSIPTrunk) are shown as inbound and outbound trunks,
 exactly as livekit-server does, so a configuration made with either API works for calls.
@@ -6,111 +11,211 @@ exactly as livekit-server does, so a configuration made with either API works fo
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+import asyncio
+import contextlib
+import logging
+from typing import TypeVar, cast
 
 from google.protobuf.message import DecodeError, Message
 from livekit.protocol.sip import SIPDispatchRuleInfo, SIPInboundTrunkInfo, SIPOutboundTrunkInfo, SIPTrunkInfo
 
-from dispatch.legacy import (
-    inbound_views,
-    legacy_to_inbound,
-    legacy_to_outbound,
-    outbound_views,
-    serves_inbound,
-    serves_outbound,
-)
+from dispatch.index import RuleIndex, TrunkIndex
+from dispatch.legacy import legacy_to_inbound, legacy_to_outbound, serves_inbound, serves_outbound
 from sipbridge.store.backend import (
     SIP_DISPATCH_RULE,
     SIP_INBOUND_TRUNK,
     SIP_OUTBOUND_TRUNK,
     SIP_TRUNK,
+    TABLES,
     Backend,
     StoreError,
 )
 
+log = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
+_TYPES: dict[str, type[Message]] = {
+    SIP_TRUNK: SIPTrunkInfo,
+    SIP_INBOUND_TRUNK: SIPInboundTrunkInfo,
+    SIP_OUTBOUND_TRUNK: SIPOutboundTrunkInfo,
+    SIP_DISPATCH_RULE: SIPDispatchRuleInfo,
+}
 
 
 class SIPStore:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+        self._records: dict[str, dict[str, Message]] = {table: {} for table in TABLES}
+        self._digests: dict[str, dict[str, int]] = {table: {} for table in TABLES}
+        self.inbound = TrunkIndex()
+        """Inbound trunks, legacy ones included (as inbound): what an INVITE is matched against."""
+        self.outbound: dict[str, SIPOutboundTrunkInfo] = {}
+        """Outbound trunks, legacy ones included (as outbound)."""
+        self.rules = RuleIndex()
+        self._watch: asyncio.Task[None] | None = None
 
-    async def _load(self, table: str, cls: type[M], record_id: str) -> M | None:
-        data = await self.backend.get(table, record_id)
-        return None if data is None else _decode(cls, table, record_id, data)
+    async def load(self) -> None:
+        """Read every record, then follow other writers' changes (with Redis) until `close`."""
+        for table in TABLES:
+            self.table_snapshot(table, await self.backend.get_all(table))
+        self._watch = asyncio.create_task(self._follow())
 
-    async def _load_all(self, table: str, cls: type[M]) -> list[M]:
-        records = await self.backend.get_all(table)
-        return [_decode(cls, table, rid, data) for rid, data in sorted(records.items())]
+    async def _follow(self) -> None:
+        try:
+            await self.backend.watch(self)
+        except StoreError as e:
+            log.warning("no longer following configuration changes by other writers: %s", e)
 
-    async def _load_with_legacy(
-        self,
-        table: str,
-        cls: type[M],
-        record_id: str,
-        serves: Callable[[SIPTrunkInfo], bool],
-        convert: Callable[[SIPTrunkInfo], M],
-    ) -> M | None:
-        found = await self._load(table, cls, record_id)
-        if found is not None:
-            return found
-        legacy = await self._load(SIP_TRUNK, SIPTrunkInfo, record_id)
-        return convert(legacy) if legacy is not None and serves(legacy) else None
+    # -- the backend's ChangeSink ----------------------------------------------------------------------------
+
+    def record_changed(self, table: str, record_id: str, data: bytes | None) -> None:
+        if table not in _TYPES:
+            return
+        if data is None:
+            self._forget(table, record_id)
+            return
+        digest = hash(data)
+        if self._digests[table].get(record_id) == digest:
+            return
+        try:
+            record = _decode(_TYPES[table], table, record_id, data)
+        except StoreError as e:
+            log.warning("ignoring a record another writer stored: %s", e)
+            return
+        self._digests[table][record_id] = digest
+        self._keep(table, record_id, record)
+
+    def table_snapshot(self, table: str, records: dict[str, bytes]) -> None:
+        if table not in _TYPES:
+            return
+        for record_id in [rid for rid in self._records[table] if rid not in records]:
+            self._forget(table, record_id)
+        for record_id, data in records.items():
+            self.record_changed(table, record_id, data)
+
+    # -- the copy and its indexes ----------------------------------------------------------------------------
+
+    def _keep(self, table: str, record_id: str, record: Message) -> None:
+        self._records[table][record_id] = record
+        if table == SIP_INBOUND_TRUNK:
+            assert isinstance(record, SIPInboundTrunkInfo)
+            self.inbound.put(record)
+        elif table == SIP_OUTBOUND_TRUNK:
+            assert isinstance(record, SIPOutboundTrunkInfo)
+            self.outbound[record_id] = record
+        elif table == SIP_DISPATCH_RULE:
+            assert isinstance(record, SIPDispatchRuleInfo)
+            self.rules.put(record)
+        else:
+            assert isinstance(record, SIPTrunkInfo)
+            self.inbound.remove(record_id)
+            self.outbound.pop(record_id, None)
+            if serves_inbound(record):
+                self.inbound.put(legacy_to_inbound(record))
+            if serves_outbound(record):
+                self.outbound[record_id] = legacy_to_outbound(record)
+
+    def _forget(self, table: str, record_id: str) -> None:
+        if self._records[table].pop(record_id, None) is None:
+            return
+        self._digests[table].pop(record_id, None)
+        if table in (SIP_INBOUND_TRUNK, SIP_TRUNK):
+            self.inbound.remove(record_id)
+        if table in (SIP_OUTBOUND_TRUNK, SIP_TRUNK):
+            self.outbound.pop(record_id, None)
+        if table == SIP_DISPATCH_RULE:
+            self.rules.remove(record_id)
+
+    async def catch_up(self) -> None:
+        """Make the copy include every change other writers made before now (the API calls this before it reads
+        or checks for conflicts, so a record livekit-server just wrote is seen; INVITEs do not wait for it)."""
+        await self.backend.catch_up()
+
+    # -- reads -----------------------------------------------------------------------------------------------
+
+    def _sorted(self, table: str, cls: type[M]) -> list[M]:
+        records = self._records[table]
+        return [cast(M, records[rid]) for rid in sorted(records)]
 
     async def list_legacy_trunks(self) -> list[SIPTrunkInfo]:
-        return await self._load_all(SIP_TRUNK, SIPTrunkInfo)
+        return self._sorted(SIP_TRUNK, SIPTrunkInfo)
 
     async def list_inbound_trunks(self, with_legacy: bool = True) -> list[SIPInboundTrunkInfo]:
         """Inbound trunks, sorted by ID; legacy trunks are included (as inbound) unless ``with_legacy`` is off."""
-        native = await self._load_all(SIP_INBOUND_TRUNK, SIPInboundTrunkInfo)
-        legacy = inbound_views(await self.list_legacy_trunks()) if with_legacy else []
-        return sorted(native + legacy, key=lambda t: t.sip_trunk_id)
+        if with_legacy:
+            return sorted(self.inbound, key=lambda t: t.sip_trunk_id)
+        return self._sorted(SIP_INBOUND_TRUNK, SIPInboundTrunkInfo)
 
     async def list_outbound_trunks(self, with_legacy: bool = True) -> list[SIPOutboundTrunkInfo]:
         """Outbound trunks, sorted by ID; legacy trunks are included (as outbound) unless ``with_legacy`` is off."""
-        native = await self._load_all(SIP_OUTBOUND_TRUNK, SIPOutboundTrunkInfo)
-        legacy = outbound_views(await self.list_legacy_trunks()) if with_legacy else []
-        return sorted(native + legacy, key=lambda t: t.sip_trunk_id)
+        if with_legacy:
+            return [self.outbound[rid] for rid in sorted(self.outbound)]
+        return self._sorted(SIP_OUTBOUND_TRUNK, SIPOutboundTrunkInfo)
 
     async def list_dispatch_rules(self) -> list[SIPDispatchRuleInfo]:
-        return await self._load_all(SIP_DISPATCH_RULE, SIPDispatchRuleInfo)
+        return self._sorted(SIP_DISPATCH_RULE, SIPDispatchRuleInfo)
 
     async def get_inbound_trunk(self, trunk_id: str) -> SIPInboundTrunkInfo | None:
-        return await self._load_with_legacy(
-            SIP_INBOUND_TRUNK, SIPInboundTrunkInfo, trunk_id, serves_inbound, legacy_to_inbound
-        )
+        """A copy the caller may change (the lists and indexes hand out the kept messages: read-only)."""
+        return _copy_of(self.inbound.get(trunk_id))
 
     async def get_outbound_trunk(self, trunk_id: str) -> SIPOutboundTrunkInfo | None:
-        return await self._load_with_legacy(
-            SIP_OUTBOUND_TRUNK, SIPOutboundTrunkInfo, trunk_id, serves_outbound, legacy_to_outbound
-        )
+        return _copy_of(self.outbound.get(trunk_id))
 
     async def get_dispatch_rule(self, rule_id: str) -> SIPDispatchRuleInfo | None:
-        return await self._load(SIP_DISPATCH_RULE, SIPDispatchRuleInfo, rule_id)
+        return _copy_of(self.rules.get(rule_id))
+
+    # -- writes: the backend first, then the copy --------------------------------------------------------------
+
+    async def _put(self, table: str, record_id: str, record: Message) -> None:
+        data = record.SerializeToString()
+        await self.backend.put(table, record_id, data)
+        self._digests[table][record_id] = hash(data)
+        self._keep(table, record_id, _copy(record))
 
     async def put_legacy_trunk(self, trunk: SIPTrunkInfo) -> None:
-        await self.backend.put(SIP_TRUNK, trunk.sip_trunk_id, trunk.SerializeToString())
+        await self._put(SIP_TRUNK, trunk.sip_trunk_id, trunk)
 
     async def put_inbound_trunk(self, trunk: SIPInboundTrunkInfo) -> None:
-        await self.backend.put(SIP_INBOUND_TRUNK, trunk.sip_trunk_id, trunk.SerializeToString())
+        await self._put(SIP_INBOUND_TRUNK, trunk.sip_trunk_id, trunk)
 
     async def put_outbound_trunk(self, trunk: SIPOutboundTrunkInfo) -> None:
-        await self.backend.put(SIP_OUTBOUND_TRUNK, trunk.sip_trunk_id, trunk.SerializeToString())
+        await self._put(SIP_OUTBOUND_TRUNK, trunk.sip_trunk_id, trunk)
 
     async def put_dispatch_rule(self, rule: SIPDispatchRuleInfo) -> None:
-        await self.backend.put(SIP_DISPATCH_RULE, rule.sip_dispatch_rule_id, rule.SerializeToString())
+        await self._put(SIP_DISPATCH_RULE, rule.sip_dispatch_rule_id, rule)
 
     async def delete_trunk(self, trunk_id: str) -> bool:
         """Delete a trunk of any kind (legacy, inbound or outbound); True when one existed."""
-        removed = [await self.backend.delete(t, trunk_id) for t in (SIP_TRUNK, SIP_INBOUND_TRUNK, SIP_OUTBOUND_TRUNK)]
-        return any(removed)
+        removed = False
+        for table in (SIP_TRUNK, SIP_INBOUND_TRUNK, SIP_OUTBOUND_TRUNK):
+            if await self.backend.delete(table, trunk_id):
+                removed = True
+            self._forget(table, trunk_id)
+        return removed
 
     async def delete_dispatch_rule(self, rule_id: str) -> bool:
-        return await self.backend.delete(SIP_DISPATCH_RULE, rule_id)
+        removed = await self.backend.delete(SIP_DISPATCH_RULE, rule_id)
+        self._forget(SIP_DISPATCH_RULE, rule_id)
+        return removed
 
     async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
         await self.backend.close()
+
+
+def _copy_of(record: M | None) -> M | None:
+    return None if record is None else _copy(record)
+
+
+def _copy(record: M) -> M:
+    """The caller keeps its message (and may change it): the copy keeps its own."""
+    kept = type(record)()
+    kept.CopyFrom(record)
+    return kept
 
 
 def _decode(cls: type[M], table: str, record_id: str, data: bytes) -> M:

@@ -59,7 +59,7 @@ class BridgeProcess:
             "listen_ip": LOOPBACK,
             "sip_port": self.sip_port,
             "rtp_port": f"{self.rtp_ports[0]}-{self.rtp_ports[1]}",
-            "storage": {"path": str(workdir / "store.json")},
+            "storage": {"path": str(workdir / "store.db")},
             "logging": {"level": "debug"},
             "drain_timeout": 1,  # a test stopping a bridge mid-call does not wait for its calls
         }

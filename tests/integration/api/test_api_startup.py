@@ -76,7 +76,7 @@ def test_embedded_default_runs_the_api_and_a_local_livekit_server(tmp_path: Path
         log = process.log_text()
         assert "started livekit-server --dev" in log
         assert f":{DEFAULT_API_PORT}/twirp/livekit.SIP/" in log
-        assert "embedded file" in log and str(tmp_path / "data" / "sipbridge" / "store.json") in log
+        assert "embedded database" in log and str(tmp_path / "data" / "sipbridge" / "store.db") in log
         assert tcp_accepts("127.0.0.1", DEV_LIVEKIT_PORT)()
         url = f"http://127.0.0.1:{DEFAULT_API_PORT}"
         out = lk("sip", "inbound", "create", "t.json", url=url, api_key="devkey", api_secret="secret",

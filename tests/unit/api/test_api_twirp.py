@@ -19,7 +19,7 @@ from sipbridge.api.auth import Authenticator
 from sipbridge.api.sip_service import SIPService
 from sipbridge.failure_budget import FailureBudget
 from sipbridge.store import SIPStore
-from sipbridge.store.file_backend import FileBackend
+from sipbridge.store.sqlite_backend import SqliteBackend
 
 KEY, SECRET = "APItest", "a-secret-that-is-long-enough-for-hs256"
 BASE = "/twirp/livekit.SIP/"
@@ -36,13 +36,15 @@ def token(*, admin: bool = True, call: bool = False, key: str = KEY, secret: str
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[TestClient[web.Request, web.Application]]:
-    backend = FileBackend(tmp_path / "store.json")
+    backend = SqliteBackend(tmp_path / "store.db")
     backend.open()
+    store = SIPStore(backend)
+    await store.load()
     app = web.Application()
-    SIPService(SIPStore(backend), Authenticator(KEY, SECRET)).twirp().add_routes(app)
+    SIPService(store, Authenticator(KEY, SECRET)).twirp().add_routes(app)
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
-    await backend.close()
+    await store.close()
 
 
 async def call(
