@@ -152,6 +152,11 @@ class InboundCallFlow(BridgedCall):
             return False
         if decision.verdict in (Verdict.ACCEPT, Verdict.REQUEST_PIN) and decision.credentials is not None:
             creds = decision.credentials
+            source, now = self.call.source.host, asyncio.get_running_loop().time()
+            if self.services.digest_failures.exhausted(source, now):
+                self.log.info("too many failed digest answers from %s: refused without checking", source)
+                await self._refuse(403, "too many failed authentication attempts", hide)
+                return False
             try:
                 verdict = await self._authenticate(creds.username, creds.password)
             except NonceLedgerError as e:
@@ -163,6 +168,7 @@ class InboundCallFlow(BridgedCall):
                 return False
             if verdict is not AuthVerdict.OK:
                 self.log.info("digest authentication failed for user %r", creds.username)
+                self.services.digest_failures.spend(source, now)
                 await self._refuse(403, "authentication failed", hide)
                 return False
         if decision.verdict in (Verdict.ACCEPT, Verdict.REQUEST_PIN):

@@ -14,6 +14,7 @@ from sipbridge.calls.nonces import NonceLedger
 from sipbridge.calls.registry import CallRegistry
 from sipbridge.config import Config
 from sipbridge.media.ports import PortAllocator
+from sipbridge.failure_budget import FailureBudget
 from sipbridge.repeated_log import LoopRepeatedEventLog
 from sipbridge.room import LiveKitCredentials
 from sipbridge.store import SIPStore
@@ -50,6 +51,8 @@ class CallServices:
     """IDs of calls in progress (for ``max_active_calls`` and the gauges)."""
     registry: CallRegistry = field(default_factory=CallRegistry)
     """Calls with a room participant, for transfers."""
+    digest_failures: FailureBudget = field(default_factory=lambda: FailureBudget(burst=10, rate=0.1))
+    """Wrong digest answers per source address: after 10, one guess per 10 s (password guessing is refused)."""
     refused_invites: LoopRepeatedEventLog = field(
         default_factory=lambda: LoopRepeatedEventLog(log, "INVITEs refused", level=logging.INFO)
     )

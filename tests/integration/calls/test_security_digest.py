@@ -53,3 +53,22 @@ async def test_qop_answers_with_increasing_counts_work_and_replays_do_not(
         assert not (await admitted(sip, first))[0], "a lower count"
         wrong = authorization_for(challenge_value, Credentials("user", "guess"), "INVITE", uri_of(sip), nc=3)
         assert await admitted(sip, wrong) == (False, 403)
+
+
+async def test_password_guessing_is_cut_off_per_source(call_bridge: BridgeProcess, bridge_api: api.LiveKitAPI) -> None:
+    """After 10 wrong answers from one address, its answers are refused unchecked (a guess every 10 s at most);
+    a caller elsewhere is not affected."""
+    await configure(bridge_api, direct("guess-room"), auth_username="user", auth_password="pass")
+    async with RawSipClient(call_bridge.sip_port) as guesser:
+        statuses = []
+        for guess in range(15):
+            wrong = authorization_for(await challenge(guesser), Credentials("user", f"guess{guess}"), "INVITE",
+                                      uri_of(guesser))  # fmt: skip
+            statuses.append(await admitted(guesser, wrong))
+        assert statuses == [(False, 403)] * 15
+        right = authorization_for(await challenge(guesser), CREDENTIALS, "INVITE", uri_of(guesser))
+        assert await admitted(guesser, right) == (False, 403), "the guesser's address is cut off"
+    assert len(call_bridge.process.grep_log("too many failed digest answers")) >= 5
+    async with RawSipClient(call_bridge.sip_port, host="127.0.0.2") as elsewhere:
+        right = authorization_for(await challenge(elsewhere), CREDENTIALS, "INVITE", uri_of(elsewhere))
+        assert (await admitted(elsewhere, right))[0]
