@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
-from sipbridge import simulate_cli
+from sipbridge import logs, simulate_cli
 from sipbridge.config import ConfigError, load_config
 from sipbridge.service import run
 from sipbridge.store import StoreError
-
-LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"sipbridge: invalid configuration: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=config.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    logs.configure(config.log_level, as_json=config.log_json)
     try:
         asyncio.run(run(config))
     except (ConfigError, StoreError) as e:

@@ -109,6 +109,8 @@ class Config:
     came from (latched once, early in the call; docs/security.md)."""
     codecs: Mapping[str, bool] = field(default_factory=dict)
     log_level: str = "info"
+    log_json: bool = False
+    """``logging.json``: one JSON object per log line (sipbridge.logs)."""
     local_livekit: bool = False
     """True when no LiveKit server was configured: the bridge runs a dev livekit-server beside itself."""
     embedded_default: bool = False
@@ -134,7 +136,6 @@ _GO_KEYS_NOT_ACTED_ON = frozenset(
         "sip_ringing_interval",
         "tcp",
         "tls",
-        "logging.json",
         "max_cpu_utilization",
         "sip_trunk_ids",
         "local_net",
@@ -323,6 +324,7 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
         symmetric_rtp=_bool(raw, "symmetric_rtp"),
         codecs=dict(codecs),
         log_level="warning" if log_level == "warn" else log_level,
+        log_json=_bool(logging_cfg, "json"),
         local_livekit=local_livekit,
         embedded_default=embedded_default,
         ignored_keys=_ignored_keys(raw),
@@ -334,7 +336,7 @@ def _ignored_keys(raw: Mapping[str, Any]) -> tuple[str, ...]:
     ignored = [k for k in raw if k not in _KNOWN_KEYS]
     logging_cfg = raw.get("logging")
     if isinstance(logging_cfg, dict):
-        ignored += [f"logging.{k}" for k in logging_cfg if k != "level"]
+        ignored += [f"logging.{k}" for k in logging_cfg if k not in ("level", "json")]
     return tuple(sorted(ignored))
 
 

@@ -141,6 +141,7 @@ class BridgedCall:
     ) -> None:
         """Join as the call's participant and start sending the caller's audio. Raises RoomConnectError."""
         assert self.audio is not None
+        self.log.identify(room=spec.room, participant=spec.identity)
         rate = self.audio.room_rate
         self.participant = RoomParticipant(
             credentials or self.services.livekit,

@@ -155,7 +155,7 @@ class OutboundCallFlow(BridgedCall):
             credentials=credentials,
             headers=headers,
         )
-        self.log.extra = {"callID": self.lk_call_id, "sipCallID": sip.call_id}
+        self.log.identify(sipCallID=sip.call_id)
         self._start_tasks_for_sip_events()
         ringing = plan.ringing_timeout or DEFAULT_OUTBOUND_RINGING_TIMEOUT
         outcome = await first({"answered": sip.wait_answered(), "room": participant.wait_ended()}, ringing)

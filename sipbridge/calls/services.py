@@ -13,8 +13,8 @@ from sipbridge.calls.deciders import Decider
 from sipbridge.calls.nonces import NonceLedger
 from sipbridge.calls.registry import CallRegistry
 from sipbridge.config import Config
-from sipbridge.media.ports import PortAllocator
 from sipbridge.failure_budget import FailureBudget
+from sipbridge.media.ports import PortAllocator
 from sipbridge.repeated_log import LoopRepeatedEventLog
 from sipbridge.room import LiveKitCredentials
 from sipbridge.store import SIPStore
@@ -75,9 +75,13 @@ class CallServices:
 
 
 class CallLog(logging.LoggerAdapter[logging.Logger]):
-    """Every line of a call carries its IDs (``callID`` is LiveKit's SCL_..., ``sipCallID`` the SIP Call-ID)."""
+    """Every line of a call carries its identifiers as fields (sipbridge.logs.CALL_FIELDS: ``callID`` is LiveKit's
+    SCL_..., ``sipCallID`` the SIP Call-ID, then ``room`` and ``participant`` once known; `identify` adds them)."""
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
-        extra = self.extra or {}
-        ids = " ".join(f"{k}={v}" for k, v in extra.items() if v)
-        return f"[{ids}] {msg}", kwargs
+        kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
+        return msg, kwargs
+
+    def identify(self, **fields: str) -> None:
+        """Add or change identifiers of the call (e.g. ``room=``, ``participant=``, ``sipCallID=``)."""
+        self.extra = {**(self.extra or {}), **fields}
