@@ -15,6 +15,8 @@ class Concealer:
     def __init__(self, frame_samples: int) -> None:
         self._last = np.zeros(frame_samples, dtype=np.int16)
         self._gain = 1.0
+        self.concealed = 0
+        """Frames made up so far in place of lost ones (call quality: concealed time)."""
 
     def good(self, pcm: Pcm) -> Pcm:
         """Remembers a decoded frame and hands it back."""
@@ -25,4 +27,5 @@ class Concealer:
     def conceal(self) -> Pcm:
         """A frame to play in place of a lost one."""
         self._gain = self._gain / 2 if self._gain > 0.2 else 0.0
+        self.concealed += 1
         return (self._last * self._gain).astype(np.int16)

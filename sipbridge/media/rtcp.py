@@ -6,6 +6,8 @@ Packet layouts are aiortc's; the statistics are ours.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiortc.rtp import (
     RtcpByePacket,
     RtcpPacket,
@@ -103,12 +105,38 @@ class ReceptionStats:
         )
 
 
+@dataclass(frozen=True)
+class PeerView:
+    """What the peer's last receiver report block said about our stream (RFC 3550 §6.4.1)."""
+
+    fraction_lost: float
+    """Of our packets in the peer's last interval, 0..1."""
+    cumulative_lost: int
+    jitter: float
+    """Interarrival jitter the peer measured, in timestamp units."""
+    round_trip: float | None
+    """Seconds, from the report's LSR/DLSR and when we sent that sender report; None before any SR was echoed."""
+
+
 class SendStats:
     def __init__(self) -> None:
         self.packets = 0
         self.octets = 0
         self.last_timestamp = 0
         self._reported_packets = 0
+        self._sr_sent: dict[int, float] = {}  # middle 32 bits of an SR's NTP time -> when we sent it
+        self.peer_view: PeerView | None = None
+
+    def on_sender_report_sent(self, ntp: int, now: float) -> None:
+        self._sr_sent[(ntp >> 16) & 0xFFFFFFFF] = now
+        while len(self._sr_sent) > 16:
+            del self._sr_sent[next(iter(self._sr_sent))]
+
+    def on_report_block(self, block: RtcpReceiverInfo, now: float) -> None:
+        """The peer's view of our stream; the round trip is now minus when we sent the echoed SR minus DLSR."""
+        sent_at = self._sr_sent.get(block.lsr) if block.lsr else None
+        round_trip = None if sent_at is None else max(0.0, now - sent_at - block.dlsr / 65536)
+        self.peer_view = PeerView(block.fraction_lost / 256, block.packets_lost, float(block.jitter), round_trip)
 
     def on_packet(self, payload_bytes: int, timestamp: int) -> None:
         self.packets += 1
@@ -129,7 +157,9 @@ def build_report(
     blocks = [block] if block is not None else []
     first: RtcpSrPacket | RtcpRrPacket
     if sent.sent_since_last_report():
-        info = RtcpSenderInfo(ntp_timestamp(unix_time), sent.last_timestamp, sent.packets, sent.octets)
+        ntp = ntp_timestamp(unix_time)
+        sent.on_sender_report_sent(ntp, now)
+        info = RtcpSenderInfo(ntp, sent.last_timestamp, sent.packets, sent.octets)
         first = RtcpSrPacket(ssrc=ssrc, sender_info=info, reports=blocks)
     else:
         first = RtcpRrPacket(ssrc=ssrc, reports=blocks)
@@ -140,10 +170,17 @@ def build_report(
     return packet
 
 
-def read_report(data: bytes, received: ReceptionStats, now: float) -> list[object]:
-    """Parses a compound packet from the peer, noting its sender report for our LSR/DLSR fields."""
+def read_report(
+    data: bytes, received: ReceptionStats, now: float, sent: SendStats | None = None, our_ssrc: int | None = None
+) -> list[object]:
+    """Parses a compound packet from the peer, noting its sender report for our LSR/DLSR fields and its report
+    block about our stream (``our_ssrc``) into ``sent``."""
     packets = RtcpPacket.parse(data)
     for packet in packets:
         if isinstance(packet, RtcpSrPacket):
             received.on_sender_report(packet.sender_info.ntp_timestamp, now)
+        if isinstance(packet, RtcpSrPacket | RtcpRrPacket) and sent is not None:
+            for block in packet.reports:
+                if block.ssrc == our_ssrc:
+                    sent.on_report_block(block, now)
     return list(packets)

@@ -147,7 +147,7 @@ class MediaStream:
     def receive_rtcp(self, data: bytes, now: float) -> bool:
         try:
             plain = self._srtp.unprotect_rtcp(data) if self._srtp else data
-            read_report(plain, self.received, now)
+            read_report(plain, self.received, now, self.sent, self.ssrc)
         except (SrtpError, ValueError):
             self.rejected += 1
             return False
@@ -190,6 +190,11 @@ class MediaStream:
     @property
     def jitter_buffer(self) -> JitterBuffer:
         return self._jitter
+
+    @property
+    def concealed_frames(self) -> int:
+        """Frames (of ``ptime_ms``) made up in place of lost packets so far."""
+        return self._concealer.concealed
 
     # -- sending ---------------------------------------------------------------------------------------------
 
