@@ -7,10 +7,10 @@ and responses the ``UserAgent`` routes to it and reports through the agent's eve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .auth import Credentials, DigestCheck, authorization_for
+from .auth import Credentials, DigestCheck
+from .capabilities import add_capabilities, method_refused, options_response
 from .dialog import Dialog
 from .errors import SipParseError
 from .events import (
@@ -26,32 +26,16 @@ from .headers import parse_header_params
 from .info import DTMF, DTMF_RELAY, SIPFRAG, dtmf_relay_body, parse_dtmf_info, parse_sipfrag_status
 from .message import Request, Response, response_to
 from .offer_answer import MediaParams, MediaSession, NegotiationError
+from .retries import digest_retry, interval_retry, retried
 from .sdp import SessionDescription, parse_sdp
-from .syntax import bounded_int, is_digits
-from .transaction import Address, ClientTransaction, ServerTransaction
+from .session_timer import SessionTimer
+from .transaction import Address, ClientTransaction, ServerTransaction, address_for
 from .uri import NameAddr, Uri
 
 if TYPE_CHECKING:
     from .useragent import UserAgent
 
 SDP = "application/sdp"
-MAX_SESSION_INTERVAL = 86_400
-"""The longest session interval we run (s): a day, so a timer is always a number a clock can hold."""
-
-
-def session_interval(text: str) -> int | None:
-    """A Session-Expires or Min-SE value in seconds, at most ``MAX_SESSION_INTERVAL`` (a longer one is lowered
-    to it, as RFC 4028 §9 lets the answering side do); None when it is not a number."""
-    if not is_digits(text):
-        return None
-    value = bounded_int(text, MAX_SESSION_INTERVAL)
-    return MAX_SESSION_INTERVAL if value is None else value
-
-
-@dataclass
-class _SessionTimer:
-    interval: int
-    we_refresh: bool
 
 
 class Call:
@@ -84,7 +68,7 @@ class Call:
         self._remote_allow = _allow(invite) if inbound else frozenset[str]()
         self._cancel_pending = False
         self._cancelled = False
-        self._timer: _SessionTimer | None = None
+        self._timer: SessionTimer | None = None
         self._refresh_tx: ClientTransaction | None = None
 
     # ---- identity -------------------------------------------------------------------------------------------
@@ -116,7 +100,7 @@ class Call:
         response = response_to(self.invite, status, reason, to_tag=self.local_tag)
         if 100 < status < 300:
             response.headers.add("Contact", self.ua.contact(self.peer))
-            self.ua.add_capabilities(response)
+            add_capabilities(response, self.ua.settings.user_agent)
         for name, value in (headers or {}).items():
             response.headers.add(name, value)
         if body:
@@ -153,10 +137,10 @@ class Call:
             self.reject(488, now)
             raise
         headers: dict[str, str] = dict(extra_headers or {})
-        timer = self._negotiate_inbound_timer()
+        timer = SessionTimer.answering(self.invite)
         if timer is not None:
             self._timer = timer
-            headers["Session-Expires"] = f"{timer.interval};refresher={'uas' if timer.we_refresh else 'uac'}"
+            headers["Session-Expires"] = timer.session_expires(answering=True)
             if "timer" in self.invite.headers.tokens("Supported"):
                 headers["Require"] = "timer"
         self.state = "answered"
@@ -247,7 +231,7 @@ class Call:
             raise RuntimeError("a re-INVITE of ours is still pending")
         request = self._in_dialog_request("INVITE")
         if self._timer is not None:
-            request.headers.add("Session-Expires", self._session_expires_value(answering=False))
+            request.headers.add("Session-Expires", self._timer.session_expires(answering=False))
             request.headers.add("Supported", "timer")
         request.headers.add("Content-Type", SDP)
         request.body = self.media.create_offer(direction).to_bytes()
@@ -280,7 +264,7 @@ class Call:
         after that they go where the route set or Contact says."""
         if self.inbound and self.peer.reliable and self.ua.is_connected(self.peer):
             return self.peer
-        return self.ua.address_for(self.dialog_or_raise().next_hop(), self.peer.transport)
+        return address_for(self.dialog_or_raise().next_hop(), self.peer.transport)
 
     # ---- requests routed to this call -----------------------------------------------------------------------
 
@@ -330,9 +314,9 @@ class Call:
         elif method == "NOTIFY":
             self._on_notify(tx, request, now)
         elif method == "OPTIONS":
-            self.ua.answer_options(tx, request, now)
+            tx.respond(options_response(request, self.ua.settings.user_agent), now)
         else:
-            self.ua.reject_method(tx, request, now)
+            tx.respond(method_refused(request), now)
 
     def _on_offer_request(self, tx: ServerTransaction, request: Request, now: float) -> None:
         """re-INVITE or UPDATE: hold/unhold, address change, session refresh — answered from the offer itself."""
@@ -362,9 +346,9 @@ class Call:
             self._reinvite_awaits_answer = True
         response = response_to(request, 200)
         response.headers.add("Contact", self.ua.contact(self.peer))
-        self.ua.add_capabilities(response)
+        add_capabilities(response, self.ua.settings.user_agent)
         if self._timer is not None:
-            response.headers.add("Session-Expires", self._session_expires_value(answering=True))
+            response.headers.add("Session-Expires", self._timer.session_expires(answering=True))
             if "timer" in request.headers.tokens("Supported"):
                 response.headers.add("Require", "timer")
         if body:
@@ -403,9 +387,13 @@ class Call:
 
     def on_response(self, tx: ClientTransaction, response: Response, now: float) -> None:
         method = tx.request.method
-        if response.status in (401, 407) and self._retry_with_auth(tx, response, now):
-            return
-        if response.status == 422 and method == "INVITE" and self._retry_with_longer_interval(tx, response, now):
+        retry = None
+        if response.status in (401, 407) and self.credentials is not None:
+            retry = digest_retry(tx.request, response, self.credentials)
+        elif response.status == 422 and method == "INVITE":
+            retry = interval_retry(tx.request, response)
+        if retry is not None:
+            self._resend(tx, now, retry)
             return
         if method == "INVITE" and tx is self._invite_tx:
             self._on_invite_response(tx, response, now)
@@ -438,34 +426,8 @@ class Call:
         elif tx is self._reinvite_tx:
             self._reinvite_tx = None
 
-    def _retry_with_auth(self, tx: ClientTransaction, response: Response, now: float) -> bool:
-        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
-        challenge = response.headers.get(header)
-        if self.credentials is None or challenge is None:
-            return False
-        # One answer per request; a further challenge is only answered when it says our nonce went stale.
-        authorised = "Authorization" in tx.request.headers or "Proxy-Authorization" in tx.request.headers
-        stale = "stale=true" in challenge.replace(" ", "").lower()
-        if authorised and not stale:
-            return False
-        auth_header = "Authorization" if response.status == 401 else "Proxy-Authorization"
-        value = authorization_for(challenge, self.credentials, tx.request.method, str(tx.request.uri))
-        self._resend(tx, now, {auth_header: value})
-        return True
-
-    def _retry_with_longer_interval(self, tx: ClientTransaction, response: Response, now: float) -> bool:
-        """422 Session Interval Too Small: ask again with the peer's Min-SE (RFC 4028 §8.1), once."""
-        asked = session_interval(parse_header_params(response.headers.get("Min-SE") or "")[0])
-        if asked is None or tx.request.headers.get("Session-Expires") == str(asked):
-            return False
-        self._resend(tx, now, {"Session-Expires": str(asked), "Min-SE": str(asked)})
-        return True
-
     def _resend(self, tx: ClientTransaction, now: float, headers: dict[str, str]) -> None:
         """The same request again with a new CSeq and branch and some headers replaced."""
-        request = Request(method=tx.request.method, uri=tx.request.uri, headers=tx.request.headers.copy())
-        request.body = tx.request.body
-        request.headers.remove("Via")
         if self.dialog is not None and self.state not in ("calling", "early"):
             self.dialog.local_seq += 1
             seq = self.dialog.local_seq
@@ -473,9 +435,7 @@ class Call:
             seq = tx.request.cseq.seq + 1
             if self.dialog is not None:
                 self.dialog.local_seq = seq
-        request.headers.set("CSeq", f"{seq} {request.method}")
-        for name, value in headers.items():
-            request.headers.set(name, value)
+        request = retried(tx.request, seq, headers)
         new_tx = self.ua.send_request(request, tx.peer, now, self)
         if tx is self._invite_tx:
             self._invite_tx = new_tx
@@ -520,7 +480,7 @@ class Call:
         if params is None:
             self.bye(now)
             return
-        self._timer = self._negotiate_outbound_timer(response)
+        self._timer = SessionTimer.dialling(response)
         self._arm_session_timer(now)
         self.ua.emit(CallAnswered(self, params))
 
@@ -528,7 +488,7 @@ class Call:
         """A second 2xx from another fork: it must be ACKed, then released with BYE (RFC 3261 §13.2.2.4)."""
         try:
             other = Dialog.for_uac(tx.request, response)
-            peer = self.ua.address_for(other.next_hop(), self.peer.transport)
+            peer = address_for(other.next_hop(), self.peer.transport)
         except SipParseError:
             return
         ack = other.create_request("ACK", seq=tx.request.cseq.seq)
@@ -577,46 +537,14 @@ class Call:
 
     # ---- RFC 4028 session timers ----------------------------------------------------------------------------
 
-    def _negotiate_inbound_timer(self) -> _SessionTimer | None:
-        text = self.invite.headers.get("Session-Expires")
-        if not text:
-            return None
-        value, params = parse_header_params(text)
-        interval = session_interval(value)  # the agent already answered 422 below our Min-SE
-        if interval is None:
-            return None
-        refresher = params.get("refresher")
-        if refresher not in ("uac", "uas"):
-            refresher = "uac" if "timer" in self.invite.headers.tokens("Supported") else "uas"
-        return _SessionTimer(interval, we_refresh=refresher == "uas")
-
-    def _negotiate_outbound_timer(self, response: Response) -> _SessionTimer | None:
-        text = response.headers.get("Session-Expires")
-        if not text:
-            return None
-        value, params = parse_header_params(text)
-        interval = session_interval(value)
-        if interval is None:
-            return None
-        return _SessionTimer(interval, we_refresh=params.get("refresher", "uac") == "uac")
-
-    def _session_expires_value(self, *, answering: bool) -> str:
-        """``refresher`` names a role in the current transaction: we are its UAS when answering."""
-        assert self._timer is not None
-        role = "uas" if self._timer.we_refresh == answering else "uac"
-        return f"{self._timer.interval};refresher={role}"
-
     def _arm_session_timer(self, now: float) -> None:
         self.deadlines.pop("refresh", None)
         self.deadlines.pop("expire", None)
         if self._timer is None or self.state != "confirmed":
             return
-        interval = self._timer.interval
-        if self._timer.we_refresh:
-            self.deadlines["refresh"] = now + interval / 2
-        else:
-            self.deadlines["expire"] = now + interval - min(32, interval / 3)
-        self.ua.call_timers.schedule(self, min(self.deadlines.values()))
+        name, due = self._timer.next_deadline(now)
+        self.deadlines[name] = due
+        self.ua.call_timers.schedule(self, due)
 
     def handle_timer(self, now: float) -> None:
         if self.deadlines.get("refresh", now + 1) <= now:
@@ -628,11 +556,11 @@ class Call:
             self._end("session-expired", now)
 
     def _send_refresh(self, now: float) -> None:
-        if self.state != "confirmed" or self.media is None:
+        if self.state != "confirmed" or self.media is None or self._timer is None:
             return
         use_update = "UPDATE" in self._remote_allow
         request = self._in_dialog_request("UPDATE" if use_update else "INVITE")
-        request.headers.add("Session-Expires", self._session_expires_value(answering=False))
+        request.headers.add("Session-Expires", self._timer.session_expires(answering=False))
         request.headers.add("Supported", "timer")
         if not use_update:
             current = self.media.current.direction if self.media.current else "sendrecv"

@@ -14,14 +14,17 @@ from collections.abc import Callable
 
 from sipbridge.repeated_log import RepeatedEventLog
 
+from .admission import refusal_of_invite, refusal_of_request
 from .auth import Credentials, DigestServer
-from .call import Call, session_interval
+from .call import Call
+from .capabilities import add_capabilities, method_refused, options_response
 from .dialog import Dialog, new_tag
 from .errors import SipParseError
 from .events import Event, IncomingCall
-from .headers import Via, parse_header_params
+from .headers import Via
 from .message import MessageError, Request, Response, parse_message, response_to
 from .offer_answer import MediaSession
+from .return_path import response_address, stamp_via
 from .sdp import parse_sdp
 from .settings import SipSettings
 from .timers import TimerHeap
@@ -31,17 +34,12 @@ from .transaction import (
     ServerTransaction,
     Transaction,
     TransactionLayer,
+    address_for,
     new_branch,
 )
-from .uri import NameAddr, SipUri, Uri, format_host, parse_uri
+from .uri import NameAddr, Uri, format_host, parse_uri
 
 log = logging.getLogger(__name__)
-
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
-SUPPORTED = "timer, replaces"
-_ALLOWED = frozenset(m.strip() for m in ALLOW.split(","))
-_KNOWN_ELSEWHERE = frozenset({"REGISTER", "SUBSCRIBE", "PUBLISH", "MESSAGE", "PRACK"})
-_UNDERSTOOD = frozenset({"timer"})
 
 
 class UserAgent:
@@ -142,7 +140,7 @@ class UserAgent:
         """Send an INVITE with our SDP offer. ``destination`` defaults to the target URI's host and port."""
         target_uri = parse_uri(target) if isinstance(target, str) else target
         from_addr = NameAddr(parse_uri(from_uri) if isinstance(from_uri, str) else from_uri, display_name)
-        peer = destination or self.address_for(target_uri, transport)
+        peer = destination or address_for(target_uri, transport)
         local_tag = new_tag()
         request = Request(method="INVITE", uri=target_uri)
         request.headers.add("Max-Forwards", "70")
@@ -151,7 +149,7 @@ class UserAgent:
         request.headers.add("Call-ID", new_tag() + new_tag() + "@sipbridge")
         request.headers.add("CSeq", "1 INVITE")
         request.headers.add("Contact", self.contact(peer))
-        self.add_capabilities(request)
+        add_capabilities(request, self.settings.user_agent)
         request.headers.add("Session-Expires", str(self.settings.session_expires))
         request.headers.add("Min-SE", str(self.settings.min_se))
         for name, value in (headers or {}).items():
@@ -198,19 +196,6 @@ class UserAgent:
         params = "" if peer.transport == "UDP" else f";transport={peer.transport.lower()}"
         return f"<sip:sipbridge@{format_host(self._host_towards(peer))}:{port}{params}>"
 
-    def add_capabilities(self, message: Request | Response) -> None:
-        message.headers.add("Allow", ALLOW)
-        message.headers.add("Supported", SUPPORTED)
-        message.headers.add("User-Agent" if isinstance(message, Request) else "Server", self.settings.user_agent)
-
-    def address_for(self, uri: Uri, default_transport: str) -> Address:
-        if not isinstance(uri, SipUri):
-            raise SipParseError(f"cannot route to {uri}")
-        transport = uri.params.get("transport")
-        transport = transport.upper() if transport else ("TLS" if uri.scheme == "sips" else default_transport)
-        port = uri.port or (5061 if transport == "TLS" else 5060)
-        return Address(transport, uri.host, port)
-
     def _via(self, peer: Address) -> str:
         port = self._port_for(peer.transport)
         return str(Via(peer.transport, self._host_towards(peer), port, {"branch": new_branch(), "rport": None}))
@@ -231,18 +216,6 @@ class UserAgent:
 
     def send_raw(self, data: bytes, peer: Address) -> None:
         self.transactions.send(data, peer)
-
-    def answer_options(self, tx: ServerTransaction, request: Request, now: float) -> None:
-        response = response_to(request, 200, to_tag=new_tag())
-        self.add_capabilities(response)
-        response.headers.add("Accept", "application/sdp")
-        tx.respond(response, now)
-
-    def reject_method(self, tx: ServerTransaction, request: Request, now: float) -> None:
-        known = request.method in _ALLOWED or request.method in _KNOWN_ELSEWHERE
-        response = response_to(request, 405 if known else 501, to_tag=new_tag())
-        response.headers.add("Allow", ALLOW)
-        tx.respond(response, now)
 
     # ---- transaction user callbacks -------------------------------------------------------------------------
 
@@ -272,8 +245,8 @@ class UserAgent:
             log.debug("stray response %s for %s", response.status, response.call_id)
 
     def _receive_request(self, request: Request, source: Address, now: float) -> None:
-        _stamp_via(request, source)
-        peer = _response_address(request, source)
+        stamp_via(request, source)
+        peer = response_address(request, source)
         tx = self.transactions.match_request(request)
         if request.method == "ACK":
             # An ACK for a 2xx is the dialog's business, even from peers that reuse the INVITE's branch for it.
@@ -289,7 +262,7 @@ class UserAgent:
             self._receive_cancel(request, peer, now)
             return
         tx = self.transactions.start_server(request, peer, now)
-        rejection = self._precheck(request)
+        rejection = refusal_of_request(request)
         if rejection is not None:
             tx.respond(rejection, now)
             return
@@ -303,22 +276,11 @@ class UserAgent:
         elif request.method == "INVITE":
             self._new_inbound_call(tx, request, peer, now)
         elif request.method == "OPTIONS":
-            self.answer_options(tx, request, now)
+            tx.respond(options_response(request, self.settings.user_agent), now)
         elif request.method in ("BYE", "INFO", "UPDATE", "NOTIFY", "REFER"):
             tx.respond(response_to(request, 481, to_tag=new_tag()), now)
         else:
-            self.reject_method(tx, request, now)
-
-    def _precheck(self, request: Request) -> Response | None:
-        max_forwards = request.headers.get("Max-Forwards")
-        if max_forwards is not None and int(max_forwards) == 0 and request.method != "OPTIONS":
-            return response_to(request, 483)
-        unknown = request.headers.tokens("Require") - _UNDERSTOOD
-        if unknown and request.method not in ("CANCEL", "BYE"):
-            response = response_to(request, 420)
-            response.headers.add("Unsupported", ", ".join(sorted(unknown)))
-            return response
-        return None
+            tx.respond(method_refused(request), now)
 
     def _new_inbound_call(self, tx: ServerTransaction, request: Request, peer: Address, now: float) -> None:
         local_tag = new_tag()
@@ -339,16 +301,9 @@ class UserAgent:
             log.info("rejecting INVITE %s: %s", request.call_id, exc)
             tx.respond(response_to(request, exc.status, to_tag=local_tag), now)
             return
-        if request.body and offer is None:
-            response = response_to(request, 415, to_tag=local_tag)
-            response.headers.add("Accept", "application/sdp")
-            tx.respond(response, now)
-            return
-        interval = session_interval(parse_header_params(request.headers.get("Session-Expires") or "")[0])
-        if interval is not None and interval < self.settings.min_se:
-            response = response_to(request, 422, to_tag=local_tag)
-            response.headers.add("Min-SE", str(self.settings.min_se))
-            tx.respond(response, now)
+        refusal = refusal_of_invite(request, offer, local_tag, self.settings.min_se)
+        if refusal is not None:
+            tx.respond(refusal, now)
             return
         call = Call(self, inbound=True, invite=request, peer=peer, local_tag=local_tag, dialog=dialog)
         call.offer = offer
@@ -389,33 +344,8 @@ class UserAgent:
         if self.settings.hide_inbound_port:
             return
         try:
-            _stamp_via(request, source)
+            stamp_via(request, source)
             response = response_to(request, status if status >= 400 else 400, to_tag=new_tag())
-            self.send_raw(response.to_bytes(), _response_address(request, source))
+            self.send_raw(response.to_bytes(), response_address(request, source))
         except SipParseError:
             pass  # not even enough to address an answer
-
-
-def _stamp_via(request: Request, source: Address) -> None:
-    """RFC 3261 §18.2.1 received= and RFC 3581 rport= on the top Via, so responses find their way back.
-
-    Both are ours to set: a ``received=`` the sender wrote itself is dropped (honouring it would send our responses,
-    with their retransmissions, wherever a sender names: a reflection attack)."""
-    cached = request.top_via
-    params = dict(cached.params)
-    params.pop("received", None)
-    if cached.host != source.host or "rport" in params:
-        params["received"] = source.host
-    if "rport" in params:
-        params["rport"] = str(source.port)
-    if params != cached.params:
-        request.headers.replace_first("Via", str(Via(cached.transport, cached.host, cached.port, params)))
-
-
-def _response_address(request: Request, source: Address) -> Address:
-    """Streams answer on the same connection. UDP answers the host the request came from (what our received=
-    says), at its source port when it asked for rport, else at the port its Via names."""
-    if source.reliable:
-        return source
-    via = request.top_via
-    return Address("UDP", source.host, source.port if "rport" in via.params else (via.port or 5060))

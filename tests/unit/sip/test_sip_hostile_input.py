@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from test_sip_useragent import A_HOST, B_HOST, _raw_invite, media
 
-from sipbridge.sip.call import MAX_SESSION_INTERVAL
 from sipbridge.sip.events import CallAcked, CallEnded, DtmfReceived, IncomingCall
 from sipbridge.sip.message import Response, parse_message
+from sipbridge.sip.session_timer import MAX_SESSION_INTERVAL
 from sipbridge.sip.settings import SipSettings
 from sipbridge.sip.transaction import Address
 from sipbridge.sip.useragent import UserAgent

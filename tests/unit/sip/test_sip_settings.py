@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sipbridge.sip.settings import SipSettings, codecs_from_config
-from sipbridge.sip.transaction import Address
+from sipbridge.sip.transaction import Address, address_for
 from sipbridge.sip.uri import parse_uri
 from sipbridge.sip.useragent import UserAgent
 
@@ -22,4 +22,4 @@ def test_advertised_address_and_port_in_via_and_contact() -> None:
     dual = UserAgent(SipSettings(), local_host="192.0.2.5", local_host_v6="2001:db8::5")
     assert dual.contact(Address("UDP", "2001:db8::9", 5060)) == "<sip:sipbridge@[2001:db8::5]:5060>"
     assert dual.contact(Address("UDP", "192.0.2.9", 5060)) == "<sip:sipbridge@192.0.2.5:5060>"
-    assert agent.address_for(parse_uri("sip:a@b.example;transport=tcp"), "UDP") == Address("TCP", "b.example", 5060)
+    assert address_for(parse_uri("sip:a@b.example;transport=tcp"), "UDP") == Address("TCP", "b.example", 5060)
