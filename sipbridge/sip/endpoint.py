@@ -2,7 +2,8 @@
 (``InboundCall``, ``OutboundCall``) that names its call in the core by ``CallHandle``.
 
 Every action runs the sans-IO core synchronously, then flushes its output and re-arms the single timer, so
-there is exactly one place where time and sockets meet the state machines.
+there is exactly one place where time and sockets meet the state machines. What the transports see of stream
+connections opening and closing goes to the core as input.
 """
 
 from __future__ import annotations
@@ -257,7 +258,7 @@ class Endpoint:
             tls_cert_file=s.tls_cert_file, tls_key_file=s.tls_key_file, tls_ca_file=s.tls_ca_file,
             idle_timeout=s.stream_idle_timeout, message_deadline=s.stream_message_deadline,
             max_connections_per_source=s.max_connections_per_source, on_error=self._transport_error,
-            in_use=self._carries_calls,
+            in_use=self._carries_calls, on_connection=self._connection_changed,
         )  # fmt: skip
         await self.transports.start()
         bound = s.bind_host
@@ -273,7 +274,6 @@ class Endpoint:
         )
         local_v6 = primary_local_address(socket.AF_INET6) if bound == "::" else None
         self.ua = UserAgent(self.settings, local_host=local, local_host_v6=local_v6, secret=self.settings.nonce_secret)
-        self.ua.locality.is_connected = self.transports.is_connected
         if s.overload_lag > 0:
             self._lag_watch = asyncio.ensure_future(self._watch_lag(s.overload_lag))
 
@@ -342,6 +342,13 @@ class Endpoint:
 
     def _carries_calls(self, peer: Address) -> bool:
         return self.ua is not None and self.ua.carries_calls(peer)
+
+    def _connection_changed(self, peer: Address, is_open: bool) -> None:
+        if self.ua is not None:
+            if is_open:
+                self.ua.connection_made(peer)
+            else:
+                self.ua.connection_lost(peer)
 
     def _transport_error(self, dest: Address) -> None:
         if self.ua is not None:

@@ -1,11 +1,10 @@
 """Where we are, as each peer sees us: our Via and Contact towards it, and which stream connections are open.
 
-The user agent owns the one ``Locality``; calls read it (it is their ``CallEnvironment``).
+The user agent owns the one ``Locality`` and tells it what the edge reports about connections; calls read it
+(it is their ``CallEnvironment``).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from .headers import Via
 from .settings import SipSettings
@@ -20,8 +19,7 @@ class Locality:
         self.settings = settings
         self.host = settings.advertised_host or local_host
         self.host_v6 = settings.advertised_host_v6 or local_host_v6
-        self.is_connected: Callable[[Address], bool] = lambda peer: True
-        """Set by the edge: whether a stream connection with a peer is open right now."""
+        self._connections: set[Address] = set()
 
     def contact(self, peer: Address) -> str:
         """Our Contact towards ``peer``: its transport, and our address of its IP family."""
@@ -32,6 +30,15 @@ class Locality:
     def via(self, peer: Address) -> str:
         port = self._port_for(peer.transport)
         return str(Via(peer.transport, self._host_towards(peer), port, {"branch": new_branch(), "rport": None}))
+
+    def is_connected(self, peer: Address) -> bool:
+        return peer in self._connections
+
+    def connection_made(self, peer: Address) -> None:
+        self._connections.add(peer)
+
+    def connection_lost(self, peer: Address) -> None:
+        self._connections.discard(peer)
 
     def _port_for(self, transport: str) -> int:
         """Our listening port for a transport; without a TLS listener, TLS replies come back on the connection."""

@@ -1,7 +1,7 @@
 """The sans-IO SIP user agent: bytes, time and actions in; bytes, timers and events out (aioquic-style).
 
 Inputs: ``receive_datagram(data, source, now)`` (one datagram or one framed stream message), ``handle_timer(now)``,
-``transport_error(peer, now)``.
+``connection_made(peer)`` / ``connection_lost(peer)`` for stream connections, ``transport_error(peer, now)``.
 Outputs: ``datagrams_to_send()``, ``get_timer()``, ``next_event()``. Nothing raises out of
 ``receive_datagram``: malformed input is answered 400 (or dropped when ``hide_inbound_port`` is set) and logged.
 
@@ -68,6 +68,8 @@ class UserAgent:
     # ---- inputs ---------------------------------------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, source: Address, now: float) -> None:
+        if source.reliable:
+            self.locality.connection_made(source)  # a message that came over a stream proves it is open
         try:
             message = parse_message(data, stream=source.reliable)
         except MessageError as exc:
@@ -95,6 +97,14 @@ class UserAgent:
             log.exception("failed to process SIP from %s (Call-ID %s)", source, message.call_id)
             if isinstance(message, Request) and message.method != "ACK":
                 self._answer_malformed(message, 500, source)
+
+    def connection_made(self, peer: Address) -> None:
+        """The edge opened or accepted a stream connection with ``peer``."""
+        self.locality.connection_made(peer)
+
+    def connection_lost(self, peer: Address) -> None:
+        """The stream connection with ``peer`` closed: an inbound call's in-dialog requests go to its Contact."""
+        self.locality.connection_lost(peer)
 
     def transport_error(self, peer: Address, now: float) -> None:
         """The edge could not reach ``peer`` (connection refused, name not resolved)."""

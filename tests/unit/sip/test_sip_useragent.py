@@ -648,7 +648,7 @@ def test_inbound_stream_call_uses_its_connection_then_falls_back_to_contact() ->
     agent.receive_datagram(ack, flow, 0.1)
     agent.send_info(event.handle, "1", 0.2)
     assert agent.datagrams_to_send()[-1][1] == flow
-    agent.locality.is_connected = lambda peer: False  # the caller closed the connection
+    agent.connection_lost(flow)  # the caller closed the connection
     agent.hangup(event.handle, 0.3)
     assert agent.datagrams_to_send()[-1][1] == Address("TCP", A_HOST, 5060)
 
