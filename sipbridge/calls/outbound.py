@@ -169,7 +169,7 @@ class OutboundCallFlow(BridgedCall):
         try:
             params = await sip.wait_answered()
         except CallFailed as failure:
-            response = sip.core.final_response
+            response = sip.final_response
             status = failure.status or 500
             reason = response.reason if response is not None and response.status == status else ""
             raise PsrpcError.from_sip_status(status, reason) from None
@@ -188,7 +188,7 @@ class OutboundCallFlow(BridgedCall):
 
     def _answer_attributes(self) -> dict[str, str]:
         assert self.sip is not None
-        response = self.sip.core.final_response
+        response = self.sip.final_response
         return self.plan.answer_attributes(list(response.headers)) if response is not None else {}
 
     def _on_progress(self, event: CallProgress) -> None:

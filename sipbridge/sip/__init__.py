@@ -1,12 +1,14 @@
 """sipbridge's SIP stack: a sans-IO RFC 3261 core (``UserAgent``) and its asyncio edge (``Endpoint``)."""
 
 from .auth import Credentials, Verdict
+from .call_state import CallInfo, CallState
 from .endpoint import CallFailed, Endpoint, InboundCall, OutboundCall, SipCall
-from .errors import SipParseError
+from .errors import LocalProtocolError, SipParseError
 from .events import (
     CallAcked,
     CallAnswered,
     CallEnded,
+    CallHandle,
     CallProgress,
     DtmfReceived,
     Event,
@@ -25,7 +27,10 @@ __all__ = [
     "CallAnswered",
     "CallEnded",
     "CallFailed",
+    "CallHandle",
+    "CallInfo",
     "CallProgress",
+    "CallState",
     "Credentials",
     "DtmfReceived",
     "Encryption",
@@ -33,6 +38,7 @@ __all__ = [
     "Event",
     "InboundCall",
     "IncomingCall",
+    "LocalProtocolError",
     "MediaParams",
     "MediaSession",
     "MediaUpdated",

@@ -1,7 +1,9 @@
-"""The asyncio surface the call flows use: an ``Endpoint`` owning sockets and the clock, and call handles.
+"""The asyncio surface the call flows use: an ``Endpoint`` owning sockets and the clock, and one object per call
+(``InboundCall``, ``OutboundCall``) that names its call in the core by ``CallHandle``.
 
 Every action runs the sans-IO core synchronously, then flushes its output and re-arms the single timer, so
-there is exactly one place where time and sockets meet the state machines.
+there is exactly one place where time and sockets meet the state machines. What the transports see of stream
+connections opening and closing goes to the core as input.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from .auth import Credentials, DigestCheck
-from .call import Call
+from .call_state import CallState
 from .errors import SipParseError
-from .events import CallAcked, CallAnswered, CallEnded, Event, IncomingCall, TransferProgress
-from .message import Request
+from .events import CallAcked, CallAnswered, CallEnded, CallHandle, Event, IncomingCall, TransferProgress
+from .message import Request, Response
 from .offer_answer import MediaParams, MediaSession
 from .sdp import SessionDescription
 from .settings import SipSettings
@@ -41,28 +43,38 @@ class CallFailed(Exception):
 
 
 class SipCall:
-    """Shared by inbound and outbound calls: events, hang-up, transfer, DTMF."""
+    """Shared by inbound and outbound calls: events, hang-up, transfer, DTMF. Reads and acts through the
+    endpoint's user agent by the call's handle."""
 
-    def __init__(self, endpoint: Endpoint, call: Call) -> None:
+    def __init__(self, endpoint: Endpoint, handle: CallHandle) -> None:
+        assert endpoint.ua is not None  # calls exist once the endpoint has started
         self._endpoint = endpoint
-        self.core = call
+        self._ua = endpoint.ua
+        self.handle = handle
+        info = self._ua.call_info(handle)
+        self.call_id = info.call_id
+        self._peer = info.peer
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._ended: asyncio.Future[CallEnded] = asyncio.get_running_loop().create_future()
         self._answered: asyncio.Future[MediaParams] = asyncio.get_running_loop().create_future()
         self._transfer: asyncio.Future[TransferProgress] | None = None
 
     @property
-    def call_id(self) -> str:
-        return self.core.call_id
+    def media(self) -> MediaParams | None:
+        """The negotiated media while the call lasts."""
+        return None if self.ended else self._ua.call_info(self.handle).media
 
     @property
-    def media(self) -> MediaParams | None:
-        return self.core.media.current if self.core.media else None
+    def final_response(self) -> Response | None:
+        """Outbound: the final response our INVITE got (its reason phrase and headers), also after the end."""
+        if self._ended.done():
+            return self._ended.result().final_response
+        return self._ua.call_info(self.handle).final_response
 
     @property
     def peer_host(self) -> str:
         """The host this call's SIP comes from (inbound) or goes to (outbound)."""
-        return self.core.peer.host
+        return self._peer.host
 
     @property
     def ended(self) -> bool:
@@ -81,7 +93,7 @@ class SipCall:
 
     async def bye(self) -> CallEnded:
         """Hang up (BYE, or CANCEL/480 before an answer) and wait until the call is over."""
-        self._endpoint.run(self.core.bye)
+        self._endpoint.run(lambda now: self._ua.hangup(self.handle, now))
         return await self.wait_ended()
 
     async def refer(
@@ -92,7 +104,9 @@ class SipCall:
         self._require_dialog()
         loop = asyncio.get_running_loop()
         self._transfer = loop.create_future()
-        self._endpoint.run(lambda now: self.core.refer(target, now, referred_by=referred_by, headers=headers))
+        self._endpoint.run(
+            lambda now: self._ua.refer(self.handle, target, now, referred_by=referred_by, headers=headers)
+        )
         transfer = self._transfer
         ended = asyncio.ensure_future(asyncio.shield(self._ended))
         try:
@@ -107,22 +121,23 @@ class SipCall:
     async def hold(self) -> None:
         """re-INVITE with ``sendonly``; the outcome arrives as MediaUpdated (direction ``sendonly``)."""
         self._require_dialog(confirmed=True)
-        self._endpoint.run(lambda now: self.core.reinvite(now, direction="sendonly"))
+        self._endpoint.run(lambda now: self._ua.reinvite(self.handle, now, direction="sendonly"))
 
     async def unhold(self) -> None:
         """re-INVITE with ``sendrecv``; the outcome arrives as MediaUpdated."""
         self._require_dialog(confirmed=True)
-        self._endpoint.run(lambda now: self.core.reinvite(now, direction="sendrecv"))
+        self._endpoint.run(lambda now: self._ua.reinvite(self.handle, now, direction="sendrecv"))
 
     async def send_dtmf(self, digit: str, duration_ms: int = 250) -> None:
         """One digit by SIP INFO (application/dtmf-relay); RFC 4733 events are the media layer's."""
         self._require_dialog()
-        self._endpoint.run(lambda now: self.core.send_info(digit, now, duration_ms=duration_ms))
+        self._endpoint.run(lambda now: self._ua.send_info(self.handle, digit, now, duration_ms=duration_ms))
 
     def _require_dialog(self, *, confirmed: bool = False) -> None:
-        states = ("confirmed",) if confirmed else ("confirmed", "answered")
-        if self.core.ended or self.core.dialog is None or self.core.state not in states:
-            raise CallFailed(f"no established call (state {self.core.state})", None)
+        states = (CallState.CONFIRMED,) if confirmed else (CallState.CONFIRMED, CallState.ANSWERED)
+        state = self._ua.state(self.handle)
+        if state not in states:
+            raise CallFailed(f"no established call (state {state})", None)
 
     def deliver(self, event: Event) -> None:
         self._events.put_nowait(event)
@@ -145,57 +160,60 @@ class SipCall:
 class InboundCall(SipCall):
     """An INVITE handed to the incoming-call handler."""
 
-    @property
-    def request(self) -> Request:
-        return self.core.invite
+    def __init__(self, endpoint: Endpoint, handle: CallHandle) -> None:
+        super().__init__(endpoint, handle)
+        info = self._ua.call_info(handle)
+        self.request: Request = info.invite
+        """The parsed INVITE (headers for trunk matching, sip.h.* attributes)."""
+        self.offer: SessionDescription | None = info.offer
+        """The caller's SDP offer; None for a delayed offer (we offer in the 200, the answer comes in the ACK)."""
 
     @property
     def source(self) -> Address:
-        return self.core.peer
-
-    @property
-    def offer(self) -> SessionDescription | None:
-        """The caller's SDP offer; None for a delayed offer (we offer in the 200, the answer comes in the ACK)."""
-        return self.core.offer
+        """Where the INVITE came from (for trunk source-address matching)."""
+        return self._peer
 
     @property
     def from_(self) -> NameAddr:
-        return self.core.invite.from_
+        return self.request.from_
 
     @property
     def to(self) -> NameAddr:
-        return self.core.invite.to
+        return self.request.to
 
     def authenticate(self, username: str, password: str) -> DigestCheck:
-        return self.core.authenticate(username, password)
+        """The digest verdict on the INVITE's credentials; CallFailed once the caller has gone."""
+        if self.ended:
+            raise CallFailed(self._ended.result().reason, None)
+        return self._ua.authenticate(self.handle, username, password)
 
     async def challenge(self, *, proxy: bool = False, stale: bool = False) -> None:
         """401/407; the authorised retry arrives as a new InboundCall."""
-        self._endpoint.run(lambda now: self.core.challenge(now, proxy=proxy, stale=stale))
+        self._endpoint.run(lambda now: self._ua.challenge(self.handle, now, proxy=proxy, stale=stale))
 
     async def trying(self) -> None:
         """100 Trying; only needed with hide_inbound_port, once the caller passed trunk matching."""
-        self._endpoint.run(self.core.trying)
+        self._endpoint.run(lambda now: self._ua.trying(self.handle, now))
 
     async def ring(self) -> None:
-        self._endpoint.run(self.core.ring)
+        self._endpoint.run(lambda now: self._ua.ring(self.handle, now))
 
     async def progress(self, media: MediaSession) -> None:
-        self._endpoint.run(lambda now: self.core.progress(media, now))
+        self._endpoint.run(lambda now: self._ua.progress(self.handle, media, now))
 
     async def answer(self, media: MediaSession, headers: dict[str, str] | None = None) -> MediaParams:
         """200 OK, then wait for the ACK. Raises NegotiationError (488 sent) or CallFailed."""
-        if self.core.ended:
-            raise CallFailed(self.core.end_reason or "ended", None)  # e.g. CANCELled while we set up the room
-        self._endpoint.run(lambda now: self.core.answer(media, now, extra_headers=headers))
+        if self.ended:
+            raise CallFailed(self._ended.result().reason, None)  # e.g. CANCELled while we set up the room
+        self._endpoint.run(lambda now: self._ua.answer(self.handle, media, now, extra_headers=headers))
         return await asyncio.shield(self._answered)
 
     async def reject(self, status: int = 486, reason: str = "", headers: dict[str, str] | None = None) -> None:
-        self._endpoint.run(lambda now: self.core.reject(status, now, reason=reason, headers=headers))
+        self._endpoint.run(lambda now: self._ua.reject(self.handle, status, now, reason=reason, headers=headers))
 
     async def drop(self) -> None:
         """No answer at all (hide_inbound_port for callers we do not know)."""
-        self._endpoint.run(self.core.drop)
+        self._endpoint.run(lambda now: self._ua.drop(self.handle, now))
 
 
 class OutboundCall(SipCall):
@@ -213,7 +231,7 @@ class Endpoint:
         self._on_incoming = on_incoming
         self.ua: UserAgent | None = None
         self.transports: Transports | None = None
-        self._calls: dict[int, SipCall] = {}
+        self._calls: dict[CallHandle, SipCall] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._lag_watch: asyncio.Task[None] | None = None
@@ -221,7 +239,7 @@ class Endpoint:
     @property
     def local_host(self) -> str:
         assert self.ua is not None
-        return self.ua.host
+        return self.ua.locality.host
 
     @property
     def active_calls(self) -> int:
@@ -240,7 +258,7 @@ class Endpoint:
             tls_cert_file=s.tls_cert_file, tls_key_file=s.tls_key_file, tls_ca_file=s.tls_ca_file,
             idle_timeout=s.stream_idle_timeout, message_deadline=s.stream_message_deadline,
             max_connections_per_source=s.max_connections_per_source, on_error=self._transport_error,
-            in_use=self._carries_calls,
+            in_use=self._carries_calls, on_connection=self._connection_changed,
         )  # fmt: skip
         await self.transports.start()
         bound = s.bind_host
@@ -256,7 +274,6 @@ class Endpoint:
         )
         local_v6 = primary_local_address(socket.AF_INET6) if bound == "::" else None
         self.ua = UserAgent(self.settings, local_host=local, local_host_v6=local_v6, secret=self.settings.nonce_secret)
-        self.ua.is_connected = self.transports.is_connected
         if s.overload_lag > 0:
             self._lag_watch = asyncio.ensure_future(self._watch_lag(s.overload_lag))
 
@@ -283,20 +300,17 @@ class Endpoint:
         headers: dict[str, str] | None = None,
     ) -> OutboundCall:
         """Send the INVITE; await ``wait_answered()`` on the result for the outcome."""
-        holder: list[OutboundCall] = []
-
-        def invite(now: float) -> None:
-            assert self.ua is not None
-            call = self.ua.invite(
+        assert self.ua is not None
+        ua = self.ua
+        handle = self.run(
+            lambda now: ua.invite(
                 target, media, now, from_uri=from_uri, display_name=display_name, destination=destination,
                 transport=transport, credentials=credentials, headers=headers,
-            )  # fmt: skip
-            handle = OutboundCall(self, call)
-            self._calls[id(call)] = handle
-            holder.append(handle)
-
-        self.run(invite)
-        return holder[0]
+            )
+        )  # fmt: skip
+        call = OutboundCall(self, handle)
+        self._calls[handle] = call
+        return call
 
     def run(self, action: Callable[[float], T]) -> T:
         """Run one core action at the current time, then send, dispatch events and re-arm the timer."""
@@ -329,6 +343,13 @@ class Endpoint:
     def _carries_calls(self, peer: Address) -> bool:
         return self.ua is not None and self.ua.carries_calls(peer)
 
+    def _connection_changed(self, peer: Address, is_open: bool) -> None:
+        if self.ua is not None:
+            if is_open:
+                self.ua.connection_made(peer)
+            else:
+                self.ua.connection_lost(peer)
+
     def _transport_error(self, dest: Address) -> None:
         if self.ua is not None:
             ua = self.ua
@@ -358,22 +379,23 @@ class Endpoint:
 
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, IncomingCall):
-            handle = InboundCall(self, event.call)
-            self._calls[id(event.call)] = handle
-            handle.deliver(event)
+            call = InboundCall(self, event.handle)
+            self._calls[event.handle] = call
+            call.deliver(event)
             if self._on_incoming is None:
-                event.call.reject(480, asyncio.get_running_loop().time())
+                assert self.ua is not None
+                self.ua.reject(event.handle, 480, asyncio.get_running_loop().time())
                 return
-            task = asyncio.ensure_future(self._handle(handle))
+            task = asyncio.ensure_future(self._handle(call))
             self._handlers.add(task)
             task.add_done_callback(self._handlers.discard)
             return
-        call_handle = self._calls.get(id(event.call))
-        if call_handle is None:
+        known = self._calls.get(event.handle)
+        if known is None:
             return
-        call_handle.deliver(event)
+        known.deliver(event)
         if isinstance(event, CallEnded):
-            self._calls.pop(id(event.call), None)
+            del self._calls[event.handle]
 
     async def _handle(self, call: InboundCall) -> None:
         """Run the call flow's handler; a failure is contained to this call (answered 500 or hung up)."""
@@ -386,8 +408,9 @@ class Endpoint:
             log.info("call %s ended in its handler: %s", call.call_id, exc)  # a 488, or the caller went away
         except Exception:
             log.exception("incoming-call handler failed for %s", call.call_id)
-            if not call.ended:
-                if call.core.state in ("incoming", "early"):
-                    self.run(lambda now: call.core.reject(500, now))
+            if not call.ended and self.ua is not None:
+                ua = self.ua
+                if ua.state(call.handle) in (CallState.INCOMING, CallState.EARLY):
+                    self.run(lambda now: ua.reject(call.handle, 500, now))
                 else:
-                    self.run(call.core.bye)
+                    self.run(lambda now: ua.hangup(call.handle, now))

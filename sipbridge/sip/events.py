@@ -1,28 +1,34 @@
-"""Events the sans-IO core hands to its owner, in the order they happened (``UserAgent.next_event``)."""
+"""Events the sans-IO core hands to its owner, in the order they happened (``UserAgent.next_event``).
+
+Each names its call by a ``CallHandle``; what else the owner wants to know about the call it reads from the
+agent (``UserAgent.call_info``), and it acts on the call through the agent too.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import NewType
 
+from .message import Response
 from .offer_answer import MediaParams
 
-if TYPE_CHECKING:
-    from .call import Call
+CallHandle = NewType("CallHandle", int)
+"""A call's identity towards its owner: unique within a user agent and never reused, so a handle outliving its
+call still names that call (and no other)."""
 
 
 @dataclass(frozen=True)
 class IncomingCall:
-    """A new INVITE. The owner answers, rings, challenges, rejects or drops ``call``."""
+    """A new INVITE. The owner answers, rings, challenges, rejects or drops the call."""
 
-    call: Call
+    handle: CallHandle
 
 
 @dataclass(frozen=True)
 class CallProgress:
     """Outbound: a provisional response (180/183); ``media`` is set when it carried an SDP answer."""
 
-    call: Call
+    handle: CallHandle
     status: int
     reason: str
     media: MediaParams | None
@@ -32,7 +38,7 @@ class CallProgress:
 class CallAnswered:
     """Outbound: 2xx received and ACKed."""
 
-    call: Call
+    handle: CallHandle
     media: MediaParams
 
 
@@ -40,7 +46,7 @@ class CallAnswered:
 class CallAcked:
     """Inbound: our 2xx was acknowledged; ``media`` is the negotiated result (delayed offers settle here)."""
 
-    call: Call
+    handle: CallHandle
     media: MediaParams | None
 
 
@@ -48,13 +54,13 @@ class CallAcked:
 class MediaUpdated:
     """A re-INVITE or UPDATE changed the media: hold/unhold, new remote address or codec."""
 
-    call: Call
+    handle: CallHandle
     media: MediaParams
 
 
 @dataclass(frozen=True)
 class DtmfReceived:
-    call: Call
+    handle: CallHandle
     digit: str
     duration_ms: int
 
@@ -63,7 +69,7 @@ class DtmfReceived:
 class TransferProgress:
     """REFER outcome: 202 accepted, then NOTIFY sipfrag statuses; ``final`` marks the last one."""
 
-    call: Call
+    handle: CallHandle
     status: int
     final: bool
 
@@ -74,12 +80,15 @@ class TransferProgress:
 
 @dataclass(frozen=True)
 class CallEnded:
-    """The call is over. ``reason``: bye, cancel, rejected, timeout, ack-timeout, session-expired, dropped."""
+    """The call is over and its handle no longer readable. ``reason``: bye, cancel, rejected, timeout,
+    unreachable, ack-timeout, session-expired, dropped. ``final_response``: for outbound calls, the final
+    response our INVITE got, if any (its reason phrase and headers outlive the call)."""
 
-    call: Call
+    handle: CallHandle
     reason: str
     status: int | None = None
     by_remote: bool = False
+    final_response: Response | None = None
 
 
 Event = (

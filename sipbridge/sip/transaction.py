@@ -12,8 +12,10 @@ import os
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .errors import SipParseError
 from .message import Request, Response, response_to
 from .timers import TimerHeap
+from .uri import SipUri, Uri
 
 T1 = 0.5
 T2 = 4.0
@@ -32,6 +34,17 @@ class Address:
     @property
     def reliable(self) -> bool:
         return self.transport != "UDP"
+
+
+def address_for(uri: Uri, default_transport: str) -> Address:
+    """Where a SIP URI points: its ``transport`` parameter (TLS for ``sips:``), its port or the transport's
+    default. A name stays a name: the edge resolves it (A/AAAA only, no RFC 3263 NAPTR/SRV)."""
+    if not isinstance(uri, SipUri):
+        raise SipParseError(f"cannot route to {uri}")
+    transport = uri.params.get("transport")
+    transport = transport.upper() if transport else ("TLS" if uri.scheme == "sips" else default_transport)
+    port = uri.port or (5061 if transport == "TLS" else 5060)
+    return Address(transport, uri.host, port)
 
 
 def new_branch() -> str:

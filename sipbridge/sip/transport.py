@@ -30,6 +30,8 @@ Receiver = Callable[[bytes, Address], None]
 UDP_RECEIVE_BUFFER = 4 * 1024 * 1024  # the kernel caps it at net.core.rmem_max
 
 ErrorHandler = Callable[[Address], None]
+ConnectionHandler = Callable[[Address, bool], None]
+"""Told each time a stream connection with a peer opens (True) or closes (False)."""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -77,6 +79,7 @@ class _Stream(asyncio.Protocol):
             transport.abort()
             return
         self.owner.connections[self.peer] = self
+        self.owner.on_connection(self.peer, True)
         if self.accepted:
             self._arm_deadline()
 
@@ -114,6 +117,7 @@ class _Stream(asyncio.Protocol):
         self._cancel_deadline()
         if self.peer is not None and self.owner.connections.get(self.peer) is self:
             del self.owner.connections[self.peer]
+            self.owner.on_connection(self.peer, False)
             if self.accepted:
                 self.owner.release(self.peer)
 
@@ -146,9 +150,11 @@ class Transports:
         max_connections_per_source: int = 64,
         on_error: ErrorHandler | None = None,
         in_use: Callable[[Address], bool] | None = None,
+        on_connection: ConnectionHandler = lambda peer, is_open: None,
     ) -> None:
         self.receiver = receiver
         self.on_error = on_error
+        self.on_connection = on_connection
         self.in_use = in_use  # connections carrying calls are not closed for idleness
         self.host = host
         self.port = port
@@ -250,9 +256,6 @@ class Transports:
         if self._udp_family == socket.AF_INET6 and ":" not in host:
             return "::ffff:" + host
         return host
-
-    def is_connected(self, dest: Address) -> bool:
-        return dest in self.connections
 
     async def _send_udp_resolved(self, data: bytes, dest: Address) -> None:
         loop = asyncio.get_running_loop()

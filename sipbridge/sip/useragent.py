@@ -1,47 +1,49 @@
-"""The sans-IO SIP user agent: bytes and time in, bytes, timers and events out (aioquic-style).
+"""The sans-IO SIP user agent: bytes, time and actions in; bytes, timers and events out (aioquic-style).
 
-``receive_datagram(data, source, now)`` takes one datagram or one framed stream message;
-``datagrams_to_send()`` hands back what to send and where; ``get_timer()`` / ``handle_timer(now)`` drive every
-RFC timer; ``next_event()`` yields ``events``. Nothing raises out of ``receive_datagram``: malformed input is
-answered 400 (or dropped when ``hide_inbound_port`` is set) and logged.
+Inputs: ``receive_datagram(data, source, now)`` (one datagram or one framed stream message), ``handle_timer(now)``,
+``connection_made(peer)`` / ``connection_lost(peer)`` for stream connections, ``transport_error(peer, now)``.
+Outputs: ``datagrams_to_send()``, ``get_timer()``, ``next_event()``. Nothing raises out of
+``receive_datagram``: malformed input is answered 400 (or dropped when ``hide_inbound_port`` is set) and logged.
+
+Calls are named by ``CallHandle`` (events carry it); the owner reads a call with ``state`` and ``call_info`` and
+acts on it with the methods below, each taking the handle.
+
+An action the call's state does not allow raises ``LocalProtocolError``; the few that are harmless no-ops
+instead (hanging up twice, giving up on a call that has ended) are listed in ``call_table``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from sipbridge.repeated_log import RepeatedEventLog
 
-from .auth import Credentials, DigestServer
-from .call import Call, session_interval
+from .admission import refusal_of_invite, refusal_of_request
+from .answering import AnsweringCall
+from .auth import Credentials, DigestCheck, DigestServer
+from .call import Call
+from .call_outputs import Abandon, Emit, SendDatagram, SendRequest, SendResponse, StopRetransmitting
+from .call_state import CallInfo, CallState
+from .call_table import CallSide, CallTable
+from .capabilities import method_refused, options_response
+from .dialling import DiallingCall
 from .dialog import Dialog, new_tag
 from .errors import SipParseError
-from .events import Event, IncomingCall
-from .headers import Via, parse_header_params
+from .events import CallHandle, Event, IncomingCall
+from .locality import Locality
 from .message import MessageError, Request, Response, parse_message, response_to
 from .offer_answer import MediaSession
+from .return_path import response_address, stamp_via
 from .sdp import parse_sdp
 from .settings import SipSettings
 from .timers import TimerHeap
-from .transaction import (
-    Address,
-    ClientTransaction,
-    ServerTransaction,
-    Transaction,
-    TransactionLayer,
-    new_branch,
-)
-from .uri import NameAddr, SipUri, Uri, format_host, parse_uri
+from .transaction import Address, ClientTransaction, ServerTransaction, Transaction, TransactionLayer, address_for
+from .uri import NameAddr, Uri, parse_uri
 
 log = logging.getLogger(__name__)
-
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
-SUPPORTED = "timer, replaces"
-_ALLOWED = frozenset(m.strip() for m in ALLOW.split(","))
-_KNOWN_ELSEWHERE = frozenset({"REGISTER", "SUBSCRIBE", "PUBLISH", "MESSAGE", "PRACK"})
-_UNDERSTOOD = frozenset({"timer"})
 
 
 class UserAgent:
@@ -51,24 +53,23 @@ class UserAgent:
         """``local_host``: the address put in Via/Contact (``advertised_host`` wins); ``local_host_v6`` is used
         instead towards IPv6 peers on a dual-stack node."""
         self.settings = settings
-        self.host = settings.advertised_host or local_host
-        self.host_v6 = settings.advertised_host_v6 or local_host_v6
+        self.locality = Locality(settings, local_host=local_host, local_host_v6=local_host_v6)
         self.digest = DigestServer(settings.realm, secret=secret)
         self.transactions = TransactionLayer(self, quiet_invites=settings.hide_inbound_port)
         self._events: deque[Event] = deque()
-        self._calls: dict[tuple[str, str], Call] = {}  # (Call-ID, our tag)
+        self._calls = CallTable()
         self.call_timers: TimerHeap[Call] = TimerHeap()
-        # Set by the edge: whether a stream connection to an address is open right now.
-        self.is_connected: Callable[[Address], bool] = lambda peer: True
         self.parse_errors = 0
         self.malformed = RepeatedEventLog(log, "malformed SIP messages")
         """Bad input is logged a few lines at a time, however much of it arrives (docs/security.md)."""
         self.overloaded = False  # set by the edge when the node cannot keep up: new INVITEs get 503
         self.internal_errors = 0
 
-    # ---- aioquic-style surface ------------------------------------------------------------------------------
+    # ---- inputs ---------------------------------------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, source: Address, now: float) -> None:
+        if source.reliable:
+            self.locality.connection_made(source)  # a message that came over a stream proves it is open
         try:
             message = parse_message(data, stream=source.reliable)
         except MessageError as exc:
@@ -97,6 +98,34 @@ class UserAgent:
             if isinstance(message, Request) and message.method != "ACK":
                 self._answer_malformed(message, 500, source)
 
+    def connection_made(self, peer: Address) -> None:
+        """The edge opened or accepted a stream connection with ``peer``."""
+        self.locality.connection_made(peer)
+
+    def connection_lost(self, peer: Address) -> None:
+        """The stream connection with ``peer`` closed: an inbound call's in-dialog requests go to its Contact."""
+        self.locality.connection_lost(peer)
+
+    def transport_error(self, peer: Address, now: float) -> None:
+        """The edge could not reach ``peer`` (connection refused, name not resolved)."""
+        self.transactions.transport_failed(peer, now)
+
+    def handle_timer(self, now: float) -> None:
+        self.malformed.flush(now)
+        due: list[Transaction | Call] = [*self.transactions.timers.pop_due(now), *self.call_timers.pop_due(now)]
+        for owner in due:
+            try:
+                if isinstance(owner, Call):
+                    with self._driving(owner, now):
+                        owner.handle_timer(now)
+                else:
+                    owner.handle_timer(now)
+            except Exception:  # as in receive: one broken call must not stop every other timer
+                self.internal_errors += 1
+                log.exception("timer handling failed")
+
+    # ---- outputs --------------------------------------------------------------------------------------------
+
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
         out = self.transactions.outbox
         self.transactions.outbox = []
@@ -111,20 +140,31 @@ class UserAgent:
         deadlines = [d for d in pending if d is not None]
         return min(deadlines, default=None)
 
-    def handle_timer(self, now: float) -> None:
-        self.malformed.flush(now)
-        due: list[Transaction | Call] = [*self.transactions.timers.pop_due(now), *self.call_timers.pop_due(now)]
-        for owner in due:
-            try:
-                owner.handle_timer(now)
-            except Exception:  # as in receive: one broken call must not stop every other timer
-                self.internal_errors += 1
-                log.exception("timer handling failed")
-
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
 
-    # ---- placing calls --------------------------------------------------------------------------------------
+    # ---- reading a call -------------------------------------------------------------------------------------
+
+    def state(self, handle: CallHandle) -> CallState:
+        """Any handle this agent issued: ENDED once the call is over."""
+        return self._calls.state(handle)
+
+    def call_info(self, handle: CallHandle) -> CallInfo:
+        """A snapshot of a call that has not ended (an ended call's CallEnded event carries what outlives it)."""
+        call = self._calls.live("call_info", handle)
+        assert call is not None  # call_info is no harmless action: an ended handle raised
+        return call.info()
+
+    @property
+    def active_calls(self) -> int:
+        """Calls with a dialog (inbound from their INVITE on, outbound once answered)."""
+        return len(self._calls)
+
+    def carries_calls(self, peer: Address) -> bool:
+        """Whether a call still signals through ``peer`` (a stream connection must then stay open)."""
+        return self._calls.carry(peer)
+
+    # ---- actions: placing a call ----------------------------------------------------------------------------
 
     def invite(
         self,
@@ -138,129 +178,158 @@ class UserAgent:
         transport: str = "UDP",
         credentials: Credentials | None = None,
         headers: dict[str, str] | None = None,
-    ) -> Call:
+    ) -> CallHandle:
         """Send an INVITE with our SDP offer. ``destination`` defaults to the target URI's host and port."""
         target_uri = parse_uri(target) if isinstance(target, str) else target
         from_addr = NameAddr(parse_uri(from_uri) if isinstance(from_uri, str) else from_uri, display_name)
-        peer = destination or self.address_for(target_uri, transport)
-        local_tag = new_tag()
-        request = Request(method="INVITE", uri=target_uri)
-        request.headers.add("Max-Forwards", "70")
-        request.headers.add("From", str(from_addr.with_tag(local_tag)))
-        request.headers.add("To", str(NameAddr(target_uri)))
-        request.headers.add("Call-ID", new_tag() + new_tag() + "@sipbridge")
-        request.headers.add("CSeq", "1 INVITE")
-        request.headers.add("Contact", self.contact(peer))
-        self.add_capabilities(request)
-        request.headers.add("Session-Expires", str(self.settings.session_expires))
-        request.headers.add("Min-SE", str(self.settings.min_se))
-        for name, value in (headers or {}).items():
-            request.headers.add(name, value)
-        request.headers.add("Content-Type", "application/sdp")
-        request.body = media.create_offer().to_bytes()
-        call = Call(self, inbound=False, invite=request, peer=peer, local_tag=local_tag, dialog=None)
-        call.media = media
-        call.credentials = credentials
-        call.attach_invite_transaction(self.send_request(request, peer, now, call))
-        return call
+        call = DiallingCall.dial(
+            self.locality, self._calls.new_handle(), target=target_uri, from_addr=from_addr,
+            peer=destination or address_for(target_uri, transport), media=media, credentials=credentials,
+            headers=headers,
+        )  # fmt: skip
+        self._carry_out(call, now)
+        return call.handle
 
-    # ---- services used by calls -----------------------------------------------------------------------------
+    def cancel(self, handle: CallHandle, now: float) -> None:
+        """CANCEL our INVITE (``hangup`` does this for an unanswered outbound call)."""
+        self._act_on("cancel", handle, DiallingCall, now, lambda call: call.cancel(now))
 
-    def emit(self, event: Event) -> None:
-        self._events.append(event)
+    # ---- actions: answering a call --------------------------------------------------------------------------
 
-    def remember(self, call: Call) -> None:
-        self._calls[(call.call_id, call.local_tag)] = call
+    def authenticate(self, handle: CallHandle, username: str, password: str) -> DigestCheck:
+        """Check the INVITE's credentials (Authorization or Proxy-Authorization) for this user; an OK answer
+        names the nonce use the caller must record as fresh before admitting the call (``sip.auth``)."""
+        call = self._calls.side("authenticate", handle, AnsweringCall)
+        assert call is not None  # authenticate is no harmless action: an ended handle raised
+        header = call.invite.headers.get("Authorization") or call.invite.headers.get("Proxy-Authorization")
+        return self.digest.verify(header, "INVITE", username, password)
 
-    def forget(self, call: Call) -> None:
-        self._calls.pop((call.call_id, call.local_tag), None)
+    def trying(self, handle: CallHandle, now: float) -> None:
+        """100 Trying, only needed with ``hide_inbound_port``, once the call flow knows the caller."""
+        self._act_on("trying", handle, AnsweringCall, now, lambda call: call.trying(now))
 
-    @property
-    def active_calls(self) -> int:
-        return len(self._calls)
+    def ring(self, handle: CallHandle, now: float) -> None:
+        """180 Ringing."""
+        self._act_on("ring", handle, AnsweringCall, now, lambda call: call.ring(now))
 
-    def carries_calls(self, peer: Address) -> bool:
-        """Whether a call still signals through ``peer`` (a stream connection must then stay open)."""
-        return any(call.peer == peer for call in self._calls.values())
+    def progress(self, handle: CallHandle, media: MediaSession, now: float) -> None:
+        """183 with our SDP answer (early media); a bare 183 for a delayed offer."""
+        self._act_on("progress", handle, AnsweringCall, now, lambda call: call.progress(media, now))
 
-    def _port_for(self, transport: str) -> int:
-        """Our listening port for a transport; without a TLS listener, TLS replies come back on the connection."""
-        if transport == "TLS" and self.settings.tls_port is not None:
-            return self.settings.tls_port
-        return self.settings.advertised_port or self.settings.port
+    def answer(
+        self, handle: CallHandle, media: MediaSession, now: float, *, extra_headers: dict[str, str] | None = None
+    ) -> None:
+        """200 OK; CallAcked follows with the ACK. Raises NegotiationError (after a 488) when nothing fits."""
+        self._act_on(
+            "answer", handle, AnsweringCall, now, lambda call: call.answer(media, now, extra_headers=extra_headers)
+        )
 
-    def _host_towards(self, peer: Address) -> str:
-        return self.host_v6 if self.host_v6 and ":" in peer.host else self.host
+    def reject(
+        self, handle: CallHandle, status: int, now: float, *, reason: str = "", headers: dict[str, str] | None = None
+    ) -> None:
+        """A final non-2xx response (486, 404, 603, ...)."""
+        self._act_on(
+            "reject", handle, AnsweringCall, now, lambda call: call.reject(status, now, reason=reason, headers=headers)
+        )
 
-    def contact(self, peer: Address) -> str:
-        """Our Contact towards ``peer``: its transport, and our address of its IP family."""
-        port = self._port_for(peer.transport)
-        params = "" if peer.transport == "UDP" else f";transport={peer.transport.lower()}"
-        return f"<sip:sipbridge@{format_host(self._host_towards(peer))}:{port}{params}>"
+    def challenge(self, handle: CallHandle, now: float, *, proxy: bool = False, stale: bool = False) -> None:
+        """401 (407 with ``proxy``) with a digest challenge; the authorised retry arrives as a new IncomingCall."""
+        digest = self.digest
+        self._act_on(
+            "challenge",
+            handle,
+            AnsweringCall,
+            now,
+            lambda call: call.challenge(digest.challenge(stale=stale), now, proxy=proxy),
+        )
 
-    def add_capabilities(self, message: Request | Response) -> None:
-        message.headers.add("Allow", ALLOW)
-        message.headers.add("Supported", SUPPORTED)
-        message.headers.add("User-Agent" if isinstance(message, Request) else "Server", self.settings.user_agent)
+    def drop(self, handle: CallHandle, now: float) -> None:
+        """No answer at all (``hide_inbound_port``, for callers we do not know)."""
+        self._act_on("drop", handle, AnsweringCall, now, lambda call: call.drop(now))
 
-    def address_for(self, uri: Uri, default_transport: str) -> Address:
-        if not isinstance(uri, SipUri):
-            raise SipParseError(f"cannot route to {uri}")
-        transport = uri.params.get("transport")
-        transport = transport.upper() if transport else ("TLS" if uri.scheme == "sips" else default_transport)
-        port = uri.port or (5061 if transport == "TLS" else 5060)
-        return Address(transport, uri.host, port)
+    # ---- actions: either side -------------------------------------------------------------------------------
 
-    def _via(self, peer: Address) -> str:
-        port = self._port_for(peer.transport)
-        return str(Via(peer.transport, self._host_towards(peer), port, {"branch": new_branch(), "rport": None}))
+    def hangup(self, handle: CallHandle, now: float) -> None:
+        """BYE once answered; before, CANCEL (outbound) or 480 (inbound)."""
+        self._act("hangup", handle, now, lambda call: call.hangup(now))
 
-    def send_request(
-        self, request: Request, peer: Address, now: float, owner: Call | None, *, keep_via: bool = False
-    ) -> ClientTransaction:
-        if not keep_via:
-            request.headers.prepend("Via", self._via(peer))
-        tx = self.transactions.start_client(request, peer, now)
-        tx.owner = owner
-        return tx
+    def refer(
+        self,
+        handle: CallHandle,
+        target: Uri | str,
+        now: float,
+        *,
+        referred_by: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Blind transfer: REFER, then TransferProgress events from the 202 and the NOTIFYs."""
+        self._act("refer", handle, now, lambda call: call.refer(target, now, referred_by=referred_by, headers=headers))
 
-    def finish_stateless(self, request: Request, peer: Address) -> bytes:
-        """Via for a request sent outside any transaction (ACK for 2xx)."""
-        request.headers.prepend("Via", self._via(peer))
-        return request.to_bytes()
+    def reinvite(self, handle: CallHandle, now: float, *, direction: str = "sendrecv") -> None:
+        """Re-offer our media (``sendonly`` holds, ``sendrecv`` resumes); the outcome arrives as MediaUpdated."""
+        self._act("reinvite", handle, now, lambda call: call.reinvite(now, direction=direction))
 
-    def send_raw(self, data: bytes, peer: Address) -> None:
-        self.transactions.send(data, peer)
+    def send_info(self, handle: CallHandle, digit: str, now: float, *, duration_ms: int = 250) -> None:
+        """A DTMF digit as SIP INFO (application/dtmf-relay)."""
+        self._act("send_info", handle, now, lambda call: call.send_info(digit, now, duration_ms=duration_ms))
 
-    def answer_options(self, tx: ServerTransaction, request: Request, now: float) -> None:
-        response = response_to(request, 200, to_tag=new_tag())
-        self.add_capabilities(response)
-        response.headers.add("Accept", "application/sdp")
-        tx.respond(response, now)
+    # ---- handles and outputs --------------------------------------------------------------------------------
 
-    def reject_method(self, tx: ServerTransaction, request: Request, now: float) -> None:
-        known = request.method in _ALLOWED or request.method in _KNOWN_ELSEWHERE
-        response = response_to(request, 405 if known else 501, to_tag=new_tag())
-        response.headers.add("Allow", ALLOW)
-        tx.respond(response, now)
+    def _act(self, action: str, handle: CallHandle, now: float, step: Callable[[Call], None]) -> None:
+        if (call := self._calls.live(action, handle)) is not None:
+            with self._driving(call, now):
+                step(call)
+
+    def _act_on(
+        self, action: str, handle: CallHandle, side: type[CallSide], now: float, step: Callable[[CallSide], None]
+    ) -> None:
+        if (call := self._calls.side(action, handle, side)) is not None:
+            with self._driving(call, now):
+                step(call)
+
+    @contextmanager
+    def _driving(self, call: Call, now: float) -> Iterator[None]:
+        """Whatever the call does inside, and even if it raises, its outputs are carried out right after."""
+        try:
+            yield
+        finally:
+            self._carry_out(call, now)
+
+    def _carry_out(self, call: Call, now: float) -> None:
+        for output in call.take_outputs():
+            if isinstance(output, SendRequest):
+                tx = self.transactions.start_client(output.request, output.peer, now)
+                tx.owner = call if output.owned else None
+            elif isinstance(output, SendResponse):
+                output.tx.respond(output.response, now)
+            elif isinstance(output, StopRetransmitting):
+                output.tx.receive_ack(now)
+            elif isinstance(output, Abandon):
+                output.tx.abandon()
+            elif isinstance(output, SendDatagram):
+                self.transactions.send(output.data, output.peer)
+            elif isinstance(output, Emit):
+                self._events.append(output.event)
+            else:
+                self.call_timers.schedule(call, output.due)
+        self._calls.settle(call)
 
     # ---- transaction user callbacks -------------------------------------------------------------------------
 
     def on_response(self, tx: ClientTransaction, response: Response, now: float) -> None:
-        if isinstance(tx.owner, Call):
-            tx.owner.on_response(tx, response, now)
+        if isinstance(call := tx.owner, Call):
+            with self._driving(call, now):
+                call.on_response(tx, response, now)
 
     def on_client_timeout(self, tx: ClientTransaction, now: float, status: int) -> None:
-        if isinstance(tx.owner, Call):
-            tx.owner.on_timeout(tx, now, status)
-
-    def transport_error(self, peer: Address, now: float) -> None:
-        """The edge could not reach ``peer`` (connection refused, name not resolved)."""
-        self.transactions.transport_failed(peer, now)
+        if isinstance(call := tx.owner, Call):
+            with self._driving(call, now):
+                call.on_timeout(tx, now, status)
 
     def on_server_timeout(self, tx: ServerTransaction, now: float) -> None:
-        if isinstance(tx.owner, Call):
-            tx.owner.on_server_timeout(tx, now)
+        if isinstance(call := tx.owner, Call):
+            with self._driving(call, now):
+                call.on_server_timeout(tx, now)
 
     # ---- inbound routing ------------------------------------------------------------------------------------
 
@@ -272,15 +341,16 @@ class UserAgent:
             log.debug("stray response %s for %s", response.status, response.call_id)
 
     def _receive_request(self, request: Request, source: Address, now: float) -> None:
-        _stamp_via(request, source)
-        peer = _response_address(request, source)
+        stamp_via(request, source)
+        peer = response_address(request, source)
         tx = self.transactions.match_request(request)
         if request.method == "ACK":
             # An ACK for a 2xx is the dialog's business, even from peers that reuse the INVITE's branch for it.
             if tx is not None and tx.state != "accepted":
                 tx.receive_ack(now)
-            elif (call := self._call_for(request)) is not None:
-                call.on_ack(request, now)
+            elif (call := self._calls.for_request(request)) is not None:
+                with self._driving(call, now):
+                    call.on_ack(request, now)
             return
         if tx is not None:
             tx.receive_retransmission()
@@ -289,44 +359,34 @@ class UserAgent:
             self._receive_cancel(request, peer, now)
             return
         tx = self.transactions.start_server(request, peer, now)
-        rejection = self._precheck(request)
+        rejection = refusal_of_request(request)
         if rejection is not None:
             tx.respond(rejection, now)
             return
         if request.to.tag:
-            call = self._call_for(request)
+            call = self._calls.for_request(request)
             if call is None:
                 tx.respond(response_to(request, 481), now)
             else:
                 tx.owner = call
-                call.on_request(tx, request, now)
+                with self._driving(call, now):
+                    call.on_request(tx, request, now)
         elif request.method == "INVITE":
             self._new_inbound_call(tx, request, peer, now)
         elif request.method == "OPTIONS":
-            self.answer_options(tx, request, now)
+            tx.respond(options_response(request, self.settings.user_agent), now)
         elif request.method in ("BYE", "INFO", "UPDATE", "NOTIFY", "REFER"):
             tx.respond(response_to(request, 481, to_tag=new_tag()), now)
         else:
-            self.reject_method(tx, request, now)
-
-    def _precheck(self, request: Request) -> Response | None:
-        max_forwards = request.headers.get("Max-Forwards")
-        if max_forwards is not None and int(max_forwards) == 0 and request.method != "OPTIONS":
-            return response_to(request, 483)
-        unknown = request.headers.tokens("Require") - _UNDERSTOOD
-        if unknown and request.method not in ("CANCEL", "BYE"):
-            response = response_to(request, 420)
-            response.headers.add("Unsupported", ", ".join(sorted(unknown)))
-            return response
-        return None
+            tx.respond(method_refused(request), now)
 
     def _new_inbound_call(self, tx: ServerTransaction, request: Request, peer: Address, now: float) -> None:
         local_tag = new_tag()
-        if self._is_merged(request):
+        if self._calls.is_merged(request):
             tx.respond(response_to(request, 482, to_tag=local_tag), now)
             return
         limit = self.settings.max_pending_invites
-        if self.overloaded or (limit and self._pending_invites() >= limit):
+        if self.overloaded or (limit and self._calls.pending_invites() >= limit):
             response = response_to(request, 503, to_tag=local_tag)
             response.headers.add("Retry-After", "1")
             tx.respond(response, now)  # overload: refuse early rather than let retransmissions pile up
@@ -339,22 +399,17 @@ class UserAgent:
             log.info("rejecting INVITE %s: %s", request.call_id, exc)
             tx.respond(response_to(request, exc.status, to_tag=local_tag), now)
             return
-        if request.body and offer is None:
-            response = response_to(request, 415, to_tag=local_tag)
-            response.headers.add("Accept", "application/sdp")
-            tx.respond(response, now)
+        refusal = refusal_of_invite(request, offer, local_tag, self.settings.min_se)
+        if refusal is not None:
+            tx.respond(refusal, now)
             return
-        interval = session_interval(parse_header_params(request.headers.get("Session-Expires") or "")[0])
-        if interval is not None and interval < self.settings.min_se:
-            response = response_to(request, 422, to_tag=local_tag)
-            response.headers.add("Min-SE", str(self.settings.min_se))
-            tx.respond(response, now)
-            return
-        call = Call(self, inbound=True, invite=request, peer=peer, local_tag=local_tag, dialog=dialog)
-        call.offer = offer
-        call.attach_invite_transaction(tx)
-        self.remember(call)
-        self.emit(IncomingCall(call))
+        call = AnsweringCall(
+            self.locality, self._calls.new_handle(), invite=request, peer=peer, local_tag=local_tag, dialog=dialog,
+            offer=offer, tx=tx,
+        )  # fmt: skip
+        tx.owner = call
+        self._calls.settle(call)
+        self._events.append(IncomingCall(call.handle))
 
     def _receive_cancel(self, cancel: Request, peer: Address, now: float) -> None:
         tx = self.transactions.start_server(cancel, peer, now)
@@ -365,57 +420,18 @@ class UserAgent:
         call = invite_tx.owner
         local_tag = call.local_tag if isinstance(call, Call) else new_tag()
         tx.respond(response_to(cancel, 200, to_tag=local_tag), now)
-        if isinstance(call, Call):
-            call.on_cancel(now)
+        if isinstance(call, AnsweringCall):
+            with self._driving(call, now):
+                call.on_cancel(now)
         elif invite_tx.state == "proceeding":
             invite_tx.respond(response_to(invite_tx.request, 487, to_tag=local_tag), now)
-
-    def _pending_invites(self) -> int:
-        return sum(1 for call in self._calls.values() if call.inbound and call.state in ("incoming", "early"))
-
-    def _is_merged(self, invite: Request) -> bool:
-        """The same INVITE arriving again by another path (new branch) while the first is pending (§8.2.2.2)."""
-        tag, seq = invite.from_.tag, invite.cseq.seq
-        return any(
-            call.inbound and call.call_id == invite.call_id and call.invite.from_.tag == tag
-            and call.invite.cseq.seq == seq and call.invite.top_via.branch != invite.top_via.branch
-            for call in self._calls.values()
-        )  # fmt: skip
-
-    def _call_for(self, request: Request) -> Call | None:
-        return self._calls.get((request.call_id, request.to.tag or ""))
 
     def _answer_malformed(self, request: Request, status: int, source: Address) -> None:
         if self.settings.hide_inbound_port:
             return
         try:
-            _stamp_via(request, source)
+            stamp_via(request, source)
             response = response_to(request, status if status >= 400 else 400, to_tag=new_tag())
-            self.send_raw(response.to_bytes(), _response_address(request, source))
+            self.transactions.send(response.to_bytes(), response_address(request, source))
         except SipParseError:
             pass  # not even enough to address an answer
-
-
-def _stamp_via(request: Request, source: Address) -> None:
-    """RFC 3261 §18.2.1 received= and RFC 3581 rport= on the top Via, so responses find their way back.
-
-    Both are ours to set: a ``received=`` the sender wrote itself is dropped (honouring it would send our responses,
-    with their retransmissions, wherever a sender names: a reflection attack)."""
-    cached = request.top_via
-    params = dict(cached.params)
-    params.pop("received", None)
-    if cached.host != source.host or "rport" in params:
-        params["received"] = source.host
-    if "rport" in params:
-        params["rport"] = str(source.port)
-    if params != cached.params:
-        request.headers.replace_first("Via", str(Via(cached.transport, cached.host, cached.port, params)))
-
-
-def _response_address(request: Request, source: Address) -> Address:
-    """Streams answer on the same connection. UDP answers the host the request came from (what our received=
-    says), at its source port when it asked for rport, else at the port its Via names."""
-    if source.reliable:
-        return source
-    via = request.top_via
-    return Address("UDP", source.host, source.port if "rport" in via.params else (via.port or 5060))

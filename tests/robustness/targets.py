@@ -101,16 +101,16 @@ def fuzz_parser(data: bytes, rng: random.Random) -> None:
         pass
 
 
-def _enter_call(event: IncomingCall, tally: Tally, data: bytes, now: float) -> None:
+def _enter_call(agent: UserAgent, event: IncomingCall, tally: Tally, data: bytes, now: float) -> None:
     """What the inbound flow does with a new call before any I/O, then an answer (or a refusal)."""
-    call = event.call
+    call = agent.call_info(event.handle)
     tally.inputs["call entry"] += 1
     try:
         info = dispatch_call_for(call.invite, call.peer.host, "SCL_fuzz")
         decision = decide(TRUNKS, RULES, info)
         if decision.credentials is not None:
-            call.authenticate(decision.credentials.username, decision.credentials.password)
-        call.answer(MediaSession(BRIDGE, 30000, codecs=["PCMU", "G722", "opus"]), now)
+            agent.authenticate(event.handle, decision.credentials.username, decision.credentials.password)
+        agent.answer(event.handle, MediaSession(BRIDGE, 30000, codecs=["PCMU", "G722", "opus"]), now)
     except (SipParseError, NegotiationError):
         pass
     except Exception:
@@ -130,11 +130,9 @@ class AgentTarget:
         self.agent.receive_datagram(INVITES[0].encode(), SOURCE, self.now)
         event = self.agent.next_event()
         assert isinstance(event, IncomingCall)
-        event.call.answer(MediaSession(BRIDGE, 30000), self.now)
-        self.tag = event.call.local_tag
-        self.invite = self.agent.invite(
-            f"sip:bob@{CALLER}", MediaSession(BRIDGE, 30002), self.now, from_uri=f"sip:us@{BRIDGE}"
-        )
+        self.agent.answer(event.handle, MediaSession(BRIDGE, 30000), self.now)
+        self.tag = self.agent.call_info(event.handle).local_tag
+        self.agent.invite(f"sip:bob@{CALLER}", MediaSession(BRIDGE, 30002), self.now, from_uri=f"sip:us@{BRIDGE}")
         sent = self.agent.datagrams_to_send()[-1][0].decode()
         self.fields = {
             "via": sent.split("Via: ", 1)[1].split("\r\n", 1)[0],
@@ -157,7 +155,7 @@ class AgentTarget:
             agent.receive_datagram(data, SOURCE, self.now)
             while (event := agent.next_event()) is not None:
                 if isinstance(event, IncomingCall):
-                    _enter_call(event, tally, data, self.now)
+                    _enter_call(agent, event, tally, data, self.now)
                 ended = ended or isinstance(event, CallEnded)
             if self.fed % 16 == 15:
                 self.now += 40.0

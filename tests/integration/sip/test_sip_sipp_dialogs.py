@@ -17,7 +17,7 @@ async def test_we_challenge_sipp_with_digest(sipp: Sipp, endpoint: EndpointFacto
     ended: list[CallEnded] = []
 
     async def handler(call: InboundCall) -> None:
-        verdict = call.authenticate("sipp", "secret")
+        verdict = call.authenticate("sipp", "secret").verdict
         verdicts.append(verdict)
         if verdict is not Verdict.OK:
             await call.challenge()

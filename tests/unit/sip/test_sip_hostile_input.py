@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from test_sip_useragent import A_HOST, B_HOST, _raw_invite, media
 
-from sipbridge.sip.call import MAX_SESSION_INTERVAL
 from sipbridge.sip.events import CallAcked, CallEnded, DtmfReceived, IncomingCall
 from sipbridge.sip.message import Response, parse_message
+from sipbridge.sip.session_timer import MAX_SESSION_INTERVAL
 from sipbridge.sip.settings import SipSettings
 from sipbridge.sip.transaction import Address
 from sipbridge.sip.useragent import UserAgent
@@ -54,7 +54,7 @@ def test_numbers_past_the_int_limit_in_sdp_are_refused_or_ignored(body: str) -> 
     ua.receive_datagram(_raw_invite(body), SOURCE, 0.0)
     event = ua.next_event()
     if isinstance(event, IncomingCall):  # the bad value was ignored: the call can be answered normally
-        event.call.answer(media(B_HOST), 0.0)
+        ua.answer(event.handle, media(B_HOST), 0.0)
         assert statuses(ua)[-1] in (200, 488)
     else:
         assert statuses(ua) in ([400], [488])
@@ -84,7 +84,7 @@ def test_a_400_digit_session_expires_is_clamped_and_the_call_is_acked() -> None:
     ua.receive_datagram(_raw_invite(sdp(), extra=f"Session-Expires: {'4' * 400}\r\n"), SOURCE, 0.0)
     event = ua.next_event()
     assert isinstance(event, IncomingCall)
-    event.call.answer(media(B_HOST), 0.0)
+    ua.answer(event.handle, media(B_HOST), 0.0)
     ok = final_response(ua)
     assert (ok.headers.get("Session-Expires") or "").startswith(f"{MAX_SESSION_INTERVAL};")
     ack = (
@@ -103,7 +103,7 @@ def test_info_dtmf_with_a_bad_signal_is_ignored(signal: str) -> None:
     ua.receive_datagram(_raw_invite(sdp()), SOURCE, 0.0)
     event = ua.next_event()
     assert isinstance(event, IncomingCall)
-    event.call.answer(media(B_HOST), 0.0)
+    ua.answer(event.handle, media(B_HOST), 0.0)
     ok = final_response(ua)
     body = f"Signal={signal}\r\nDuration={HUGE}\r\n"
     info = (
@@ -136,7 +136,7 @@ def test_received_is_ours_to_set_responses_go_to_the_source() -> None:
     ua.receive_datagram(raw, SOURCE, 0.0)
     event = ua.next_event()
     assert isinstance(event, IncomingCall)
-    event.call.reject(486, 0.0)
+    ua.reject(event.handle, 486, 0.0)
     sent = ua.datagrams_to_send()
     assert sent and all(dest == Address("UDP", A_HOST, 5060) for _, dest in sent)
     assert all(b"198.51.100.99" not in data for data, _ in sent)

@@ -7,11 +7,13 @@ from collections.abc import Callable
 import pytest
 
 from sipbridge.sip.auth import Credentials, Verdict
-from sipbridge.sip.call import Call
+from sipbridge.sip.call_state import CallState
+from sipbridge.sip.errors import LocalProtocolError
 from sipbridge.sip.events import (
     CallAcked,
     CallAnswered,
     CallEnded,
+    CallHandle,
     CallProgress,
     DtmfReceived,
     Event,
@@ -82,8 +84,8 @@ def media(host: str) -> MediaSession:
     return MediaSession(host, 40000, codecs=["PCMU", "PCMA"])
 
 
-def place_call(net: Net, **kw: object) -> Call:
-    call = net.a.invite(
+def place_call(net: Net, **kw: object) -> CallHandle:
+    handle = net.a.invite(
         f"sip:bob@{B_HOST}:5070",
         media(A_HOST),
         net.now,
@@ -92,22 +94,35 @@ def place_call(net: Net, **kw: object) -> Call:
         **kw,  # type: ignore[arg-type]
     )
     net.flush()
-    return call
+    return handle
 
 
-def incoming(net: Net) -> Call:
+def incoming(net: Net) -> CallHandle:
     calls = net.of("b", IncomingCall)
     assert calls, "no IncomingCall"
-    return calls[-1].call  # type: ignore[no-any-return]
+    return calls[-1].handle  # type: ignore[no-any-return]
 
 
-def established(net: Net) -> tuple[Call, Call]:
-    out = place_call(net)
+def established(net: Net, **kw: object) -> tuple[CallHandle, CallHandle]:
+    out = place_call(net, **kw)
     inbound = incoming(net)
-    inbound.ring(net.now)
-    inbound.answer(media(B_HOST), net.now, extra_headers={"X-Trunk": "t1"})
+    net.b.ring(inbound, net.now)
+    net.b.answer(inbound, media(B_HOST), net.now, extra_headers={"X-Trunk": "t1"})
     net.flush()
     return out, inbound
+
+
+def request_from_caller(net: Net, inbound: CallHandle, method: str, seq: int, extra: str, body: bytes = b"") -> None:
+    """An in-dialog request from a to b written by hand, for methods the agent has no action for."""
+    info = net.b.call_info(inbound)
+    head = (
+        f"{method} sip:sipbridge@{B_HOST}:5070 SIP/2.0\r\nVia: SIP/2.0/UDP {A_HOST}:5060;branch=z9hG4bKhand{seq}\r\n"
+        f"From: {info.invite.headers.get('From')}\r\nTo: {info.invite.headers.get('To')};tag={info.local_tag}\r\n"
+        f"Call-ID: {info.call_id}\r\nCSeq: {seq} {method}\r\nContact: <sip:alice@{A_HOST}:5060>\r\n"
+        f"Max-Forwards: 70\r\n{extra}Content-Length: {len(body)}\r\n\r\n"
+    )
+    net.b.receive_datagram(head.encode() + body, Address("UDP", A_HOST, 5060), net.now)
+    net.flush()
 
 
 @pytest.mark.parametrize("transport", ["UDP", "TCP"])
@@ -119,8 +134,8 @@ def test_call_answer_and_bye_from_caller(transport: str) -> None:
     answered = net.of("a", CallAnswered)[0]
     assert answered.media.codec.name == "PCMU" and answered.media.remote_address == B_HOST
     assert net.of("b", CallAcked)[0].media.remote_address == A_HOST
-    assert out.state == inbound.state == "confirmed"
-    out.bye(net.now)
+    assert net.a.state(out) is net.b.state(inbound) is CallState.CONFIRMED
+    net.a.hangup(out, net.now)
     net.flush()
     assert net.of("b", CallEnded)[0].by_remote and net.of("a", CallEnded)[0].reason == "bye"
     assert net.a.active_calls == net.b.active_calls == 0
@@ -141,11 +156,11 @@ def test_bye_from_callee_and_invite_retransmission_over_loss() -> None:
     assert not net.of("b", IncomingCall)
     net.advance(0.5)  # timer A retransmits
     inbound = incoming(net)
-    inbound.answer(media(B_HOST), net.now)
+    net.b.answer(inbound, media(B_HOST), net.now)
     net.flush()
-    inbound.bye(net.now)
+    net.b.hangup(inbound, net.now)
     net.flush()
-    assert net.of("a", CallEnded)[0].by_remote and out.ended
+    assert net.of("a", CallEnded)[0].by_remote and net.a.state(out) is CallState.ENDED
 
 
 def test_lost_2xx_is_retransmitted_until_ack() -> None:
@@ -154,7 +169,7 @@ def test_lost_2xx_is_retransmitted_until_ack() -> None:
     inbound = incoming(net)
     lost: list[bytes] = []
     net.drop = lambda data: data.startswith(b"SIP/2.0 200") and not lost and not lost.append(data)  # type: ignore[func-returns-value]
-    inbound.answer(media(B_HOST), net.now)
+    net.b.answer(inbound, media(B_HOST), net.now)
     net.flush()
     assert not net.of("a", CallAnswered)
     net.advance(0.5)
@@ -166,7 +181,7 @@ def test_no_ack_ends_call_with_bye() -> None:
     place_call(net)
     inbound = incoming(net)
     net.drop = lambda data: data.startswith(b"ACK")
-    inbound.answer(media(B_HOST), net.now)
+    net.b.answer(inbound, media(B_HOST), net.now)
     net.advance(40.0)
     assert net.of("b", CallEnded)[0].reason == "ack-timeout"
     assert net.sent("BYE")
@@ -175,9 +190,9 @@ def test_no_ack_ends_call_with_bye() -> None:
 def test_cancel_before_answer() -> None:
     net = Net()
     out = place_call(net)
-    incoming(net).ring(net.now)
+    net.b.ring(incoming(net), net.now)
     net.flush()
-    out.bye(net.now)  # still ringing: CANCEL
+    net.a.hangup(out, net.now)  # still ringing: CANCEL
     net.flush()
     assert net.sent("CANCEL") and net.sent("SIP/2.0 487")
     assert net.of("a", CallEnded)[0].reason == "cancel"
@@ -188,10 +203,10 @@ def test_cancel_waits_for_provisional() -> None:
     net = Net()
     net.drop = lambda data: data.startswith(b"SIP/2.0 100")
     out = place_call(net)
-    out.cancel(net.now)
+    net.a.cancel(out, net.now)
     net.flush()
     assert not net.sent("CANCEL")
-    incoming(net).ring(net.now)
+    net.b.ring(incoming(net), net.now)
     net.flush()
     assert net.sent("CANCEL") and net.of("a", CallEnded)[0].reason == "cancel"
 
@@ -200,17 +215,19 @@ def test_reject_and_digest_auth_both_ways() -> None:
     net = Net()
     out = place_call(net, credentials=Credentials("alice", "pw"))
     first = incoming(net)
-    assert first.authenticate("alice", "pw").verdict is Verdict.MISSING
-    first.challenge(net.now)
+    first_call_id = net.b.call_info(first).call_id
+    assert net.b.authenticate(first, "alice", "pw").verdict is Verdict.MISSING
+    net.b.challenge(first, net.now)
     net.flush()
     second = incoming(net)
-    assert second is not first
-    assert second.authenticate("alice", "pw").verdict is Verdict.OK
-    assert second.invite.cseq.seq == 2 and second.call_id == first.call_id
-    second.answer(media(B_HOST), net.now)
+    assert second != first
+    assert net.b.authenticate(second, "alice", "pw").verdict is Verdict.OK
+    info = net.b.call_info(second)
+    assert info.invite.cseq.seq == 2 and info.call_id == first_call_id
+    net.b.answer(second, media(B_HOST), net.now)
     net.flush()
-    assert net.of("a", CallAnswered) and out.state == "confirmed"
-    out.bye(net.now)
+    assert net.of("a", CallAnswered) and net.a.state(out) is CallState.CONFIRMED
+    net.a.hangup(out, net.now)
     net.flush()
     assert net.of("b", CallEnded)
 
@@ -218,11 +235,11 @@ def test_reject_and_digest_auth_both_ways() -> None:
 def test_wrong_password_fails_after_one_retry() -> None:
     net = Net()
     place_call(net, credentials=Credentials("alice", "bad"))
-    incoming(net).challenge(net.now)
+    net.b.challenge(incoming(net), net.now)
     net.flush()
     second = incoming(net)
-    assert second.authenticate("alice", "pw").verdict is Verdict.REJECTED
-    second.challenge(net.now)
+    assert net.b.authenticate(second, "alice", "pw").verdict is Verdict.REJECTED
+    net.b.challenge(second, net.now)
     net.flush()
     assert net.of("a", CallEnded)[0].status == 401
 
@@ -230,7 +247,7 @@ def test_wrong_password_fails_after_one_retry() -> None:
 def test_busy_reject() -> None:
     net = Net()
     place_call(net)
-    incoming(net).reject(486, net.now)
+    net.b.reject(incoming(net), 486, net.now)
     net.flush()
     ended = net.of("a", CallEnded)[0]
     assert ended.reason == "rejected" and ended.status == 486
@@ -240,12 +257,8 @@ def test_busy_reject() -> None:
 def test_hold_unhold_reinvite_answered_with_mirrored_direction() -> None:
     net = Net()
     out, _ = established(net)
-    assert out.media is not None and out.dialog is not None
     for direction, expected in (("sendonly", "recvonly"), ("sendrecv", "sendrecv")):
-        request = out.dialog.create_request("INVITE")
-        request.headers.add("Content-Type", "application/sdp")
-        request.body = out.media.create_offer(direction).to_bytes()
-        net.a.send_request(request, out.peer, net.now, out)
+        net.a.reinvite(out, net.now, direction=direction)
         net.flush()
         assert net.of("b", MediaUpdated)[-1].media.direction == expected
         answer = [m for m in net.log if m.startswith(b"SIP/2.0 200") and b"CSeq: " in m][-1]
@@ -255,11 +268,11 @@ def test_hold_unhold_reinvite_answered_with_mirrored_direction() -> None:
 def test_dtmf_info_and_refer_with_notify() -> None:
     net = Net()
     out, inbound = established(net)
-    out.send_info("5", net.now, duration_ms=160)
+    net.a.send_info(out, "5", net.now, duration_ms=160)
     net.flush()
     dtmf = net.of("b", DtmfReceived)[0]
     assert (dtmf.digit, dtmf.duration_ms) == ("5", 160)
-    inbound.refer("tel:+15105550100", net.now, headers={"X-Reason": "agent"})
+    net.b.refer(inbound, "tel:+15105550100", net.now, headers={"X-Reason": "agent"})
     net.flush()
     refer = parse_message(net.sent("REFER")[0])
     assert isinstance(refer, Request) and refer.headers.get("Refer-To") == "<tel:+15105550100>"
@@ -272,16 +285,10 @@ def test_dtmf_info_and_refer_with_notify() -> None:
 
 def test_notify_sipfrag_progress_reaches_transferor() -> None:
     net = Net()
-    out, _ = established(net)
-    assert out.dialog is not None
-    for status, state in (("100 Trying", "active"), ("200 OK", "terminated;reason=noresource")):
-        notify = out.dialog.create_request("NOTIFY")
-        notify.headers.add("Event", "refer")
-        notify.headers.add("Subscription-State", state)
-        notify.headers.add("Content-Type", "message/sipfrag")
-        notify.body = f"SIP/2.0 {status}\r\n".encode()
-        net.a.send_request(notify, out.peer, net.now, out)
-        net.flush()
+    _, inbound = established(net)
+    for seq, (status, state) in enumerate((("100 Trying", "active"), ("200 OK", "terminated;reason=noresource"))):
+        headers = f"Event: refer\r\nSubscription-State: {state}\r\nContent-Type: message/sipfrag\r\n"
+        request_from_caller(net, inbound, "NOTIFY", 10 + seq, headers, f"SIP/2.0 {status}\r\n".encode())
     progress = net.of("b", TransferProgress)
     assert [(p.status, p.final) for p in progress] == [(100, False), (200, True)] and progress[-1].succeeded
 
@@ -289,9 +296,9 @@ def test_notify_sipfrag_progress_reaches_transferor() -> None:
 def test_session_timer_refresh_by_update_and_expiry() -> None:
     net = Net()
     out, inbound = established(net)
-    assert inbound.session_interval == 1800 and out.session_interval == 1800
+    assert net.b.call_info(inbound).session_interval == 1800 and net.a.call_info(out).session_interval == 1800
     net.advance(900.0)  # the caller is the refresher (it supports timer) and uses UPDATE (allowed)
-    assert net.sent("UPDATE") and out.state == "confirmed"
+    assert net.sent("UPDATE") and net.a.state(out) is CallState.CONFIRMED
     net.drop = lambda data: not data.startswith(b"SIP/2.0") and b"From: <sip:alice" in data  # caller goes mute
     net.advance(900.0 + 1800.0)
     assert net.of("b", CallEnded)[0].reason == "session-expired"
@@ -312,8 +319,8 @@ def test_delayed_offer_answer_in_ack() -> None:
     net = Net()
     net.b.receive_datagram(_raw_invite(), Address("UDP", A_HOST, 5060), 0.0)
     call = net.b.next_event()
-    assert isinstance(call, IncomingCall) and call.call.offer is None
-    call.call.answer(media(B_HOST), 0.0)
+    assert isinstance(call, IncomingCall) and net.b.call_info(call.handle).offer is None
+    net.b.answer(call.handle, media(B_HOST), 0.0)
     sent = [parse_message(d) for d, _ in net.b.datagrams_to_send()]
     ok = sent[-1]
     assert isinstance(ok, Response) and ok.status == 200 and b"m=audio 40000 RTP/AVP 0 8 101" in ok.body
@@ -335,7 +342,7 @@ def test_no_common_codec_answers_488() -> None:
     event = net.b.next_event()
     assert isinstance(event, IncomingCall)
     with pytest.raises(Exception, match="codec"):
-        event.call.answer(media(B_HOST), 0.0)
+        net.b.answer(event.handle, media(B_HOST), 0.0)
     assert any(d.startswith(b"SIP/2.0 488") for d, _ in net.b.datagrams_to_send())
 
 
@@ -355,10 +362,10 @@ def test_malformed_answered_400_or_hidden_and_rport_routing() -> None:
     assert hidden.datagrams_to_send() == []  # no 100 Trying before the call flow decides
     event = hidden.next_event()
     assert isinstance(event, IncomingCall)
-    event.call.trying(0.0)  # the call flow may still say "we are working on it" once it knows the caller
+    hidden.trying(event.handle, 0.0)  # the call flow may still say "we are working on it" once it knows the caller
     [(trying, _)] = hidden.datagrams_to_send()
     assert trying.startswith(b"SIP/2.0 100") and b";tag=" not in trying.split(b"To:")[1].split(b"\r\n")[0]
-    event.call.drop(0.0)
+    hidden.drop(event.handle, 0.0)
     assert hidden.datagrams_to_send() == [] and hidden.active_calls == 0
 
 
@@ -409,7 +416,7 @@ def test_record_route_path_is_followed_by_ack_and_bye() -> None:
     assert ack_dest == Address("UDP", "p1.example.net", 5080)
     assert ack.headers.get_all("Route") == ["<sip:p1.example.net:5080;lr>", "<sip:p2.example.net;lr>"]
     assert str(ack.uri) == f"sip:bob@{B_HOST}:5070"
-    call.bye(0.2)
+    agent.hangup(call, 0.2)
     [(bye_data, bye_dest)] = agent.datagrams_to_send()
     assert bye_data.startswith(b"BYE") and bye_dest == ack_dest
 
@@ -471,7 +478,7 @@ def test_early_media_and_forked_second_answer_is_released() -> None:
     progress = [e for e in events if isinstance(e, CallProgress)]
     assert progress[0].status == 183 and progress[0].media is not None
     assert sum(isinstance(e, CallAnswered) for e in events) == 1
-    assert call.dialog is not None and call.dialog.remote_tag == "fork1"
+    assert net.a.call_info(call).remote_tag == "fork1"
     sent = [parse_message(d) for d, _ in net.a.datagrams_to_send()]
     to_fork2 = [m for m in sent if isinstance(m, Request) and m.to.tag == "fork2"]
     assert [m.method for m in to_fork2] == ["ACK", "BYE"]
@@ -482,9 +489,9 @@ def test_inbound_early_media_then_answer_uses_the_same_sdp() -> None:
     place_call(net)
     inbound = incoming(net)
     session = media(B_HOST)
-    inbound.progress(session, net.now)
+    net.b.progress(inbound, session, net.now)
     net.flush()
-    inbound.answer(session, net.now)
+    net.b.answer(inbound, session, net.now)
     net.flush()
     early = parse_message(net.sent("SIP/2.0 183")[0])
     final = parse_message(net.sent("SIP/2.0 200")[0])
@@ -495,13 +502,12 @@ def test_inbound_early_media_then_answer_uses_the_same_sdp() -> None:
 @pytest.mark.parametrize(("method", "status"), [("BYE", 401), ("REFER", 407)])
 def test_in_dialog_requests_answer_digest_challenges(method: str, status: int) -> None:
     net = Net()
-    out, _ = established(net)
-    out.credentials = Credentials("alice", "pw")
+    out, _ = established(net, credentials=Credentials("alice", "pw"))
     net.drop = lambda data: data.startswith(method.encode())  # we play the challenging far end ourselves
     if method == "BYE":
-        out.bye(net.now)
+        net.a.hangup(out, net.now)
     else:
-        out.refer("sip:carol@10.0.0.3", net.now)
+        net.a.refer(out, "sip:carol@10.0.0.3", net.now)
     net.flush()
     first = parse_message(net.sent(method)[-1])
     assert isinstance(first, Request)
@@ -525,13 +531,9 @@ def test_in_dialog_requests_answer_digest_challenges(method: str, status: int) -
 
 def test_update_with_hold_offer_is_answered_recvonly() -> None:
     net = Net()
-    out, _ = established(net)
-    assert out.media is not None and out.dialog is not None
-    request = out.dialog.create_request("UPDATE")
-    request.headers.add("Content-Type", "application/sdp")
-    request.body = out.media.create_offer("sendonly").to_bytes()
-    net.a.send_request(request, out.peer, net.now, out)
-    net.flush()
+    _, inbound = established(net)
+    offer = media(A_HOST).create_offer("sendonly").to_bytes()
+    request_from_caller(net, inbound, "UPDATE", 10, "Content-Type: application/sdp\r\n", offer)
     assert net.of("b", MediaUpdated)[-1].media.direction == "recvonly"
     assert b"a=recvonly" in net.sent("SIP/2.0 200")[-1]
 
@@ -555,8 +557,8 @@ def test_delayed_offer_ack_without_answer_ends_call() -> None:
     agent.receive_datagram(_raw_invite(), Address("UDP", A_HOST, 5060), 0.0)
     event = agent.next_event()
     assert isinstance(event, IncomingCall)
-    event.call.progress(media(B_HOST), 0.0)
-    event.call.answer(media(B_HOST), 0.0)
+    agent.progress(event.handle, media(B_HOST), 0.0)
+    agent.answer(event.handle, media(B_HOST), 0.0)
     sent = [parse_message(d) for d, _ in agent.datagrams_to_send()]
     early = [m for m in sent if isinstance(m, Response) and m.status == 183]
     assert early and early[0].body == b""  # no offer on an unreliable provisional
@@ -583,8 +585,9 @@ def test_multipart_invite_offer_and_unsupported_body() -> None:
     agent = UserAgent(SipSettings(), local_host=B_HOST)
     agent.receive_datagram(raw, Address("UDP", A_HOST, 5060), 0.0)
     event = agent.next_event()
-    assert isinstance(event, IncomingCall) and event.call.offer is not None
-    assert event.call.offer.media[0].port == 4000
+    assert isinstance(event, IncomingCall)
+    offer = agent.call_info(event.handle).offer
+    assert offer is not None and offer.media[0].port == 4000
     text = (
         _raw_invite("hello", branch="z9hG4bKtext")
         .replace(b"application/sdp", b"text/plain")
@@ -599,9 +602,9 @@ def test_bye_overtaking_the_ack_stops_2xx_retransmission() -> None:
     out = place_call(net)
     inbound = incoming(net)
     net.drop = lambda data: data.startswith(b"ACK")
-    inbound.answer(media(B_HOST), net.now)
+    net.b.answer(inbound, media(B_HOST), net.now)
     net.flush()
-    out.bye(net.now)
+    net.a.hangup(out, net.now)
     net.flush()
     assert net.of("b", CallEnded)[0].reason == "bye"
     net.log.clear()
@@ -614,7 +617,10 @@ def test_nothing_is_left_behind_after_many_calls() -> None:
     net = Net()
     for _ in range(50):
         out, inbound = established(net)
-        (out if net.now % 2 else inbound).bye(net.now)
+        if net.now % 2:
+            net.a.hangup(out, net.now)
+        else:
+            net.b.hangup(inbound, net.now)
         net.flush()
         net.advance(net.now + 1.0)
     net.advance(net.now + 64 * 0.5 + 5)
@@ -632,7 +638,7 @@ def test_inbound_stream_call_uses_its_connection_then_falls_back_to_contact() ->
     agent.receive_datagram(invite, flow, 0.0)
     event = agent.next_event()
     assert isinstance(event, IncomingCall) and agent.carries_calls(flow)
-    event.call.answer(media(B_HOST), 0.0)
+    agent.answer(event.handle, media(B_HOST), 0.0)
     ok = parse_message(agent.datagrams_to_send()[-1][0])
     ack = (
         f"ACK sip:sipbridge@{B_HOST}:5060;transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP {A_HOST}:5060;branch=z9hG4bKa\r\n"
@@ -640,10 +646,10 @@ def test_inbound_stream_call_uses_its_connection_then_falls_back_to_contact() ->
         "Content-Length: 0\r\n\r\n"
     ).encode()
     agent.receive_datagram(ack, flow, 0.1)
-    event.call.send_info("1", 0.2)
+    agent.send_info(event.handle, "1", 0.2)
     assert agent.datagrams_to_send()[-1][1] == flow
-    agent.is_connected = lambda peer: False  # the caller closed the connection
-    event.call.bye(0.3)
+    agent.connection_lost(flow)  # the caller closed the connection
+    agent.hangup(event.handle, 0.3)
     assert agent.datagrams_to_send()[-1][1] == Address("TCP", A_HOST, 5060)
 
 
@@ -656,7 +662,7 @@ def test_reinvite_glare_with_our_refresh_is_491() -> None:
     )
     event = agent.next_event()
     assert isinstance(event, IncomingCall)
-    event.call.answer(media(B_HOST), 0.0)
+    agent.answer(event.handle, media(B_HOST), 0.0)
     ok = parse_message(agent.datagrams_to_send()[-1][0])
     assert ok.headers.get("Session-Expires") == "90;refresher=uas"
     in_dialog = (
@@ -683,7 +689,7 @@ def test_ack_for_2xx_reusing_the_invite_branch_still_confirms_the_call() -> None
     agent.receive_datagram(_raw_invite(sdp), Address("UDP", A_HOST, 5060), 0.0)
     event = agent.next_event()
     assert isinstance(event, IncomingCall)
-    event.call.answer(media(B_HOST), 0.0)
+    agent.answer(event.handle, media(B_HOST), 0.0)
     ok = parse_message(agent.datagrams_to_send()[-1][0])
     ack = (
         f"ACK sip:sipbridge@{B_HOST}:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {A_HOST}:5060;branch=z9hG4bKraw1;rport\r\n"
@@ -706,11 +712,11 @@ def test_merged_invite_by_another_path_is_482() -> None:
 def test_our_hold_and_resume_reinvites() -> None:
     net = Net()
     out, _ = established(net)
-    out.reinvite(net.now, direction="sendonly")
+    net.a.reinvite(out, net.now, direction="sendonly")
     net.flush()
     assert net.of("b", MediaUpdated)[-1].media.direction == "recvonly"
     assert net.of("a", MediaUpdated)[-1].media.direction == "sendonly"
-    out.reinvite(net.now)
+    net.a.reinvite(out, net.now)
     net.flush()
     assert net.of("a", MediaUpdated)[-1].media.direction == "sendrecv"
     assert net.of("b", MediaUpdated)[-1].media.direction == "sendrecv"
@@ -727,7 +733,7 @@ def test_unanswered_invites_beyond_the_limit_get_503() -> None:
     assert last.startswith(b"SIP/2.0 503") and b"Retry-After: 1" in last
     first = calls[0]
     assert isinstance(first, IncomingCall)
-    first.call.reject(486, 0.1)  # one slot frees up
+    agent.reject(first.handle, 486, 0.1)  # one slot frees up
     agent.receive_datagram(_raw_invite(branch="z9hG4bKp9").replace(b"raw-1", b"call-9"), source, 0.2)
     assert isinstance(agent.next_event(), CallEnded) and isinstance(agent.next_event(), IncomingCall)
 
@@ -738,6 +744,62 @@ def test_overloaded_agent_refuses_new_invites_but_serves_its_calls() -> None:
     net.b.overloaded = True  # what the edge sets when its event loop runs late
     place_call(net)
     assert net.sent("SIP/2.0 503") and net.of("a", CallEnded)[-1].status == 503
-    out.bye(net.now)
+    net.a.hangup(out, net.now)
     net.flush()
     assert net.of("b", CallEnded)[-1].reason == "bye"
+
+
+def test_an_action_the_state_does_not_allow_raises_and_sends_nothing() -> None:
+    net = Net()
+    out, inbound = established(net)
+    net.log.clear()
+    with pytest.raises(LocalProtocolError, match="answer is not allowed in state confirmed"):
+        net.b.answer(inbound, media(B_HOST), net.now)
+    with pytest.raises(LocalProtocolError, match=r"ring is not allowed in state confirmed: .* outbound"):
+        net.a.ring(out, net.now)
+    with pytest.raises(LocalProtocolError, match="cancel is not allowed in state confirmed"):
+        net.a.cancel(out, net.now)  # answered: too late to CANCEL, hang up instead
+    with pytest.raises(LocalProtocolError, match="unknown"):
+        net.a.hangup(CallHandle(99), net.now)
+    net.flush()
+    assert not net.log and net.a.state(out) is net.b.state(inbound) is CallState.CONFIRMED
+
+
+def test_giving_up_on_an_ended_call_is_harmless_going_on_with_it_raises() -> None:
+    net = Net()
+    out = place_call(net)
+    inbound = incoming(net)
+    net.a.hangup(out, net.now)  # the caller's CANCEL crosses whatever the callee's owner decides next
+    net.flush()
+    assert net.b.state(inbound) is net.a.state(out) is CallState.ENDED
+    net.log.clear()
+    net.b.trying(inbound, net.now)
+    net.b.ring(inbound, net.now)
+    net.b.progress(inbound, media(B_HOST), net.now)
+    net.b.challenge(inbound, net.now)
+    net.b.reject(inbound, 486, net.now)
+    net.b.drop(inbound, net.now)
+    net.b.hangup(inbound, net.now)
+    net.a.cancel(out, net.now)
+    net.a.hangup(out, net.now)
+    net.flush()
+    assert not net.log
+    with pytest.raises(LocalProtocolError, match="answer is not allowed in state ended"):
+        net.b.answer(inbound, media(B_HOST), net.now)
+    with pytest.raises(LocalProtocolError, match="authenticate"):
+        net.b.authenticate(inbound, "alice", "pw")
+    with pytest.raises(LocalProtocolError, match="send_info"):
+        net.a.send_info(out, "1", net.now)
+    with pytest.raises(LocalProtocolError, match="call_info"):
+        net.a.call_info(out)
+
+
+def test_hanging_up_twice_sends_one_bye_and_the_end_keeps_the_final_response() -> None:
+    net = Net()
+    out, _ = established(net)
+    net.a.hangup(out, net.now)
+    net.a.hangup(out, net.now)  # our BYE is out: nothing more to do
+    net.flush()
+    assert len(net.sent("BYE")) == 1
+    ended = net.of("a", CallEnded)[0]
+    assert ended.handle == out and ended.final_response is not None and ended.final_response.status == 200

@@ -34,8 +34,8 @@ def answered_agent() -> tuple[UserAgent, str]:
     agent.receive_datagram(request("INVITE", body=SDP), SOURCE, 0.0)
     event = agent.next_event()
     assert isinstance(event, IncomingCall)
-    event.call.answer(MediaSession("192.0.2.1", 30000), 0.0)
-    return agent, event.call.local_tag
+    agent.answer(event.handle, MediaSession("192.0.2.1", 30000), 0.0)
+    return agent, agent.call_info(event.handle).local_tag
 
 
 BYTES = st.sampled_from(list(b'\r\n :;,<>"@=/\\%0123456789aAtagSIPsendonly'))

@@ -1,0 +1,50 @@
+"""Where we are, as each peer sees us: our Via and Contact towards it, and which stream connections are open.
+
+The user agent owns the one ``Locality`` and tells it what the edge reports about connections; calls read it
+(it is their ``CallEnvironment``).
+"""
+
+from __future__ import annotations
+
+from .headers import Via
+from .settings import SipSettings
+from .transaction import Address, new_branch
+from .uri import format_host
+
+
+class Locality:
+    def __init__(self, settings: SipSettings, *, local_host: str, local_host_v6: str | None = None) -> None:
+        """``local_host``: the address put in Via/Contact (``advertised_host`` wins); ``local_host_v6`` is used
+        instead towards IPv6 peers on a dual-stack node."""
+        self.settings = settings
+        self.host = settings.advertised_host or local_host
+        self.host_v6 = settings.advertised_host_v6 or local_host_v6
+        self._connections: set[Address] = set()
+
+    def contact(self, peer: Address) -> str:
+        """Our Contact towards ``peer``: its transport, and our address of its IP family."""
+        port = self._port_for(peer.transport)
+        params = "" if peer.transport == "UDP" else f";transport={peer.transport.lower()}"
+        return f"<sip:sipbridge@{format_host(self._host_towards(peer))}:{port}{params}>"
+
+    def via(self, peer: Address) -> str:
+        port = self._port_for(peer.transport)
+        return str(Via(peer.transport, self._host_towards(peer), port, {"branch": new_branch(), "rport": None}))
+
+    def is_connected(self, peer: Address) -> bool:
+        return peer in self._connections
+
+    def connection_made(self, peer: Address) -> None:
+        self._connections.add(peer)
+
+    def connection_lost(self, peer: Address) -> None:
+        self._connections.discard(peer)
+
+    def _port_for(self, transport: str) -> int:
+        """Our listening port for a transport; without a TLS listener, TLS replies come back on the connection."""
+        if transport == "TLS" and self.settings.tls_port is not None:
+            return self.settings.tls_port
+        return self.settings.advertised_port or self.settings.port
+
+    def _host_towards(self, peer: Address) -> str:
+        return self.host_v6 if self.host_v6 and ":" in peer.host else self.host
