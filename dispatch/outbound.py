@@ -11,6 +11,7 @@ fields from livekit-server) drive one call flow.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
@@ -21,7 +22,9 @@ from livekit.protocol.sip import (
     SIPHeaderOptions,
     SIPMediaConfig,
     SIPMediaEncryption,
+    SIPNamedDest,
     SIPOutboundTrunkInfo,
+    SIPRequestDest,
     SIPTransport,
     TransferSIPParticipantRequest,
 )
@@ -40,6 +43,17 @@ from dispatch.header_rules import header_name_problem, header_value_problem
 MAX_DISPLAY_NAME = 128
 DEFAULT_TRANSFER_TIMEOUT = 30.0
 """livekit-server's bound on a transfer when the request sets no ``ringing_timeout``."""
+
+
+@dataclass(frozen=True)
+class Addressing:
+    """Where an outbound INVITE goes and whom it names (URIs as text, display names None when absent)."""
+
+    request_uri: str
+    to: str
+    to_display: str | None
+    from_: str
+    from_display: str | None
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,14 @@ class OutboundPlan:
     media: SIPMediaConfig = field(default_factory=SIPMediaConfig)
     wait_until_answered: bool = False
     display_name: str | None = None
+    request_uri: SIPRequestDest | None = None
+    """``sip_request_uri``: the INVITE's Request-URI instead of ``sip:<call_to>@<address>``."""
+    from_header: SIPNamedDest | None = None
+    """``sip_from_header``: the From header (with its display name) instead of ``<number>@<from_host>``."""
+    to_header: SIPNamedDest | None = None
+    """``sip_to_header``: the To header instead of ``sip:<call_to>@<address>``."""
+    to_user_override: str = ""
+    """Replaces the user part of the To header."""
     ws_url: str = ""
     """Where the room is; empty means the bridge's configured ``ws_url``."""
     token: str = ""
@@ -87,6 +109,32 @@ class OutboundPlan:
         if self.transport == SIPTransport.SIP_TRANSPORT_TCP:
             return "TCP"
         return "TLS" if self.transport == SIPTransport.SIP_TRANSPORT_TLS else "UDP"
+
+    def addressing(self, own_host: str) -> Addressing:
+        """The INVITE's Request-URI, To and From, from the override fields where set (``sip_request_uri``,
+        ``sip_to_header`` with ``to_user_override``, ``sip_from_header``), else from the trunk and numbers as
+        livekit/sip builds them. ``own_host`` is the From host when neither the request nor the trunk names one.
+        Raises RequestError (``invalid_argument`` naming the field) for a URI that cannot be used."""
+        param = "" if self.transport_name == "UDP" else f";transport={self.transport_name.lower()}"
+        dialled = f"sip:{self.call_to}@{self.address}{param}"
+        request_uri = (
+            _uri("sip_request_uri", self.request_uri, self.transport) if self.request_uri is not None else dialled
+        )
+        if self.to_header is not None:
+            to = _uri("sip_to_header", self.to_header, self.transport)
+            to_display = self.to_header.display_name or None
+        else:
+            to, to_display = dialled, None
+        if self.to_user_override:
+            to = _with_user(to, self.to_user_override)
+        if self.from_header is not None:
+            from_ = _uri("sip_from_header", self.from_header, self.transport)
+            from_display = self.from_header.display_name or None
+        else:
+            from_ = f"sip:{self.number}@{self.from_host or own_host}"
+            # As livekit/sip: no display_name at all shows the number; an empty one shows none.
+            from_display = self.number if self.display_name is None else self.display_name or None
+        return Addressing(request_uri, to, to_display, from_, from_display)
 
     def invite_headers(self, attributes: Mapping[str, str]) -> dict[str, str]:
         """Headers for the INVITE: the trunk's and the request's, plus ``attributes_to_headers`` of `attributes`."""
@@ -162,7 +210,7 @@ def plan_outbound_call(
         media = media_with_encryption(request.media, media.encryption)
     elif request.media_encryption:
         media = media_with_encryption(media, request.media_encryption)
-    return OutboundPlan(
+    plan = OutboundPlan(
         lk_call_id=lk_call_id,
         trunk_id=trunk_id,
         address=address,
@@ -189,7 +237,66 @@ def plan_outbound_call(
         media=media,
         wait_until_answered=request.wait_until_answered,
         display_name=request.display_name if request.HasField("display_name") else None,
+        request_uri=request.sip_request_uri if request.HasField("sip_request_uri") else None,
+        from_header=request.sip_from_header if request.HasField("sip_from_header") else None,
+        to_header=request.sip_to_header if request.HasField("sip_to_header") else None,
+        to_user_override=request.to_user_override,
     )
+    plan.addressing("own.host")  # a URI that cannot be used is the request's error, before anything is dialled
+    return plan
+
+
+_TRANSPORTS: dict[int, str] = {
+    SIPTransport.SIP_TRANSPORT_UDP: "udp",
+    SIPTransport.SIP_TRANSPORT_TCP: "tcp",
+    SIPTransport.SIP_TRANSPORT_TLS: "tls",
+}
+_SIP_USER = re.compile(r"[0-9A-Za-z\-.!%*_+`'~]+")
+"""livekit/protocol's token characters: what a SIP user (a number or a name) may hold here."""
+_URI_FORBIDDEN = re.compile(r"[\s<>\"\x00-\x1f\x7f]")
+
+
+def _uri(field: str, dest: SIPRequestDest | SIPNamedDest, transport: int) -> str:
+    """A ``SIPRequestDest``/``SIPNamedDest`` (``raw`` text or ``values``) as SIP URI text, checked."""
+    kind = dest.WhichOneof("uri")
+    if kind == "raw":
+        raw = str(dest.raw).strip()
+        if raw.startswith("<") and raw.endswith(">"):
+            raw = raw[1:-1]
+        if not raw.startswith(("sip:", "sips:")) or _URI_FORBIDDEN.search(raw) or len(raw) > 512:
+            raise RequestError("invalid_argument", f"{field}.raw: {raw[:80]!r} is not a sip: or sips: URI")
+        if transport in _TRANSPORTS and transport != SIPTransport.SIP_TRANSPORT_UDP and "transport=" not in raw:
+            raw += f";transport={_TRANSPORTS[transport]}"
+        return raw
+    if kind != "values":
+        raise RequestError("invalid_argument", f"{field}: set raw or values")
+    values = dest.values
+    if values.transport and transport and values.transport != transport:
+        raise RequestError("invalid_argument", f"{field}.values.transport: differs from the trunk's transport")
+    chosen = int(values.transport or transport)
+    if not values.user or not _SIP_USER.fullmatch(values.user):
+        raise RequestError("invalid_argument", f"{field}.values.user: a phone number or SIP user is required")
+    host = values.host or values.ip
+    if not host or _URI_FORBIDDEN.search(host) or any(c in host for c in "@;?"):
+        raise RequestError("invalid_argument", f"{field}.values: host or ip is required (a name or an address)")
+    if values.host and ":" in values.host:
+        raise RequestError("invalid_argument", f"{field}.values.host: must not contain a port (set port)")
+    if ":" in host:
+        host = f"[{host.strip('[]')}]"  # an IPv6 address
+    port = f":{values.port}" if values.port else ""
+    param = (
+        f";transport={_TRANSPORTS[chosen]}"
+        if chosen in _TRANSPORTS and chosen != SIPTransport.SIP_TRANSPORT_UDP
+        else ""
+    )
+    return f"sip:{values.user}@{host}{port}{param}"
+
+
+def _with_user(uri: str, user: str) -> str:
+    """`uri` with its user part replaced (added when it has none)."""
+    scheme, _, rest = uri.partition(":")
+    _, at, host = rest.rpartition("@")
+    return f"{scheme}:{user}@{host if at else rest}"
 
 
 def validate_create_request(request: CreateSIPParticipantRequest) -> None:
@@ -200,6 +307,10 @@ def validate_create_request(request: CreateSIPParticipantRequest) -> None:
         raise RequestError("invalid_argument", "sip_call_to: missing sip callee number")
     if "@" in request.sip_call_to:
         raise RequestError("invalid_argument", "sip_call_to: should be a phone number or SIP user, not a full SIP URI")
+    if request.to_user_override and not _SIP_USER.fullmatch(request.to_user_override):
+        raise RequestError(
+            "invalid_argument", "to_user_override: should be a phone number or SIP user, not a full SIP URI"
+        )
     if not request.room_name:
         raise RequestError("invalid_argument", "room_name: missing room name")
     if request.HasField("display_name") and len(request.display_name) > MAX_DISPLAY_NAME:

@@ -29,6 +29,8 @@ from sipbridge.room import ParticipantSpec, RoomConnectError
 from sipbridge.room.token import LiveKitCredentials
 from sipbridge.sip import CallFailed, CallProgress, Endpoint, MediaParams
 from sipbridge.sip.auth import Credentials
+from sipbridge.sip.transaction import address_for
+from sipbridge.sip.uri import NameAddr, parse_uri
 
 log = logging.getLogger("sipbridge.calls.outbound")
 DEFAULT_OUTBOUND_RINGING_TIMEOUT = 30.0
@@ -142,15 +144,19 @@ class OutboundCallFlow(BridgedCall):
         assert audio is not None and media is not None and participant is not None
         if plan.play_dialtone:
             self._dial_tone = asyncio.create_task(audio.play_to_room(dial_tone(audio.room_rate)))
-        transport = f";transport={plan.transport_name.lower()}" if plan.transport_name != "UDP" else ""
-        from_host = plan.from_host or self.endpoint.local_host
+        addressing = plan.addressing(self.endpoint.local_host)
         credentials = Credentials(plan.username, plan.password) if plan.username else None
         headers = plan.invite_headers(participant.room.local_participant.attributes)
+        # The INVITE goes to the trunk's address whatever the Request-URI names (sip_request_uri may name
+        # another host: the trunk is the next hop).
+        trunk = parse_uri(f"sip:{plan.address}")
         self.sip = sip = await self.endpoint.place_call(
-            f"sip:{plan.call_to}@{plan.address}{transport}",
+            addressing.request_uri,
             media,
-            from_uri=f"sip:{plan.number}@{from_host}",
-            display_name=plan.display_name,
+            from_uri=addressing.from_,
+            display_name=addressing.from_display,
+            to=NameAddr(parse_uri(addressing.to), addressing.to_display),
+            destination=address_for(trunk, plan.transport_name),
             transport=plan.transport_name,
             credentials=credentials,
             headers=headers,

@@ -14,6 +14,7 @@ import logging
 
 from livekit.protocol.sip import SIPFeature, SIPTransferStatus
 
+from dispatch.errors import DispatchError
 from dispatch.outbound import (
     DEFAULT_TRANSFER_TIMEOUT,
     OutboundPlan,
@@ -26,6 +27,7 @@ from sipbridge.calls.registry import ActiveCall
 from sipbridge.calls.services import CallServices
 from sipbridge.psrpc import Incoming, Registration, SIPInternalServer
 from sipbridge.psrpc.bus import RedisBus
+from sipbridge.psrpc.errors import ErrorCode, PsrpcError
 from sipbridge.psrpc.rpc import (
     InternalCreateSIPParticipantRequest,
     InternalCreateSIPParticipantResponse,
@@ -69,6 +71,10 @@ def plan_from_internal(request: InternalCreateSIPParticipantRequest) -> Outbound
         display_name=request.display_name if request.HasField("display_name") else None,
         ws_url=request.ws_url,
         token=request.token,
+        request_uri=request.sip_request_uri if request.HasField("sip_request_uri") else None,
+        from_header=request.sip_from_header if request.HasField("sip_from_header") else None,
+        to_header=request.sip_to_header if request.HasField("sip_to_header") else None,
+        to_user_override=request.to_user_override,
     )
 
 
@@ -92,7 +98,12 @@ class ClusterNode:
     async def _create(
         self, request: InternalCreateSIPParticipantRequest, incoming: Incoming
     ) -> InternalCreateSIPParticipantResponse:
-        created = await self.control.create_participant(plan_from_internal(request))
+        plan = plan_from_internal(request)
+        try:
+            plan.addressing("own.host")  # an override URI that cannot be used fails the request, undialled
+        except DispatchError as e:
+            raise PsrpcError(ErrorCode.INVALID_ARGUMENT, e.message) from e
+        created = await self.control.create_participant(plan)
         return InternalCreateSIPParticipantResponse(
             participant_id=created.participant_id,
             participant_identity=created.participant_identity,

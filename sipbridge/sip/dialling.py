@@ -40,6 +40,7 @@ class DiallingCall(Call):
         *,
         target: Uri,
         from_addr: NameAddr,
+        to_addr: NameAddr | None = None,
         peer: Address,
         media: MediaSession,
         credentials: Credentials | None,
@@ -51,7 +52,7 @@ class DiallingCall(Call):
         request.headers.add("Via", env.via(peer))
         request.headers.add("Max-Forwards", "70")
         request.headers.add("From", str(from_addr.with_tag(new_tag())))
-        request.headers.add("To", str(NameAddr(target)))
+        request.headers.add("To", str(to_addr or NameAddr(target)))
         request.headers.add("Call-ID", new_tag() + new_tag() + "@sipbridge")
         request.headers.add("CSeq", "1 INVITE")
         request.headers.add("Contact", env.contact(peer))

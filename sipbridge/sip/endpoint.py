@@ -294,6 +294,7 @@ class Endpoint:
         *,
         from_uri: Uri | str,
         display_name: str | None = None,
+        to: NameAddr | None = None,
         destination: Address | None = None,
         transport: str = "UDP",
         credentials: Credentials | None = None,
@@ -304,7 +305,7 @@ class Endpoint:
         ua = self.ua
         handle = self.run(
             lambda now: ua.invite(
-                target, media, now, from_uri=from_uri, display_name=display_name, destination=destination,
+                target, media, now, from_uri=from_uri, display_name=display_name, to=to, destination=destination,
                 transport=transport, credentials=credentials, headers=headers,
             )
         )  # fmt: skip

@@ -174,16 +174,18 @@ class UserAgent:
         *,
         from_uri: Uri | str,
         display_name: str | None = None,
+        to: NameAddr | None = None,
         destination: Address | None = None,
         transport: str = "UDP",
         credentials: Credentials | None = None,
         headers: dict[str, str] | None = None,
     ) -> CallHandle:
-        """Send an INVITE with our SDP offer. ``destination`` defaults to the target URI's host and port."""
+        """Send an INVITE with our SDP offer to ``target`` (the Request-URI). ``to`` defaults to the target
+        itself, ``destination`` (where the INVITE goes) to the target URI's host and port."""
         target_uri = parse_uri(target) if isinstance(target, str) else target
         from_addr = NameAddr(parse_uri(from_uri) if isinstance(from_uri, str) else from_uri, display_name)
         call = DiallingCall.dial(
-            self.locality, self._calls.new_handle(), target=target_uri, from_addr=from_addr,
+            self.locality, self._calls.new_handle(), target=target_uri, from_addr=from_addr, to_addr=to,
             peer=destination or address_for(target_uri, transport), media=media, credentials=credentials,
             headers=headers,
         )  # fmt: skip

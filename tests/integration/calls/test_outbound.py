@@ -277,3 +277,44 @@ async def test_transfer(
         result = await calling
     result.check()
     assert "Refer-To: <tel:+15105550199>" in result.messages and "X-Reason: escalation" in result.messages
+
+
+@pytest.mark.parametrize(
+    ("fields", "changed"),
+    [
+        ({"sip_request_uri": api.SIPRequestDest(raw="sip:333@pbx.elsewhere.test")}, "request"),
+        ({"sip_to_header": api.SIPNamedDest(display_name="Desk", values=api.SIPUri(user="555", host="to.test"))}, "to"),
+        ({"to_user_override": "ext-7"}, "to"),
+        ({"sip_from_header": api.SIPNamedDest(display_name="LK", raw="sip:111@from.test")}, "from"),
+    ],
+)
+async def test_each_override_field_changes_exactly_its_header_on_the_wire(
+    fields: dict[str, object], changed: str, tmp_path: Path, bridge_api: api.LiveKitAPI, rtp_phone: RtpPhone
+) -> None:
+    """sip_request_uri, sip_to_header, to_user_override and sip_from_header each change the one header they name;
+    the INVITE still goes to the trunk."""
+    callee = SippCallee(tmp_path / "callee", rtp_phone.port)
+    trunk_id = await outbound_trunk(bridge_api, callee.address)
+    rejecting = asyncio.create_task(callee.reject("486 Busy Here"))
+    request = api.CreateSIPParticipantRequest(
+        sip_trunk_id=trunk_id, sip_call_to=CALLEE, room_name="overrides", wait_until_answered=True,
+        **fields,  # type: ignore[arg-type]
+    )  # fmt: skip
+    with pytest.raises(api.TwirpError):
+        await bridge_api.sip.create_sip_participant(request)
+    invite = (await rejecting).messages.split("INVITE sip:", 1)[1].split("\n\n", 1)[0]
+    request_line = "sip:" + invite.split(" SIP/2.0", 1)[0]
+    header = {line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in invite.splitlines()[1:] if ":" in line}
+    default = f"sip:{CALLEE}@{callee.address}"
+    expected = {
+        "request": "sip:333@pbx.elsewhere.test" if changed == "request" else default,
+        "to": {"to": '"Desk" <sip:555@to.test>', "from": f"<{default}>", "request": f"<{default}>"}[changed],
+    }
+    if "to_user_override" in fields:
+        expected["to"] = f"<sip:ext-7@{callee.address}>"
+    assert request_line == expected["request"]
+    assert header["To"] == expected["to"]
+    if changed == "from":
+        assert header["From"].startswith('"LK" <sip:111@from.test>;tag=')
+    else:
+        assert header["From"].startswith(f'"{TRUNK_NUMBER}" <sip:{TRUNK_NUMBER}@')

@@ -9,9 +9,12 @@ from livekit.protocol.sip import (
     CreateSIPParticipantRequest,
     SIPHeaderOptions,
     SIPMediaEncryption,
+    SIPNamedDest,
     SIPOutboundConfig,
     SIPOutboundTrunkInfo,
+    SIPRequestDest,
     SIPTransport,
+    SIPUri,
     TransferSIPParticipantRequest,
 )
 
@@ -116,3 +119,49 @@ def test_transfer_requests() -> None:
         with pytest.raises(RequestError) as failure:
             validate_transfer_request(bad)
         assert failure.value.message.startswith(field)
+
+
+def _addressing(**fields: object) -> tuple[str, str, str]:
+    plan = plan_outbound_call(request(**fields), TRUNK, "SCL_x")
+    a = plan.addressing("203.0.113.1")
+    to = f'"{a.to_display}" ' if a.to_display else ""
+    from_ = f'"{a.from_display}" ' if a.from_display else ""
+    return a.request_uri, f"{to}<{a.to}>", f"{from_}<{a.from_}>"
+
+
+DIALLED = f"sip:+12135550100@{TRUNK.address};transport=tcp"
+
+
+def test_default_addressing_is_the_trunk_and_numbers() -> None:
+    uri, to, from_ = _addressing(sip_number="+15105550100")
+    assert (uri, to) == (DIALLED, f"<{DIALLED}>")
+    assert from_ == '"+15105550100" <sip:+15105550100@203.0.113.1>'  # no from_host: ours; the number shown
+
+
+def test_each_override_changes_exactly_its_header() -> None:
+    raw_uri = SIPRequestDest(raw="<sip:333@sip.another.com>")
+    assert _addressing(sip_request_uri=raw_uri)[:2] == ("sip:333@sip.another.com;transport=tcp", f"<{DIALLED}>")
+    values = SIPRequestDest(values=SIPUri(user="444", host="pbx.example.com", port=5080))
+    assert _addressing(sip_request_uri=values)[0] == "sip:444@pbx.example.com:5080;transport=tcp"
+    to = SIPNamedDest(display_name="Desk", values=SIPUri(user="555", ip="2001:db8::1"))
+    assert _addressing(sip_to_header=to)[1] == '"Desk" <sip:555@[2001:db8::1];transport=tcp>'
+    assert _addressing(to_user_override="ext-7")[1] == f"<sip:ext-7@{TRUNK.address};transport=tcp>"
+    from_ = SIPNamedDest(display_name="LK", raw="sip:111@example.org")
+    assert _addressing(sip_from_header=from_)[2] == '"LK" <sip:111@example.org;transport=tcp>'
+    assert _addressing(display_name="")[2].startswith("<sip:")  # an empty display name shows none
+
+
+@pytest.mark.parametrize(
+    ("fields", "text"),
+    [
+        ({"sip_request_uri": SIPRequestDest(raw="tel:+1555")}, "sip_request_uri.raw"),
+        ({"sip_request_uri": SIPRequestDest(raw="sip:a@b\r\nX-Evil: 1")}, "sip_request_uri.raw"),
+        ({"sip_to_header": SIPNamedDest(values=SIPUri(host="x.example"))}, "sip_to_header.values.user"),
+        ({"sip_from_header": SIPNamedDest(values=SIPUri(user="1", host="h:5060"))}, "sip_from_header.values.host"),
+        ({"to_user_override": "bob@example.com"}, "to_user_override"),
+    ],
+)
+def test_unusable_overrides_are_refused_naming_the_field(fields: dict[str, object], text: str) -> None:
+    with pytest.raises(RequestError) as failure:
+        plan_outbound_call(request(**fields), TRUNK, "SCL_x")
+    assert failure.value.code == "invalid_argument" and text in failure.value.message
