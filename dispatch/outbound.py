@@ -315,9 +315,25 @@ def validate_create_request(request: CreateSIPParticipantRequest) -> None:
         raise RequestError("invalid_argument", "room_name: missing room name")
     if request.HasField("display_name") and len(request.display_name) > MAX_DISPLAY_NAME:
         raise RequestError("invalid_argument", f"display_name: too long (max {MAX_DISPLAY_NAME} characters)")
+    if request.HasField("destination"):
+        _validate_destination(request)
     if set(request.dtmf.lower()) - set("0123456789*#abcdw"):
         raise RequestError("invalid_argument", f"dtmf: {request.dtmf!r} may hold only 0-9, *, #, A-D and w (pause)")
     _validate_headers("headers", request.headers)
+
+
+def _validate_destination(request: CreateSIPParticipantRequest) -> None:
+    """livekit/protocol's checks (LiveKit Cloud picks a region with it; here it only has to be well formed)."""
+    destination = request.destination
+    if destination.city and not (destination.country or destination.region):
+        raise RequestError(
+            "invalid_argument", "destination.city: if city is specified, country or region must also be specified"
+        )
+    if destination.country and not (len(destination.country) == 2 and destination.country.isalpha()
+                                    and destination.country.isupper()):  # fmt: skip
+        raise RequestError(
+            "invalid_argument", "destination.country: must be an ISO 3166-1 alpha-2 code (like 'US', 'IN', 'GB')"
+        )
 
 
 def validate_transfer_request(request: TransferSIPParticipantRequest) -> str:

@@ -7,6 +7,7 @@ import random
 import pytest
 from livekit.protocol.sip import (
     CreateSIPParticipantRequest,
+    Destination,
     SIPHeaderOptions,
     SIPMediaEncryption,
     SIPNamedDest,
@@ -165,3 +166,13 @@ def test_unusable_overrides_are_refused_naming_the_field(fields: dict[str, objec
     with pytest.raises(RequestError) as failure:
         plan_outbound_call(request(**fields), TRUNK, "SCL_x")
     assert failure.value.code == "invalid_argument" and text in failure.value.message
+
+
+def test_destination_is_checked_as_livekit_does() -> None:
+    for destination, field in (
+        (Destination(city="Paris"), "destination.city"),
+        (Destination(country="usa"), "destination.country"),
+    ):
+        with pytest.raises(RequestError, match=field):
+            plan_outbound_call(request(destination=destination), TRUNK, "SCL_x")
+    plan_outbound_call(request(destination=Destination(city="Paris", country="FR")), TRUNK, "SCL_x")
