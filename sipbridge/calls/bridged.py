@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Mapping
 from livekit.protocol.sip import SIPCallDirection, SIPCallInfo, SIPCallStatus, SIPMediaConfig
 
 from sipbridge.calls.audio import CallAudio, cancel_task
-from sipbridge.calls.media_link import sdp_encryption, stream_config
+from sipbridge.calls.media_link import codecs_for, sdp_encryption, stream_config
 from sipbridge.calls.services import (
     DEFAULT_MAX_CALL_DURATION,
     MEDIA_TIMEOUT,
@@ -89,7 +89,10 @@ class BridgedCall:
         self.rtp = await RtpSession.open(services.ports, services.rtp_bind_host)
         encryption = self.media_config.encryption if self.media_config is not None else 0
         self.media = MediaSession(
-            services.sdp_address, self.rtp.local_port, codecs=services.codecs, encryption=sdp_encryption(encryption)
+            services.sdp_address,
+            self.rtp.local_port,
+            codecs=codecs_for(self.media_config, services.codecs),
+            encryption=sdp_encryption(encryption),
         )
         return self.media
 

@@ -147,8 +147,10 @@ class InboundCallFlow(BridgedCall):
     async def _admit(self, decision: Decision) -> bool:
         """Challenge, reject or let the call in; True when it may proceed."""
         hide = self.services.config.hide_inbound_port
+        # The trunk's auth_realm (livekit-server's realm in cluster mode); empty: the stack's own.
+        realm = (decision.credentials.realm if decision.credentials is not None else "") or None
         if decision.verdict is Verdict.AUTH_REQUIRED:
-            await self.call.challenge()
+            await self.call.challenge(realm=realm)
             return False
         if decision.verdict in (Verdict.ACCEPT, Verdict.REQUEST_PIN) and decision.credentials is not None:
             creds = decision.credentials
@@ -158,13 +160,13 @@ class InboundCallFlow(BridgedCall):
                 await self._refuse(403, "too many failed authentication attempts", hide)
                 return False
             try:
-                verdict = await self._authenticate(creds.username, creds.password)
+                verdict = await self._authenticate(creds.username, creds.password, realm)
             except NonceLedgerError as e:
                 self.log.warning("cannot check the digest answer for replays: %s", e)
                 await self.call.reject(503, reason="authentication unavailable")
                 return False
             if verdict is AuthVerdict.MISSING or verdict is AuthVerdict.STALE:
-                await self.call.challenge(stale=verdict is AuthVerdict.STALE)
+                await self.call.challenge(stale=verdict is AuthVerdict.STALE, realm=realm)
                 return False
             if verdict is not AuthVerdict.OK:
                 self.log.info("digest authentication failed for user %r", creds.username)
@@ -179,10 +181,10 @@ class InboundCallFlow(BridgedCall):
         await self._refuse(decision.sip_status, decision.reason, quiet)
         return False
 
-    async def _authenticate(self, username: str, password: str) -> AuthVerdict:
+    async def _authenticate(self, username: str, password: str, realm: str | None) -> AuthVerdict:
         """The digest verdict, with replays refused: an answer is good only if its nonce use is fresh. A replay
         is answered like an old nonce (a new challenge), which a caller who knows the password simply answers."""
-        check = self.call.authenticate(username, password)
+        check = self.call.authenticate(username, password, realm)
         if check.verdict is not AuthVerdict.OK or check.use is None:
             return check.verdict
         if not await self.services.nonces.claim(check.use):

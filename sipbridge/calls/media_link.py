@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from livekit.protocol.sip import SIPMediaEncryption
+from collections.abc import Sequence
+
+from livekit.protocol.sip import SIPMediaConfig, SIPMediaEncryption
 
 from sipbridge.media.srtp import SrtpKeys
 from sipbridge.media.stream import StreamConfig
@@ -16,6 +18,26 @@ def sdp_encryption(media_encryption: int) -> Encryption:
     if media_encryption == SIPMediaEncryption.SIP_MEDIA_ENCRYPT_ALLOW:
         return Encryption.ALLOW
     return Encryption.DISABLE
+
+
+_SDP_RATES = {"PCMU": (8000,), "PCMA": (8000,), "G722": (8000, 16000), "opus": (48000,)}
+"""The rates a ``SIPCodec`` may name for each codec we have (G.722's SDP rate is 8000, its real one 16000)."""
+
+
+def codecs_for(media: SIPMediaConfig | None, enabled: Sequence[str]) -> tuple[str, ...]:
+    """What a call offers and accepts, in preference order: the node's ``codecs`` setting, with the codecs a
+    trunk, rule or request lists in ``media.codecs`` switched on as well, or only those with
+    ``only_listed_codecs`` (as livekit/sip reads them). Codecs this bridge does not have are passed over."""
+    if media is None or not media.codecs:
+        return tuple(enabled)
+    listed: list[str] = []
+    for codec in media.codecs:
+        name = next((known for known in _SDP_RATES if known.lower() == codec.name.lower()), None)
+        if name is not None and (not codec.rate or codec.rate in _SDP_RATES[name]) and name not in listed:
+            listed.append(name)
+    if media.only_listed_codecs:
+        return tuple(listed)
+    return (*enabled, *(name for name in listed if name not in enabled))
 
 
 def stream_config(params: MediaParams, media_timeout: float, media_timeout_initial: float) -> StreamConfig:

@@ -179,11 +179,12 @@ class DigestServer:
         self.nonce_lifetime = nonce_lifetime
         self._clock = clock
 
-    def challenge(self, *, stale: bool = False) -> str:
+    def challenge(self, *, stale: bool = False, realm: str | None = None) -> str:
+        """A WWW-/Proxy-Authenticate value; ``realm`` names another realm than ours (a trunk's ``auth_realm``)."""
         nonce = f"{int(self._clock() * 1000)}.{os.urandom(6).hex()}"
         nonce += "." + self._sign(nonce)
         value = (
-            f"Digest realm={quote_string(self.realm)}, nonce={quote_string(nonce)}, "
+            f"Digest realm={quote_string(realm or self.realm)}, nonce={quote_string(nonce)}, "
             f'algorithm={self.algorithm}, qop="auth"'
         )
         return value + (", stale=true" if stale else "")
@@ -199,8 +200,11 @@ class DigestServer:
         millis = bounded_int(body.partition(".")[0], 10**16)
         return millis / 1000 if millis is not None else None
 
-    def verify(self, header_value: str | None, method: str, username: str, password: str) -> DigestCheck:
-        """Check an Authorization header against the expected user and password."""
+    def verify(
+        self, header_value: str | None, method: str, username: str, password: str, realm: str | None = None
+    ) -> DigestCheck:
+        """Check an Authorization header against the expected user and password (in ``realm``, else ours)."""
+        realm = realm or self.realm
         if not header_value:
             return DigestCheck(Verdict.MISSING)
         try:
@@ -214,7 +218,7 @@ class DigestServer:
             issued is None
             or algorithm != self.algorithm
             or params.get("username") != username
-            or params.get("realm") != self.realm
+            or params.get("realm") != realm
         ):
             return DigestCheck(Verdict.REJECTED)
         qop = params.get("qop") or None
@@ -224,7 +228,7 @@ class DigestServer:
         expected = digest_response(
             algorithm=algorithm,
             username=username,
-            realm=self.realm,
+            realm=realm,
             password=password,
             method=method,
             uri=params.get("uri", ""),

@@ -181,15 +181,16 @@ class InboundCall(SipCall):
     def to(self) -> NameAddr:
         return self.request.to
 
-    def authenticate(self, username: str, password: str) -> DigestCheck:
-        """The digest verdict on the INVITE's credentials; CallFailed once the caller has gone."""
+    def authenticate(self, username: str, password: str, realm: str | None = None) -> DigestCheck:
+        """The digest verdict on the INVITE's credentials (in ``realm``, else the stack's); CallFailed once the
+        caller has gone."""
         if self.ended:
             raise CallFailed(self._ended.result().reason, None)
-        return self._ua.authenticate(self.handle, username, password)
+        return self._ua.authenticate(self.handle, username, password, realm)
 
-    async def challenge(self, *, proxy: bool = False, stale: bool = False) -> None:
-        """401/407; the authorised retry arrives as a new InboundCall."""
-        self._endpoint.run(lambda now: self._ua.challenge(self.handle, now, proxy=proxy, stale=stale))
+    async def challenge(self, *, proxy: bool = False, stale: bool = False, realm: str | None = None) -> None:
+        """401/407 (in ``realm``, else the stack's); the authorised retry arrives as a new InboundCall."""
+        self._endpoint.run(lambda now: self._ua.challenge(self.handle, now, proxy=proxy, stale=stale, realm=realm))
 
     async def trying(self) -> None:
         """100 Trying; only needed with hide_inbound_port, once the caller passed trunk matching."""

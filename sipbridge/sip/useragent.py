@@ -198,13 +198,15 @@ class UserAgent:
 
     # ---- actions: answering a call --------------------------------------------------------------------------
 
-    def authenticate(self, handle: CallHandle, username: str, password: str) -> DigestCheck:
+    def authenticate(
+        self, handle: CallHandle, username: str, password: str, realm: str | None = None
+    ) -> DigestCheck:
         """Check the INVITE's credentials (Authorization or Proxy-Authorization) for this user; an OK answer
         names the nonce use the caller must record as fresh before admitting the call (``sip.auth``)."""
         call = self._calls.side("authenticate", handle, AnsweringCall)
         assert call is not None  # authenticate is no harmless action: an ended handle raised
         header = call.invite.headers.get("Authorization") or call.invite.headers.get("Proxy-Authorization")
-        return self.digest.verify(header, "INVITE", username, password)
+        return self.digest.verify(header, "INVITE", username, password, realm)
 
     def trying(self, handle: CallHandle, now: float) -> None:
         """100 Trying, only needed with ``hide_inbound_port``, once the call flow knows the caller."""
@@ -234,15 +236,18 @@ class UserAgent:
             "reject", handle, AnsweringCall, now, lambda call: call.reject(status, now, reason=reason, headers=headers)
         )
 
-    def challenge(self, handle: CallHandle, now: float, *, proxy: bool = False, stale: bool = False) -> None:
-        """401 (407 with ``proxy``) with a digest challenge; the authorised retry arrives as a new IncomingCall."""
+    def challenge(
+        self, handle: CallHandle, now: float, *, proxy: bool = False, stale: bool = False, realm: str | None = None
+    ) -> None:
+        """401 (407 with ``proxy``) with a digest challenge (in ``realm``, else ours); the authorised retry arrives
+        as a new IncomingCall."""
         digest = self.digest
         self._act_on(
             "challenge",
             handle,
             AnsweringCall,
             now,
-            lambda call: call.challenge(digest.challenge(stale=stale), now, proxy=proxy),
+            lambda call: call.challenge(digest.challenge(stale=stale, realm=realm), now, proxy=proxy),
         )
 
     def drop(self, handle: CallHandle, now: float) -> None:

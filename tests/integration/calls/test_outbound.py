@@ -318,3 +318,25 @@ async def test_each_override_field_changes_exactly_its_header_on_the_wire(
         assert header["From"].startswith('"LK" <sip:111@from.test>;tag=')
     else:
         assert header["From"].startswith(f'"{TRUNK_NUMBER}" <sip:{TRUNK_NUMBER}@')
+
+
+@pytest.mark.parametrize(
+    ("media", "m_line"),
+    [
+        (api.SIPMediaConfig(only_listed_codecs=True, codecs=[api.SIPCodec(name="PCMA")]), "RTP/AVP 8 101"),
+        (api.SIPMediaConfig(codecs=[api.SIPCodec(name="PCMU")]), "RTP/AVP 9 0 8 111 101 110"),
+    ],
+)
+async def test_media_codecs_decide_the_offer(
+    media: api.SIPMediaConfig, m_line: str, tmp_path: Path, bridge_api: api.LiveKitAPI, rtp_phone: RtpPhone
+) -> None:
+    callee = SippCallee(tmp_path / "callee", rtp_phone.port)
+    trunk_id = await outbound_trunk(bridge_api, callee.address)
+    rejecting = asyncio.create_task(callee.reject("486 Busy Here"))
+    request = api.CreateSIPParticipantRequest(
+        sip_trunk_id=trunk_id, sip_call_to=CALLEE, room_name="codecs", wait_until_answered=True, media=media
+    )
+    with pytest.raises(api.TwirpError):
+        await bridge_api.sip.create_sip_participant(request)
+    offer = (await rejecting).messages.split("m=audio ", 1)[1].split("\n", 1)[0]
+    assert offer.split(" ", 1)[1].strip() == m_line

@@ -72,3 +72,16 @@ async def test_password_guessing_is_cut_off_per_source(call_bridge: BridgeProces
     async with RawSipClient(call_bridge.sip_port, host="127.0.0.2") as elsewhere:
         right = authorization_for(await challenge(elsewhere), CREDENTIALS, "INVITE", uri_of(elsewhere))
         assert (await admitted(elsewhere, right))[0]
+
+
+async def test_the_trunks_auth_realm_is_the_challenges_realm(
+    call_bridge: BridgeProcess, bridge_api: api.LiveKitAPI
+) -> None:
+    await configure(
+        bridge_api, direct("realm-room"), auth_username="user", auth_password="pass", auth_realm="carrier.example"
+    )
+    async with RawSipClient(call_bridge.sip_port) as sip:
+        challenge_value = await challenge(sip)
+        assert parse_digest(challenge_value)["realm"] == "carrier.example"
+        answer = authorization_for(challenge_value, CREDENTIALS, "INVITE", uri_of(sip))
+        assert (await admitted(sip, answer))[0]

@@ -202,3 +202,12 @@ def test_client_without_qop_and_with_opaque() -> None:
         qop=None,
     )
     assert auth["response"] == expected
+
+
+def test_a_trunk_realm_is_challenged_and_checked() -> None:
+    server = DigestServer("sipbridge")
+    challenge = server.challenge(realm="carrier.example")
+    assert 'realm="carrier.example"' in challenge
+    auth = authorization_for(challenge, Credentials("a", "p"), "INVITE", "sip:x@y")
+    assert server.verify(auth, "INVITE", "a", "p", realm="carrier.example").verdict is Verdict.OK
+    assert server.verify(auth, "INVITE", "a", "p").verdict is Verdict.REJECTED  # answered for another realm
