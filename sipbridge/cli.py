@@ -36,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"sipbridge: invalid configuration: {e}", file=sys.stderr)
         return 2
-    logs.configure(config.log_level, as_json=config.log_json)
+    logs.configure(config.log_level, as_json=config.log_json, component_levels=config.log_component_levels)
     try:
         asyncio.run(run(config))
     except (ConfigError, StoreError) as e:

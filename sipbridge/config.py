@@ -16,6 +16,9 @@ from typing import Any
 
 import yaml
 
+from sipbridge import config_values as values
+from sipbridge.go_keys import NO_EFFECT
+
 DEV_API_KEY = "devkey"
 DEV_API_SECRET = "secret"
 DEV_WS_URL = "ws://localhost:7880"
@@ -58,6 +61,10 @@ class RedisConfig:
 
 
 DEFAULT_DRAIN_TIMEOUT = 600.0
+DEFAULT_MEDIA_TIMEOUT = 15.0
+DEFAULT_MEDIA_TIMEOUT_INITIAL = 30.0
+DEFAULT_RINGING_INTERVAL = 1.0
+DEFAULT_MAX_CPU_UTILIZATION = 0.9
 DEFAULT_API_MAX_BODY = 1 << 20
 DEFAULT_MAX_PENDING_INVITES = 200
 DEFAULT_OVERLOAD_LAG = 0.5
@@ -107,6 +114,25 @@ class Config:
     symmetric_rtp: bool = False
     """Send RTP to where the caller's RTP comes from even when that is not the address its SDP or its SIP
     came from (latched once, early in the call; docs/security.md)."""
+    media_timeout: float = DEFAULT_MEDIA_TIMEOUT
+    """Seconds without RTP, once it flowed, before a call is hung up (a trunk's ``media.media_timeout`` wins)."""
+    media_timeout_initial: float = DEFAULT_MEDIA_TIMEOUT_INITIAL
+    """Seconds to wait for a call's first RTP packet."""
+    ignore_local_addr_in_sdp: bool = False
+    """Latch to any RTP source early in a call whose SDP names a private address (as ``symmetric_rtp`` does)."""
+    media_use_external_ip: bool = False
+    media_nat_1_to_1_ip: str = ""
+    """The address our SDP offers for media, when it differs from the signalling one."""
+    sip_ringing_interval: float = DEFAULT_RINGING_INTERVAL
+    """180 Ringing is repeated this often while an inbound call rings (1 to 60 s)."""
+    max_cpu_utilization: float = DEFAULT_MAX_CPU_UTILIZATION
+    """Above this share of the machine's CPU the node takes no new calls (and reports so on /health)."""
+    sip_trunk_ids: tuple[str, ...] = ()
+    """Cluster mode: this node takes outbound calls only for these trunks (empty: any)."""
+    local_net: str = ""
+    """The local network whose address the node signals from (when several interfaces have one)."""
+    log_component_levels: Mapping[str, str] = field(default_factory=dict)
+    """``logging.component_levels``: a log level per component (``sip``, ``media``, ``room``, ``livekit``...)."""
     codecs: Mapping[str, bool] = field(default_factory=dict)
     log_level: str = "info"
     log_json: bool = False
@@ -131,32 +157,10 @@ def default_storage_path() -> Path:
 # Keys of the Go service that this bridge accepts in a config file but does not act on (yet).
 _GO_KEYS_NOT_ACTED_ON = frozenset(
     {
-        "pprof_port",
         "outbound_route_headers",
-        "sip_ringing_interval",
-        "tcp",
         "tls",
-        "max_cpu_utilization",
-        "sip_trunk_ids",
-        "local_net",
-        "udp_max_payload",
-        "media_use_external_ip",
-        "media_nat_1_to_1_ip",
-        "media_timeout",
-        "media_timeout_initial",
-        "rtp_draining_idle_timeout",
-        "rtp_draining_duration",
-        "ignore_local_addr_in_sdp",
-        "disable_rejected_invite_cache",
         "add_record_route",
         "audio_dtmf",
-        "enable_jitter_buffer",
-        "enable_jitter_buffer_prob",
-        "jaeger_url",
-        "experimental",
-        "logging.sample",
-        "logging.pion_level",
-        "logging.component_levels",
     }
 )
 _KNOWN_KEYS = frozenset(
@@ -185,6 +189,16 @@ _KNOWN_KEYS = frozenset(
         "drain_timeout",
         "api_max_body",
         "symmetric_rtp",
+        "log_level",
+        "max_cpu_utilization",
+        "sip_trunk_ids",
+        "local_net",
+        "media_use_external_ip",
+        "media_nat_1_to_1_ip",
+        "media_timeout",
+        "media_timeout_initial",
+        "ignore_local_addr_in_sdp",
+        "sip_ringing_interval",
         "max_pending_invites",
         "overload_lag",
     }
@@ -259,7 +273,7 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
     logging_cfg = raw.get("logging") or {}
     if not isinstance(logging_cfg, dict):
         raise ConfigError("logging: must be a mapping (e.g. {level: info})")
-    log_level = str(logging_cfg.get("level", "info")).lower()
+    log_level = str(logging_cfg.get("level") or raw.get("log_level") or "info").lower()  # log_level: the Go README's
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"logging.level: {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
 
@@ -291,6 +305,19 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
     overload_lag = raw.get("overload_lag", DEFAULT_OVERLOAD_LAG)
     if not isinstance(overload_lag, int | float) or isinstance(overload_lag, bool) or overload_lag < 0:
         raise ConfigError(f"overload_lag: {overload_lag!r} is not a number of seconds")
+
+    media_use_external_ip = _bool(raw, "media_use_external_ip")
+    media_nat_ip = _str(raw, "media_nat_1_to_1_ip")
+    if media_use_external_ip and media_nat_ip:
+        raise ConfigError("media_nat_1_to_1_ip: media_use_external_ip and media_nat_1_to_1_ip can not both be set")
+    if media_nat_ip:
+        _ip(media_nat_ip, "media_nat_1_to_1_ip")
+    levels = logging_cfg.get("component_levels") or {}
+    if not isinstance(levels, dict) or not all(str(v).lower() in LOG_LEVELS for v in levels.values()):
+        raise ConfigError(f"logging.component_levels: must map components to one of {', '.join(LOG_LEVELS)}")
+    ringing_interval = values.duration(raw, "sip_ringing_interval", DEFAULT_RINGING_INTERVAL, ConfigError)
+    if not 1 <= ringing_interval <= 60:
+        ringing_interval = DEFAULT_RINGING_INTERVAL  # as the Go service: out of 1-60 s means the default
 
     max_calls = raw.get("max_active_calls", 0)
     if not isinstance(max_calls, int) or isinstance(max_calls, bool) or max_calls < 0:
@@ -325,6 +352,18 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
         codecs=dict(codecs),
         log_level="warning" if log_level == "warn" else log_level,
         log_json=_bool(logging_cfg, "json"),
+        log_component_levels={str(k): str(v).lower() for k, v in levels.items()},
+        media_timeout=values.duration(raw, "media_timeout", DEFAULT_MEDIA_TIMEOUT, ConfigError)
+        or DEFAULT_MEDIA_TIMEOUT,
+        media_timeout_initial=values.duration(raw, "media_timeout_initial", DEFAULT_MEDIA_TIMEOUT_INITIAL, ConfigError)
+        or DEFAULT_MEDIA_TIMEOUT_INITIAL,
+        ignore_local_addr_in_sdp=_bool(raw, "ignore_local_addr_in_sdp"),
+        media_use_external_ip=media_use_external_ip,
+        media_nat_1_to_1_ip=media_nat_ip,
+        sip_ringing_interval=ringing_interval,
+        max_cpu_utilization=values.fraction(raw, "max_cpu_utilization", DEFAULT_MAX_CPU_UTILIZATION, ConfigError),
+        sip_trunk_ids=values.string_list(raw, "sip_trunk_ids", ConfigError),
+        local_net=values.network(raw, "local_net", ConfigError),
         local_livekit=local_livekit,
         embedded_default=embedded_default,
         ignored_keys=_ignored_keys(raw),
@@ -336,13 +375,13 @@ def _ignored_keys(raw: Mapping[str, Any]) -> tuple[str, ...]:
     ignored = [k for k in raw if k not in _KNOWN_KEYS]
     logging_cfg = raw.get("logging")
     if isinstance(logging_cfg, dict):
-        ignored += [f"logging.{k}" for k in logging_cfg if k not in ("level", "json")]
+        ignored += [f"logging.{k}" for k in logging_cfg if k not in ("level", "json", "component_levels")]
     return tuple(sorted(ignored))
 
 
 def is_go_service_key(key: str) -> bool:
     """Whether ``key`` is one the Go service defines (so ignoring it is expected, not a typo)."""
-    return key in _GO_KEYS_NOT_ACTED_ON
+    return key in _GO_KEYS_NOT_ACTED_ON or key in NO_EFFECT
 
 
 def _str(raw: Mapping[str, Any], key: str) -> str:

@@ -1,7 +1,9 @@
-"""Readiness for load balancers and orchestrators: 200 when serving, 503 while starting or draining."""
+"""Readiness for load balancers and orchestrators: 200 when serving, 503 while starting, draining or too busy for
+new calls (max_active_calls reached, the machine's CPU above max_cpu_utilization)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 
 from aiohttp import web
@@ -16,8 +18,13 @@ class State(Enum):
 class Health:
     def __init__(self) -> None:
         self.state = State.STARTING
+        self.busy: Callable[[], str] = lambda: ""
+        """Why a ready node takes no new calls right now ("" when it does)."""
 
     async def handle(self, request: web.Request) -> web.Response:
+        busy = self.busy() if self.state is State.READY else ""
+        if busy:
+            return web.Response(status=503, text=f"busy: {busy}\n")
         status = 200 if self.state is State.READY else 503
         return web.Response(status=status, text=self.state.value + "\n")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 CALL_FIELDS = ("callID", "sipCallID", "room", "participant")
@@ -47,10 +48,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure(level: str, *, as_json: bool) -> None:
-    """The root logger's one handler, on stderr."""
+def configure(level: str, *, as_json: bool, component_levels: Mapping[str, str] | None = None) -> None:
+    """The root logger's one handler, on stderr, and a level per component (``logging.component_levels``: ``sip``,
+    ``media``, ``room``, ``calls``, ``api``, ``store``, ``cluster``, ``psrpc`` name our packages, ``livekit`` the
+    rtc SDK's own log; a dotted name is a logger's name)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if as_json else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(_level(level))
+    for component, component_level in (component_levels or {}).items():
+        name = component if component == "livekit" or "." in component else f"sipbridge.{component}"
+        logging.getLogger(name).setLevel(_level(component_level))
+
+
+def _level(name: str) -> str:
+    return "WARNING" if name.lower() == "warn" else name.upper()

@@ -17,7 +17,7 @@ from livekit.protocol.sip import SIPCallInfo
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dispatch.decide import OPEN_CONFIGURATION_WARNING, is_open_configuration
-from sipbridge import metrics
+from sipbridge import go_keys, metrics
 from sipbridge.api.auth import Authenticator
 from sipbridge.api.sip_service import SIPService
 from sipbridge.calls.control import CallControl
@@ -28,6 +28,7 @@ from sipbridge.calls.services import CallServices
 from sipbridge.cluster.io_decider import IOInfoDecider
 from sipbridge.cluster.node import ClusterNode
 from sipbridge.config import DEV_API_KEY, DEV_API_SECRET, Config, is_go_service_key
+from sipbridge.cpu_load import CpuLoad
 from sipbridge.devserver import DevLiveKitServer
 from sipbridge.health import Health, State
 from sipbridge.media.ports import PortAllocator
@@ -36,6 +37,7 @@ from sipbridge.psrpc.rpc import UpdateSIPCallStateRequest
 from sipbridge.room import LiveKitCredentials
 from sipbridge.sip import Endpoint, SipSettings
 from sipbridge.sip.settings import codecs_from_config
+from sipbridge.sip.stun import DEFAULT_STUN_SERVERS, discover_external_ip
 from sipbridge.store import SIPStore, open_store, store_description
 from sipbridge.store.redis_backend import redis_client
 
@@ -150,6 +152,7 @@ class Bridge:
             advertised_port=config.sip_port if config.sip_port != config.sip_port_listen else None,
             advertised_host=config.nat_1_to_1_ip or None,
             use_external_ip=config.use_external_ip,
+            local_net=config.local_net,
             hide_inbound_port=config.hide_inbound_port,
             nonce_secret=hashlib.sha256(b"sipbridge digest nonces\0" + config.api_secret.encode()).digest(),
             codecs=codecs_from_config(config.codecs),
@@ -169,23 +172,45 @@ class Bridge:
             sdp_address="",
             decider=decider,
             nonces=RedisNonceLedger(redis_client(config.redis)) if config.redis else MemoryNonceLedger(),
+            cpu=CpuLoad() if config.max_cpu_utilization < 1.0 else None,
         )
+        if self.calls.cpu is not None:
+            self.calls.cpu.start()
+        calls = self.calls
+        self.health.busy = lambda: "" if calls.draining else calls.refusal
         self.endpoint = Endpoint(settings, inbound_handler(self.calls))
         await self.endpoint.start()
         metrics.watch(self.calls, self.endpoint, asyncio.get_running_loop())
-        self.calls.sdp_address = self.endpoint.local_host
+        self.calls.sdp_address = await self._media_address(self.endpoint.local_host)
         tls = f", TLS on {settings.tls_port}" if settings.tls_port else ""
         log.info(
-            "SIP: %s on %s:%d%s (advertised %s), RTP ports %s",
+            "SIP: %s on %s:%d%s (advertised %s), RTP ports %s (advertised %s)",
             "/".join(settings.transports), self._bind_host(), self.endpoint.port, tls, self.endpoint.local_host,
-            config.rtp_port,
+            config.rtp_port, self.calls.sdp_address,
         )  # fmt: skip
 
+    async def _media_address(self, signalling: str) -> str:
+        """The address our SDP offers for media: ``media_nat_1_to_1_ip``, or with ``media_use_external_ip`` the
+        public address STUN reports, else the signalling one (the Go service's media_* keys)."""
+        config = self.config
+        if config.media_nat_1_to_1_ip:
+            return config.media_nat_1_to_1_ip
+        if config.media_use_external_ip and not config.use_external_ip:
+            found = await discover_external_ip(DEFAULT_STUN_SERVERS)
+            if found is None:
+                log.warning("media_use_external_ip: no STUN server answered; media is offered on %s", signalling)
+            return found or signalling
+        return signalling
+
     def _report_ignored_keys(self) -> None:
-        go_keys = [k for k in self.config.ignored_keys if is_go_service_key(k)]
-        unknown = [k for k in self.config.ignored_keys if not is_go_service_key(k)]
-        if go_keys:
-            log.info("config: accepted but not acted on yet: %s", ", ".join(go_keys))
+        ignored = self.config.ignored_keys
+        no_effect = [go_keys.describe(k) for k in ignored if k in go_keys.NO_EFFECT]
+        not_yet = [k for k in ignored if is_go_service_key(k) and k not in go_keys.NO_EFFECT]
+        unknown = [k for k in ignored if not is_go_service_key(k)]
+        if no_effect:
+            log.info("config: Go service keys with no effect in this bridge: %s", "; ".join(no_effect))
+        if not_yet:
+            log.info("config: accepted but not acted on yet: %s", ", ".join(not_yet))
         if unknown:
             log.warning("config: unknown keys ignored: %s", ", ".join(unknown))
 
@@ -226,6 +251,8 @@ class Bridge:
             self.endpoint = None
         if self.calls is not None:
             await self.calls.nonces.close()
+            if self.calls.cpu is not None:
+                await self.calls.cpu.close()
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()

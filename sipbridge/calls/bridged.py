@@ -19,14 +19,13 @@ from sipbridge.calls.audio import CallAudio, cancel_task
 from sipbridge.calls.media_link import codecs_for, sdp_encryption, stream_config
 from sipbridge.calls.services import (
     DEFAULT_MAX_CALL_DURATION,
-    MEDIA_TIMEOUT,
-    MEDIA_TIMEOUT_INITIAL,
     CallLog,
     CallServices,
 )
 from sipbridge.media.codecs import KNOWN_CODECS
 from sipbridge.media.session import RtpSession
 from sipbridge.media.tones import dial_tone
+from sipbridge.netaddr import is_private_address
 from sipbridge.psrpc.errors import PsrpcError
 from sipbridge.room import CALL_STATUS_ATTRIBUTE, CallStatus, ParticipantSpec, RoomParticipant, processor_for_call
 from sipbridge.room.token import LiveKitCredentials
@@ -107,12 +106,12 @@ class BridgedCall:
 
     def _start_media(self, params: MediaParams) -> None:
         assert self.rtp is not None and self.audio is not None
-        config = stream_config(params, self._media_timeout(), MEDIA_TIMEOUT_INITIAL)
+        config = stream_config(params, self._media_timeout(), self.services.config.media_timeout_initial)
         self.rtp.start(
             config,
             (params.remote_address, params.remote_port),
             signalling_host=self.sip.peer_host if self.sip is not None else None,
-            learn_any=self.services.config.symmetric_rtp,
+            learn_any=self._learns_any_source(params),
         )
         self.audio.set_codec_rate(sample_rate(params))
         self.log.info(
@@ -121,12 +120,19 @@ class BridgedCall:
             params.remote_port, " (SRTP)" if params.srtp else "",
         )  # fmt: skip
 
+    def _learns_any_source(self, params: MediaParams) -> bool:
+        """Whether any address may latch the call's RTP early on: ``symmetric_rtp``, or ``ignore_local_addr_in_sdp``
+        with a private address in the peer's SDP (a phone behind NAT that does not know its public address)."""
+        config = self.services.config
+        private = is_private_address(params.remote_address)
+        return config.symmetric_rtp or (config.ignore_local_addr_in_sdp and private)
+
     def _media_timeout(self) -> float:
         """The trunk's or rule's ``media.media_timeout`` when set, else the bridge default."""
         media = self.media_config
         if media is not None and media.HasField("media_timeout") and media.media_timeout.ToTimedelta():
             return float(media.media_timeout.ToTimedelta().total_seconds())
-        return MEDIA_TIMEOUT
+        return self.services.config.media_timeout
 
     def _on_media_lost(self, reason: str) -> None:
         if not self._media_lost.done():

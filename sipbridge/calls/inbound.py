@@ -100,9 +100,10 @@ class InboundCallFlow(BridgedCall):
 
     async def run(self) -> None:
         services = self.services
-        if services.at_capacity:
-            self.log.warning("rejecting: %s", services.refusal)
-            await self.call.reject(503, reason=services.refusal)
+        refusal = services.refusal
+        if refusal:
+            services.refused_invites.note_now(self.call.source.host, f"503 ({refusal}), Call-ID {self.call.call_id}")
+            await self.call.reject(503, reason=refusal)
             return
         services.active.add(self.call.call_id)
         try:
@@ -319,6 +320,7 @@ class InboundCallFlow(BridgedCall):
                 "answered": self.participant.wait_remote_audio(),
                 "caller": self.call.wait_ended(),
                 "room": self.participant.wait_ended(),
+                "never": self._keep_ringing(early_media),
             },
             timeout,
         )
@@ -333,6 +335,15 @@ class InboundCallFlow(BridgedCall):
         self._start_tasks_for_sip_events()
         await self._set_status("active")
         self.log.info("answered")
+
+    async def _keep_ringing(self, early_media: bool) -> None:
+        """Repeat the 180 every ``sip_ringing_interval`` while the call rings (as the Go service does: proxies
+        and NATs on the way see the call alive); with early media the 183 already carries the ringback."""
+        interval = self.services.config.sip_ringing_interval
+        while True:
+            await asyncio.sleep(interval)
+            if not early_media:
+                await self.call.ring()
 
     def _ringing_timeout_status(self) -> int:
         """The trunk's ``ringing_timeout_status`` when set (its values are SIP status codes), else 480."""

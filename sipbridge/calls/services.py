@@ -13,6 +13,7 @@ from sipbridge.calls.deciders import Decider
 from sipbridge.calls.nonces import NonceLedger
 from sipbridge.calls.registry import CallRegistry
 from sipbridge.config import Config
+from sipbridge.cpu_load import CpuLoad
 from sipbridge.failure_budget import FailureBudget
 from sipbridge.media.ports import PortAllocator
 from sipbridge.repeated_log import LoopRepeatedEventLog
@@ -21,8 +22,6 @@ from sipbridge.store import SIPStore
 
 DEFAULT_RINGING_TIMEOUT = 180.0
 DEFAULT_MAX_CALL_DURATION = 24 * 3600.0
-MEDIA_TIMEOUT = 15.0
-MEDIA_TIMEOUT_INITIAL = 30.0
 PIN_TIMEOUT = 30.0
 """Seconds the caller has for each digit of the PIN (and for the final '#')."""
 PIN_MAX_DIGITS = 16
@@ -57,6 +56,8 @@ class CallServices:
         default_factory=lambda: LoopRepeatedEventLog(log, "INVITEs refused", level=logging.INFO)
     )
     """Refusals (no trunk, no rule, a challenge, bad credentials) are logged a few lines at a time per source."""
+    cpu: CpuLoad | None = None
+    """The machine's CPU load, for ``max_cpu_utilization`` (None: not watched)."""
     draining: bool = False
     """Set on SIGTERM: calls in progress go on, new ones are refused (503)."""
     report_state: StateReporter | None = None
@@ -64,14 +65,21 @@ class CallServices:
 
     @property
     def at_capacity(self) -> bool:
-        """No new call may start: ``max_active_calls`` reached, or the node is draining."""
-        limit = self.config.max_active_calls
-        return self.draining or (bool(limit) and len(self.active) >= limit)
+        """No new call may start: ``max_active_calls`` reached, the machine's CPU above ``max_cpu_utilization``,
+        or the node is draining."""
+        return bool(self.refusal)
 
     @property
     def refusal(self) -> str:
-        """Why a new call is refused while `at_capacity`."""
-        return "the node is draining" if self.draining else f"max_active_calls ({self.config.max_active_calls}) reached"
+        """Why a new call is refused now ("" when it is not)."""
+        limit = self.config.max_active_calls
+        if self.draining:
+            return "the node is draining"
+        if limit and len(self.active) >= limit:
+            return f"max_active_calls ({limit}) reached"
+        if self.cpu is not None and self.cpu.load > self.config.max_cpu_utilization:
+            return f"CPU at {self.cpu.load:.0%}, above max_cpu_utilization ({self.config.max_cpu_utilization:.0%})"
+        return ""
 
 
 class CallLog(logging.LoggerAdapter[logging.Logger]):

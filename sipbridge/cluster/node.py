@@ -90,10 +90,23 @@ class ClusterNode:
 
     async def start(self) -> None:
         topic = self.services.config.cluster_id
-        self._outbound = await self.server.register_create_sip_participant(self._create, topic=topic)
+        self._outbound = await self.server.register_create_sip_participant(
+            self._create, topic=topic, affinity=self._affinity
+        )
         self.services.registry.on_change(self._call_changed)
         self._capacity = asyncio.create_task(self._follow_capacity())
         log.info("cluster: serving SIPInternal on Redis (topic %r, server %s)", topic, self.server.server_id)
+
+    def _affinity(self, request: InternalCreateSIPParticipantRequest) -> float:
+        """How much this node wants an outbound call, as the Go service weighs it: not at all for a trunk outside
+        ``sip_trunk_ids``; else more the emptier it is (against ``max_active_calls`` when set)."""
+        config = self.services.config
+        if config.sip_trunk_ids and request.sip_trunk_id not in config.sip_trunk_ids:
+            return -1.0
+        active = len(self.services.active)
+        if config.max_active_calls:
+            return max(0.0, 1 - active / config.max_active_calls)
+        return 1 / (1 + active)
 
     async def _create(
         self, request: InternalCreateSIPParticipantRequest, incoming: Incoming

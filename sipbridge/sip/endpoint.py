@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from sipbridge.netaddr import address_in, interface_addresses
+
 from .auth import Credentials, DigestCheck
 from .call_state import CallState
 from .errors import SipParseError
@@ -263,7 +265,7 @@ class Endpoint:
         )  # fmt: skip
         await self.transports.start()
         bound = s.bind_host
-        local = bound if bound not in ("0.0.0.0", "::", "") else primary_local_address()
+        local = bound if bound not in ("0.0.0.0", "::", "") else self._local_address()
         # Ports chosen by the OS (port 0, used by tests) become the ones we advertise.
         advertised = s.advertised_host
         if advertised is None and s.use_external_ip:
@@ -313,6 +315,16 @@ class Endpoint:
         call = OutboundCall(self, handle)
         self._calls[handle] = call
         return call
+
+    def _local_address(self) -> str:
+        """The address to signal from on a wildcard bind: one in ``local_net`` when set (a machine with several
+        networks), else the one the OS routes to the internet from."""
+        if self.settings.local_net:
+            found = address_in(self.settings.local_net, interface_addresses())
+            if found is not None:
+                return found
+            log.warning("local_net %s: no interface has an address there", self.settings.local_net)
+        return primary_local_address()
 
     def run(self, action: Callable[[float], T]) -> T:
         """Run one core action at the current time, then send, dispatch events and re-arm the timer."""

@@ -22,6 +22,7 @@ class SipSettings:
     advertised_host: str | None = None  # nat_1_to_1_ip
     advertised_host_v6: str | None = None  # towards IPv6 peers when listening dual-stack (bind_host "::")
     use_external_ip: bool = False  # learn the advertised address by STUN at start (when advertised_host is None)
+    local_net: str = ""  # on a wildcard bind, signal from the interface address in this network
     stun_servers: tuple[str, ...] = DEFAULT_STUN_SERVERS
     hide_inbound_port: bool = False  # no 100 Trying and no 400 for unverified or malformed requests
     user_agent: str = "sipbridge"

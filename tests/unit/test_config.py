@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sipbridge.config import DEFAULT_API_PORT, ConfigError, PortRange, load_config, parse_config
+from sipbridge.config import DEFAULT_API_PORT, ConfigError, PortRange, is_go_service_key, load_config, parse_config
+from sipbridge.go_keys import NO_EFFECT
 
 # The SIP_CONFIG_BODY of LiveKit's own docker-compose.yaml for its Go SIP service.
 GO_COMPOSE_BODY = """
@@ -129,9 +130,33 @@ def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
         load_config(str(tmp_path / "nope.yaml"), {})
 
 
-def test_go_keys_we_do_not_act_on_are_kept_and_listed() -> None:
-    config = parse_config(GO_COMPOSE_BODY + "media_timeout: 15s\nsip_ringing_interval: 1s\ntypo_key: 1\n", {})
-    assert config.ignored_keys == ("media_timeout", "sip_ringing_interval", "typo_key")
+def test_go_keys_are_acted_on_or_kept_with_a_reason() -> None:
+    body = GO_COMPOSE_BODY + (
+        "media_timeout: 20s\nmedia_timeout_initial: 1m\nsip_ringing_interval: 2500ms\njaeger_url: http://j\n"
+        "max_cpu_utilization: 0.75\nsip_trunk_ids: [ST_a]\nlocal_net: 192.168.1.7/24\n"
+        "log_level: debug\nlogging: {component_levels: {sip: debug}}\ntypo_key: 1\n"
+    )
+    config = parse_config(body, {})
+    assert (config.media_timeout, config.media_timeout_initial, config.sip_ringing_interval) == (20.0, 60.0, 2.5)
+    assert (config.max_cpu_utilization, config.sip_trunk_ids) == (0.75, ("ST_a",))
+    assert (config.local_net, config.log_level, config.log_component_levels) == (
+        "192.168.1.0/24", "debug", {"sip": "debug"},
+    )  # fmt: skip
+    assert config.ignored_keys == ("jaeger_url", "typo_key")
+    assert is_go_service_key("jaeger_url") and not is_go_service_key("typo_key")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("15s", 15.0), ("1m30s", 90.0), ("500ms", 0.5), ("1h", 3600.0), (2_000_000_000, 2.0)]
+)
+def test_durations_are_read_as_go_reads_them(text: object, seconds: float) -> None:
+    assert parse_config(GO_COMPOSE_BODY + f"media_timeout: {text}\n", {}).media_timeout == seconds
+
+
+def test_every_go_key_without_effect_is_in_the_configuration_docs() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    for key, (_, reason) in NO_EFFECT.items():
+        assert f"`{key}`" in docs and reason in docs, key
 
 
 def test_tls_block_as_in_the_go_service(tmp_path: Path) -> None:

@@ -317,3 +317,12 @@ async def test_one_host_may_hold_only_so_many_connections() -> None:
             w.close()
     finally:
         await endpoint.close()
+
+
+async def test_local_net_chooses_the_address_signalled_from_on_a_wildcard_bind() -> None:
+    endpoint = Endpoint(settings("0.0.0.0", local_net="127.0.0.0/8"))
+    await endpoint.start()
+    try:
+        assert endpoint.local_host == "127.0.0.1"
+    finally:
+        await endpoint.close()
