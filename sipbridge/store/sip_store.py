@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 from livekit.protocol.sip import SIPDispatchRuleInfo, SIPInboundTrunkInfo, SIPOutboundTrunkInfo, SIPTrunkInfo
@@ -44,12 +44,12 @@ _TYPES: dict[str, type[Message]] = {
 class SIPStore:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        self._records: dict[str, dict[str, Message]] = {table: {} for table in TABLES}
-        self._digests: dict[str, dict[str, int]] = {table: {} for table in TABLES}
+        self._records: dict[str, dict[str, bytes]] = {table: {} for table in TABLES}
+        """Every record as stored (serialized: a decoded message costs ~1.2 KiB, its bytes a few dozen)."""
         self.inbound = TrunkIndex()
         """Inbound trunks, legacy ones included (as inbound): what an INVITE is matched against."""
-        self.outbound: dict[str, SIPOutboundTrunkInfo] = {}
-        """Outbound trunks, legacy ones included (as outbound)."""
+        self._outbound: dict[str, bytes] = {}
+        """Outbound trunks, legacy ones included (as outbound), serialized."""
         self.rules = RuleIndex()
         self._watch: asyncio.Task[None] | None = None
 
@@ -73,16 +73,14 @@ class SIPStore:
         if data is None:
             self._forget(table, record_id)
             return
-        digest = hash(data)
-        if self._digests[table].get(record_id) == digest:
+        if self._records[table].get(record_id) == data:
             return
         try:
             record = _decode(_TYPES[table], table, record_id, data)
         except StoreError as e:
             log.warning("ignoring a record another writer stored: %s", e)
             return
-        self._digests[table][record_id] = digest
-        self._keep(table, record_id, record)
+        self._keep(table, record_id, record, data)
 
     def table_snapshot(self, table: str, records: dict[str, bytes]) -> None:
         if table not in _TYPES:
@@ -94,34 +92,32 @@ class SIPStore:
 
     # -- the copy and its indexes ----------------------------------------------------------------------------
 
-    def _keep(self, table: str, record_id: str, record: Message) -> None:
-        self._records[table][record_id] = record
+    def _keep(self, table: str, record_id: str, record: Message, data: bytes) -> None:
+        self._records[table][record_id] = data
         if table == SIP_INBOUND_TRUNK:
             assert isinstance(record, SIPInboundTrunkInfo)
             self.inbound.put(record)
         elif table == SIP_OUTBOUND_TRUNK:
-            assert isinstance(record, SIPOutboundTrunkInfo)
-            self.outbound[record_id] = record
+            self._outbound[record_id] = data
         elif table == SIP_DISPATCH_RULE:
             assert isinstance(record, SIPDispatchRuleInfo)
             self.rules.put(record)
         else:
             assert isinstance(record, SIPTrunkInfo)
             self.inbound.remove(record_id)
-            self.outbound.pop(record_id, None)
+            self._outbound.pop(record_id, None)
             if serves_inbound(record):
                 self.inbound.put(legacy_to_inbound(record))
             if serves_outbound(record):
-                self.outbound[record_id] = legacy_to_outbound(record)
+                self._outbound[record_id] = legacy_to_outbound(record).SerializeToString()
 
     def _forget(self, table: str, record_id: str) -> None:
         if self._records[table].pop(record_id, None) is None:
             return
-        self._digests[table].pop(record_id, None)
         if table in (SIP_INBOUND_TRUNK, SIP_TRUNK):
             self.inbound.remove(record_id)
         if table in (SIP_OUTBOUND_TRUNK, SIP_TRUNK):
-            self.outbound.pop(record_id, None)
+            self._outbound.pop(record_id, None)
         if table == SIP_DISPATCH_RULE:
             self.rules.remove(record_id)
 
@@ -134,7 +130,7 @@ class SIPStore:
 
     def _sorted(self, table: str, cls: type[M]) -> list[M]:
         records = self._records[table]
-        return [cast(M, records[rid]) for rid in sorted(records)]
+        return [cls.FromString(records[rid]) for rid in sorted(records)]
 
     async def list_legacy_trunks(self) -> list[SIPTrunkInfo]:
         return self._sorted(SIP_TRUNK, SIPTrunkInfo)
@@ -148,29 +144,29 @@ class SIPStore:
     async def list_outbound_trunks(self, with_legacy: bool = True) -> list[SIPOutboundTrunkInfo]:
         """Outbound trunks, sorted by ID; legacy trunks are included (as outbound) unless ``with_legacy`` is off."""
         if with_legacy:
-            return [self.outbound[rid] for rid in sorted(self.outbound)]
+            return [SIPOutboundTrunkInfo.FromString(self._outbound[rid]) for rid in sorted(self._outbound)]
         return self._sorted(SIP_OUTBOUND_TRUNK, SIPOutboundTrunkInfo)
 
     async def list_dispatch_rules(self) -> list[SIPDispatchRuleInfo]:
         return self._sorted(SIP_DISPATCH_RULE, SIPDispatchRuleInfo)
 
     async def get_inbound_trunk(self, trunk_id: str) -> SIPInboundTrunkInfo | None:
-        """A copy the caller may change (the lists and indexes hand out the kept messages: read-only)."""
-        return _copy_of(self.inbound.get(trunk_id))
+        """A decoded copy (every read decodes: the caller may change what it gets)."""
+        return self.inbound.get(trunk_id)
 
     async def get_outbound_trunk(self, trunk_id: str) -> SIPOutboundTrunkInfo | None:
-        return _copy_of(self.outbound.get(trunk_id))
+        data = self._outbound.get(trunk_id)
+        return None if data is None else SIPOutboundTrunkInfo.FromString(data)
 
     async def get_dispatch_rule(self, rule_id: str) -> SIPDispatchRuleInfo | None:
-        return _copy_of(self.rules.get(rule_id))
+        return self.rules.get(rule_id)
 
     # -- writes: the backend first, then the copy --------------------------------------------------------------
 
     async def _put(self, table: str, record_id: str, record: Message) -> None:
         data = record.SerializeToString()
         await self.backend.put(table, record_id, data)
-        self._digests[table][record_id] = hash(data)
-        self._keep(table, record_id, _copy(record))
+        self._keep(table, record_id, record, data)
 
     async def put_legacy_trunk(self, trunk: SIPTrunkInfo) -> None:
         await self._put(SIP_TRUNK, trunk.sip_trunk_id, trunk)
@@ -205,17 +201,6 @@ class SIPStore:
                 await self._watch
             self._watch = None
         await self.backend.close()
-
-
-def _copy_of(record: M | None) -> M | None:
-    return None if record is None else _copy(record)
-
-
-def _copy(record: M) -> M:
-    """The caller keeps its message (and may change it): the copy keeps its own."""
-    kept = type(record)()
-    kept.CopyFrom(record)
-    return kept
 
 
 def _decode(cls: type[M], table: str, record_id: str, data: bytes) -> M:
