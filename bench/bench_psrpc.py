@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from bench_util import percentile
 from harness.processes import RedisServer
 
 from sipbridge.psrpc import Incoming, PsrpcError, RedisBus, RPCClient, RPCServer
@@ -75,11 +76,6 @@ async def seconds_until_failure(client: RPCClient, method: str, timeout: float =
     except PsrpcError as error:
         return time.monotonic() - started, error.code
     raise AssertionError(f"{method} did not fail")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def main() -> None:
