@@ -47,6 +47,7 @@ class AgentPool:
         self._count = workers
         self._workers: list[_Worker] = []
         self._where: dict[str, _Worker] = {}
+        self._turns = itertools.count()
 
     async def start(self) -> None:
         for _ in range(self._count):
@@ -59,9 +60,13 @@ class AgentPool:
     async def join(self, room: str, identity: str, tone: float, *, listen: bool = True) -> None:
         """An agent `identity` joins `room` and publishes a `tone` Hz microphone track; with `listen` False it
         subscribes to nobody, except for the seconds a `tone()` measurement samples."""
-        worker = self._workers[len(self._where) % len(self._workers)]
+        worker = self._workers[next(self._turns) % len(self._workers)]
         self._where[room] = worker
         await worker.ask(op="join", room=room, identity=identity, tone=tone, listen=listen)
+
+    async def leave(self, room: str) -> None:
+        """The agent in `room` leaves it (a test cycling through many rooms keeps only the live ones)."""
+        await self._where.pop(room).ask(op="leave", room=room)
 
     async def tone(
         self, room: str, speaker: str, freq: float, others: list[float], seconds: float = 2.0, within: float = 60.0
@@ -146,6 +151,9 @@ async def _serve() -> None:
                     print(f"agent in {request['room']}: {failure!r}, joining again", file=sys.stderr, flush=True)
                     await asyncio.sleep(1)
             agents[request["room"]] = agent
+            return {}
+        if request["op"] == "leave":
+            await agents.pop(request["room"]).disconnect()
             return {}
         agent = agents[request["room"]]
         if agent.listen:
