@@ -26,6 +26,15 @@ pytestmark = pytest.mark.integration
 Ping = ClaimResponse
 SERVICE = "PsrpcTest"
 NewBus = Callable[[], Awaitable[RedisBus]]
+PATIENCE = 30.0
+"""Selection window and timeout of a call whose server must answer: psrpc's 1 s window (bench_psrpc.py times it)
+is the protocol's, but a claim that a loaded machine delivers late must not fail a test about who runs what."""
+
+
+async def call(client: RPCClient, method: str, request_id: str, topic: str = "") -> Ping:
+    """A call that a server claims and answers (or fails with its own error), however loaded the machine."""
+    request = Ping(request_id=request_id)
+    return await client.request(method, request, Ping, topic=topic, timeout=PATIENCE, selection_timeout=PATIENCE)
 
 
 def echo(server: RPCServer, seen: Counter[str]) -> Callable[[Ping, Incoming], Awaitable[Ping]]:
@@ -52,7 +61,7 @@ async def test_a_queued_request_is_handled_by_exactly_one_server(new_bus: NewBus
     servers = [server for server, _ in await start_servers(new_bus, 3, seen)]
     client = RPCClient(await new_bus(), SERVICE)
 
-    replies = await asyncio.gather(*(client.request("Echo", Ping(request_id=f"r{i}"), Ping) for i in range(30)))
+    replies = await asyncio.gather(*(call(client, "Echo", f"r{i}") for i in range(30)))
 
     assert [reply.request_id for reply in replies] == [f"r{i}" for i in range(30)]
     assert seen == Counter({f"r{i}": 1 for i in range(30)})  # every request ran once, on one server
@@ -66,12 +75,12 @@ async def test_a_paused_server_gets_no_requests_until_it_resumes(new_bus: NewBus
 
     await registration_a.pause()
     assert registration_a.paused
-    replies = [await client.request("Echo", Ping(request_id=f"r{i}"), Ping) for i in range(10)]
+    replies = [await call(client, "Echo", f"r{i}") for i in range(10)]
     assert {reply.server_id for reply in replies} == {server_b.server_id}
 
     await registration_a.resume()
     await registration_b.pause()
-    replies = [await client.request("Echo", Ping(request_id=f"s{i}"), Ping) for i in range(10)]
+    replies = [await call(client, "Echo", f"s{i}") for i in range(10)]
     assert {reply.server_id for reply in replies} == {server_a.server_id}
 
 
@@ -88,7 +97,7 @@ async def test_with_every_server_paused_the_call_fails_unavailable_and_no_server
     assert not seen
 
     await registration.resume()  # the request was not kept for later: the next one is the first this server runs
-    assert (await client.request("Echo", Ping(request_id="s"), Ping)).server_id == server.server_id
+    assert (await call(client, "Echo", "s")).server_id == server.server_id
     assert seen == Counter({"s": 1})
 
 
@@ -98,7 +107,7 @@ async def test_a_server_that_takes_a_request_but_declines_the_claim_fails_it(new
     await server.register("Echo", Ping, Ping, echo(server, seen), affinity=lambda ping: -1.0 if ping.server_id else 1.0)
     client = RPCClient(await new_bus(), SERVICE)
 
-    assert (await client.request("Echo", Ping(request_id="ok"), Ping)).request_id == "ok"
+    assert (await call(client, "Echo", "ok")).request_id == "ok"
     with pytest.raises(PsrpcError) as failure:
         await client.request("Echo", Ping(request_id="declined", server_id="x"), Ping)
     assert (failure.value.code, failure.value.message) == (ErrorCode.UNAVAILABLE, "no response from servers")
@@ -114,7 +123,10 @@ async def test_claims_carry_the_affinity_and_the_best_one_wins(new_bus: NewBus) 
         servers.append(server)
     client = RPCClient(await new_bus(), SERVICE)
 
-    reply = await client.request("Echo", Ping(request_id="r"), Ping, accept_first=False, selection_timeout=0.5)
+    # Without accept_first the caller waits out the whole window for the best claim: long enough for both to come.
+    reply = await client.request(
+        "Echo", Ping(request_id="r"), Ping, accept_first=False, selection_timeout=5, timeout=PATIENCE
+    )
     assert reply.server_id == servers[1].server_id
     assert seen == Counter({"r": 1})
 
@@ -126,7 +138,7 @@ async def test_a_topic_is_served_only_while_registered(new_bus: NewBus) -> None:
     topic = "SCL_topic-test"  # the dash is escaped in the channel name on both sides
 
     registration = await server.register("Transfer", Ping, Ping, echo(server, seen), topic=topic)
-    assert (await client.request("Transfer", Ping(request_id="on"), Ping, topic=topic)).request_id == "on"
+    assert (await call(client, "Transfer", "on", topic)).request_id == "on"
     with pytest.raises(PsrpcError, match="no response from servers"):
         await client.request("Transfer", Ping(request_id="other"), Ping, topic="SCL_other")
 
@@ -135,7 +147,7 @@ async def test_a_topic_is_served_only_while_registered(new_bus: NewBus) -> None:
         await client.request("Transfer", Ping(request_id="off"), Ping, topic=topic)
 
     await server.register("Transfer", Ping, Ping, echo(server, seen), topic=topic)
-    assert (await client.request("Transfer", Ping(request_id="again"), Ping, topic=topic)).request_id == "again"
+    assert (await call(client, "Transfer", "again", topic)).request_id == "again"
     assert seen == Counter({"on": 1, "again": 1})
 
 
@@ -194,12 +206,12 @@ async def test_a_handler_past_the_deadline_is_cancelled_and_the_caller_times_out
     await server.register("Slow", Ping, Ping, never_answers)
     client = RPCClient(await new_bus(), SERVICE)
     before = time.time()
-    with pytest.raises(PsrpcError) as failure:
-        await client.request("Slow", Ping(request_id="r"), Ping, timeout=0.5)
+    with pytest.raises(PsrpcError) as failure:  # 5 s: time for a server to claim it, on a loaded machine too
+        await client.request("Slow", Ping(request_id="r"), Ping, timeout=5.0)
     assert (failure.value.code, failure.value.message) == (ErrorCode.DEADLINE_EXCEEDED, "request timed out")
     await asyncio.wait_for(cancelled.wait(), 30)  # the server gave up on it too, rather than running it forever
     [deadline] = deadlines
-    assert before + 0.49 < deadline <= time.time() + 0.5  # the caller's 0.5 s, carried in the request
+    assert before + 4.99 < deadline <= time.time() + 5.0  # the caller's 5 s, carried in the request
 
 
 async def test_handlers_run_concurrently(new_bus: NewBus) -> None:
@@ -212,7 +224,7 @@ async def test_handlers_run_concurrently(new_bus: NewBus) -> None:
 
     await server.register("Meet", Ping, Ping, meet)
     client = RPCClient(await new_bus(), SERVICE)
-    requests = [client.request("Meet", Ping(request_id=f"r{i}"), Ping, timeout=60) for i in range(20)]
+    requests = [call(client, "Meet", f"r{i}") for i in range(20)]
     replies = await asyncio.gather(*requests)
     assert sorted(reply.request_id for reply in replies) == sorted(f"r{i}" for i in range(20))
 
@@ -231,17 +243,17 @@ async def test_handler_errors_reach_the_caller(new_bus: NewBus) -> None:
     client = RPCClient(await new_bus(), SERVICE)
 
     with pytest.raises(PsrpcError) as busy:
-        await client.request("Fail", Ping(request_id="busy"), Ping)
+        await call(client, "Fail", "busy")
     assert busy.value.code == ErrorCode.RESOURCE_EXHAUSTED
     assert busy.value.message == "sip status: 486: Busy Here"
     assert busy.value.sip_status is not None and busy.value.sip_status.code == 486
 
     with pytest.raises(PsrpcError) as boom:
-        await client.request("Fail", Ping(request_id="boom"), Ping)
+        await call(client, "Fail", "boom")
     assert (boom.value.code, boom.value.message) == (ErrorCode.UNKNOWN, "boom")
 
     with pytest.raises(PsrpcError) as wrong:
-        await client.request("Fail", Ping(request_id="wrong-type"), Ping)
+        await call(client, "Fail", "wrong-type")
     assert wrong.value.code == ErrorCode.INTERNAL
 
 
@@ -270,7 +282,7 @@ async def test_calls_work_again_after_redis_drops_the_subscriber_connections(
     seen: Counter[str] = Counter()
     await start_servers(new_bus, 1, seen)
     client = RPCClient(await new_bus(), SERVICE)
-    assert (await client.request("Echo", Ping(request_id="before"), Ping)).request_id == "before"
+    assert (await call(client, "Echo", "before")).request_id == "before"
 
     admin = aioredis.Redis(host=redis_server.host, port=redis_server.port)
     try:
@@ -284,7 +296,7 @@ async def test_calls_work_again_after_redis_drops_the_subscriber_connections(
 
     # Messages published while a subscriber is away are lost (Redis pub/sub keeps nothing), so callers may see
     # a failure or two; once the buses have reconnected and resubscribed, calls go through again.
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(PATIENCE):
         while True:
             try:
                 reply = await client.request("Echo", Ping(request_id="after"), Ping)
@@ -305,7 +317,7 @@ async def test_a_handler_may_close_its_own_registration(new_bus: NewBus) -> None
 
     registrations.append(await server.register("Transfer", Ping, Ping, last_call, topic="SCL_once"))
     client = RPCClient(await new_bus(), SERVICE)
-    assert (await client.request("Transfer", Ping(request_id="1"), Ping, topic="SCL_once")).request_id == "1"
+    assert (await call(client, "Transfer", "1", "SCL_once")).request_id == "1"
     with pytest.raises(PsrpcError, match="no response from servers"):
         await client.request("Transfer", Ping(request_id="2"), Ping, topic="SCL_once")
 
@@ -357,9 +369,11 @@ async def test_the_handler_learns_who_calls_with_what_metadata_and_until_when(ne
     client = RPCClient(await new_bus(), SERVICE)
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     before = time.time()
-    await client.request("Note", Ping(), Ping, timeout=2.0, metadata={"traceparent": traceparent})
+    await client.request(
+        "Note", Ping(), Ping, timeout=PATIENCE, selection_timeout=PATIENCE, metadata={"traceparent": traceparent}
+    )
 
     [incoming] = seen
     assert incoming.client_id == client.client_id and incoming.request_id.startswith("REQ_")
     assert incoming.metadata == {"traceparent": traceparent}
-    assert before + 1.9 < incoming.deadline < time.time() + 2.0
+    assert before + PATIENCE - 0.01 < incoming.deadline <= time.time() + PATIENCE  # the caller's timeout
