@@ -137,6 +137,18 @@ def check(after_restart: dict[Key, str], acked: dict[Key, str], in_flight: InFli
     assert not unexplained, f"records no acknowledged write left (never created, or deleted): {unexplained}"
 
 
+def outcome(in_flight: InFlight | None, after_restart: dict[Key, str]) -> str:
+    """What became of the write in flight (both outcomes are correct; seeing both shows where the kills land)."""
+    if in_flight is None:
+        return "no write in flight"
+    if in_flight.key is None:
+        applied = (in_flight.kind, in_flight.after) in {(kind, name) for (kind, _), name in after_restart.items()}
+    else:
+        applied = after_restart.get(in_flight.key) == in_flight.after
+    what = "create" if in_flight.key is None else "delete" if in_flight.after is None else "rename"
+    return f"the {in_flight.kind} {what} in flight was {'applied' if applied else 'not applied'}"
+
+
 async def test_kill_9_during_api_writes_loses_no_acknowledged_write(tmp_path: Path) -> None:
     seed = random.randrange(2**32)
     print(f"seed {seed}")
@@ -162,7 +174,6 @@ async def test_kill_9_during_api_writes_loses_no_acknowledged_write(tmp_path: Pa
                 writing.cancel()
                 reached.cancel()
                 await client.aclose()
-            print(f"round {round_}: killed after {writer.count} acknowledged writes, in flight: {writer.in_flight}")
             bridge.restart()  # on the same store; start() waits for health 200: the store loaded
             client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
             try:
@@ -170,6 +181,8 @@ async def test_kill_9_during_api_writes_loses_no_acknowledged_write(tmp_path: Pa
             finally:
                 await client.aclose()
             check(after_restart, acked, writer.in_flight)
+            fate = outcome(writer.in_flight, after_restart)
+            print(f"round {round_}: killed after {writer.count} acknowledged writes; {fate}")
             acked.clear()
             acked.update(after_restart)  # the in-flight write's outcome is now known
         assert acked, "no write was ever acknowledged"
