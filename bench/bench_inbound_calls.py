@@ -11,7 +11,12 @@ Figures, per N:
 * memory per call: the bridge's RSS with N calls up minus its idle RSS, divided by N;
 * INVITE -> participant joined and INVITE -> 200 OK: from the bridge's own log lines for each call (its
   receipt of the INVITE, its room join, its answer), p50 and p99. The answer waits for the agent's audio to
-  arrive, so it includes the agent's join and publish time.
+  arrive, so it includes the agent's join and publish time;
+* both ways: with all N calls up (after the CPU window), the calls whose room hears its own caller's tone at least
+  10 dB above every other caller's (one room after another) and whose phone hears its agent (harness.call_load,
+  the check the CI load test makes with fewer calls). This is the capacity figure: how many simultaneous calls
+  one bridge carries on this machine. Callers have tones of their own up to 20 calls; above that the column is
+  "-".
 
 Bounded: each N holds its calls for `--seconds` after all are answered; everything is stopped at the end.
 Run: .venv/bin/python bench/bench_inbound_calls.py [--calls 5 10 20] [--seconds 10]
@@ -26,6 +31,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from datetime import datetime
 from pathlib import Path
 
@@ -34,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from bench_util import cpu_seconds, percentile, rss_bytes
 from harness.agent_pool import AgentPool
 from harness.bridge import BridgeProcess
+from harness.call_load import AGENT_TONE, MAX_CALLER_TONES, caller_tone, phone_hears_agent, room_hears_caller
 from harness.processes import LiveKitServer
 from harness.rooms import wait_for_room
 from harness.rtp_phone import RtpPhone
@@ -41,6 +48,8 @@ from harness.sipp_phone import SippPhone
 from livekit import api
 
 WAVE = 5
+CHECK_SECONDS = 20.0
+"""How long one call's audio check may take before the call counts as not carrying audio both ways."""
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*\[callID=(SCL_\w+) ")
 
 
@@ -61,6 +70,28 @@ def latencies(log: str) -> tuple[list[float], list[float]]:
     return joined, answered
 
 
+async def count_both_ways(agents: AgentPool, rooms: list[str], phones: list[RtpPhone]) -> int:
+    """How many calls carry their own caller's tone into their room and their agent's tone to their phone; rooms
+    are sampled one after another (twenty at once is the agents' overload, not the bridge's). Each failure is
+    reported on stderr."""
+    calls = len(phones)
+
+    async def ok(check: Awaitable[None]) -> bool:
+        try:
+            await check
+        except AssertionError as failure:
+            print(f"not both ways: {failure}", file=sys.stderr, flush=True)
+            return False
+        return True
+
+    at_phones = await asyncio.gather(*(ok(phone_hears_agent(phones[i], i, calls, CHECK_SECONDS)) for i in range(calls)))
+    both = 0
+    for i, room in enumerate(rooms):
+        caller = f"sip_+1310555{1000 + i}"
+        both += at_phones[i] and await ok(room_hears_caller(agents, room, caller, i, calls, CHECK_SECONDS))
+    return both
+
+
 async def run(calls: int, seconds: float, workdir: Path, server: LiveKitServer) -> str:
     with BridgeProcess(workdir / "bridge", livekit=server, extra={"logging": {"level": "info"}}) as bridge:
         client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
@@ -78,11 +109,13 @@ async def run(calls: int, seconds: float, workdir: Path, server: LiveKitServer) 
         phones = [RtpPhone() for _ in range(calls)]
         agents = AgentPool(server.ws_url, server.api_key, server.api_secret, workers=max(1, calls // 5))
         await agents.start()
-        hold_ms = int((seconds + 120) * 1000)
+        hold_ms = int((seconds + 300) * 1000)
+        checked = calls <= MAX_CALLER_TONES
+        rooms: list[str] = []
         try:
-            for phone in phones:
+            for i, phone in enumerate(phones):
                 await phone.start()
-                phone.play_tone(440)
+                phone.play_tone(caller_tone(i) if checked else 440)
             sipps = [
                 SippPhone(workdir / f"sipp{i}", bridge.sip_port, p.port, from_=f"+1310555{1000 + i}")
                 for i, p in enumerate(phones)
@@ -96,8 +129,8 @@ async def run(calls: int, seconds: float, workdir: Path, server: LiveKitServer) 
                     asyncio.create_task(sipps[i].call(hold_ms=hold_ms, limit=hold_ms / 1000 + 30)) for i in members
                 ]
                 for i in members:
-                    room = await wait_for_room(lkapi, f"bench{calls}-_+1310555{1000 + i}_", within=60)
-                    await agents.join(room, "agent", tone=1000, listen=False)
+                    rooms.append(await wait_for_room(lkapi, f"bench{calls}-_+1310555{1000 + i}_", within=60))
+                    await agents.join(rooms[i], "agent", tone=AGENT_TONE, listen=False)
                 deadline = time.monotonic() + 60
                 while bridge.log_text().count("] answered") < members.stop and time.monotonic() < deadline:  # noqa: ASYNC110 (polls another process)
                     await asyncio.sleep(0.2)
@@ -108,6 +141,7 @@ async def run(calls: int, seconds: float, workdir: Path, server: LiveKitServer) 
             cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
             rss = rss_bytes(pid)
             joined, answered = latencies(bridge.log_text())
+            both_ways = await count_both_ways(agents, rooms, phones) if checked else None
             for task in tasks:
                 task.cancel()
         finally:
@@ -117,7 +151,8 @@ async def run(calls: int, seconds: float, workdir: Path, server: LiveKitServer) 
             await lkapi.aclose()
     load = os.getloadavg()[0]
     return (
-        f"{calls:>5} {answered_calls:>8} {1000 * cpu / calls:>14.1f} {(rss - idle_rss) / calls / 2**20:>13.1f} "
+        f"{calls:>5} {answered_calls:>8} {'-' if both_ways is None else both_ways:>9} "
+        f"{1000 * cpu / calls:>14.1f} {(rss - idle_rss) / calls / 2**20:>13.1f} "
         f"{percentile(joined, 50):>9.0f} {percentile(joined, 99):>9.0f} "
         f"{percentile(answered, 50):>9.0f} {percentile(answered, 99):>9.0f} {load:>6.1f}"
     )
@@ -129,7 +164,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-inbound-") as tmp, LiveKitServer(Path(tmp) / "lk") as server:
-        print("calls answered  CPU ms/s/call  MiB/call  join p50  join p99  200 p50  200 p99  load")
+        print("calls answered both ways  CPU ms/s/call  MiB/call  join p50  join p99  200 p50  200 p99  load")
         for n in args.calls:
             print(await run(n, args.seconds, Path(tmp) / f"n{n}", server), flush=True)
 

@@ -152,12 +152,14 @@ class ClusterNode:
         assert self._outbound is not None
         while True:
             full = self.services.at_capacity
+            # Logged once in effect (out of the queue, or back in it), so the line tells when it holds.
             if full and not self._outbound.paused:
-                log.info("cluster: taking no outbound calls: %s", self.services.refusal)
+                refusal = self.services.refusal
                 await self._outbound.pause()
+                log.info("cluster: taking no outbound calls: %s", refusal)
             elif not full and self._outbound.paused:
-                log.info("cluster: taking outbound calls again")
                 await self._outbound.resume()
+                log.info("cluster: taking outbound calls again")
             await asyncio.sleep(CAPACITY_CHECK_INTERVAL)
 
     async def close(self) -> None:

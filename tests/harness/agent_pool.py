@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from livekit import rtc
+from livekit.rtc.participant import PublishTrackError
 
 from .audio import rms_dbfs, spectral_peaks, tone_margin
 from .participant import RATE, TestParticipant
@@ -46,6 +47,7 @@ class AgentPool:
         self._count = workers
         self._workers: list[_Worker] = []
         self._where: dict[str, _Worker] = {}
+        self._turns = itertools.count()
 
     async def start(self) -> None:
         for _ in range(self._count):
@@ -58,15 +60,22 @@ class AgentPool:
     async def join(self, room: str, identity: str, tone: float, *, listen: bool = True) -> None:
         """An agent `identity` joins `room` and publishes a `tone` Hz microphone track; with `listen` False it
         subscribes to nobody, except for the seconds a `tone()` measurement samples."""
-        worker = self._workers[len(self._where) % len(self._workers)]
+        worker = self._workers[next(self._turns) % len(self._workers)]
         self._where[room] = worker
         await worker.ask(op="join", room=room, identity=identity, tone=tone, listen=listen)
 
-    async def tone(self, room: str, speaker: str, freq: float, others: list[float], seconds: float = 2.0) -> ToneReport:
+    async def leave(self, room: str) -> None:
+        """The agent in `room` leaves it (a test cycling through many rooms keeps only the live ones)."""
+        await self._where.pop(room).ask(op="leave", room=room)
+
+    async def tone(
+        self, room: str, speaker: str, freq: float, others: list[float], seconds: float = 2.0, within: float = 60.0
+    ) -> ToneReport:
         """What the agent in `room` heard from `speaker` over the last `seconds`, measured at `freq`; an agent that
-        does not listen subscribes for that long (`TestParticipant.sample`)."""
+        does not listen subscribes for that long (`TestParticipant.sample`), waiting up to `within` seconds for the
+        speaker's track and its audio."""
         reply = await self._where[room].ask(
-            op="tone", room=room, speaker=speaker, freq=freq, others=others, seconds=seconds
+            op="tone", room=room, speaker=speaker, freq=freq, others=others, seconds=seconds, within=within
         )
         return ToneReport(reply["rms_dbfs"], reply["margin_db"], reply["peaks"])
 
@@ -125,27 +134,32 @@ async def _serve() -> None:
 
     async def handle(request: dict[str, Any]) -> dict[str, Any]:
         if request["op"] == "join":
-            # A loaded livekit-server may time out an agent's signalling connection; the agent is the test's
-            # helper, not the subject, so it tries again as a real client would.
+            # A loaded livekit-server may time out an agent's signalling connection or its track publication; the
+            # agent is the test's helper, not the subject, so it leaves and joins again, as a real client would.
             for attempt in range(JOIN_ATTEMPTS):
                 agent = TestParticipant(
                     url, key, secret, request["room"], request["identity"], listen=request["listen"]
                 )
                 try:
                     await agent.connect()
+                    await agent.publish_tone(request["tone"])
                     break
-                except rtc.ConnectError:
+                except (rtc.ConnectError, PublishTrackError) as failure:
+                    await agent.disconnect()
                     if attempt == JOIN_ATTEMPTS - 1:
                         raise
+                    print(f"agent in {request['room']}: {failure!r}, joining again", file=sys.stderr, flush=True)
                     await asyncio.sleep(1)
             agents[request["room"]] = agent
-            await agent.publish_tone(request["tone"])
+            return {}
+        if request["op"] == "leave":
+            await agents.pop(request["room"]).disconnect()
             return {}
         agent = agents[request["room"]]
         if agent.listen:
             heard = agent.heard(request["speaker"])
         else:
-            heard = await agent.sample(request["speaker"], request["seconds"])
+            heard = await agent.sample(request["speaker"], request["seconds"], request["within"])
         tail = heard[-round(request["seconds"] * RATE) :]
         level = rms_dbfs(tail)
         if level < -90:

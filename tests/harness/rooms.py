@@ -1,4 +1,4 @@
-"""Waiting for what a call does in LiveKit: a room to appear, a participant to join."""
+"""Waiting for what a call does in LiveKit: a room to appear, a participant to join, its call status."""
 
 from __future__ import annotations
 
@@ -31,3 +31,18 @@ async def wait_for_participant(
                 return participant
         await asyncio.sleep(0.2)
     raise AssertionError(f"participant {identity} did not join {room} within {within} s")
+
+
+async def wait_for_call_status(
+    client: api.LiveKitAPI, room: str, identity: str, status: str, within: float = 30.0
+) -> api.ParticipantInfo:
+    """The SIP participant once its ``sip.callStatus`` is `status` (``active``: the bridge answered and the call
+    is up), as the room sees it: the bridge sets the attribute after the fact, so a test waits for it."""
+    deadline = time.monotonic() + within
+    while True:
+        participant = await wait_for_participant(client, room, identity, within)
+        if participant.attributes.get("sip.callStatus") == status:
+            return participant
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{identity} in {room} not {status} within {within} s: {dict(participant.attributes)}")
+        await asyncio.sleep(0.2)

@@ -54,8 +54,9 @@ class RtpPhone(asyncio.DatagramProtocol):
         self.remote: tuple[str, int] | None = None
         self.received: list[npt.NDArray[np.int16]] = []
         self.digits: list[str] = []
-        self.digit_times: list[float] = []
-        """When each digit of `digits` arrived (time.monotonic()), to check pauses between them."""
+        self.digit_stamps: list[int] = []
+        """The RTP timestamp of each digit of `digits`: when the sender began it on its media clock (8 kHz), which
+        shows pauses between digits whatever the delays on the way."""
         self._last_event_ts: int | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self._sender: asyncio.Task[None] | None = None
@@ -89,7 +90,7 @@ class RtpPhone(asyncio.DatagramProtocol):
             self._last_event_ts = timestamp  # one digit per event timestamp, however many end packets arrive
             names = {v: k for k, v in DTMF_EVENTS.items()}
             self.digits.append(names.get(payload[0], "?"))
-            self.digit_times.append(time.monotonic())
+            self.digit_stamps.append(timestamp)
 
     def play_tone(self, freq: float, dbfs: float = -20.0) -> None:
         """Loop one second of a sine (whole cycles for the integer frequencies tests use)."""

@@ -11,7 +11,7 @@ from harness.bridge import BridgeProcess
 from harness.lk import LkRunner
 from harness.participant import TestParticipant
 from harness.processes import LiveKitServer
-from harness.rooms import wait_for_participant, wait_for_room
+from harness.rooms import wait_for_call_status, wait_for_participant, wait_for_room
 from harness.rtp_phone import RATE, RtpPhone
 from harness.sipp_phone import SippPhone
 from livekit import api
@@ -64,10 +64,9 @@ async def test_call_lands_in_room_with_audio_both_ways(
         heard_by_agent = await agent.wait_heard(IDENTITY, seconds=3.0)
         heard_by_phone = await rtp_phone.wait_heard(seconds=3.0)
 
-        participant = await wait_for_participant(livekit_api, room, IDENTITY)
+        participant = await wait_for_call_status(livekit_api, room, IDENTITY, "active")
         assert participant.kind == api.ParticipantInfo.Kind.SIP
         attributes = dict(participant.attributes)
-        assert attributes["sip.callStatus"] == "active"
         assert attributes["sip.phoneNumber"] == CALLER
         assert attributes["sip.trunkPhoneNumber"] == TRUNK_NUMBER
         assert attributes["sip.trunkID"] == trunk_id

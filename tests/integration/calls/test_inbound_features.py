@@ -1,5 +1,8 @@
 """Inbound call features against real peers: DTMF, PIN, callee rule, digest auth, caller filtering, hidden
-numbers, header mapping, and every way a call ends (each releasing its RTP port, room connection and tasks)."""
+numbers, header mapping, and every way a call ends (each releasing its RTP port, room connection and tasks).
+
+A call limit is shown by the bridge hanging up with that limit's reason, not by how soon it did (a loaded machine
+only makes it later); a room-side ending starts once the participant's sip.callStatus says the call is up."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from harness.bridge import BridgeProcess
 from harness.inbound_setup import CALLER, TRUNK_NUMBER, configure, direct
 from harness.participant import TestParticipant
 from harness.processes import LiveKitServer
-from harness.rooms import wait_for_participant, wait_for_room
+from harness.rooms import wait_for_call_status, wait_for_participant, wait_for_room
 from harness.rtp_phone import RtpPhone
 from harness.sipp_phone import SippPhone
 from livekit import api
@@ -216,9 +219,8 @@ async def test_room_side_ending_hangs_up_the_phone(
     room = await wait_for_room(livekit_api, f"end-{how}")
     async with agent_in(livekit_server, room) as agent:
         await agent.publish_tone(1000)
-        await wait_for_participant(livekit_api, room, IDENTITY)
+        await wait_for_call_status(livekit_api, room, IDENTITY, "active")  # answered and acknowledged
         await wait_until(lambda: call_bridge.metrics()["sipbridge_active_calls"] == 1, "call active")
-        await asyncio.sleep(1.0)
         if how == "participant_removed":
             await livekit_api.room.remove_participant(api.RoomParticipantIdentity(room=room, identity=IDENTITY))
         else:
@@ -268,11 +270,9 @@ async def test_call_limits_hang_up(
     async with agent_in(livekit_server, room) as agent:
         await agent.publish_tone(1000)
         await rtp_phone.wait_heard(0.5)
-        answered_at = time.monotonic()
         if limit == "media_timeout":
             await rtp_phone.close()  # the phone's media stops; its signalling stays up
-        (await call).check()
-        assert time.monotonic() - answered_at < 15
+        (await call).check()  # the bridge's BYE ended it (the phone would have waited up to 90 s)
     await assert_released(call_bridge, livekit_api, room)
     expected = {"max_call_duration": "max_call_duration reached", "media_timeout": "media timeout"}[limit]
     assert f"{expected}: sent BYE" in call_bridge.log_text()

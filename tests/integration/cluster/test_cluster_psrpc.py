@@ -14,7 +14,7 @@ from harness.bridge import BridgeProcess
 from harness.lk import LkRunner
 from harness.participant import RATE, TestParticipant
 from harness.processes import LiveKitServer, RedisServer
-from harness.rooms import wait_for_participant
+from harness.rooms import wait_for_call_status, wait_for_participant
 from harness.rtp_phone import RATE as PHONE_RATE
 from harness.rtp_phone import RtpPhone
 from harness.sipapi import created_id
@@ -58,6 +58,13 @@ def inbound_config(lk: LkRunner, server: LiveKitServer, room: str) -> str:
     return created_id(out.stdout)
 
 
+async def logged(bridge: BridgeProcess, line: str, within: float = 30.0) -> None:
+    """Until the bridge's log has `line` (the node writes it once what it says holds)."""
+    async with asyncio.timeout(within):
+        while line not in bridge.log_text():  # noqa: ASYNC110 (another process's log)
+            await asyncio.sleep(0.1)
+
+
 def no_psrpc_trouble(server: LiveKitServer) -> None:
     """livekit-server is up and its psrpc layer logged no panic and no error (a call that fails, busy say, is logged
     by its SIP service, and a request no node took is a psrpc WARN: both expected)."""
@@ -83,8 +90,7 @@ async def test_inbound_call_through_livekit_server_config(
         assert abs(dominant_frequency(heard[-RATE:], RATE) - 600) < 5
         at_phone = await rtp_phone.wait_heard(2.0)
         assert abs(dominant_frequency(at_phone[-PHONE_RATE:], PHONE_RATE) - 1000) < 5
-        attributes = (await wait_for_participant(server_api, "cluster-in", f"sip_{CALLER}")).attributes
-        assert attributes["sip.callStatus"] == "active"
+        attributes = (await wait_for_call_status(server_api, "cluster-in", f"sip_{CALLER}", "active")).attributes
         assert attributes["sip.trunkID"] == trunk_id and attributes["sip.phoneNumber"] == CALLER
         assert attributes["sip.callID"].startswith("SCL_")
         (await calling).check()
@@ -182,17 +188,17 @@ async def test_a_full_node_leaves_the_outbound_queue_until_it_has_room(
         )
 
     with BridgeProcess(tmp_path / "full", livekit=server, redis=redis_server, cluster=True,
-                       extra={"max_active_calls": 1}):  # fmt: skip
+                       extra={"max_active_calls": 1}) as full:  # fmt: skip
         answering = asyncio.create_task(callee.answer())
         await server_api.sip.create_sip_participant(request("full-1"))
-        await asyncio.sleep(1)  # the node notices it is full (it checks every 0.25 s)
+        await logged(full, "cluster: taking no outbound calls")  # it has left the queue
         with pytest.raises(api.TwirpError) as refused:
             await server_api.sip.create_sip_participant(request("full-2"))
         assert refused.value.code == "unavailable"
 
         await server_api.room.remove_participant(api.RoomParticipantIdentity(room="full-1", identity=f"sip_{CALLEE}"))
         (await answering).check()
-        await asyncio.sleep(1)
+        await logged(full, "cluster: taking outbound calls again")  # back in the queue
         answering = asyncio.create_task(callee.answer())
         await server_api.sip.create_sip_participant(request("full-3"))
         await server_api.room.remove_participant(api.RoomParticipantIdentity(room="full-3", identity=f"sip_{CALLEE}"))

@@ -27,7 +27,7 @@ from harness.inbound_setup import configure, direct, individual
 from harness.participant import TestParticipant
 from harness.ports import LOOPBACK, free_tcp_udp_port
 from harness.processes import LiveKitServer, ManagedProcess, RedisServer, udp_bound
-from harness.rooms import wait_for_participant, wait_for_room
+from harness.rooms import wait_for_call_status, wait_for_participant, wait_for_room
 from harness.rtp_phone import RtpPhone
 from harness.sipapi import clear_sip_tables
 from harness.sipp_phone import PhoneResult, SippPhone
@@ -238,14 +238,6 @@ async def hang_up(calls: list[Call], livekit_api: api.LiveKitAPI) -> None:
         (await call.sipp).check()
 
 
-async def wait_for_status(client: api.LiveKitAPI, room: str, identity: str, status: str) -> None:
-    """Until the participant's sip.callStatus is `status` (``active``: the call is answered)."""
-    deadline = time.monotonic() + 30
-    while (await wait_for_participant(client, room, identity)).attributes.get("sip.callStatus") != status:
-        assert time.monotonic() < deadline, f"{identity} not {status} within 30 s"
-        await asyncio.sleep(0.2)
-
-
 async def wait_for_flags(front: KamailioFront, port: int, state: str, within: float) -> float:
     """Seconds until kamcmd shows the node on `port` in `state` (a flag letter)."""
     start = time.monotonic()
@@ -348,7 +340,7 @@ async def test_a_draining_node_passes_new_calls_to_the_other(
             await agent.publish_tone(AGENT_TONE)
             [held] = await phones.dial(front.port, range(1))
             held.room = tmp_room
-            await wait_for_status(livekit_api, tmp_room, held.identity, "active")
+            await wait_for_call_status(livekit_api, tmp_room, held.identity, "active")
             draining = node_of(held, nodes)
             other = nodes[1] if draining is nodes[0] else nodes[0]
             os.kill(draining.process.pid, signal.SIGTERM)

@@ -43,13 +43,29 @@ def _tone_source(rate: int, freq: float) -> Callable[[], Pcm]:
     return next_frame
 
 
-async def _until(condition: Callable[[], bool], attempts: int = 500) -> None:
+async def _until(condition: Callable[[], bool], within: float = 30.0) -> None:
     """Polls a condition the sessions make true in the background (bounded, so a failure cannot hang)."""
-    for _ in range(attempts):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition never became true")
+    try:
+        async with asyncio.timeout(within):
+            while not condition():  # noqa: ASYNC110 (the sessions' state, changed by the cadence)
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"condition never became true within {within} s") from None
+
+
+class _Ticks:
+    """Counts the frame slots a session has gone through (its sink is called once a slot, sending or not): a
+    later slot proves the earlier ones' checks have run."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def sink(self, pcm: Pcm) -> None:
+        self.count += 1
+
+    async def more(self, slots: int) -> None:
+        target = self.count + slots
+        await _until(lambda: self.count >= target)
 
 
 class _Collector:
@@ -143,6 +159,7 @@ async def test_media_timeout_is_reported_once_when_rtp_stops() -> None:
     ports = PortAllocator(*_free_range(4))
     lost: list[str] = []
     reported = asyncio.Event()
+    ticks = _Ticks()
     async with await RtpSession.open(ports, HOST, clock=clock) as session:
 
         def on_lost(reason: str) -> None:
@@ -150,14 +167,15 @@ async def test_media_timeout_is_reported_once_when_rtp_stops() -> None:
             reported.set()
 
         session.on_media_lost = on_lost
+        session.sink = ticks.sink
         session.start(StreamConfig("PCMU", 0, media_timeout_initial=30.0), (HOST, 9))
-        await asyncio.sleep(0.1)
-        assert lost == []
+        await ticks.more(5)
+        assert lost == []  # five slots checked, all within the 30 s
         offset[0] += 31.0  # no RTP for 31 s on the session's clock
-        await asyncio.wait_for(reported.wait(), 10)
+        await asyncio.wait_for(reported.wait(), 30)
         offset[0] += 31.0
-        await asyncio.sleep(0.1)
-        assert lost == ["timeout"]
+        await ticks.more(5)
+        assert lost == ["timeout"]  # five more slots checked, past a second 30 s: still reported once
 
 
 async def test_rtcp_sender_reports_reach_the_peer_on_a_separate_port_and_with_rtcp_mux() -> None:
@@ -174,10 +192,10 @@ async def test_rtcp_sender_reports_reach_the_peer_on_a_separate_port_and_with_rt
         a.start(StreamConfig("PCMU", 0), (HOST, 9), remote_rtcp=(HOST, 9))
         b.start(StreamConfig("PCMU", 0), (HOST, c.local_port))
         c.start(StreamConfig("PCMU", 0), (HOST, b.local_port))
-        await asyncio.sleep(0.1)
-        offset[0] += 6.0  # past the 5 s report interval
         assert c.stream is not None
         stream = c.stream
+        await _until(lambda: stream.last_rtp_at is not None)  # b's media reaches c
+        offset[0] += 6.0  # past the 5 s report interval
         await _until(lambda: stream.received.last_sender_report_at is not None)
         assert a.remote_rtcp == (HOST, 9)
     finally:
@@ -192,9 +210,12 @@ async def test_a_session_on_hold_sends_nothing_and_resumes_on_reinvite() -> None
         heard_by_b = _Collector(10)
         b.sink = heard_by_b.sink
         a.source = _tone_source(8000, 440)
+        ticks = _Ticks()
+        a.sink = ticks.sink
         b.start(StreamConfig("PCMU", 0), (HOST, a.local_port))
         a.start(StreamConfig("PCMU", 0, direction="inactive"), (HOST, b.local_port))
-        await asyncio.sleep(0.3)
+        await ticks.more(15)  # fifteen slots in which a would have sent a packet
+        assert a.stream is not None and a.stream.sent.packets == 0
         assert b.stream is not None and b.stream.last_rtp_at is None
         a.start(StreamConfig("PCMU", 0), (HOST, b.local_port))  # re-INVITE takes the call off hold
         await asyncio.wait_for(heard_by_b.loud.wait(), 10)

@@ -118,15 +118,13 @@ def test_rfc2833_capture_gives_its_digit_once(name: str, digit: str) -> None:
     assert stream.rejected == 0
 
 
-async def _send_paced(datagrams: list[UdpDatagram], port: int, speed: float = 1.0) -> None:
+async def _send_paced(sender: socket.socket, datagrams: list[UdpDatagram], port: int) -> None:
+    """Replays a capture with its own timing from `sender`, one caller's socket (the session latches to it)."""
     loop = asyncio.get_running_loop()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
-        sender.bind(("127.0.0.1", 0))
-        sender.setblocking(False)
-        start_capture, start_wall = datagrams[0].time, loop.time()
-        for datagram in datagrams:
-            await asyncio.sleep(max(0.0, start_wall + (datagram.time - start_capture) / speed - loop.time()))
-            sender.sendto(datagram.payload, ("127.0.0.1", port))
+    start_capture, start_wall = datagrams[0].time, loop.time()
+    for datagram in datagrams:
+        await asyncio.sleep(max(0.0, start_wall + (datagram.time - start_capture) - loop.time()))
+        sender.sendto(datagram.payload, ("127.0.0.1", port))
 
 
 def _free_pair_range() -> tuple[int, int]:
@@ -142,14 +140,19 @@ async def test_a_session_on_a_socket_decodes_the_captured_call_and_its_digits() 
     ports = PortAllocator(*_free_pair_range())
     heard: list[Pcm] = []
     digits: list[str] = []
-    async with await RtpSession.open(ports, "127.0.0.1") as session:
-        sink: Callable[[Pcm], None] = heard.append
-        session.sink, session.on_digit = sink, digits.append
-        session.start(StreamConfig("PCMA", 8, 101), ("127.0.0.1", 9))
-        await _send_paced(audio, session.local_port)
-        for name in ("dtmf_2833_1.pcap", "dtmf_2833_pound.pcap"):
-            await _send_paced(read_udp(SIPP_PCAP_DIRECTORY / name), session.local_port)
-        await asyncio.sleep(0.2)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        sender.bind(("127.0.0.1", 0))
+        sender.setblocking(False)
+        async with await RtpSession.open(ports, "127.0.0.1") as session:
+            sink: Callable[[Pcm], None] = heard.append
+            session.sink, session.on_digit = sink, digits.append
+            session.start(StreamConfig("PCMA", 8, 101), ("127.0.0.1", 9))
+            await _send_paced(sender, audio, session.local_port)
+            for name in ("dtmf_2833_1.pcap", "dtmf_2833_pound.pcap"):
+                await _send_paced(sender, read_udp(SIPP_PCAP_DIRECTORY / name), session.local_port)
+            async with asyncio.timeout(30):  # the cadence takes the last packets on its next ticks
+                while len(digits) < 2:  # noqa: ASYNC110 (the session's callback)
+                    await asyncio.sleep(0.02)
     assert digits == ["1", "#"]
     # G.711 decoding is exact, so every frame played from a packet is a verbatim piece of the reference; only
     # frames around a late packet (concealment, silence) are not, and a busy machine can cause a few of those

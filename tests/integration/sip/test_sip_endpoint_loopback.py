@@ -38,6 +38,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 )
 async def test_call_dtmf_and_hangup(transport: str, host: str, certificate: tuple[str, str]) -> None:
     received: list[str] = []
+    got_digit = asyncio.Event()
     ended: asyncio.Future[CallEnded] = asyncio.get_running_loop().create_future()
 
     async def handler(call: InboundCall) -> None:
@@ -48,6 +49,7 @@ async def test_call_dtmf_and_hangup(transport: str, host: str, certificate: tupl
         async for event in call.events():
             if isinstance(event, DtmfReceived):
                 received.append(event.digit)
+                got_digit.set()
             if isinstance(event, CallEnded):
                 ended.set_result(event)
 
@@ -67,7 +69,7 @@ async def test_call_dtmf_and_hangup(transport: str, host: str, certificate: tupl
         media = await asyncio.wait_for(call.wait_answered(), 5)
         assert media.remote_port == 30000
         await call.send_dtmf("7")
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(got_digit.wait(), 30)
         result = await asyncio.wait_for(call.bye(), 5)
         assert result.reason == "bye"
         remote_end = await asyncio.wait_for(ended, 5)
@@ -130,21 +132,26 @@ async def test_answer_after_cancel_raises_call_failed() -> None:
         await callee.close()
 
 
+async def answered_then_closed_for_idleness(port: int, n: int = 0) -> None:
+    """A TCP connection that sends one OPTIONS, gets its 200 and then stays quiet is closed by the endpoint."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    options = (
+        f"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKidle{n}\r\n"
+        f"From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: idle{n}\r\nCSeq: 1 OPTIONS\r\n"
+        "Content-Length: 0\r\n\r\n"
+    )
+    writer.write(options.encode())
+    status = await asyncio.wait_for(reader.readline(), 5)
+    assert status.startswith(b"SIP/2.0 200")
+    await asyncio.wait_for(reader.read(), 30)  # returns b"" at EOF: the server closed the idle connection
+    writer.close()
+
+
 async def test_idle_stream_connection_is_closed() -> None:
     endpoint = Endpoint(settings(stream_idle_timeout=0.3))
     await endpoint.start()
     try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", endpoint.port)
-        options = (
-            "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKidle\r\n"
-            "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: idle\r\nCSeq: 1 OPTIONS\r\n"
-            "Content-Length: 0\r\n\r\n"
-        )
-        writer.write(options.encode())
-        status = await asyncio.wait_for(reader.readline(), 5)
-        assert status.startswith(b"SIP/2.0 200")
-        await asyncio.wait_for(reader.read(), 10)  # returns b"" at EOF: the server closed the idle connection
-        writer.close()
+        await answered_then_closed_for_idleness(endpoint.port)
     finally:
         await endpoint.close()
 
@@ -224,11 +231,14 @@ async def test_dual_stack_listener_serves_ipv4_and_ipv6_callers() -> None:
 
 
 async def test_connection_carrying_a_call_is_not_closed_for_idleness() -> None:
+    """While the call's connection is quiet, two other idle connections are closed one after the other: the
+    reaper has passed over the call's connection (idle longer than either) at least once, and left it open."""
     ended: asyncio.Future[CallEnded] = asyncio.get_running_loop().create_future()
+    hang_up = asyncio.Event()
 
     async def handler(call: InboundCall) -> None:
         await call.answer(MediaSession("127.0.0.1", 30000))
-        await asyncio.sleep(1.5)  # several idle periods of the callee's reaper
+        await hang_up.wait()
         ended.set_result(await call.bye())
 
     callee = Endpoint(settings(stream_idle_timeout=0.3), handler)
@@ -241,7 +251,12 @@ async def test_connection_carrying_a_call_is_not_closed_for_idleness() -> None:
             from_uri="sip:a@127.0.0.1", transport="TCP",
         )  # fmt: skip
         await asyncio.wait_for(call.wait_answered(), 5)
-        assert callee.active_calls == 1
+        assert callee.active_calls == 1 and callee.transports is not None
+        [carrying] = callee.transports.connections.values()
+        for n in range(2):
+            await answered_then_closed_for_idleness(callee.port, n)
+        assert carrying.transport is not None and not carrying.transport.is_closing()
+        hang_up.set()
         result = await asyncio.wait_for(ended, 10)
         assert result.status == 200 and (await call.wait_ended()).by_remote
     finally:
