@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Iterator
 from typing import Generic, TypeVar
 
+from google.protobuf.message import Message
 from livekit.protocol.sip import SIPDispatchRuleInfo, SIPInboundTrunkInfo
 
 from dispatch.addresses import parse_address
@@ -43,6 +44,14 @@ def number_keys(numbers: Iterable[str]) -> frozenset[str]:
 
 
 K = TypeVar("K")
+M = TypeVar("M", bound=Message)
+
+
+def in_id_order(records: dict[str, bytes], cls: type[M], after_id: str = "") -> Iterator[M]:
+    """The records whose IDs sort after ``after_id``, in ID order, each decoded only when reached (a page of a
+    listing decodes the page, not the store)."""
+    for record_id in sorted(rid for rid in records if rid > after_id):
+        yield cls.FromString(records[record_id])
 
 
 class Buckets(Generic[K]):
@@ -97,8 +106,8 @@ class TrunkIndex:
     def __len__(self) -> int:
         return len(self._trunks)
 
-    def __iter__(self) -> Iterator[SIPInboundTrunkInfo]:
-        return (SIPInboundTrunkInfo.FromString(data) for data in self._trunks.values())
+    def in_order(self, after_id: str = "") -> Iterator[SIPInboundTrunkInfo]:
+        return in_id_order(self._trunks, SIPInboundTrunkInfo, after_id)
 
     def get(self, trunk_id: str) -> SIPInboundTrunkInfo | None:
         """A decoded copy of the trunk (the caller may change it)."""
@@ -212,8 +221,8 @@ class RuleIndex:
     def __len__(self) -> int:
         return len(self._rules)
 
-    def __iter__(self) -> Iterator[SIPDispatchRuleInfo]:
-        return (SIPDispatchRuleInfo.FromString(data) for data in self._rules.values())
+    def in_order(self, after_id: str = "") -> Iterator[SIPDispatchRuleInfo]:
+        return in_id_order(self._rules, SIPDispatchRuleInfo, after_id)
 
     def get(self, rule_id: str) -> SIPDispatchRuleInfo | None:
         """A decoded copy of the rule (the caller may change it)."""

@@ -95,7 +95,7 @@ class Bridge:
 
         self.store = await open_store(config)
         log.info("storage: %s", store_description(config))
-        if is_open_configuration(await self.store.list_inbound_trunks(), await self.store.list_dispatch_rules()):
+        if is_open_configuration(list(self.store.inbound_trunks()), list(self.store.dispatch_rules())):
             log.warning("dispatch: %s", OPEN_CONFIGURATION_WARNING)
 
         if config.api_port is not None:

@@ -63,7 +63,7 @@ def _parse_headers(values: list[str]) -> list[tuple[str, str]]:
 async def _load(config_path: str | None) -> tuple[list[SIPInboundTrunkInfo], list[SIPDispatchRuleInfo]]:
     store = await open_store(load_config(config_path), read_only=True)
     try:
-        return await store.list_inbound_trunks(), await store.list_dispatch_rules()
+        return list(store.inbound_trunks()), list(store.dispatch_rules())
     finally:
         await store.close()
 

@@ -3,10 +3,14 @@
 Items are sorted by ID. A list of IDs keeps only those IDs; a list of numbers keeps trunks that answer one of them
 (compared the way LiveKit normalises numbers), and trunks with no numbers at all; a list of trunk IDs keeps dispatch
 rules for one of them, and rules for every trunk. ``page.after_id`` starts after that ID, ``page.limit`` caps the count.
+
+Items arrive in ID order (the store hands them out so, decoding each as it is reached), so a page stops reading
+once it is full.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
@@ -26,14 +30,16 @@ T = TypeVar("T")
 
 
 def paged(items: Iterable[T], page: Pagination | None, key: Callable[[T], str]) -> list[T]:
-    result = sorted(items, key=key)
+    """The page of ``items`` (in ``key`` order) that ``page`` asks for."""
     if page is None:
-        return result
-    if page.after_id:
-        result = [item for item in result if key(item) > page.after_id]
-    if page.limit > 0:
-        result = result[: page.limit]
-    return result
+        return list(items)
+    after = (item for item in items if key(item) > page.after_id)
+    return list(itertools.islice(after, page.limit) if page.limit > 0 else after)
+
+
+def after_id(request: ListSIPInboundTrunkRequest | ListSIPOutboundTrunkRequest | ListSIPDispatchRuleRequest) -> str:
+    """Where the store may start reading for this request."""
+    return request.page.after_id if request.HasField("page") else ""
 
 
 def _answers_one_of(trunk_numbers: Sequence[str], wanted: Sequence[str]) -> bool:

@@ -168,12 +168,12 @@ class SIPService:
 
     async def list_legacy_trunks(self, req: ListSIPTrunkRequest) -> ListSIPTrunkResponse:
         items: list[SIPTrunkInfo] = [
-            *await self.store.list_legacy_trunks(),
-            *(inbound_to_legacy(t) for t in await self.store.list_inbound_trunks(with_legacy=False)),
-            *(outbound_to_legacy(t) for t in await self.store.list_outbound_trunks(with_legacy=False)),
+            *self.store.legacy_trunks(),
+            *(inbound_to_legacy(t) for t in self.store.inbound_trunks(with_legacy=False)),
+            *(outbound_to_legacy(t) for t in self.store.outbound_trunks(with_legacy=False)),
         ]
         page = req.page if req.HasField("page") else None
-        listed: list[SIPTrunkInfo] = listing.paged(items, page, lambda t: t.sip_trunk_id)
+        listed = listing.paged(sorted(items, key=lambda t: t.sip_trunk_id), page, lambda t: t.sip_trunk_id)
         return ListSIPTrunkResponse(items=listed)
 
     async def delete_trunk(self, req: DeleteSIPTrunkRequest) -> SIPTrunkInfo:
@@ -202,7 +202,8 @@ class SIPService:
         )
 
     async def list_inbound_trunks(self, req: ListSIPInboundTrunkRequest) -> ListSIPInboundTrunkResponse:
-        return ListSIPInboundTrunkResponse(items=listing.list_trunks(await self.store.list_inbound_trunks(), req))
+        trunks = self.store.inbound_trunks(after_id=listing.after_id(req))
+        return ListSIPInboundTrunkResponse(items=listing.list_trunks(trunks, req))
 
     async def update_inbound_trunk(self, req: UpdateSIPInboundTrunkRequest) -> SIPInboundTrunkInfo:
         _require("sip_trunk_id", req.sip_trunk_id)
@@ -233,7 +234,8 @@ class SIPService:
         )
 
     async def list_outbound_trunks(self, req: ListSIPOutboundTrunkRequest) -> ListSIPOutboundTrunkResponse:
-        return ListSIPOutboundTrunkResponse(items=listing.list_trunks(await self.store.list_outbound_trunks(), req))
+        trunks = self.store.outbound_trunks(after_id=listing.after_id(req))
+        return ListSIPOutboundTrunkResponse(items=listing.list_trunks(trunks, req))
 
     async def update_outbound_trunk(self, req: UpdateSIPOutboundTrunkRequest) -> SIPOutboundTrunkInfo:
         _require("sip_trunk_id", req.sip_trunk_id)
@@ -274,7 +276,8 @@ class SIPService:
         return info
 
     async def list_dispatch_rules(self, req: ListSIPDispatchRuleRequest) -> ListSIPDispatchRuleResponse:
-        return ListSIPDispatchRuleResponse(items=listing.list_rules(await self.store.list_dispatch_rules(), req))
+        rules = self.store.dispatch_rules(after_id=listing.after_id(req))
+        return ListSIPDispatchRuleResponse(items=listing.list_rules(rules, req))
 
     async def update_dispatch_rule(self, req: UpdateSIPDispatchRuleRequest) -> SIPDispatchRuleInfo:
         _require("sip_dispatch_rule_id", req.sip_dispatch_rule_id)

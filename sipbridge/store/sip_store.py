@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 from livekit.protocol.sip import SIPDispatchRuleInfo, SIPInboundTrunkInfo, SIPOutboundTrunkInfo, SIPTrunkInfo
 
-from dispatch.index import RuleIndex, TrunkIndex
+from dispatch.index import RuleIndex, TrunkIndex, in_id_order
 from dispatch.legacy import legacy_to_inbound, legacy_to_outbound, serves_inbound, serves_outbound
 from sipbridge.store.backend import (
     SIP_DISPATCH_RULE,
@@ -128,27 +129,23 @@ class SIPStore:
 
     # -- reads -----------------------------------------------------------------------------------------------
 
-    def _sorted(self, table: str, cls: type[M]) -> list[M]:
-        records = self._records[table]
-        return [cls.FromString(records[rid]) for rid in sorted(records)]
+    def legacy_trunks(self) -> Iterator[SIPTrunkInfo]:
+        return in_id_order(self._records[SIP_TRUNK], SIPTrunkInfo)
 
-    async def list_legacy_trunks(self) -> list[SIPTrunkInfo]:
-        return self._sorted(SIP_TRUNK, SIPTrunkInfo)
-
-    async def list_inbound_trunks(self, with_legacy: bool = True) -> list[SIPInboundTrunkInfo]:
-        """Inbound trunks, sorted by ID; legacy trunks are included (as inbound) unless ``with_legacy`` is off."""
+    def inbound_trunks(self, *, after_id: str = "", with_legacy: bool = True) -> Iterator[SIPInboundTrunkInfo]:
+        """Inbound trunks with IDs after ``after_id``, in ID order, decoded as they are reached; legacy trunks
+        are included (as inbound) unless ``with_legacy`` is off."""
         if with_legacy:
-            return sorted(self.inbound, key=lambda t: t.sip_trunk_id)
-        return self._sorted(SIP_INBOUND_TRUNK, SIPInboundTrunkInfo)
+            return self.inbound.in_order(after_id)
+        return in_id_order(self._records[SIP_INBOUND_TRUNK], SIPInboundTrunkInfo, after_id)
 
-    async def list_outbound_trunks(self, with_legacy: bool = True) -> list[SIPOutboundTrunkInfo]:
-        """Outbound trunks, sorted by ID; legacy trunks are included (as outbound) unless ``with_legacy`` is off."""
-        if with_legacy:
-            return [SIPOutboundTrunkInfo.FromString(self._outbound[rid]) for rid in sorted(self._outbound)]
-        return self._sorted(SIP_OUTBOUND_TRUNK, SIPOutboundTrunkInfo)
+    def outbound_trunks(self, *, after_id: str = "", with_legacy: bool = True) -> Iterator[SIPOutboundTrunkInfo]:
+        """Outbound trunks, as `inbound_trunks`."""
+        records = self._outbound if with_legacy else self._records[SIP_OUTBOUND_TRUNK]
+        return in_id_order(records, SIPOutboundTrunkInfo, after_id)
 
-    async def list_dispatch_rules(self) -> list[SIPDispatchRuleInfo]:
-        return self._sorted(SIP_DISPATCH_RULE, SIPDispatchRuleInfo)
+    def dispatch_rules(self, *, after_id: str = "") -> Iterator[SIPDispatchRuleInfo]:
+        return self.rules.in_order(after_id)
 
     async def get_inbound_trunk(self, trunk_id: str) -> SIPInboundTrunkInfo | None:
         """A decoded copy (every read decodes: the caller may change what it gets)."""

@@ -39,13 +39,13 @@ async def test_records_survive_a_restart(tmp_path: Path) -> None:
     await store.close()
 
     reopened = await opened(path)
-    trunks = await reopened.list_inbound_trunks()
+    trunks = list(reopened.inbound_trunks())
     assert [(t.sip_trunk_id, t.name) for t in trunks] == [("ST_a", "A"), ("ST_b", "")]
     assert list(trunks[1].numbers) == ["+1222"]
     assert await reopened.delete_trunk("ST_a")
     assert not await reopened.delete_trunk("ST_a")
     await reopened.close()
-    assert [t.sip_trunk_id for t in await (await opened(path)).list_inbound_trunks()] == ["ST_b"]
+    assert [t.sip_trunk_id for t in (await opened(path)).inbound_trunks()] == ["ST_b"]
 
 
 async def test_a_failed_write_changes_nothing(tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ async def test_a_failed_write_changes_nothing(tmp_path: Path) -> None:
     await store.backend.close()  # the database goes away under the store
     with pytest.raises(StoreError):
         await store.put_inbound_trunk(SIPInboundTrunkInfo(sip_trunk_id="ST_b", numbers=["+2"]))
-    assert [t.sip_trunk_id for t in await store.list_inbound_trunks()] == ["ST_a"]  # nor did the copy take it
+    assert [t.sip_trunk_id for t in store.inbound_trunks()] == ["ST_a"]  # nor did the copy take it
 
 
 async def test_the_indexes_follow_every_write(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ async def test_a_second_writer_is_refused_and_a_reader_gets_in(tmp_path: Path) -
     with pytest.raises(StoreError, match="in use by another sipbridge process"):
         await opened(path)
     reader = await opened(path, read_only=True)  # e.g. `sipbridge dispatch test` beside a running bridge
-    assert [t.sip_trunk_id for t in await reader.list_inbound_trunks()] == ["ST_a"]
+    assert [t.sip_trunk_id for t in reader.inbound_trunks()] == ["ST_a"]
     with pytest.raises(StoreError):
         await reader.put_inbound_trunk(SIPInboundTrunkInfo(sip_trunk_id="ST_b", numbers=["+2"]))
     await reader.close()
@@ -95,7 +95,7 @@ async def test_an_old_json_store_is_imported_once(tmp_path: Path) -> None:
     }
     (tmp_path / "store.json").write_text(json.dumps(doc))
     store = await opened(tmp_path / "store.json")  # the old default path: the database goes beside it
-    assert [t.sip_trunk_id for t in await store.list_inbound_trunks()] == ["ST_old"]
+    assert [t.sip_trunk_id for t in store.inbound_trunks()] == ["ST_old"]
     await store.close()
     assert (tmp_path / "store.db").exists() and (tmp_path / "store.json.migrated").exists()
     assert not (tmp_path / "store.json").exists()

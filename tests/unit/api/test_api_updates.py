@@ -107,10 +107,10 @@ def test_replace_keeps_the_id_and_rejects_another() -> None:
 
 
 def test_list_filters_and_pages() -> None:
-    trunks = [
-        SIPInboundTrunkInfo(sip_trunk_id="ST_c", numbers=["+15105550100"]),
+    trunks = [  # in ID order, as the store hands them out
         SIPInboundTrunkInfo(sip_trunk_id="ST_a", numbers=["+14155550100"]),
         SIPInboundTrunkInfo(sip_trunk_id="ST_b", allowed_addresses=["10.0.0.1"]),  # no numbers: matches any
+        SIPInboundTrunkInfo(sip_trunk_id="ST_c", numbers=["+15105550100"]),
     ]
     ids = lambda items: [t.sip_trunk_id for t in items]  # noqa: E731
     assert ids(listing.list_trunks(trunks, ListSIPInboundTrunkRequest())) == ["ST_a", "ST_b", "ST_c"]
