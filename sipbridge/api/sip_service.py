@@ -39,6 +39,8 @@ from livekit.protocol.sip import (
     SIPInboundTrunkInfo,
     SIPOutboundTrunkInfo,
     SIPParticipantInfo,
+    SIPStatus,
+    SIPTransferReason,
     SIPTransferStatus,
     SIPTrunkInfo,
     TransferSIPParticipantRequest,
@@ -325,10 +327,15 @@ class SIPService:
         calls = self._calls()
         target = validate_transfer_request(req)
         call = calls.find_participant(req.room_name, req.participant_identity)
-        await call.transfer(
+        done = await call.transfer(
             target, play_dialtone=req.play_dialtone, headers=dict(req.headers), within=transfer_timeout(req)
         )
-        return TransferSIPParticipantResponse(status=SIPTransferStatus.STS_TRANSFER_SUCCESSFUL)
+        return TransferSIPParticipantResponse(
+            transfer_id=done.transfer_id,
+            status=SIPTransferStatus.STS_TRANSFER_SUCCESSFUL,
+            reason=SIPTransferReason.STR_COMPLETED,
+            sip_status=SIPStatus(code=done.sip_status, status=done.sip_reason),  # type: ignore[arg-type]  # open enum
+        )
 
 
 def _new_trunk(req: CreateSIPInboundTrunkRequest | CreateSIPOutboundTrunkRequest) -> Any:

@@ -17,11 +17,13 @@ from livekit.protocol.sip import SIPCallDirection, SIPCallInfo, SIPCallStatus, S
 
 from sipbridge.calls.audio import CallAudio, cancel_task
 from sipbridge.calls.media_link import codecs_for, sdp_encryption, stream_config
+from sipbridge.calls.registry import TransferDone
 from sipbridge.calls.services import (
     DEFAULT_MAX_CALL_DURATION,
     CallLog,
     CallServices,
 )
+from sipbridge.ids import SIP_TRANSFER_PREFIX, new_id
 from sipbridge.media.codecs import KNOWN_CODECS
 from sipbridge.media.session import RtpSession
 from sipbridge.media.tones import dial_tone
@@ -31,6 +33,7 @@ from sipbridge.room import CALL_STATUS_ATTRIBUTE, CallStatus, ParticipantSpec, R
 from sipbridge.room.token import LiveKitCredentials
 from sipbridge.sip import CallEnded, CallFailed, CallProgress, DtmfReceived, MediaParams, MediaSession, MediaUpdated
 from sipbridge.sip.endpoint import SipCall
+from sipbridge.sip.message import REASONS
 
 DEFAULT_ROOM_RATE = 16000
 """Room-side rate when the codec is not known when the participant joins."""
@@ -248,7 +251,9 @@ class BridgedCall:
 
     # -- transfer ----------------------------------------------------------------------------------------------
 
-    async def transfer(self, target: str, *, play_dialtone: bool, headers: Mapping[str, str], within: float) -> None:
+    async def transfer(
+        self, target: str, *, play_dialtone: bool, headers: Mapping[str, str], within: float
+    ) -> TransferDone:
         """Cold transfer by REFER to `target` (a sip:, sips: or tel: URI). On success our leg ends and the
         participant leaves; otherwise PsrpcError with the SIP status, and the call goes on."""
         sip, audio = self.sip, self.audio
@@ -257,7 +262,8 @@ class BridgedCall:
         if self._transferring:
             raise PsrpcError("failed_precondition", f"call {self.lk_call_id} is already being transferred")
         self._transferring = True
-        self.log.info("transferring to %s", target)
+        transfer_id = new_id(SIP_TRANSFER_PREFIX)
+        self.log.info("transferring to %s (%s)", target, transfer_id)
         if play_dialtone:
             audio.play(dial_tone(audio.codec_rate), loop=True)
         try:
@@ -277,6 +283,7 @@ class BridgedCall:
         self.log.info("transferred to %s", target)
         await self._set_status("hangup")
         await sip.bye()
+        return TransferDone(transfer_id, progress.status, REASONS.get(progress.status, ""))
 
     # -- DTMF --------------------------------------------------------------------------------------------------
 

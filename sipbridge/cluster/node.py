@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 
-from livekit.protocol.sip import SIPFeature, SIPTransferStatus
+from livekit.protocol.sip import SIPFeature, SIPStatus, SIPTransferReason, SIPTransferStatus
 
 from dispatch.errors import DispatchError
 from dispatch.outbound import (
@@ -127,13 +127,18 @@ class ClusterNode:
         self, request: InternalTransferSIPParticipantRequest, incoming: Incoming
     ) -> InternalTransferSIPParticipantResponse:
         call = self.control.find_call(request.sip_call_id)
-        await call.transfer(
+        done = await call.transfer(
             refer_target(request.transfer_to),
             play_dialtone=request.play_dialtone,
             headers=dict(request.headers),
             within=duration_seconds(request, "ringing_timeout") or DEFAULT_TRANSFER_TIMEOUT,
         )
-        return InternalTransferSIPParticipantResponse(status=SIPTransferStatus.STS_TRANSFER_SUCCESSFUL)
+        return InternalTransferSIPParticipantResponse(
+            transfer_id=done.transfer_id,
+            status=SIPTransferStatus.STS_TRANSFER_SUCCESSFUL,
+            reason=SIPTransferReason.STR_COMPLETED,
+            sip_status=SIPStatus(code=done.sip_status, status=done.sip_reason),  # type: ignore[arg-type]  # open enum
+        )
 
     def _call_changed(self, call: ActiveCall, added: bool) -> None:
         """A call's transfer topic lives as long as the call."""

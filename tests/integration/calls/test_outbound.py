@@ -264,7 +264,11 @@ async def test_transfer(
             headers={"X-Reason": "escalation"},
         )  # fmt: skip
         if accepted:
-            await bridge_api.sip.transfer_sip_participant(request)
+            response = await bridge_api.sip.transfer_sip_participant(request)
+            assert response.status == api.SIPTransferStatus.STS_TRANSFER_SUCCESSFUL
+            assert response.reason == api.SIPTransferReason.STR_COMPLETED
+            assert (response.sip_status.code, response.sip_status.status) == (200, "OK")  # the NOTIFY's sipfrag
+            assert response.transfer_id.startswith("STR_")
             await wait_gone(livekit_api, "transfer-room", identity)
         else:
             with pytest.raises(api.TwirpError) as failure:
