@@ -40,7 +40,14 @@ from harness.audio import sine
 from harness.processes import LiveKitServer
 
 from sipbridge.media.codecs import Pcm
-from sipbridge.room import LiveKitCredentials, ParticipantSpec, RoomParticipant, TrackKey, sip_participant_token
+from sipbridge.room import (
+    LiveKitCredentials,
+    ParticipantSpec,
+    RoomParticipant,
+    TrackKey,
+    create_participant,
+    sip_participant_token,
+)
 from sipbridge.room.ffi_router import FfiRouter
 
 AGENT_FRAME_MS = 100  # the agents' side is not measured; larger frames keep its load off the shared cores
@@ -126,7 +133,7 @@ def _new_call(
 ) -> Call:
     if implementation == "sdk":
         return SdkCall(credentials, spec, sink, rate)
-    return RoomParticipant(credentials, spec, sink, publish_rate=rate, subscribe_rate=rate)
+    return create_participant("sdk", credentials, spec, sink, publish_rate=rate, subscribe_rate=rate)
 
 
 class FanOutCounter:

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from sipbridge.room.transport import DEFAULT_ROOM_TRANSPORT, ROOM_TRANSPORTS, RoomTransport
+
 DEV_API_KEY = "devkey"
 DEV_API_SECRET = "secret"
 DEV_WS_URL = "ws://localhost:7880"
@@ -101,6 +103,9 @@ class Config:
     symmetric_rtp: bool = False
     """Send RTP to where the caller's RTP comes from even when that is not the address its SDP or its SIP
     came from (latched once, early in the call; docs/security.md)."""
+    room_transport: RoomTransport = DEFAULT_ROOM_TRANSPORT
+    """Ours: how calls join their rooms: "sdk" (the livekit rtc SDK) or "lean" (aiortc for the connection, media
+    on our own cadence); docs/room.md."""
     codecs: Mapping[str, bool] = field(default_factory=dict)
     log_level: str = "info"
     local_livekit: bool = False
@@ -178,6 +183,7 @@ _KNOWN_KEYS = frozenset(
         "drain_timeout",
         "api_max_body",
         "symmetric_rtp",
+        "room_transport",
     }
 )
 
@@ -276,6 +282,10 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
     if not isinstance(api_max_body, int) or isinstance(api_max_body, bool) or api_max_body < 1024:
         raise ConfigError(f"api_max_body: {api_max_body!r} is not a number of bytes of at least 1024")
 
+    room_transport = raw.get("room_transport", DEFAULT_ROOM_TRANSPORT)
+    if room_transport not in ROOM_TRANSPORTS:
+        raise ConfigError(f"room_transport: {room_transport!r} is not one of {', '.join(ROOM_TRANSPORTS)}")
+
     max_calls = raw.get("max_active_calls", 0)
     if not isinstance(max_calls, int) or isinstance(max_calls, bool) or max_calls < 0:
         raise ConfigError(f"max_active_calls: {max_calls!r} is not a non-negative integer")
@@ -304,6 +314,7 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
         drain_timeout=float(drain_timeout),
         api_max_body=api_max_body,
         symmetric_rtp=_bool(raw, "symmetric_rtp"),
+        room_transport=room_transport,
         codecs=dict(codecs),
         log_level="warning" if log_level == "warn" else log_level,
         local_livekit=local_livekit,

@@ -145,7 +145,7 @@ class OutboundCallFlow(BridgedCall):
         transport = f";transport={plan.transport_name.lower()}" if plan.transport_name != "UDP" else ""
         from_host = plan.from_host or self.endpoint.local_host
         credentials = Credentials(plan.username, plan.password) if plan.username else None
-        headers = plan.invite_headers(participant.room.local_participant.attributes)
+        headers = plan.invite_headers(participant.attributes)
         self.sip = sip = await self.endpoint.place_call(
             f"sip:{plan.call_to}@{plan.address}{transport}",
             media,

@@ -1,6 +1,8 @@
 """RoomParticipant against a real livekit-server, with a real SDK participant on the other side of the room.
 
-Every wait is bounded by an event (audio heard, participant seen, ending reported), never by wall-clock asserts.
+Every test runs on both room transports (`transport`: the livekit rtc SDK and the lean one) unless it is about
+one transport's own machinery. Every wait is bounded by an event (audio heard, participant seen, ending reported),
+never by wall-clock asserts.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Protocol, Unpack, cast
 
 import numpy as np
 import pytest
@@ -24,15 +27,20 @@ from livekit.rtc._ffi_client import FfiClient
 
 from sipbridge.media.codecs import Pcm
 from sipbridge.room import (
+    ROOM_TRANSPORTS,
+    AudioSink,
     EndReason,
     LiveKitCredentials,
     ParticipantSpec,
     RoomConnectError,
     RoomParticipant,
+    RoomTransport,
     TrackKey,
+    create_participant,
     processor_for_call,
 )
 from sipbridge.room.ffi_router import OWN_ASYNC_IDS_FROM, FfiRouter
+from sipbridge.room.participant import ParticipantOptions
 
 pytestmark = pytest.mark.integration
 
@@ -100,6 +108,27 @@ def _credentials(server: LiveKitServer) -> LiveKitCredentials:
     return LiveKitCredentials(server.ws_url, server.api_key, server.api_secret)
 
 
+class Participants(Protocol):
+    def __call__(
+        self,
+        credentials: LiveKitCredentials,
+        spec: ParticipantSpec,
+        sink: AudioSink,
+        **options: Unpack[ParticipantOptions],
+    ) -> RoomParticipant: ...
+
+
+@pytest.fixture(params=ROOM_TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> RoomTransport:
+    return cast(RoomTransport, request.param)
+
+
+@pytest.fixture
+def participant(transport: RoomTransport) -> Participants:
+    """Makes participants on the test's transport."""
+    return functools.partial(create_participant, transport)
+
+
 @pytest.fixture
 async def lkapi(livekit_server: LiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
     client = api.LiveKitAPI(livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret)
@@ -123,7 +152,7 @@ async def _play(phone: RoomParticipant, tone: Samples, rate: int) -> None:
 
 
 async def test_joins_as_sip_participant_with_attributes_metadata_and_agent_dispatch(
-    livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
 ) -> None:
     spec = ParticipantSpec(
         room=tmp_room,
@@ -133,7 +162,7 @@ async def test_joins_as_sip_participant_with_attributes_metadata_and_agent_dispa
         attributes={"sip.callStatus": "ringing", "sip.phoneNumber": "+15105550100"},
         room_config=RoomConfiguration(agents=[RoomAgentDispatch(agent_name="inbound-agent", metadata="m")]),
     )
-    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink()):
+    async with participant(_credentials(livekit_server), spec, RecordingSink()):
 
         async def microphone_published() -> bool:
             (info,) = await _participants(lkapi, tmp_room)
@@ -150,11 +179,11 @@ async def test_joins_as_sip_participant_with_attributes_metadata_and_agent_dispa
 
 
 async def test_caller_tone_is_heard_in_the_room(
-    livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
 ) -> None:
     rate = 16000  # a wideband phone codec's rate; the SDK resamples towards Opus
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink(), publish_rate=rate) as phone:
+    async with participant(_credentials(livekit_server), spec, RecordingSink(), publish_rate=rate) as phone:
         await far_end.wait_participant(PHONE)
         player = asyncio.create_task(_play(phone, sine(440.0, 30.0, rate, dbfs=-20.0), rate))
         try:
@@ -168,12 +197,12 @@ async def test_caller_tone_is_heard_in_the_room(
 
 
 async def test_room_tone_reaches_the_sink_at_the_mixers_rate_and_frame_size(
-    livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
 ) -> None:
     rate = 8000  # G.711's rate: the mixer asks for it and no resampling happens on our side
     sink = RecordingSink()
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with RoomParticipant(_credentials(livekit_server), spec, sink, subscribe_rate=rate) as phone:
+    async with participant(_credentials(livekit_server), spec, sink, subscribe_rate=rate) as phone:
         await far_end.publish_tone(1000.0, dbfs=-20.0)
         async with asyncio.timeout(20):
             await phone.wait_remote_audio()
@@ -191,14 +220,15 @@ async def test_room_tone_reaches_the_sink_at_the_mixers_rate_and_frame_size(
         await sink.wait_for(lambda: sink.removed == [key])
 
 
+@pytest.mark.parametrize("transport", ["sdk"])  # the FfiRouter is the SDK transport's machinery
 async def test_a_calls_audio_events_bypass_the_sdks_fan_out(
-    livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
 ) -> None:
     sink = RecordingSink()
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
     sdk_subscriber = FfiClient.instance.queue.subscribe()
     try:
-        async with RoomParticipant(_credentials(livekit_server), spec, sink) as phone:
+        async with participant(_credentials(livekit_server), spec, sink) as phone:
             await far_end.publish_tone(1000.0)
             routed_before = FfiRouter.get().routed_events
             player = asyncio.create_task(_play(phone, sine(440.0, 30.0, 48000), 48000))
@@ -217,7 +247,9 @@ async def test_a_calls_audio_events_bypass_the_sdks_fan_out(
     assert routed >= 100
 
 
-async def test_calls_in_one_process_each_hear_only_their_own_room(livekit_server: LiveKitServer, tmp_room: str) -> None:
+async def test_calls_in_one_process_each_hear_only_their_own_room(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str
+) -> None:
     rate = 16000
     tones = {f"{tmp_room}-a": 600.0, f"{tmp_room}-b": 1400.0}
     sinks = {room: RecordingSink() for room in tones}
@@ -226,7 +258,7 @@ async def test_calls_in_one_process_each_hear_only_their_own_room(livekit_server
     async with contextlib.AsyncExitStack() as stack:
         for room, freq in tones.items():
             spec = ParticipantSpec(room=room, identity=PHONE)
-            await stack.enter_async_context(RoomParticipant(credentials, spec, sinks[room], subscribe_rate=rate))
+            await stack.enter_async_context(participant(credentials, spec, sinks[room], subscribe_rate=rate))
             agent = await stack.enter_async_context(TestParticipant(livekit_server.ws_url, key, secret, room, FAR_END))
             await agent.publish_tone(freq)
         for sink in sinks.values():
@@ -236,7 +268,9 @@ async def test_calls_in_one_process_each_hear_only_their_own_room(livekit_server
         assert dominant_frequency(heard, rate) == pytest.approx(freq, abs=5.0)
 
 
-async def test_dtmf_both_ways(livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant) -> None:
+async def test_dtmf_both_ways(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+) -> None:
     towards_phone: list[str] = []
     got_digit = asyncio.Event()
 
@@ -245,7 +279,7 @@ async def test_dtmf_both_ways(livekit_server: LiveKitServer, tmp_room: str, far_
         got_digit.set()
 
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink(), on_dtmf=on_dtmf) as phone:
+    async with participant(_credentials(livekit_server), spec, RecordingSink(), on_dtmf=on_dtmf) as phone:
         await far_end.wait_participant(PHONE)
         for digit in "1*#A":
             await phone.send_dtmf(digit)
@@ -266,10 +300,10 @@ async def test_dtmf_both_ways(livekit_server: LiveKitServer, tmp_room: str, far_
 
 
 async def test_call_status_and_attributes_are_visible(
-    livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
 ) -> None:
     spec = ParticipantSpec(room=tmp_room, identity=PHONE, attributes={"sip.callStatus": "ringing", "keep": "me"})
-    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink()) as phone:
+    async with participant(_credentials(livekit_server), spec, RecordingSink()) as phone:
         await phone.set_call_status("active")
         await phone.update_attributes({"sip.h.x-extra": "1"})
 
@@ -283,30 +317,34 @@ async def test_call_status_and_attributes_are_visible(
 
 
 async def test_removal_from_the_room_ends_the_call(
-    livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
 ) -> None:
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink()) as phone:
+    async with participant(_credentials(livekit_server), spec, RecordingSink()) as phone:
         await lkapi.room.remove_participant(api.RoomParticipantIdentity(room=tmp_room, identity=PHONE))
         async with asyncio.timeout(10):
             assert await phone.wait_ended() is EndReason.REMOVED
         await phone.push(np.zeros(960, dtype=np.int16))  # frames after the end are dropped, not an error
         await phone.leave()  # waits for the release the ending started
-        assert not phone.room.isconnected()
+        assert not phone.connected
     assert phone.end_reason is EndReason.REMOVED
 
 
-async def test_room_deletion_ends_the_call(livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI) -> None:
+async def test_room_deletion_ends_the_call(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
+) -> None:
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink()) as phone:
+    async with participant(_credentials(livekit_server), spec, RecordingSink()) as phone:
         await lkapi.room.delete_room(api.DeleteRoomRequest(room=tmp_room))
         async with asyncio.timeout(10):
             assert await phone.wait_ended() is EndReason.ROOM_DELETED
 
 
-async def test_losing_the_server_ends_the_call_as_connection_lost(tmp_path: Path, tmp_room: str) -> None:
+async def test_losing_the_server_ends_the_call_as_connection_lost(
+    participant: Participants, tmp_path: Path, tmp_room: str
+) -> None:
     with LiveKitServer(tmp_path / "livekit") as server:
-        phone = RoomParticipant(_credentials(server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
+        phone = participant(_credentials(server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
         await phone.join()
         await asyncio.to_thread(server.process.stop, 0.5, sigterms=0)  # SIGKILL: the server says no goodbye
         try:
@@ -316,35 +354,37 @@ async def test_losing_the_server_ends_the_call_as_connection_lost(tmp_path: Path
             await phone.leave()
 
 
-async def test_leave_reports_left_and_is_idempotent(livekit_server: LiveKitServer, tmp_room: str) -> None:
-    phone = RoomParticipant(
-        _credentials(livekit_server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink()
-    )
+async def test_leave_reports_left_and_is_idempotent(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str
+) -> None:
+    phone = participant(_credentials(livekit_server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
     await phone.join()
     await phone.leave()
     await phone.leave()
     assert await phone.wait_ended() is EndReason.LEFT
-    assert not phone.room.isconnected()
+    assert not phone.connected
 
 
-async def test_refused_token_is_a_clear_connect_error(livekit_server: LiveKitServer, tmp_room: str) -> None:
+async def test_refused_token_is_a_clear_connect_error(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str
+) -> None:
     wrong = LiveKitCredentials(livekit_server.ws_url, livekit_server.api_key, "not-the-secret-" + "x" * 20)
-    phone = RoomParticipant(wrong, ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
+    phone = participant(wrong, ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
     with pytest.raises(RoomConnectError, match=tmp_room):
         await phone.join()
-    assert phone.end_reason is EndReason.LEFT and not phone.room.isconnected()
+    assert phone.end_reason is EndReason.LEFT and not phone.connected
 
 
-async def test_unreachable_server_is_a_clear_connect_error(tmp_room: str) -> None:
+async def test_unreachable_server_is_a_clear_connect_error(participant: Participants, tmp_room: str) -> None:
     nowhere = LiveKitCredentials(f"ws://{LOOPBACK}:{free_tcp_port()}", "APIkey", "secret-" + "x" * 32)
-    phone = RoomParticipant(nowhere, ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
+    phone = participant(nowhere, ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
     with pytest.raises(RoomConnectError, match="Connection refused"):
         await phone.join()
-    assert not phone.room.isconnected()
+    assert not phone.connected
 
 
 async def test_krisp_flag_lowers_a_noisy_callers_noise_in_the_room(
-    livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
 ) -> None:
     rate = 16000
     rng = np.random.default_rng(3)
@@ -354,7 +394,7 @@ async def test_krisp_flag_lowers_a_noisy_callers_noise_in_the_room(
         identity = f"{PHONE}-krisp-{krisp}"
         spec = ParticipantSpec(room=tmp_room, identity=identity)
         processor = processor_for_call(krisp, rate)
-        async with RoomParticipant(
+        async with participant(
             _credentials(livekit_server), spec, RecordingSink(), publish_rate=rate, processor=processor
         ) as phone:
             await far_end.wait_participant(identity)

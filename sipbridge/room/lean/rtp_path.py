@@ -1,0 +1,65 @@
+"""RTP in and out over the peer connection's DTLS-SRTP transport, bypassing aiortc's media pipeline.
+
+aiortc's own senders and receivers encode and decode in an executor and a thread per track, resample every frame
+and wake the event loop per frame; measured, that costs more than the rtc SDK. Here aiortc keeps ICE, DTLS and
+SRTP, and nothing else touches the media: received RTP (already SRTP-unprotected) is taken off the DTLS transport
+before aiortc routes it, and our packets are SRTP-protected with the DTLS-negotiated keys and sent on the
+nominated ICE pair at once, synchronously, from the media tick.
+
+This relies on aiortc internals (aiortc 1.16: `RTCDtlsTransport._handle_rtp_data`, `._tx_srtp`, the aioice
+connection's nominated pair, the sender's report counters); tests/unit/room/test_room_lean_rtp_path.py pins them.
+There is no TURN here (the peer connection has no ICE servers), so the nominated pair is always a plain UDP socket.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from aiortc import RTCDtlsTransport, RTCRtpSender
+from aiortc.rtp import RtpPacket
+
+NTP_EPOCH_OFFSET = 2208988800
+"""Seconds from the NTP epoch (1900) to the Unix epoch."""
+
+PacketHandler = Callable[[RtpPacket, float], None]
+
+
+class RtpPath:
+    """`on_packet(packet, arrival)` gets every RTP packet received (arrival in `time.monotonic()` seconds);
+    `send(packet)` sends one of ours."""
+
+    def __init__(self, dtls: RTCDtlsTransport, on_packet: PacketHandler) -> None:
+        self._dtls = dtls
+        self._on_packet = on_packet
+        dtls._handle_rtp_data = self._received  # type: ignore[method-assign]
+        self.rejected = 0
+        """Received datagrams that were not valid RTP."""
+
+    async def _received(self, data: bytes, arrival_time_ms: int) -> None:
+        try:
+            packet = RtpPacket.parse(data)
+        except ValueError:
+            self.rejected += 1
+            return
+        self._on_packet(packet, time.monotonic())
+
+    def send(self, packet: bytes) -> bool:
+        """Protects and sends one RTP packet; False when the connection is not (or no longer) up."""
+        dtls = self._dtls
+        if dtls.state != "connected":
+            return False
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None:
+            return False
+        pair.protocol.transport.sendto(dtls._tx_srtp.protect(packet), pair.remote_addr)
+        return True
+
+
+def report_sent(sender: RTCRtpSender, packets: int, payload_octets: int, rtp_timestamp: int) -> None:
+    """Tells aiortc's sender what we sent for it, so the RTCP sender reports it keeps sending are true."""
+    now = time.time() + NTP_EPOCH_OFFSET
+    sender._RTCRtpSender__ntp_timestamp = int(now) << 32 | int((now % 1) * (1 << 32))  # type: ignore[attr-defined]
+    sender._RTCRtpSender__rtp_timestamp = rtp_timestamp  # type: ignore[attr-defined]
+    sender._RTCRtpSender__packet_count = packets  # type: ignore[attr-defined]
+    sender._RTCRtpSender__octet_count = payload_octets  # type: ignore[attr-defined]
