@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
+import signal
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Protocol, Unpack, cast
@@ -20,7 +23,7 @@ from harness.audio import Samples, dominant_frequency, rms_dbfs, sine, trim_sile
 from harness.participant import TestParticipant
 from harness.ports import LOOPBACK, free_tcp_port
 from harness.processes import LiveKitServer
-from livekit import api
+from livekit import api, rtc
 from livekit.protocol.agent_dispatch import RoomAgentDispatch
 from livekit.protocol.room import RoomConfiguration
 from livekit.rtc._ffi_client import FfiClient
@@ -35,6 +38,8 @@ from sipbridge.room import (
     RoomConnectError,
     RoomParticipant,
     RoomTransport,
+    RpcError,
+    RpcInvocation,
     TrackKey,
     create_participant,
     processor_for_call,
@@ -188,6 +193,7 @@ async def test_caller_tone_is_heard_in_the_room(
         player = asyncio.create_task(_play(phone, sine(440.0, 30.0, rate, dbfs=-20.0), rate))
         try:
             heard = await far_end.wait_heard(PHONE, 2.5)
+            await far_end.wait_speaking(PHONE)  # the server reads our audio level
         finally:
             player.cancel()
     sounding = trim_silence(heard, 48000)[-48000:]
@@ -406,3 +412,129 @@ async def test_krisp_flag_lowers_a_noisy_callers_noise_in_the_room(
         levels[krisp] = rms_dbfs(heard[-48000:])
     assert levels[False] > -36.0  # -30 dBFS sent; Opus keeps most of white noise's energy
     assert levels[True] < levels[False] - 6.0, levels  # about 10 dB measured; the unit test pins the suppressor
+
+
+async def test_room_rpc_from_an_agent_is_answered(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+) -> None:
+    calls: list[RpcInvocation] = []
+
+    async def echo(invocation: RpcInvocation) -> str:
+        calls.append(invocation)
+        return invocation.payload[::-1]
+
+    async def refuse(invocation: RpcInvocation) -> str:
+        raise RpcError(4001, "no such thing", '{"why": "test"}')
+
+    spec = ParticipantSpec(room=tmp_room, identity=PHONE)
+    async with participant(_credentials(livekit_server), spec, RecordingSink()) as phone:
+        phone.register_rpc("lk.sip.echo", echo)
+        phone.register_rpc("lk.sip.refuse", refuse)
+        await far_end.wait_participant(PHONE)
+        assert await far_end.perform_rpc(PHONE, "lk.sip.echo", "hello") == "olleh"
+        assert [(c.caller_identity, c.method, c.payload) for c in calls] == [(FAR_END, "lk.sip.echo", "hello")]
+        with pytest.raises(rtc.RpcError) as refused:
+            await far_end.perform_rpc(PHONE, "lk.sip.refuse", "")
+        assert (refused.value.code, refused.value.message, refused.value.data) == (
+            4001,
+            "no such thing",
+            '{"why": "test"}',
+        )
+        with pytest.raises(rtc.RpcError) as unknown:
+            await far_end.perform_rpc(PHONE, "lk.sip.nobody", "")
+        assert (unknown.value.code, unknown.value.message) == (1400, "Method not supported at destination")
+
+
+async def test_the_same_identity_joining_again_replaces_the_call(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str
+) -> None:
+    spec = ParticipantSpec(room=tmp_room, identity=PHONE)
+    credentials = _credentials(livekit_server)
+    async with (
+        participant(credentials, spec, RecordingSink()) as first,
+        participant(credentials, spec, RecordingSink()) as second,
+    ):
+        async with asyncio.timeout(10):
+            assert await first.wait_ended() is EndReason.REPLACED
+        assert second.end_reason is None and not first.connected
+
+
+async def test_server_shutdown_ends_the_call(participant: Participants, tmp_path: Path, tmp_room: str) -> None:
+    with LiveKitServer(tmp_path / "livekit") as server:
+        phone = participant(_credentials(server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
+        await phone.join()
+        stopping = asyncio.create_task(asyncio.to_thread(server.stop))  # SIGTERM twice: stop now, tell everyone
+        try:
+            async with asyncio.timeout(60):
+                assert await phone.wait_ended() is EndReason.SERVER_SHUTDOWN
+        finally:
+            await phone.leave()
+            await stopping
+
+
+# The SDK transport ends CONNECTION_LOST here too, but after its resume and seven reconnect attempts, which
+# take minutes on a frozen server (measured 2.5); its ending on a lost server is test_losing_the_server_...
+@pytest.mark.parametrize("transport", ["lean"])
+async def test_a_frozen_server_is_found_out_by_the_keep_alive(
+    participant: Participants, tmp_path: Path, tmp_room: str
+) -> None:
+    with LiveKitServer(tmp_path / "livekit") as server:
+        phone = participant(_credentials(server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
+        await phone.join()
+        server.process.send_signal(signal.SIGSTOP)  # its sockets stay open; it just never answers again
+        try:
+            async with asyncio.timeout(60):  # the server's ping timeout (15 s) passes first
+                assert await phone.wait_ended() is EndReason.CONNECTION_LOST
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+            await phone.leave()
+
+
+def _held() -> tuple[int, int, int]:
+    """What the process holds: open file descriptors (sockets), threads, asyncio tasks."""
+    return len(os.listdir("/proc/self/fd")), threading.active_count(), len(asyncio.all_tasks())
+
+
+async def _lets_go(baseline: tuple[int, int, int]) -> None:
+    """Waits (closing sockets takes a loop turn or two) until the process holds what it held before."""
+    for _ in range(100):
+        if _held() == baseline:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the process holds {_held()} (fds, threads, tasks), not {baseline} as before the call")
+
+
+@pytest.mark.parametrize("transport", ["lean"])  # the SDK's FFI keeps threads and sockets for the whole process
+async def test_every_ending_lets_go_of_everything(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI, tmp_path: Path
+) -> None:
+    credentials = _credentials(livekit_server)
+    spec = ParticipantSpec(room=tmp_room, identity=PHONE)
+    async with participant(credentials, spec, RecordingSink()):
+        pass  # the first join starts what the process keeps anyway (the resolver's thread pool)
+    await _participants(lkapi, tmp_room)  # and the API client's connection
+    await asyncio.to_thread(os.getpid)  # and the executor's thread the test uses below
+    baseline = _held()
+
+    phone = participant(credentials, spec, RecordingSink())
+    await phone.join()
+    await phone.leave()
+    await _lets_go(baseline)
+
+    phone = participant(credentials, spec, RecordingSink())
+    await phone.join()
+    await lkapi.room.remove_participant(api.RoomParticipantIdentity(room=tmp_room, identity=PHONE))
+    assert await phone.wait_ended() is EndReason.REMOVED
+    await _lets_go(baseline)  # released by itself, before anyone calls leave()
+
+    with LiveKitServer(tmp_path / "livekit") as server:
+        phone = participant(_credentials(server), spec, RecordingSink())
+        await phone.join()
+        await asyncio.to_thread(server.process.stop, 0.5, sigterms=0)
+        assert await phone.wait_ended() is EndReason.CONNECTION_LOST
+    await _lets_go(baseline)
+
+    wrong = LiveKitCredentials(livekit_server.ws_url, livekit_server.api_key, "not-the-secret-" + "x" * 20)
+    with pytest.raises(RoomConnectError):
+        await participant(wrong, spec, RecordingSink()).join()
+    await _lets_go(baseline)
