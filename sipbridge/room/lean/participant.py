@@ -12,7 +12,8 @@ data packets (SIP DTMF, RPC), the peer connection failing.
 
 The ending is the first of: our `leave()` (LEFT), the server's `leave` with its reason (REMOVED, ROOM_DELETED,
 REPLACED, SERVER_SHUTDOWN; a reason we do not name, or a request to reconnect, is CONNECTION_LOST: we do not
-reconnect), the signalling connection dropping or going silent, the peer connection failing (CONNECTION_LOST).
+reconnect), the signalling connection dropping or going silent, the peer connection failing or closing with no
+leave from the server within LEAVE_GRACE (CONNECTION_LOST).
 Whatever ends it, everything is released: the cadence subscription, the sink inputs, RPC handlers still running,
 the websocket, the peer connection (sockets, its tasks and threads), the processor.
 """
@@ -49,6 +50,9 @@ from sipbridge.room.token import LiveKitCredentials, ParticipantSpec, sip_partic
 TRACK_NAME = "phone"
 REQUEST_TIMEOUT = 10.0
 """Seconds the server has to answer a request of ours (an attribute update)."""
+LEAVE_GRACE = 2.0
+"""Seconds the signalling has to say why once the peer connection went down: a server ending our participation
+closes the peer connection as it sends its leave, and either may arrive first."""
 
 
 class RoomRequestRefused(Exception):
@@ -80,6 +84,7 @@ class LeanParticipant(RoomParticipant):
         self._requests: dict[int, asyncio.Future[rtc.RequestResponse]] = {}
         self._request_ids = itertools.count(1)
         self._reader: asyncio.Task[None] | None = None
+        self._peer_lost: asyncio.TimerHandle | None = None
         self._cadence: SharedCadence | None = None
         self._subscription = 0
         self._joined = False
@@ -129,7 +134,7 @@ class LeanParticipant(RoomParticipant):
         self._attributes = dict(joined.participant.attributes)
         self._roster = Roster(self._sid)
         self._peer = peer = PeerLink(self._send_offer, self._on_negotiated, self._on_data, self.log)
-        peer.failure.add_done_callback(lambda failure: self._lost(failure.result()))
+        peer.failure.add_done_callback(self._on_peer_failure)
         self._reader = asyncio.create_task(self._read_signal(signal))
         track = rtc.AddTrackRequest(
             cid=peer.track.id,
@@ -143,11 +148,12 @@ class LeanParticipant(RoomParticipant):
         peer.renegotiate()
         self._on_participants(joined.other_participants)
         up = asyncio.ensure_future(asyncio.gather(self._published, peer.wait_up()))
-        waiters: list[asyncio.Future[Any]] = [up, self._ended]
+        waiters: list[asyncio.Future[Any]] = [up, self._ended, peer.failure]
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         if not up.done():
             up.cancel()
-            raise ConnectionError(f"the connection ended while joining ({self._ended.result().value})")
+            why = peer.failure.result() if peer.failure.done() else self._ended.result().value
+            raise ConnectionError(f"the connection ended while joining: {why}")
         up.result()
 
     # -- signalling ------------------------------------------------------------------------------------------
@@ -328,6 +334,9 @@ class LeanParticipant(RoomParticipant):
         self._end(EndReason.LEFT)
         await asyncio.shield(self._start_release())
 
+    def _on_peer_failure(self, failure: asyncio.Future[str]) -> None:
+        self._peer_lost = asyncio.get_running_loop().call_later(LEAVE_GRACE, self._lost, failure.result())
+
     def _lost(self, why: str) -> None:
         if not self._ended.done():
             self.log.warning("connection to the room lost: %s", why)
@@ -340,6 +349,8 @@ class LeanParticipant(RoomParticipant):
         return self._release
 
     async def _release_all(self) -> None:
+        if self._peer_lost is not None:
+            self._peer_lost.cancel()
         if self._cadence is not None:
             self._cadence.unsubscribe(self._subscription)
             self._cadence = None
