@@ -3,8 +3,10 @@
 On `/rtc/v1` we always offer. The first offer carries our published track (a sendonly m-section) and the data
 channels; when the server has tracks for us it sends MediaSectionsRequirement, and we add that many recvonly
 m-sections and offer again (it also asks with zero to make us re-offer when it changed a section). Offers are made
-one at a time; a request arriving during a round makes one more round afterwards. Each applied answer is read
-into the routes our RTP takes (`Negotiated`) and handed to `on_negotiated`.
+one at a time; a request arriving during a round makes one more round afterwards, and no round after the first
+starts before the connection is up: aiortc connects ICE and DTLS in a task started by the first answer, which
+walks the transceivers as it goes and fails on one whose m-section that answer does not have. Each applied answer
+is read into the routes our RTP takes (`Negotiated`) and handed to `on_negotiated`.
 
 ICE uses host candidates only (no STUN or TURN): the server is ICE-lite with its own candidates, and learns our
 NAT-mapped address from our checks, as long as UDP reaches it. Reconnecting is not done here: a failed connection
@@ -67,6 +69,7 @@ class PeerLink:
         self._offer_id = 0
         self._answer: asyncio.Future[rtc.SessionDescription] | None = None
         self._wanted = False
+        self._receivers_wanted = 0
         self._negotiator: asyncio.Task[None] | None = None
         self._negotiated = asyncio.Event()
         self._early_candidates: list[str] = []
@@ -91,9 +94,8 @@ class PeerLink:
             self._negotiator = asyncio.create_task(self._negotiate_while_wanted())
 
     def add_receivers(self, count: int) -> None:
-        """Adds `count` recvonly audio m-sections (the server has tracks for us) and offers them."""
-        for _ in range(count):
-            self.pc.addTransceiver("audio", direction="recvonly")
+        """Adds `count` recvonly audio m-sections (the server has tracks for us) to the next offer, and makes it."""
+        self._receivers_wanted += count
         self.renegotiate()
 
     async def wait_up(self) -> None:
@@ -134,12 +136,17 @@ class PeerLink:
     async def _negotiate_while_wanted(self) -> None:
         try:
             while self._wanted:
+                if self._negotiated.is_set():
+                    await self._up.wait()
                 self._wanted = False
                 await self._negotiate()
         except Exception as exc:
             self._fail(f"negotiation failed: {exc!r}")
 
     async def _negotiate(self) -> None:
+        for _ in range(self._receivers_wanted):
+            self.pc.addTransceiver("audio", direction="recvonly")
+        self._receivers_wanted = 0
         await self.pc.setLocalDescription(await self.pc.createOffer())
         local = self.pc.localDescription
         self._offer_id += 1

@@ -226,6 +226,22 @@ async def test_room_tone_reaches_the_sink_at_the_mixers_rate_and_frame_size(
         await sink.wait_for(lambda: sink.removed == [key])
 
 
+async def test_an_agent_already_speaking_when_the_call_joins_is_heard(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+) -> None:
+    """The server asks for the agent's m-section while our first offer is still being answered or connected."""
+    rate = 16000
+    await far_end.publish_tone(700.0)
+    sink = RecordingSink()
+    spec = ParticipantSpec(room=tmp_room, identity=PHONE)
+    async with participant(_credentials(livekit_server), spec, sink, subscribe_rate=rate) as phone:
+        async with asyncio.timeout(20):
+            await phone.wait_remote_audio()
+        await sink.wait_for(lambda: _heard_frames(sink, 100))
+    heard = trim_silence(np.concatenate(sink.heard_from(FAR_END)), rate)[-rate:]
+    assert dominant_frequency(heard, rate) == pytest.approx(700.0, abs=5.0)
+
+
 @pytest.mark.parametrize("transport", ["sdk"])  # the FfiRouter is the SDK transport's machinery
 async def test_a_calls_audio_events_bypass_the_sdks_fan_out(
     participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
