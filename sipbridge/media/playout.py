@@ -44,3 +44,10 @@ class Playout:
             frame = np.concatenate([self._pending, np.zeros(n - len(self._pending), dtype=np.int16)])
             self._pending = self._pending[:0]
         return frame
+
+    def skip_frame(self) -> None:
+        """Lets one frame interval pass unplayed (the receiver's clock fell behind): no decoding, no concealment."""
+        if len(self._pending) >= self.frame_samples:
+            self._pending = self._pending[self.frame_samples :]
+        else:
+            self.jitter.pop()

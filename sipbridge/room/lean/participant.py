@@ -7,8 +7,9 @@ reliable data channel is open. We subscribe to every other participant's audio t
 says which m-section carries which track.
 
 Media runs on the shared 20 ms cadence, one pass per tick: at most one caller packet out (nothing while the caller
-sends nothing), one frame of every remote track into the sink. Everything else is events: signalling messages,
-data packets (SIP DTMF, RPC), the peer connection failing.
+sends nothing), one frame of every remote track into the sink. Slots the cadence gave up because the loop ran late
+are dropped on both sides, undecoded and unencoded, so falling behind does not cost more work. Everything else is
+events: signalling messages, data packets (SIP DTMF, RPC), the peer connection failing.
 
 The ending is the first of: our `leave()` (LEFT), the server's `leave` with its reason (REMOVED, ROOM_DELETED,
 REPLACED, SERVER_SHUTDOWN; a reason we do not name, or a request to reconnect, is CONNECTION_LOST: we do not
@@ -267,8 +268,9 @@ class LeanParticipant(RoomParticipant):
                 sent = rtp.send(packet) or sent
         if sent and self._peer is not None:
             report_sent(self._peer.sender, caller.packets, caller.payload_octets, caller.last_timestamp)
-        for _ in range(skipped + frames):
-            for remote in self._remotes.values():
+        for remote in self._remotes.values():
+            remote.skip_frames(skipped)
+            for _ in range(frames):
                 remote.play_frame()
 
     def _on_media_error(self, exc: BaseException) -> None:

@@ -47,3 +47,9 @@ class RemoteAudio:
     def play_frame(self) -> None:
         """Hands the next 20 ms to the sink input (one call per tick)."""
         self._input.push(self._playout.next_frame())
+
+    def skip_frames(self, count: int) -> None:
+        """Frame slots the cadence gave up (the loop ran late): they pass undecoded, as the phone side's mix is
+        not pulled for them either, and catching up costs no decoding when the process is already behind."""
+        for _ in range(count):
+            self._playout.skip_frame()

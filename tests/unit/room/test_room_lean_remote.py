@@ -76,3 +76,16 @@ def test_packets_of_another_payload_type_are_not_played() -> None:
         remote.receive(packet, n * 0.02)
         remote.play_frame()
     assert remote.packets == 0 and not np.concatenate(recorder.frames).any()
+
+
+def test_slots_given_up_pass_undecoded_and_playout_goes_on_in_time() -> None:
+    recorder = Recorder()
+    remote = RemoteAudio(TrackKey("agent", "TR_x"), ROUTE, 48000, recorder)
+    packets = _packets(1000.0, 0.2)
+    for n, packet in enumerate(packets):
+        remote.receive(packet, n * 0.02)
+    remote.play_frame()
+    remote.skip_frames(3)  # the loop was late by three slots: their packets go unplayed
+    for _ in range(len(packets)):
+        remote.play_frame()
+    assert sum(bool(frame.any()) for frame in recorder.frames) == len(packets) - 3
