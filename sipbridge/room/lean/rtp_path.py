@@ -2,12 +2,15 @@
 
 aiortc's own senders and receivers encode and decode in an executor and a thread per track, resample every frame
 and wake the event loop per frame; measured, that costs more than the rtc SDK. Here aiortc keeps ICE, DTLS and
-SRTP, and nothing else touches the media: received RTP (already SRTP-unprotected) is taken off the DTLS transport
-before aiortc routes it, and our packets are SRTP-protected with the DTLS-negotiated keys and sent on the
-nominated ICE pair at once, synchronously, from the media tick.
+SRTP, and nothing else touches the media. Received SRTP is taken where aioice hands a datagram on, before it is
+queued for aiortc's DTLS task (a task wake-up per packet, as costly as the rest of the packet's handling), and
+unprotected with the DTLS-negotiated keys right there; everything else (DTLS, SCTP, RTCP) goes aiortc's way.
+Our packets are protected with the same keys and sent on the nominated ICE pair at once, synchronously, from the
+media tick.
 
-This relies on aiortc internals (aiortc 1.16: `RTCDtlsTransport._handle_rtp_data`, `._tx_srtp`, the aioice
-connection's nominated pair, the sender's report counters); tests/unit/room/test_room_lean_rtp_path.py pins them.
+This relies on aiortc and aioice internals (aiortc 1.16: the DTLS transport's `_rx_srtp` and `_tx_srtp`, the
+aioice connection's `data_received` and nominated pair, the sender's report counters);
+tests/unit/room/test_room_lean_rtp_path.py pins them.
 There is no TURN here (the peer connection has no ICE servers), so the nominated pair is always a plain UDP socket.
 """
 
@@ -16,8 +19,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pylibsrtp
 from aiortc import RTCDtlsTransport, RTCRtpSender
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtpPacket, is_rtcp
 
 NTP_EPOCH_OFFSET = 2208988800
 """Seconds from the NTP epoch (1900) to the Unix epoch."""
@@ -32,14 +36,21 @@ class RtpPath:
     def __init__(self, dtls: RTCDtlsTransport, on_packet: PacketHandler) -> None:
         self._dtls = dtls
         self._on_packet = on_packet
-        dtls._handle_rtp_data = self._received  # type: ignore[method-assign]
+        connection = dtls.transport._connection
+        self._queue_for_aiortc = connection.data_received
+        connection.data_received = self._received  # type: ignore[method-assign]
         self.rejected = 0
-        """Received datagrams that were not valid RTP."""
+        """Received datagrams that were not valid SRTP."""
 
-    async def _received(self, data: bytes, arrival_time_ms: int) -> None:
+    def _received(self, data: bytes, component: int) -> None:
+        """Every datagram aioice takes that is not STUN."""
+        srtp = self._dtls._rx_srtp
+        if srtp is None or not 127 < data[0] < 192 or is_rtcp(data):
+            self._queue_for_aiortc(data, component)
+            return
         try:
-            packet = RtpPacket.parse(data)
-        except ValueError:
+            packet = RtpPacket.parse(srtp.unprotect(data))
+        except (pylibsrtp.Error, ValueError):
             self.rejected += 1
             return
         self._on_packet(packet, time.monotonic())
