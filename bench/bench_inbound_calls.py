@@ -17,6 +17,9 @@ Scenarios (`--scenarios`): `agent`, the calls above; `ringing`, the same calls w
 rings them with its participant waiting in the room and nothing answers (measured once every call has joined).
 `--transports sdk lean` measures each room transport (config `room_transport`) in turn, same run, same server;
 `--threads` adds where the bridge's CPU went, per thread group (thread names with digits folded), ms/s per call.
+After each `agent` window, every call's audio is checked both ways (column `audio`: calls whose phone hears the
+agent's 1 kHz and whose room hears the caller's 440 Hz, each at least 20 dB above the other tone): a figure with
+calls that lost their audio is no figure.
 
 Bounded: each N holds its calls for `--seconds` after all are answered; everything is stopped at the end.
 Run: .venv/bin/python bench/bench_inbound_calls.py [--calls 5 10 20] [--seconds 10] [--scenarios agent ringing]
@@ -39,14 +42,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from harness.agent_pool import AgentPool
+from harness.audio import tone_margin
 from harness.bridge import BridgeProcess
 from harness.processes import LiveKitServer
 from harness.rooms import wait_for_room
-from harness.rtp_phone import RtpPhone
+from harness.rtp_phone import RATE, RtpPhone
 from harness.sipp_phone import SippPhone
 from livekit import api
 
 WAVE = 5
+CALLER_TONE, AGENT_TONE = 440.0, 1000.0
+MARGIN_DB = 20.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*\[callID=(SCL_\w+) ")
@@ -126,7 +132,7 @@ async def run(
         try:
             for phone in phones:
                 await phone.start()
-                phone.play_tone(440)
+                phone.play_tone(CALLER_TONE)
             sipps = [
                 SippPhone(workdir / f"sipp{i}", bridge.sip_port, p.port, from_=f"+1310555{1000 + i}")
                 for i, p in enumerate(phones)
@@ -145,7 +151,7 @@ async def run(
                 if with_agent:
                     for i in members:
                         room = await wait_for_room(lkapi, f"{prefix}_+1310555{1000 + i}_", within=60)
-                        await agents.join(room, "agent", tone=1000, listen=False)
+                        await agents.join(room, "agent", tone=AGENT_TONE, listen=False)
                 deadline = time.monotonic() + 60
                 while bridge.log_text().count(reached) < members.stop and time.monotonic() < deadline:  # noqa: ASYNC110 (polls another process)
                     await asyncio.sleep(0.2)
@@ -158,6 +164,7 @@ async def run(
             threads1 = thread_cpu_seconds(pid)
             rss = rss_bytes(pid)
             joined, answered = latencies(bridge.log_text())
+            audio = f"{await both_ways(phones, agents, lkapi, prefix)}/{calls}" if with_agent else "-"
             for task in tasks:
                 task.cancel()
         finally:
@@ -168,7 +175,7 @@ async def run(
             await lkapi.aclose()
     load = os.getloadavg()[0]
     row = (
-        f"{transport:>9} {scenario:>8} {calls:>5} {reached_calls:>7} {1000 * cpu / calls:>14.1f} "
+        f"{transport:>9} {scenario:>8} {calls:>5} {reached_calls:>7} {audio:>6} {1000 * cpu / calls:>14.1f} "
         f"{(rss - idle_rss) / calls / 2**20:>9.1f} {percentile(joined, 50):>9.0f} {percentile(joined, 99):>9.0f} "
         f"{percentile(answered, 50):>8.0f} {percentile(answered, 99):>8.0f} {load:>6.1f}"
     )
@@ -177,6 +184,20 @@ async def run(
         busiest = sorted(((ms, name) for name, ms in spent.items() if ms >= 0.05), reverse=True)
         row += "\n      threads ms/s/call: " + ", ".join(f"{name} {ms:.1f}" for ms, name in busiest)
     return row
+
+
+async def both_ways(phones: list[RtpPhone], agents: AgentPool, lkapi: api.LiveKitAPI, prefix: str) -> int:
+    """How many calls carry audio both ways: the phone hears the agent, the room hears the caller."""
+    good = 0
+    for i, phone in enumerate(phones):
+        try:
+            heard = await phone.sample(1.0, within=5)
+            room = await wait_for_room(lkapi, f"{prefix}_+1310555{1000 + i}_", within=5)
+            report = await agents.tone(room, f"sip_+1310555{1000 + i}", CALLER_TONE, [AGENT_TONE], seconds=1.0)
+        except AssertionError:
+            continue
+        good += tone_margin(heard, RATE, AGENT_TONE, [CALLER_TONE]) > MARGIN_DB and report.margin_db > MARGIN_DB
+    return good
 
 
 async def main() -> None:
@@ -188,7 +209,8 @@ async def main() -> None:
     parser.add_argument("--threads", action="store_true", help="CPU per thread group, too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-inbound-") as tmp, LiveKitServer(Path(tmp) / "lk") as server:
-        print("transport scenario calls reached  CPU ms/s/call  MiB/call  join p50  join p99  200 p50  200 p99  load")
+        print("transport scenario calls reached  audio  CPU ms/s/call  MiB/call  join p50  join p99  200 p50", end="")
+        print("  200 p99  load")
         for n in args.calls:
             for scenario in args.scenarios:
                 for transport in args.transports:
