@@ -242,6 +242,30 @@ async def test_an_agent_already_speaking_when_the_call_joins_is_heard(
     assert dominant_frequency(heard, rate) == pytest.approx(700.0, abs=5.0)
 
 
+async def test_a_track_unpublished_and_another_published_is_heard_in_its_place(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+) -> None:
+    """The server frees the first track's m-section and may give it to the next one (a new SSRC, a new track)."""
+    rate = 16000
+    sink = RecordingSink()
+    spec = ParticipantSpec(room=tmp_room, identity=PHONE)
+    async with participant(_credentials(livekit_server), spec, sink, subscribe_rate=rate):
+        await far_end.publish_tone(500.0)
+        await sink.wait_for(lambda: _heard_frames(sink, 100))
+        (first,) = sink.inputs
+        await far_end.stop_tone()
+        await far_end.room.local_participant.unpublish_track(first.track_sid)
+        await sink.wait_for(lambda: sink.removed == [first])
+        await far_end.publish_tone(1300.0)
+        await sink.wait_for(lambda: len(sink.inputs) == 2 and len(sink.inputs[_newest(sink)].frames) >= 100)
+        heard = trim_silence(np.concatenate(sink.inputs[_newest(sink)].frames), rate)[-rate:]
+    assert dominant_frequency(heard, rate) == pytest.approx(1300.0, abs=5.0)
+
+
+def _newest(sink: RecordingSink) -> TrackKey:
+    return list(sink.inputs)[-1]
+
+
 @pytest.mark.parametrize("transport", ["sdk"])  # the FfiRouter is the SDK transport's machinery
 async def test_a_calls_audio_events_bypass_the_sdks_fan_out(
     participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
