@@ -27,13 +27,11 @@ class RemoteAudio:
         self._input = audio_input
         codec = OpusCodec(sample_rate)
         self._playout = Playout(JitterBuffer(FRAME_TICKS), codec.decode, sample_rate * FRAME_MS // 1000)
-        self.packets = 0
 
     def receive(self, packet: RtpPacket, arrival: float) -> None:
         """One RTP packet of this track; `arrival` in seconds on a monotonic clock."""
         if packet.payload_type != self.route.payload_type:
             return
-        self.packets += 1
         self._playout.jitter.push(
             packet.ssrc,
             packet.sequence_number,

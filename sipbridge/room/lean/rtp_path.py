@@ -39,8 +39,6 @@ class RtpPath:
         connection = dtls.transport._connection
         self._queue_for_aiortc = connection.data_received
         connection.data_received = self._received  # type: ignore[method-assign]
-        self.rejected = 0
-        """Received datagrams that were not valid SRTP."""
 
     def _received(self, data: bytes, component: int) -> None:
         """Every datagram aioice takes that is not STUN."""
@@ -51,8 +49,7 @@ class RtpPath:
         try:
             packet = RtpPacket.parse(srtp.unprotect(data))
         except (pylibsrtp.Error, ValueError):
-            self.rejected += 1
-            return
+            return  # not ours, or damaged: dropped as aiortc would drop it
         self._on_packet(packet, time.monotonic())
 
     def send(self, packet: bytes) -> bool:
