@@ -18,6 +18,7 @@ import yaml
 
 from sipbridge import config_values as values
 from sipbridge.go_keys import NO_EFFECT
+from sipbridge.room.transport import DEFAULT_ROOM_TRANSPORT, ROOM_TRANSPORTS, RoomTransport
 
 DEV_API_KEY = "devkey"
 DEV_API_SECRET = "secret"
@@ -133,6 +134,9 @@ class Config:
     """The local network whose address the node signals from (when several interfaces have one)."""
     log_component_levels: Mapping[str, str] = field(default_factory=dict)
     """``logging.component_levels``: a log level per component (``sip``, ``media``, ``room``, ``livekit``...)."""
+    room_transport: RoomTransport = DEFAULT_ROOM_TRANSPORT
+    """Ours: how calls join their rooms: "sdk" (the livekit rtc SDK) or "lean" (aiortc for the connection, media
+    on our own cadence); docs/room.md."""
     codecs: Mapping[str, bool] = field(default_factory=dict)
     log_level: str = "info"
     log_json: bool = False
@@ -201,6 +205,7 @@ _KNOWN_KEYS = frozenset(
         "sip_ringing_interval",
         "max_pending_invites",
         "overload_lag",
+        "room_transport",
     }
 )
 
@@ -318,6 +323,9 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
     ringing_interval = values.duration(raw, "sip_ringing_interval", DEFAULT_RINGING_INTERVAL, ConfigError)
     if not 1 <= ringing_interval <= 60:
         ringing_interval = DEFAULT_RINGING_INTERVAL  # as the Go service: out of 1-60 s means the default
+    room_transport = raw.get("room_transport", DEFAULT_ROOM_TRANSPORT)
+    if room_transport not in ROOM_TRANSPORTS:
+        raise ConfigError(f"room_transport: {room_transport!r} is not one of {', '.join(ROOM_TRANSPORTS)}")
 
     max_calls = raw.get("max_active_calls", 0)
     if not isinstance(max_calls, int) or isinstance(max_calls, bool) or max_calls < 0:
@@ -349,6 +357,7 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
         max_pending_invites=max_pending,
         overload_lag=float(overload_lag),
         symmetric_rtp=_bool(raw, "symmetric_rtp"),
+        room_transport=room_transport,
         codecs=dict(codecs),
         log_level="warning" if log_level == "warn" else log_level,
         log_json=_bool(logging_cfg, "json"),

@@ -29,7 +29,14 @@ from sipbridge.media.session import RtpSession
 from sipbridge.media.tones import dial_tone
 from sipbridge.netaddr import is_private_address
 from sipbridge.psrpc.errors import PsrpcError
-from sipbridge.room import CALL_STATUS_ATTRIBUTE, CallStatus, ParticipantSpec, RoomParticipant, processor_for_call
+from sipbridge.room import (
+    CALL_STATUS_ATTRIBUTE,
+    CallStatus,
+    ParticipantSpec,
+    RoomParticipant,
+    create_participant,
+    processor_for_call,
+)
 from sipbridge.room.token import LiveKitCredentials
 from sipbridge.sip import CallEnded, CallFailed, CallProgress, DtmfReceived, MediaParams, MediaSession, MediaUpdated
 from sipbridge.sip.endpoint import SipCall
@@ -155,7 +162,8 @@ class BridgedCall:
         assert self.audio is not None
         self.log.identify(room=spec.room, participant=spec.identity)
         rate = self.audio.room_rate
-        self.participant = RoomParticipant(
+        self.participant = create_participant(
+            self.services.config.room_transport,
             credentials or self.services.livekit,
             spec,
             self.audio,
@@ -164,6 +172,7 @@ class BridgedCall:
             processor=processor_for_call(krisp_enabled, rate),
             on_dtmf=self._digit_from_room,
             token=token,
+            call_id=self.lk_call_id,
         )
         await self.participant.join()
         self._tasks.append(asyncio.create_task(self.audio.pump_to_room(self.participant)))

@@ -146,7 +146,7 @@ class OutboundCallFlow(BridgedCall):
             self._dial_tone = asyncio.create_task(audio.play_to_room(dial_tone(audio.room_rate)))
         addressing = plan.addressing(self.endpoint.local_host)
         credentials = Credentials(plan.username, plan.password) if plan.username else None
-        headers = plan.invite_headers(participant.room.local_participant.attributes)
+        headers = plan.invite_headers(participant.attributes)
         # The INVITE goes to the trunk's address whatever the Request-URI names (sip_request_uri may name
         # another host: the trunk is the next hop).
         trunk = parse_uri(f"sip:{plan.address}")

@@ -20,10 +20,10 @@ import numpy as np
 from aiortc.rtp import RtpPacket
 
 from sipbridge.media.codecs import Pcm, create_codec
-from sipbridge.media.concealment import Concealer
 from sipbridge.media.dtmf import OutgoingEventPacket, TelephoneEventReceiver, telephone_event_packets
 from sipbridge.media.inband_dtmf import GoertzelDetector, dtmf_tone
-from sipbridge.media.jitter import Gap, JitterBuffer, JitterPacket
+from sipbridge.media.jitter import JitterBuffer
+from sipbridge.media.playout import Playout
 from sipbridge.media.rtcp import ReceptionStats, SendStats, build_report, read_report
 from sipbridge.media.srtp import SrtpContext, SrtpError, SrtpKeys
 
@@ -79,10 +79,9 @@ class MediaStream:
         self._sequence = rng.getrandbits(16)
         self._timestamp = rng.getrandbits(32)
         self._jitter = JitterBuffer(self._frame_ticks)
-        self._concealer = Concealer(self.frame_samples)
+        self._playout = Playout(self._jitter, self.codec.decode, self.frame_samples)
         self._events = TelephoneEventReceiver()
         self._detector = GoertzelDetector(self.codec.sample_rate) if config.dtmf_payload_type is None else None
-        self._pending = np.zeros(0, dtype=np.int16)
         self._digits: list[str] = []
         self._outgoing: deque[OutgoingEventPacket | Pcm | None] = deque()
         self._talkspurt_start = True
@@ -155,22 +154,7 @@ class MediaStream:
 
     def pull_audio(self) -> Pcm:
         """The next ``frame_samples`` of the caller's audio: decoded, concealed where lost, silent when none."""
-        n = self.frame_samples
-        while len(self._pending) < n:
-            out = self._jitter.pop()
-            decoded = self.codec.decode(out.payload) if isinstance(out, JitterPacket) else None
-            if decoded is not None and len(decoded):
-                pcm = self._concealer.good(decoded)
-            elif out is not Gap.EMPTY:  # lost, or not decodable
-                pcm = self._concealer.conceal()
-            else:
-                break
-            self._pending = pcm if not len(self._pending) else np.concatenate([self._pending, pcm])
-        if len(self._pending) >= n:
-            frame, self._pending = self._pending[:n], self._pending[n:]
-        else:
-            frame = np.concatenate([self._pending, np.zeros(n - len(self._pending), dtype=np.int16)])
-            self._pending = self._pending[:0]
+        frame = self._playout.next_frame()
         if self._detector is not None:
             self._digits += self._detector.feed(frame)
         return frame
@@ -194,7 +178,7 @@ class MediaStream:
     @property
     def concealed_frames(self) -> int:
         """Frames (of ``ptime_ms``) made up in place of lost packets so far."""
-        return self._concealer.concealed
+        return self._playout.concealed_frames
 
     # -- sending ---------------------------------------------------------------------------------------------
 

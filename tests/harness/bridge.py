@@ -19,6 +19,9 @@ from .processes import LiveKitServer, ManagedProcess, RedisServer, http_ok
 UNUSED_WS_URL = "ws://127.0.0.1:9"
 RTP_PORTS = 100
 
+default_room_transport: str | None = None
+"""The `room_transport` of bridges whose test names none (pytest --room-transport); None: the bridge's default."""
+
 
 class BridgeProcess:
     """``python -m sipbridge --config <workdir>/config.yaml`` on free loopback ports.
@@ -37,8 +40,10 @@ class BridgeProcess:
         api_secret: str | None = None,
         extra: dict[str, Any] | None = None,
         cluster: bool = False,
+        room_transport: str | None = None,
     ) -> None:
-        """`cluster`: a cluster node (Redis, no standalone API) serving `livekit` over psrpc; needs `redis`."""
+        """`cluster`: a cluster node (Redis, no standalone API) serving `livekit` over psrpc; needs `redis`.
+        `room_transport`: "sdk" or "lean" (default: `default_room_transport`)."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.api_port = free_tcp_port()
@@ -66,6 +71,9 @@ class BridgeProcess:
             # and refusing calls for it would make a test's outcome depend on the machine's load.
             "max_cpu_utilization": 1.0,
         }
+        room_transport = room_transport or default_room_transport
+        if room_transport is not None:
+            config["room_transport"] = room_transport
         if redis is not None:
             config["redis"] = {"address": redis.address}
         if cluster:
