@@ -110,6 +110,10 @@ class ManagedProcess:
         return self._started().poll()
 
     @property
+    def started(self) -> bool:
+        return self._popen is not None
+
+    @property
     def running(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
 
@@ -363,7 +367,15 @@ class LiveKitServer:
         return self.process.grep_log(pattern)
 
     def start(self) -> None:
+        """Starts the server (again after `kill()`: same ports, keys and log file)."""
+        if self.process.started:
+            self.process = ManagedProcess(self.process.name, self.process.argv, self.process.log_path)
         self.process.start_and_wait(http_ok(self.http_url + "/"), what="healthy", timeout=30.0)
+
+    def kill(self) -> None:
+        """SIGKILL: the server vanishes without a word to anyone, as in a crash (its rooms go with it)."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.stop(sigterms=0)
 
     def stop(self) -> None:
         # The first SIGTERM makes livekit-server drain, polling every 5 s until participants leave; the
