@@ -37,10 +37,10 @@ from livekit.protocol import models, rtc
 from sipbridge.media.cadence import SharedCadence
 from sipbridge.media.codecs import Pcm
 from sipbridge.room.dtmf import dtmf_code
-from sipbridge.room.endings import EndReason, end_reason
+from sipbridge.room.endings import EndReason
 from sipbridge.room.lean.caller import CallerAudio
 from sipbridge.room.lean.rpc_server import RpcServer
-from sipbridge.room.lean.session import RoomSession, SessionHooks
+from sipbridge.room.lean.session import RoomSession, SessionHooks, leave_loss
 from sipbridge.room.lean.signal import SignalLeft, SignalRefused
 from sipbridge.room.participant import FRAME_MS, ParticipantOptions, RoomConnectError, RoomParticipant
 from sipbridge.room.rpc import RpcHandler
@@ -182,9 +182,9 @@ class LeanParticipant(RoomParticipant):
                     else:
                         await self._rejoin(session, before)
             except SignalRefused as refused:
-                leave = refused.leave if isinstance(refused, SignalLeft) else None
-                if leave is not None and leave.action == rtc.LeaveRequest.DISCONNECT:
-                    raise _GiveUp(end_reason(leave.reason), str(refused)) from None
+                left = leave_loss(refused.leave) if isinstance(refused, SignalLeft) else None
+                if left is not None and left.end is not None:
+                    raise _GiveUp(left.end, left.why) from None
                 if refused.token_refused:
                     raise _GiveUp(EndReason.CONNECTION_LOST, str(refused)) from None
                 self.log.info("reconnecting: attempt %d (%s) failed: %s", attempt, how, refused)

@@ -53,6 +53,19 @@ class Loss:
     end: EndReason | None = None
     """The server ended our participation for good (its leave said DISCONNECT, for this reason); None: a resume
     or a new session may bring the call back."""
+    rejoin: bool = False
+    """Only a new session can: the server dropped our participant or wants ICE restarted (we cannot)."""
+
+
+def leave_loss(leave: rtc.LeaveRequest) -> Loss:
+    """What the server's `leave` means for the session. DISCONNECT ends the call for the leave's reason; RECONNECT
+    asks for a new session; RESUME says the server's side of the peer connection failed and asks for a resume
+    with an ICE restart, which aiortc cannot do, so that too takes a new session."""
+    reason = models.DisconnectReason.Name(leave.reason)
+    if leave.action == rtc.LeaveRequest.DISCONNECT:
+        return Loss(f"the server ended our participation ({reason})", end_reason(leave.reason))
+    action = rtc.LeaveRequest.Action.Name(leave.action)
+    return Loss(f"the server asked us to reconnect ({reason}, {action})", rejoin=True)
 
 
 @dataclass(frozen=True)
@@ -97,8 +110,8 @@ class RoomSession:
         self._reader: asyncio.Task[None] | None = None
         self._peer_lost: asyncio.TimerHandle | None = None
         self._lost: asyncio.Future[Loss] = asyncio.get_running_loop().create_future()
-        self._server_dropped = False
-        """The server asked for a new session (leave RESUME or RECONNECT): this one cannot be resumed."""
+        self._rejoin = False
+        """A loss only a new session can make good happened (see `Loss.rejoin`)."""
         self._closed = False
         self.sid = ""
         self.attributes: dict[str, str] = {}
@@ -141,7 +154,7 @@ class RoomSession:
     def resumable(self) -> bool:
         """Whether only the signalling is gone: the server keeps our participant and our peer connection is up."""
         peer = self._peer
-        return not (self._server_dropped or self._closed) and peer is not None and peer.up
+        return not (self._rejoin or self._closed) and peer is not None and peer.up
 
     async def resume(self, ws_url: str, token: str) -> None:
         """Takes our participant up again on a new signalling connection (SignalRefused, SignalLeft or
@@ -206,17 +219,9 @@ class RoomSession:
         elif which == "refresh_token":
             self._hooks.on_token(response.refresh_token)
         elif which == "leave":
-            self._on_leave(response.leave)
-
-    def _on_leave(self, leave: rtc.LeaveRequest) -> None:
-        action = rtc.LeaveRequest.Action.Name(leave.action)
-        reason = models.DisconnectReason.Name(leave.reason)
-        if leave.action == rtc.LeaveRequest.DISCONNECT:
-            self.log.info("the server ends our participation: %s (%s)", reason, action)
-            self._report(Loss(f"the server ended our participation ({reason})", end_reason(leave.reason)))
-        else:
-            self._server_dropped = True
-            self._report(Loss(f"the server asked us to reconnect ({reason}, {action})"))
+            loss = leave_loss(response.leave)
+            self.log.info("the server's leave: %s", loss.why)
+            self._report(loss)
 
     def _on_request_response(self, response: rtc.RequestResponse) -> None:
         waiter = self._requests.pop(response.request_id, None)
@@ -344,13 +349,14 @@ class RoomSession:
         return await asyncio.shield(self._lost)
 
     def _on_peer_failure(self, failure: asyncio.Future[str]) -> None:
-        loss = Loss(failure.result())
+        loss = Loss(failure.result(), rejoin=True)
         self._peer_lost = asyncio.get_running_loop().call_later(LEAVE_GRACE, self._report, loss)
 
     def _report(self, loss: Loss) -> None:
         """The first loss of the current signalling connection counts; requests waiting on it get no answer."""
         if self._lost.done() or self._closed:
             return
+        self._rejoin = self._rejoin or loss.rejoin
         self._lost.set_result(loss)
         for waiter in self._requests.values():
             if not waiter.done():
