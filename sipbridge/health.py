@@ -21,6 +21,10 @@ class Health:
         self.busy: Callable[[], str] = lambda: ""
         """Why a ready node takes no new calls right now ("" when it does)."""
 
+    def available(self) -> bool:
+        """Whether the node takes new calls now (the Go service's ``livekit_sip_available``)."""
+        return self.state is State.READY and not self.busy()
+
     async def handle(self, request: web.Request) -> web.Response:
         busy = self.busy() if self.state is State.READY else ""
         if busy:

@@ -31,6 +31,7 @@ from sipbridge.config import DEV_API_KEY, DEV_API_SECRET, Config, is_go_service_
 from sipbridge.cpu_load import CpuLoad
 from sipbridge.devserver import DevLiveKitServer
 from sipbridge.health import Health, State
+from sipbridge.ids import NODE_PREFIX, new_id
 from sipbridge.media.ports import PortAllocator
 from sipbridge.psrpc import IOInfoClient, RedisBus
 from sipbridge.psrpc.rpc import UpdateSIPCallStateRequest
@@ -38,6 +39,7 @@ from sipbridge.room import LiveKitCredentials
 from sipbridge.sip import Endpoint, SipSettings
 from sipbridge.sip.settings import codecs_from_config
 from sipbridge.sip.stun import DEFAULT_STUN_SERVERS, discover_external_ip
+from sipbridge.stats import Stats
 from sipbridge.store import SIPStore, open_store, store_description
 from sipbridge.store.redis_backend import redis_client
 
@@ -48,6 +50,8 @@ class Bridge:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.health = Health()
+        self.stats = Stats(new_id(NODE_PREFIX))
+        """The Go service's metrics; ``node_id`` is this run's node ID, as the Go service makes one per start."""
         self.store: SIPStore | None = None
         self._runners: list[web.AppRunner] = []
         self._devserver: DevLiveKitServer | None = None
@@ -113,7 +117,7 @@ class Bridge:
 
         if config.prometheus_port:
             metrics_app = web.Application()
-            metrics_app.router.add_get("/metrics", _metrics)
+            metrics_app.router.add_get("/metrics", self._metrics)
             await self._serve(metrics_app, config.prometheus_port)
             log.info("metrics: http://%s:%d/metrics", self._bind_host(), config.prometheus_port)
 
@@ -172,12 +176,13 @@ class Bridge:
             sdp_address="",
             decider=decider,
             nonces=RedisNonceLedger(redis_client(config.redis)) if config.redis else MemoryNonceLedger(),
-            cpu=CpuLoad() if config.max_cpu_utilization < 1.0 else None,
+            stats=self.stats,
+            cpu=(cpu := CpuLoad()),
         )
-        if self.calls.cpu is not None:
-            self.calls.cpu.start()
+        cpu.start()
         calls = self.calls
         self.health.busy = lambda: "" if calls.draining else calls.refusal
+        self.stats.watch(self.health.available, lambda: cpu.load)
         self.endpoint = Endpoint(settings, inbound_handler(self.calls))
         await self.endpoint.start()
         metrics.watch(self.calls, self.endpoint, asyncio.get_running_loop())
@@ -213,6 +218,10 @@ class Bridge:
             log.info("config: accepted but not acted on yet: %s", ", ".join(not_yet))
         if unknown:
             log.warning("config: unknown keys ignored: %s", ", ".join(unknown))
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = generate_latest() + self.stats.exposition()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def drain(self) -> None:
         """Take no new calls (INVITEs get 503, the cluster node leaves the outbound queue) and wait, up to
@@ -264,8 +273,6 @@ class Bridge:
             self._devserver = None
 
 
-async def _metrics(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def run(config: Config) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Mapping
 from livekit.protocol.sip import SIPCallDirection, SIPCallInfo, SIPCallStatus, SIPMediaConfig
 
 from sipbridge.calls.audio import CallAudio, cancel_task
+from sipbridge.calls.errors import CallError
 from sipbridge.calls.media_link import codecs_for, sdp_encryption, stream_config
 from sipbridge.calls.registry import TransferDone
 from sipbridge.calls.services import (
@@ -28,7 +29,6 @@ from sipbridge.media.codecs import KNOWN_CODECS
 from sipbridge.media.session import RtpSession
 from sipbridge.media.tones import dial_tone
 from sipbridge.netaddr import is_private_address
-from sipbridge.psrpc.errors import PsrpcError
 from sipbridge.room import (
     CALL_STATUS_ATTRIBUTE,
     CallStatus,
@@ -37,10 +37,20 @@ from sipbridge.room import (
     create_participant,
     processor_for_call,
 )
+from sipbridge.room.endings import EndReason
 from sipbridge.room.token import LiveKitCredentials
 from sipbridge.sip import CallEnded, CallFailed, CallProgress, DtmfReceived, MediaParams, MediaSession, MediaUpdated
 from sipbridge.sip.endpoint import SipCall
 from sipbridge.sip.message import REASONS
+from sipbridge.stats import (
+    CallStats,
+    Termination,
+    client_error,
+    indeterminate,
+    server_error,
+    status_label,
+    success,
+)
 
 DEFAULT_ROOM_RATE = 16000
 """Room-side rate when the codec is not known when the participant joins."""
@@ -52,11 +62,27 @@ _FINAL_STATES = (SIPCallStatus.SCS_DISCONNECTED, SIPCallStatus.SCS_ERROR)
 
 
 class CallEnd(Exception):
-    """Raised inside a flow to stop it; ``reason`` goes to the log."""
+    """Raised inside a flow to stop it; ``reason`` goes to the log, ``termination`` to the metrics."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, termination: Termination) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.termination = termination
+
+
+_ROOM_ENDINGS = {
+    EndReason.LEFT: success("removed"),
+    EndReason.REMOVED: success("removed"),
+    EndReason.ROOM_DELETED: success("removed"),
+    EndReason.REPLACED: client_error("duplicate-identity"),
+    EndReason.SERVER_SHUTDOWN: server_error("server-shutdown"),
+    EndReason.CONNECTION_LOST: server_error("room-disconnected"),
+}
+
+
+def room_ending(reason: EndReason | None) -> Termination:
+    """The metrics' word for why the participant left its room (as the Go service sorts LiveKit's reasons)."""
+    return _ROOM_ENDINGS.get(reason, server_error("room-disconnected")) if reason else server_error("room-disconnected")
 
 
 class BridgedCall:
@@ -66,8 +92,9 @@ class BridgedCall:
     """The SIP leg (None for an outbound call until its INVITE is sent)."""
     direction: int = SIPCallDirection.SCD_UNKNOWN
 
-    def __init__(self, services: CallServices, lk_call_id: str, log: CallLog) -> None:
+    def __init__(self, services: CallServices, lk_call_id: str, log: CallLog, stats: CallStats) -> None:
         self.services = services
+        self.stats = stats
         self.lk_call_id = lk_call_id
         self.log = log
         self.sip = None
@@ -113,6 +140,10 @@ class BridgedCall:
         self.rtp.sink = self.audio.from_phone
         self.rtp.on_digit = self._digit_from_phone
         self.rtp.on_media_lost = self._on_media_lost
+
+    def rtp_packets(self) -> dict[tuple[str, str], int]:
+        """The call's RTP packets so far by (op, payload name), for the metrics."""
+        return self.rtp.packet_counts() if self.rtp is not None else {}
 
     def _start_media(self, params: MediaParams) -> None:
         assert self.rtp is not None and self.audio is not None
@@ -175,6 +206,7 @@ class BridgedCall:
             call_id=self.lk_call_id,
         )
         await self.participant.join()
+        self.stats.joined()
         self._tasks.append(asyncio.create_task(self.audio.pump_to_room(self.participant)))
         self._tasks.append(asyncio.create_task(self._report(SIPCallStatus.SCS_PARTICIPANT_JOINED)))
         self.services.registry.add(self)
@@ -249,14 +281,16 @@ class BridgedCall:
         )
         if outcome == "phone":
             ended = await self.sip.wait_ended()
-            raise CallEnd(f"the phone side ended the call ({ended.reason})")
+            raise CallEnd(f"the phone side ended the call ({ended.reason})", success("hangup"))
         if outcome == "room":
             reason = self.participant.end_reason
             await self.sip.bye()
-            raise CallEnd(f"participant left the room ({reason.value if reason else 'unknown'}): sent BYE")
-        why = "max_call_duration reached" if outcome == "timeout" else f"media {self._media_lost.result()}"
+            why = f"participant left the room ({reason.value if reason else 'unknown'}): sent BYE"
+            raise CallEnd(why, room_ending(reason))
         await self.sip.bye()
-        raise CallEnd(f"{why}: sent BYE")
+        if outcome == "timeout":
+            raise CallEnd("max_call_duration reached: sent BYE", success("max-call-duration"))
+        raise CallEnd(f"media {self._media_lost.result()}: sent BYE", indeterminate("media-timeout"))
 
     # -- transfer ----------------------------------------------------------------------------------------------
 
@@ -264,31 +298,40 @@ class BridgedCall:
         self, target: str, *, play_dialtone: bool, headers: Mapping[str, str], within: float
     ) -> TransferDone:
         """Cold transfer by REFER to `target` (a sip:, sips: or tel: URI). On success our leg ends and the
-        participant leaves; otherwise PsrpcError with the SIP status, and the call goes on."""
+        participant leaves; otherwise CallError with the SIP status, and the call goes on."""
         sip, audio = self.sip, self.audio
         if sip is None or audio is None or sip.ended:
-            raise PsrpcError("failed_precondition", f"call {self.lk_call_id} is not established")
+            raise CallError("failed_precondition", f"call {self.lk_call_id} is not established")
         if self._transferring:
-            raise PsrpcError("failed_precondition", f"call {self.lk_call_id} is already being transferred")
+            raise CallError("failed_precondition", f"call {self.lk_call_id} is already being transferred")
         self._transferring = True
         transfer_id = new_id(SIP_TRANSFER_PREFIX)
         self.log.info("transferring to %s (%s)", target, transfer_id)
+        stats, direction = self.services.stats, self.stats.direction
+        stats.transfer_started(direction)
+        failure_label: str | None = "unknown"
         if play_dialtone:
             audio.play(dial_tone(audio.codec_rate), loop=True)
         try:
             async with asyncio.timeout(within):
                 progress = await sip.refer(target, headers=dict(headers))
+            failure_label = (
+                None if progress.succeeded else status_label(progress.status, REASONS.get(progress.status, ""))
+            )
         except TimeoutError:
-            raise PsrpcError.from_sip_status(408, "Request Timeout") from None
+            failure_label = "timeout"
+            raise CallError.from_sip_status(408, "Request Timeout") from None
         except CallFailed as failure:
-            raise PsrpcError("aborted", f"the call ended during the transfer: {failure}") from None
+            failure_label = "call-ended"
+            raise CallError("aborted", f"the call ended during the transfer: {failure}") from None
         finally:
             self._transferring = False
+            stats.transfer_ended(direction, failure_label)
             if play_dialtone:
                 audio.stop_playing()
         if not progress.succeeded:
             self.log.info("transfer to %s failed: %d", target, progress.status)
-            raise PsrpcError.from_sip_status(progress.status, "")
+            raise CallError.from_sip_status(progress.status, "")
         self.log.info("transferred to %s", target)
         await self._set_status("hangup")
         await sip.bye()

@@ -21,7 +21,16 @@ from livekit.protocol.sip import SIPCallDirection, SIPInboundTrunkInfo
 from dispatch.call import InboundCall as DispatchCall
 from dispatch.decide import Decision, Verdict
 from dispatch.evaluate import ATTR_CALL_STATUS, CallDispatch
-from sipbridge.calls.bridged import DEFAULT_ROOM_RATE, BridgedCall, CallEnd, first, reason_header, sample_rate
+from sipbridge.calls.bridged import (
+    DEFAULT_ROOM_RATE,
+    BridgedCall,
+    CallEnd,
+    first,
+    reason_header,
+    room_ending,
+    sample_rate,
+)
+from sipbridge.calls.media_link import offered_codecs
 from sipbridge.calls.nonces import NonceLedgerError
 from sipbridge.calls.services import (
     DEFAULT_RINGING_TIMEOUT,
@@ -40,9 +49,17 @@ from sipbridge.sip.auth import Verdict as AuthVerdict
 from sipbridge.sip.auth import parse_digest
 from sipbridge.sip.message import Request
 from sipbridge.sip.uri import SipUri, TelUri, Uri
+from sipbridge.stats import client_error, indeterminate, server_error, success
 
 log = logging.getLogger("sipbridge.calls.inbound")
 RINGING_TIMEOUT_STATUS = 480
+_REFUSALS = {
+    Verdict.NO_TRUNK: client_error("no-trunk"),
+    Verdict.NO_RULE: client_error("no-rule"),
+    Verdict.AUTH_FAILED: client_error("unauthorized"),
+    Verdict.WRONG_PIN: client_error("wrong-pin"),
+}
+"""How the metrics name a refused INVITE, by the decision's verdict (a conflict is a dispatch error)."""
 
 
 def _uri_user(uri: Uri) -> str:
@@ -88,7 +105,8 @@ class InboundCallFlow(BridgedCall):
 
     def __init__(self, services: CallServices, call: InboundCall) -> None:
         lk_call_id = new_id(SIP_CALL_PREFIX)
-        super().__init__(services, lk_call_id, CallLog(log, {"callID": lk_call_id, "sipCallID": call.call_id}))
+        stats = services.stats.call("in", _uri_host(call.request.to.uri))
+        super().__init__(services, lk_call_id, CallLog(log, {"callID": lk_call_id, "sipCallID": call.call_id}), stats)
         self.call = call
         self.sip = call
         self._digits: asyncio.Queue[str] = asyncio.Queue()
@@ -100,25 +118,34 @@ class InboundCallFlow(BridgedCall):
 
     async def run(self) -> None:
         services = self.services
+        self.stats.invite_received()
         refusal = services.refusal
         if refusal:
             services.refused_invites.note_now(self.call.source.host, f"503 ({refusal}), Call-ID {self.call.call_id}")
             await self.call.reject(503, reason=refusal)
+            refused = server_error("shutdown") if services.draining else client_error("quota-exceeded")
+            self.stats.refused(refused)
+            self.stats.ended(refused)
             return
         services.active.add(self.call.call_id)
+        ending = server_error("other")
         try:
             await self._run()
         except CallEnd as end:
             self.log.info("call ended: %s", end.reason)
+            ending = end.termination
         except CallFailed as failure:
             self.log.info("call ended by the caller or the network: %s", failure)
+            ending = success("hangup" if self._answered else "cancelled")
         finally:
             await self._release()
             services.active.discard(self.call.call_id)
+            self.stats.ended(ending)
 
     async def _run(self) -> None:
         info = dispatch_call_for(self.call.request, self.call.source.host, self.lk_call_id)
         decision = await self.services.decider.decide(info)
+        self.stats.checked()
         if decision.verdict in (Verdict.ACCEPT, Verdict.REQUEST_PIN):
             self.log.info(
                 "INVITE from %s to %s via %s: %s (%s)",
@@ -152,6 +179,7 @@ class InboundCallFlow(BridgedCall):
         realm = (decision.credentials.realm if decision.credentials is not None else "") or None
         if decision.verdict is Verdict.AUTH_REQUIRED:
             await self.call.challenge(realm=realm)
+            self.stats.refused(client_error("unauthorized"))
             return False
         if decision.verdict in (Verdict.ACCEPT, Verdict.REQUEST_PIN) and decision.credentials is not None:
             creds = decision.credentials
@@ -159,27 +187,34 @@ class InboundCallFlow(BridgedCall):
             if self.services.digest_failures.exhausted(source, now):
                 self.log.info("too many failed digest answers from %s: refused without checking", source)
                 await self._refuse(403, "too many failed authentication attempts", hide)
+                self.stats.refused(client_error("flood"))
                 return False
             try:
                 verdict = await self._authenticate(creds.username, creds.password, realm)
             except NonceLedgerError as e:
                 self.log.warning("cannot check the digest answer for replays: %s", e)
                 await self.call.reject(503, reason="authentication unavailable")
+                self.stats.refused(server_error("auth-error"))
                 return False
             if verdict is AuthVerdict.MISSING or verdict is AuthVerdict.STALE:
                 await self.call.challenge(stale=verdict is AuthVerdict.STALE, realm=realm)
+                self.stats.refused(client_error("unauthorized"))
                 return False
             if verdict is not AuthVerdict.OK:
                 self.log.info("digest authentication failed for user %r", creds.username)
                 self.services.digest_failures.spend(source, now)
                 await self._refuse(403, "authentication failed", hide)
+                self.stats.refused(client_error("unauthorized"))
                 return False
         if decision.verdict in (Verdict.ACCEPT, Verdict.REQUEST_PIN):
             if hide:
                 await self.call.trying()  # the stack held back 100 Trying until the caller was known
+            self.stats.accepted()
+            self.stats.started(self.rtp_packets)
             return True
         quiet = hide and decision.verdict in (Verdict.AUTH_FAILED, Verdict.NO_TRUNK, Verdict.NO_RULE)
         await self._refuse(decision.sip_status, decision.reason, quiet)
+        self.stats.refused(_REFUSALS.get(decision.verdict, server_error("dispatch-error")))
         return False
 
     async def _authenticate(self, username: str, password: str, realm: str | None) -> AuthVerdict:
@@ -201,7 +236,7 @@ class InboundCallFlow(BridgedCall):
 
     def _accepted(self, decision: Decision) -> CallDispatch:
         if decision.verdict is not Verdict.ACCEPT or decision.dispatch is None:
-            raise CallEnd(f"not accepted: {decision.verdict} ({decision.reason})")
+            raise CallEnd(f"not accepted: {decision.verdict} ({decision.reason})", client_error("no-dispatch"))
         dispatch = decision.dispatch
         self.trunk = decision.trunk
         self.media_config = dispatch.media
@@ -221,14 +256,15 @@ class InboundCallFlow(BridgedCall):
             media = await self._open_rtp()
         except PortsExhausted:
             await self.call.reject(503, reason="no media port available")
-            raise CallEnd("no RTP port") from None
+            raise CallEnd("no RTP port", server_error("media-failed")) from None
         room_rate = DEFAULT_ROOM_RATE
         if self.call.offer is not None:
+            self.stats.sdp(self.call.request.body, None, offered_codecs(self.call.offer))
             try:
                 media.receive_offer(self.call.offer)
             except NegotiationError as e:
                 await self.call.reject(488, reason=str(e))
-                raise CallEnd(f"no acceptable media: {e}") from None
+                raise CallEnd(f"no acceptable media: {e}", client_error("no-common-codec")) from None
             if media.current is not None:
                 room_rate = sample_rate(media.current)  # known before the room is joined: no resampling
         self._attach_audio(room_rate)
@@ -264,7 +300,7 @@ class InboundCallFlow(BridgedCall):
             self.log.info("PIN refused: %s", decision.reason)
             await self.audio.play_and_wait(load_prompt(WRONG_PIN, rate))
             await self.call.bye()
-            raise CallEnd("wrong PIN")
+            raise CallEnd("wrong PIN", client_error("wrong-pin"))
         await self.audio.play_and_wait(load_prompt(ENTERING_ROOM, rate))
         return decision
 
@@ -278,7 +314,9 @@ class InboundCallFlow(BridgedCall):
             return digit.result()
         if outcome == "timeout":
             raise TimeoutError
-        raise CallEnd("caller hung up while entering the PIN" if outcome == "caller" else "media lost")
+        if outcome == "caller":
+            raise CallEnd("caller hung up while entering the PIN", success("hangup"))
+        raise CallEnd("media lost", indeterminate("media-timeout"))
 
     # -- room --------------------------------------------------------------------------------------------------
 
@@ -299,7 +337,7 @@ class InboundCallFlow(BridgedCall):
             self.log.error("cannot join room %r: %s", dispatch.room_name, e)
             if not self._answered:
                 await self.call.reject(503, reason="room unavailable", headers={"Reason": reason_header(503, str(e))})
-            raise CallEnd("room join failed") from None
+            raise CallEnd("room join failed", server_error("participant-failed")) from None
 
     async def _ring_and_answer(self, dispatch: CallDispatch) -> None:
         """Ring while the participant waits in the room; answer when someone's audio arrives."""
@@ -325,11 +363,13 @@ class InboundCallFlow(BridgedCall):
             timeout,
         )
         if outcome == "caller":
-            raise CallEnd("caller hung up while ringing")
+            raise CallEnd("caller hung up while ringing", success("cancelled"))
         if outcome != "answered":
             status = self._ringing_timeout_status() if outcome == "timeout" else RINGING_TIMEOUT_STATUS
             await self.call.reject(status, headers={"Reason": reason_header(status, f"ringing {outcome}")})
-            raise CallEnd(f"not answered ({outcome})")
+            if outcome == "room":
+                raise CallEnd("not answered (room)", room_ending(self.participant.end_reason))
+            raise CallEnd(f"not answered ({outcome})", client_error("no-answer"))
         self.audio.stop_playing()
         await self._answer(headers=dispatch.answer_headers(dict(dispatch.participant_attributes)))
         self._start_tasks_for_sip_events()
