@@ -11,10 +11,11 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 
 from livekit.protocol.sip import SIPCallDirection, SIPCallInfo, SIPCallStatus, SIPMediaConfig
 
+from sipbridge.calls import participant_rpc
 from sipbridge.calls.audio import CallAudio, cancel_task
 from sipbridge.calls.errors import CallError
 from sipbridge.calls.media_link import codecs_for, sdp_encryption, stream_config
@@ -104,6 +105,8 @@ class BridgedCall:
         self.media: MediaSession | None = None
         self.media_config: SIPMediaConfig | None = None
         self._media_lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._hangup_asked: asyncio.Future[Mapping[str, str]] = asyncio.get_running_loop().create_future()
+        """Set by an agent's ``lk.sip.EndCall``: the headers for our BYE."""
         self._tasks: list[asyncio.Task[object]] = []
         self._transferring = False
         self._created_ns = time.time_ns()
@@ -206,12 +209,23 @@ class BridgedCall:
             call_id=self.lk_call_id,
         )
         await self.participant.join()
+        participant_rpc.register(self.participant, self._remote_headers, self._end_call_by_rpc)
         self.stats.joined()
         self._tasks.append(asyncio.create_task(self.audio.pump_to_room(self.participant)))
         self._tasks.append(asyncio.create_task(self._report(SIPCallStatus.SCS_PARTICIPANT_JOINED)))
         self.services.registry.add(self)
         status = spec.attributes.get(CALL_STATUS_ATTRIBUTE, "")
         self.log.info("joined room %r as %r (sip.callStatus %s)", spec.room, spec.identity, status)
+
+    def _remote_headers(self) -> Iterable[tuple[str, str]]:
+        """The other side's SIP headers (``lk.sip.GetRemoteHeaders``): the flows say which message holds them."""
+        return ()
+
+    async def _end_call_by_rpc(self, headers: Mapping[str, str]) -> None:
+        """``lk.sip.EndCall``: the call hangs up, its BYE carrying ``headers``."""
+        self.log.info("hanging up at the room's request (lk.sip.EndCall)")
+        if not self._hangup_asked.done():
+            self._hangup_asked.set_result(dict(headers))
 
     async def _set_status(self, status: CallStatus) -> None:
         if self.participant is not None:
@@ -276,9 +290,13 @@ class BridgedCall:
                 "phone": self.sip.wait_ended(),
                 "room": self.participant.wait_ended(),
                 "media": asyncio.shield(self._media_lost),
+                "rpc": asyncio.shield(self._hangup_asked),
             },
             limit,
         )
+        if outcome == "rpc":
+            await self.sip.bye(self._hangup_asked.result())
+            raise CallEnd("hung up by the room (lk.sip.EndCall): sent BYE", success("rpc"))
         if outcome == "phone":
             ended = await self.sip.wait_ended()
             raise CallEnd(f"the phone side ended the call ({ended.reason})", success("hangup"))

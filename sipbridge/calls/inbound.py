@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from livekit.protocol.sip import SIPCallDirection, SIPInboundTrunkInfo
 
@@ -358,10 +358,14 @@ class InboundCallFlow(BridgedCall):
                 "answered": self.participant.wait_remote_audio(),
                 "caller": self.call.wait_ended(),
                 "room": self.participant.wait_ended(),
+                "rpc": asyncio.shield(self._hangup_asked),
                 "never": self._keep_ringing(early_media),
             },
             timeout,
         )
+        if outcome == "rpc":
+            await self.call.reject(RINGING_TIMEOUT_STATUS, headers=dict(self._hangup_asked.result()))
+            raise CallEnd("hung up by the room while ringing (lk.sip.EndCall)", success("rpc"))
         if outcome == "caller":
             raise CallEnd("caller hung up while ringing", success("cancelled"))
         if outcome != "answered":
@@ -389,6 +393,9 @@ class InboundCallFlow(BridgedCall):
         """The trunk's ``ringing_timeout_status`` when set (its values are SIP status codes), else 480."""
         status = int(self.trunk.ringing_timeout_status) if self.trunk is not None else 0
         return status if status else RINGING_TIMEOUT_STATUS
+
+    def _remote_headers(self) -> Iterable[tuple[str, str]]:
+        return self.call.request.headers
 
     # -- DTMF --------------------------------------------------------------------------------------------------
 

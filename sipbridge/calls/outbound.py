@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from livekit.protocol.sip import SIPCallDirection
@@ -178,7 +179,9 @@ class OutboundCallFlow(BridgedCall):
         self.stats.started(self.rtp_packets)
         self._start_tasks_for_sip_events()
         ringing = plan.ringing_timeout or DEFAULT_OUTBOUND_RINGING_TIMEOUT
-        outcome = await first({"answered": sip.wait_answered(), "room": participant.wait_ended()}, ringing)
+        rpc = asyncio.shield(self._hangup_asked)
+        waiters = {"answered": sip.wait_answered(), "room": participant.wait_ended(), "rpc": rpc}
+        outcome = await first(waiters, ringing)
         await cancel_task(self._dial_tone)
         if outcome == "timeout":
             await sip.bye()  # CANCEL
@@ -187,6 +190,9 @@ class OutboundCallFlow(BridgedCall):
         if outcome == "room":
             await sip.bye()
             raise CallEnd("participant left the room while dialing: sent CANCEL", client_error("canceled"))
+        if outcome == "rpc":
+            await sip.bye()
+            raise CallEnd("hung up by the room while dialing (lk.sip.EndCall): sent CANCEL", success("rpc"))
         try:
             params = await sip.wait_answered()
         except CallFailed as failure:
@@ -204,6 +210,11 @@ class OutboundCallFlow(BridgedCall):
             await self._send_digit_string(plan.dtmf)
         await self._set_status("active")
         self.log.info("answered")
+
+    def _remote_headers(self) -> Iterable[tuple[str, str]]:
+        """The callee's 200 OK's headers (none before it answered)."""
+        response = self.sip.final_response if self.sip is not None else None
+        return response.headers if response is not None and 200 <= response.status < 300 else ()
 
     def _count_answer_sdp(self, body: bytes) -> None:
         try:

@@ -10,6 +10,7 @@ deadlines. ``answering`` and ``dialling`` add each side's INVITE transaction.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 
 from .auth import Credentials
 from .call_outputs import (
@@ -132,14 +133,18 @@ class Call(ABC):
 
     # ---- actions of either side -----------------------------------------------------------------------------
 
-    def hangup(self, now: float) -> None:
-        """BYE once answered; before, each side's way to give up (CANCEL, 480). Again, or once ended: nothing."""
+    def hangup(self, now: float, headers: Mapping[str, str] | None = None) -> None:
+        """BYE (with ``headers`` added) once answered; before, each side's way to give up (CANCEL, 480). Again,
+        or once ended: nothing."""
         if self.state in (CallState.ENDED, CallState.CLOSING):
             return
         if self.state in PRE_ANSWER:
             self._hang_up_unanswered(now)
             return
-        self._send(self._in_dialog_request("BYE"))
+        bye = self._in_dialog_request("BYE")
+        for name, value in (headers or {}).items():
+            bye.headers.add(name, value)
+        self._send(bye)
         self.state = CallState.CLOSING
 
     @abstractmethod

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -93,9 +93,9 @@ class SipCall:
     async def wait_ended(self) -> CallEnded:
         return await asyncio.shield(self._ended)
 
-    async def bye(self) -> CallEnded:
-        """Hang up (BYE, or CANCEL/480 before an answer) and wait until the call is over."""
-        self._endpoint.run(lambda now: self._ua.hangup(self.handle, now))
+    async def bye(self, headers: Mapping[str, str] | None = None) -> CallEnded:
+        """Hang up (BYE carrying ``headers``, or CANCEL/480 before an answer) and wait until the call is over."""
+        self._endpoint.run(lambda now: self._ua.hangup(self.handle, now, headers))
         return await self.wait_ended()
 
     async def refer(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 from sipbridge.repeated_log import RepeatedEventLog
@@ -256,9 +256,9 @@ class UserAgent:
 
     # ---- actions: either side -------------------------------------------------------------------------------
 
-    def hangup(self, handle: CallHandle, now: float) -> None:
-        """BYE once answered; before, CANCEL (outbound) or 480 (inbound)."""
-        self._act("hangup", handle, now, lambda call: call.hangup(now))
+    def hangup(self, handle: CallHandle, now: float, headers: Mapping[str, str] | None = None) -> None:
+        """BYE (with ``headers`` added) once answered; before, CANCEL (outbound) or 480 (inbound)."""
+        self._act("hangup", handle, now, lambda call: call.hangup(now, headers))
 
     def refer(
         self,
