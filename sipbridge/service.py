@@ -158,6 +158,11 @@ class Bridge:
             tls_port=config.tls.port_listen if config.tls else None,
             tls_cert_file=config.tls.cert_file if config.tls else None,
             tls_key_file=config.tls.key_file if config.tls else None,
+            tls_ca_file=config.tls.ca_file if config.tls else None,
+            tls_client_cert=config.tls.default_client_cert if config.tls else None,
+            tls_verify_clients=config.tls.verify_clients if config.tls else None,
+            dns_servers=config.dns.nameservers,
+            failover_timeout=config.dns.failover_timeout,
         )
         self.calls = CallServices(
             config=config,

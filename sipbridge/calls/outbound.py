@@ -27,10 +27,9 @@ from sipbridge.media.tones import dial_tone
 from sipbridge.psrpc.errors import PsrpcError
 from sipbridge.room import ParticipantSpec, RoomConnectError
 from sipbridge.room.token import LiveKitCredentials
-from sipbridge.sip import CallFailed, CallProgress, Endpoint, MediaParams
+from sipbridge.sip import Address, CallFailed, CallProgress, Endpoint, MediaParams, SipParseError
 from sipbridge.sip.auth import Credentials
-from sipbridge.sip.transaction import address_for
-from sipbridge.sip.uri import NameAddr, parse_uri
+from sipbridge.sip.uri import NameAddr, SipUri, parse_uri
 
 log = logging.getLogger("sipbridge.calls.outbound")
 DEFAULT_OUTBOUND_RINGING_TIMEOUT = 30.0
@@ -148,18 +147,20 @@ class OutboundCallFlow(BridgedCall):
         credentials = Credentials(plan.username, plan.password) if plan.username else None
         headers = plan.invite_headers(participant.room.local_participant.attributes)
         # The INVITE goes to the trunk's address whatever the Request-URI names (sip_request_uri may name
-        # another host: the trunk is the next hop).
-        trunk = parse_uri(f"sip:{plan.address}")
+        # another host: the trunk is the next hop), at the targets RFC 3263 finds for it, best first.
+        targets = await self._targets()
         self.sip = sip = await self.endpoint.place_call(
             addressing.request_uri,
             media,
             from_uri=addressing.from_,
             display_name=addressing.from_display,
             to=NameAddr(parse_uri(addressing.to), addressing.to_display),
-            destination=address_for(trunk, plan.transport_name),
+            destination=targets[0],
+            alternatives=targets[1:],
             transport=plan.transport_name,
             credentials=credentials,
             headers=headers,
+            client_cert=self._client_cert(),
         )
         self.log.identify(sipCallID=sip.call_id)
         self._start_tasks_for_sip_events()
@@ -178,6 +179,9 @@ class OutboundCallFlow(BridgedCall):
             response = sip.final_response
             status = failure.status or 500
             reason = response.reason if response is not None and response.status == status else ""
+            if failure.detail:  # the carrier could not be reached: say which trunk and why
+                text = f"trunk {plan.trunk_id or plan.address}: {failure.detail}"
+                raise PsrpcError.from_sip_status(status, reason, text) from None
             raise PsrpcError.from_sip_status(status, reason) from None
         self._on_answered(params)
         await participant.update_attributes({ATTR_CALL_ID_FULL: sip.call_id, **self._answer_attributes()})
@@ -186,6 +190,28 @@ class OutboundCallFlow(BridgedCall):
             await self._send_digit_string(plan.dtmf)
         await self._set_status("active")
         self.log.info("answered")
+
+    async def _targets(self) -> list[Address]:
+        """Where the INVITE may go, best first: the trunk's address resolved by RFC 3263 (NAPTR when the trunk's
+        transport is automatic, SRV, then A/AAAA)."""
+        plan = self.plan
+        explicit = plan.transport_name if plan.transport else None
+        try:
+            trunk = parse_uri(f"sip:{plan.address}")
+            targets = await self.endpoint.resolve(trunk, explicit) if isinstance(trunk, SipUri) else []
+        except SipParseError:
+            targets = []
+        if not targets:
+            text = f"trunk {plan.trunk_id or plan.address}: cannot resolve {plan.address!r}"
+            raise PsrpcError.from_sip_status(503, "Service Unavailable", text)
+        if len(targets) > 1:
+            self.log.info("trunk address %s: targets %s", plan.address, ", ".join(_target(t) for t in targets))
+        return targets
+
+    def _client_cert(self) -> tuple[str, str] | None:
+        """The certificate configured for this trunk (mutual TLS), if one is named for it."""
+        tls = self.services.config.tls
+        return tls.client_cert_for(self.plan.trunk_id) if tls is not None else None
 
     def _on_answered(self, params: MediaParams) -> None:
         assert self.audio is not None
@@ -205,3 +231,7 @@ class OutboundCallFlow(BridgedCall):
         if event.media is not None:
             self._tasks.append(asyncio.create_task(cancel_task(self._dial_tone)))
             self._start_media(event.media)
+
+
+def _target(peer: Address) -> str:
+    return f"{peer.transport.lower()}:{peer.host}:{peer.port}"

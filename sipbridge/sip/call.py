@@ -124,7 +124,7 @@ class Call(ABC):
             return
         self.state = CallState.ENDED
         self.deadlines.clear()
-        self._emit(CallEnded(self.handle, reason, status, by_remote, self.final_response))
+        self._emit(CallEnded(self.handle, reason, status, by_remote, self.final_response, self.peer))
 
     def _require(self, action: str, *states: CallState, why: str = "") -> None:
         if self.state not in states:

@@ -1,14 +1,19 @@
 """The dialling side (UAC) of a call: our INVITE, from the offer to the ACK of the 2xx.
 
 Digest challenges and 422 are answered by sending the INVITE again (``Call._resend``); CANCEL waits for a
-provisional response (RFC 3261 §9.1); a second 2xx from another fork is ACKed and released with BYE.
+provisional response (RFC 3261 §9.1); a second 2xx from another fork is ACKed and released with BYE. With other
+targets left (RFC 3263 §4.3), a target that sends nothing within ``failover_timeout``, cannot be reached, or
+answers 503 before anything else is given up for the next one.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+
 from .auth import Credentials
 from .call import SDP, Call, allowed_methods
-from .call_outputs import CallEnvironment, SendDatagram, SendRequest
+from .call_outputs import CallEnvironment, SendDatagram, SendRequest, SetTimer, Withdraw
 from .call_state import CallState
 from .capabilities import add_capabilities
 from .dialog import Dialog, new_tag
@@ -16,10 +21,13 @@ from .errors import SipParseError
 from .events import CallAnswered, CallHandle, CallProgress
 from .message import Request, Response
 from .offer_answer import MediaParams, MediaSession
+from .retries import retried
 from .sdp import parse_sdp
 from .session_timer import SessionTimer
 from .transaction import Address, ClientTransaction, address_for
 from .uri import NameAddr, Uri
+
+log = logging.getLogger(__name__)
 
 
 class DiallingCall(Call):
@@ -31,6 +39,7 @@ class DiallingCall(Call):
         self._cancelled = False
         self._ack: bytes | None = None
         self._ack_peer = peer
+        self._alternatives: list[Address] = []  # RFC 3263 targets not tried yet
 
     @classmethod
     def dial(
@@ -42,9 +51,11 @@ class DiallingCall(Call):
         from_addr: NameAddr,
         to_addr: NameAddr | None = None,
         peer: Address,
+        alternatives: Sequence[Address] = (),
         media: MediaSession,
         credentials: Credentials | None,
         headers: dict[str, str] | None,
+        now: float,
     ) -> DiallingCall:
         """A call whose INVITE, with our SDP offer, is its first output."""
         settings = env.settings
@@ -66,8 +77,44 @@ class DiallingCall(Call):
         call = cls(env, handle, invite=request, peer=peer)
         call.media = media
         call.credentials = credentials
+        call._alternatives = list(alternatives)
         call._outputs.append(SendRequest(request, peer))
+        call._arm_failover(now)
         return call
+
+    # ---- RFC 3263 failover ----------------------------------------------------------------------------------
+
+    def _arm_failover(self, now: float) -> None:
+        if self._alternatives:
+            due = now + self.env.settings.failover_timeout
+            self.deadlines["failover"] = due
+            self._outputs.append(SetTimer(due))
+
+    def _may_fail_over(self) -> bool:
+        return bool(self._alternatives) and self.state is CallState.CALLING and not (
+            self._cancelled or self._cancel_pending
+        )
+
+    def _fail_over(self, why: str, now: float) -> None:
+        """The INVITE again, as a new transaction, to the next target (without credentials for the last one)."""
+        self.deadlines.pop("failover", None)
+        self._outputs.append(Withdraw(self.invite))
+        previous, self.peer = self.peer, self._alternatives.pop(0)
+        log.info("call %s: %s at %s: trying %s", self.call_id, why, _where(previous), _where(self.peer))
+        request = retried(self.invite, self.invite.cseq.seq + 1, {"Contact": self.env.contact(self.peer)})
+        request.headers.remove("Authorization")
+        request.headers.remove("Proxy-Authorization")
+        request.headers.prepend("Via", self.env.via(self.peer))
+        self._outputs.append(SendRequest(request, self.peer))
+        self.invite, self._invite_tx, self._ack_peer = request, None, self.peer
+        self._arm_failover(now)
+
+    def handle_timer(self, now: float) -> None:
+        if self.deadlines.get("failover", now + 1) <= now:
+            del self.deadlines["failover"]
+            if self._may_fail_over():
+                self._fail_over("no response", now)
+        super().handle_timer(now)
 
     # ---- giving up before the answer ------------------------------------------------------------------------
 
@@ -102,7 +149,9 @@ class DiallingCall(Call):
             super()._on_response(tx, response, now)
 
     def on_timeout(self, tx: ClientTransaction, now: float, status: int) -> None:
-        if tx.request is self.invite:
+        if tx.request is self.invite and self._may_fail_over():
+            self._fail_over("no response" if status == 408 else "unreachable", now)
+        elif tx.request is self.invite:
             self._end("timeout" if status == 408 else "unreachable", status=status)
         else:
             super().on_timeout(tx, now, status)
@@ -116,6 +165,10 @@ class DiallingCall(Call):
     def _on_invite_response(self, tx: ClientTransaction, response: Response, now: float) -> None:
         self._invite_tx = tx
         status = response.status
+        self.deadlines.pop("failover", None)  # the target is alive
+        if status == 503 and self._may_fail_over():
+            self._fail_over("503", now)
+            return
         if status < 200:
             if status > 100 and response.to.tag:
                 self.state = CallState.EARLY
@@ -183,3 +236,7 @@ class DiallingCall(Call):
             return self.media.receive_answer(parse_sdp(answer))
         except SipParseError:
             return None
+
+
+def _where(peer: Address) -> str:
+    return f"{peer.transport.lower()}:{peer.host}:{peer.port}"

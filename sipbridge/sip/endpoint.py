@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -21,12 +21,13 @@ from .errors import SipParseError
 from .events import CallAcked, CallAnswered, CallEnded, CallHandle, Event, IncomingCall, TransferProgress
 from .message import Request, Response
 from .offer_answer import MediaParams, MediaSession
+from .resolver import SipResolver
 from .sdp import SessionDescription
 from .settings import SipSettings
 from .stun import discover_external_ip
 from .transaction import Address
 from .transport import Transports, primary_local_address
-from .uri import NameAddr, Uri
+from .uri import NameAddr, SipUri, Uri
 from .useragent import UserAgent
 
 log = logging.getLogger(__name__)
@@ -34,12 +35,15 @@ T = TypeVar("T")
 
 
 class CallFailed(Exception):
-    """The call ended before the awaited step (answer, ACK, transfer); ``status`` is the SIP status if any."""
+    """The call ended before the awaited step (answer, ACK, transfer); ``status`` is the SIP status if any,
+    ``detail`` what the transport said when the peer could not be reached (a refused TLS handshake, ...)."""
 
-    def __init__(self, reason: str, status: int | None) -> None:
-        super().__init__(f"{reason} ({status})" if status else reason)
+    def __init__(self, reason: str, status: int | None, detail: str = "") -> None:
+        text = f"{reason} ({status})" if status else reason
+        super().__init__(f"{text}: {detail}" if detail else text)
         self.reason = reason
         self.status = status
+        self.detail = detail
 
 
 class SipCall:
@@ -73,7 +77,9 @@ class SipCall:
 
     @property
     def peer_host(self) -> str:
-        """The host this call's SIP comes from (inbound) or goes to (outbound)."""
+        """The host this call's SIP comes from (inbound) or goes to (outbound: the target that took it)."""
+        if not self.ended:
+            self._peer = self._ua.call_info(self.handle).peer
         return self._peer.host
 
     @property
@@ -151,7 +157,8 @@ class SipCall:
             self._transfer.set_result(event)
         elif isinstance(event, CallEnded):
             if not self._answered.done():
-                self._answered.set_exception(CallFailed(event.reason, event.status))
+                detail = self._endpoint.transport_failure(event.peer) if event.reason == "unreachable" else ""
+                self._answered.set_exception(CallFailed(event.reason, event.status, detail))
                 self._answered.exception()  # consumed here so an unawaited call logs nothing
             if not self._ended.done():
                 self._ended.set_result(event)
@@ -235,6 +242,8 @@ class Endpoint:
         self._timer: asyncio.TimerHandle | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._lag_watch: asyncio.Task[None] | None = None
+        self.resolver = SipResolver(settings.dns_servers)
+        self._failures: dict[Address, str] = {}  # why each peer that could not be reached was not (a few kept)
 
     @property
     def local_host(self) -> str:
@@ -256,6 +265,7 @@ class Endpoint:
         self.transports = Transports(
             self._receive, host=s.bind_host, port=s.port, transports=s.transports, tls_port=s.tls_port,
             tls_cert_file=s.tls_cert_file, tls_key_file=s.tls_key_file, tls_ca_file=s.tls_ca_file,
+            tls_client_cert=s.tls_client_cert, tls_verify_clients=s.tls_verify_clients,
             idle_timeout=s.stream_idle_timeout, message_deadline=s.stream_message_deadline,
             max_connections_per_source=s.max_connections_per_source, on_error=self._transport_error,
             in_use=self._carries_calls, on_connection=self._connection_changed,
@@ -296,22 +306,38 @@ class Endpoint:
         display_name: str | None = None,
         to: NameAddr | None = None,
         destination: Address | None = None,
+        alternatives: Sequence[Address] = (),
         transport: str = "UDP",
         credentials: Credentials | None = None,
         headers: dict[str, str] | None = None,
+        client_cert: tuple[str, str] | None = None,
     ) -> OutboundCall:
-        """Send the INVITE; await ``wait_answered()`` on the result for the outcome."""
-        assert self.ua is not None
+        """Send the INVITE; await ``wait_answered()`` on the result for the outcome. ``alternatives``: where it
+        goes when ``destination`` fails (``resolve``'s later targets); ``client_cert``: (certificate, key) files
+        shown on TLS connections to these targets instead of the global one (mutual TLS per trunk)."""
+        assert self.ua is not None and self.transports is not None
         ua = self.ua
+        if client_cert is not None:
+            for peer in (destination, *alternatives):
+                if peer is not None:
+                    self.transports.use_client_certificate(peer, client_cert)
         handle = self.run(
             lambda now: ua.invite(
                 target, media, now, from_uri=from_uri, display_name=display_name, to=to, destination=destination,
-                transport=transport, credentials=credentials, headers=headers,
+                alternatives=alternatives, transport=transport, credentials=credentials, headers=headers,
             )
         )  # fmt: skip
         call = OutboundCall(self, handle)
         self._calls[handle] = call
         return call
+
+    async def resolve(self, uri: SipUri, transport: str | None) -> list[Address]:
+        """RFC 3263: where to send requests for ``uri``, best first (``transport`` None: NAPTR decides)."""
+        return await self.resolver.resolve(uri, transport)
+
+    def transport_failure(self, peer: Address | None) -> str:
+        """Why ``peer`` could not be reached, when the transport said so."""
+        return self._failures.get(peer, "") if peer is not None else ""
 
     def run(self, action: Callable[[float], T]) -> T:
         """Run one core action at the current time, then send, dispatch events and re-arm the timer."""
@@ -351,7 +377,10 @@ class Endpoint:
             else:
                 self.ua.connection_lost(peer)
 
-    def _transport_error(self, dest: Address) -> None:
+    def _transport_error(self, dest: Address, why: str) -> None:
+        self._failures[dest] = why
+        if len(self._failures) > 256:
+            del self._failures[next(iter(self._failures))]
         if self.ua is not None:
             ua = self.ua
             self.run(lambda now: ua.transport_error(dest, now))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from sipbridge.repeated_log import RepeatedEventLog
@@ -25,7 +25,7 @@ from .admission import refusal_of_invite, refusal_of_request
 from .answering import AnsweringCall
 from .auth import Credentials, DigestCheck, DigestServer
 from .call import Call
-from .call_outputs import Abandon, Emit, SendDatagram, SendRequest, SendResponse, StopRetransmitting
+from .call_outputs import Abandon, Emit, SendDatagram, SendRequest, SendResponse, StopRetransmitting, Withdraw
 from .call_state import CallInfo, CallState
 from .call_table import CallSide, CallTable
 from .capabilities import method_refused, options_response
@@ -176,18 +176,20 @@ class UserAgent:
         display_name: str | None = None,
         to: NameAddr | None = None,
         destination: Address | None = None,
+        alternatives: Sequence[Address] = (),
         transport: str = "UDP",
         credentials: Credentials | None = None,
         headers: dict[str, str] | None = None,
     ) -> CallHandle:
         """Send an INVITE with our SDP offer to ``target`` (the Request-URI). ``to`` defaults to the target
-        itself, ``destination`` (where the INVITE goes) to the target URI's host and port."""
+        itself, ``destination`` (where the INVITE goes) to the target URI's host and port. ``alternatives`` are
+        where it goes next (RFC 3263 §4.3) when a target times out, cannot be reached or answers 503."""
         target_uri = parse_uri(target) if isinstance(target, str) else target
         from_addr = NameAddr(parse_uri(from_uri) if isinstance(from_uri, str) else from_uri, display_name)
         call = DiallingCall.dial(
             self.locality, self._calls.new_handle(), target=target_uri, from_addr=from_addr, to_addr=to,
-            peer=destination or address_for(target_uri, transport), media=media, credentials=credentials,
-            headers=headers,
+            peer=destination or address_for(target_uri, transport), alternatives=alternatives, media=media,
+            credentials=credentials, headers=headers, now=now,
         )  # fmt: skip
         self._carry_out(call, now)
         return call.handle
@@ -308,6 +310,8 @@ class UserAgent:
                 output.tx.receive_ack(now)
             elif isinstance(output, Abandon):
                 output.tx.abandon()
+            elif isinstance(output, Withdraw):
+                self.transactions.withdraw(output.request)
             elif isinstance(output, SendDatagram):
                 self.transactions.send(output.data, output.peer)
             elif isinstance(output, Emit):
