@@ -16,6 +16,9 @@ from typing import Any
 
 import yaml
 
+from sipbridge.sip.errors import SipParseError
+from sipbridge.sip.uri import SipUri, parse_uri
+
 DEV_API_KEY = "devkey"
 DEV_API_SECRET = "secret"
 DEV_WS_URL = "ws://localhost:7880"
@@ -112,6 +115,28 @@ class DnsConfig:
     """Seconds a target may stay silent before the INVITE moves to the next one."""
 
 
+REGISTRATION_TRANSPORTS = ("UDP", "TCP", "TLS")
+
+
+@dataclass(frozen=True)
+class RegistrationConfig:
+    """Ours: one outbound registration (docs/registrations.md): the bridge registers ``username`` at
+    ``registrar`` and takes the calls sent to it through the inbound trunk ``trunk``."""
+
+    name: str
+    registrar: str
+    username: str
+    password: str = ""
+    auth_username: str = ""
+    realm: str = ""
+    transport: str = ""  # "" = the registrar URI's (RFC 3263)
+    expires: int = 3600
+    outbound_proxy: str = ""
+    contact_user: str = ""  # "" = username
+    trunk: str = ""
+    keepalive_interval: float = 30.0
+
+
 @dataclass(frozen=True)
 class Config:
     api_key: str
@@ -125,6 +150,7 @@ class Config:
     sip_hostname: str = ""
     tls: TlsConfig | None = None
     dns: DnsConfig = DnsConfig()
+    registrations: tuple[RegistrationConfig, ...] = ()
     rtp_port: PortRange = PortRange(10000, 20000)
     listen_ip: str = ""
     use_external_ip: bool = False
@@ -228,6 +254,7 @@ _KNOWN_KEYS = frozenset(
         "overload_lag",
         "tls",
         "dns",
+        "registrations",
     }
 )
 
@@ -349,6 +376,7 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
         sip_hostname=_str(raw, "sip_hostname"),
         tls=_tls(raw.get("tls")),
         dns=_dns(raw.get("dns")),
+        registrations=_registrations(raw.get("registrations")),
         rtp_port=_port_range(raw.get("rtp_port")),
         listen_ip=listen_ip,
         use_external_ip=use_external_ip,
@@ -499,6 +527,62 @@ def _dns(value: Any) -> DnsConfig:
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
         raise ConfigError(f"dns.failover_timeout: {timeout!r} is not a positive number of seconds")
     return DnsConfig(parsed, float(timeout))
+
+
+def _registrations(value: Any) -> tuple[RegistrationConfig, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError("registrations: must be a list of {registrar, username, password, trunk, ...}")
+    parsed = tuple(_registration(f"registrations[{i}]", entry) for i, entry in enumerate(value))
+    names = [r.name for r in parsed]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate is not None:
+        raise ConfigError(f"registrations: two registrations are named {duplicate!r}")
+    return parsed
+
+
+def _registration(where: str, entry: Any) -> RegistrationConfig:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: must be a mapping with registrar, username and trunk")
+    for key in ("registrar", "outbound_proxy"):
+        if entry.get(key) is not None:
+            _sip_uri(f"{where}.{key}", entry[key])
+    if not entry.get("registrar"):
+        raise ConfigError(f"{where}.registrar: missing (a SIP URI such as sip:pbx.example.com)")
+    username = _str(entry, "username")
+    if not username:
+        raise ConfigError(f"{where}.username: missing")
+    transport = _str(entry, "transport").upper()
+    if transport and transport not in REGISTRATION_TRANSPORTS:
+        raise ConfigError(f"{where}.transport: {transport!r} is not one of udp, tcp, tls")
+    expires = entry.get("expires", 3600)
+    if not isinstance(expires, int) or isinstance(expires, bool) or expires < 1:
+        raise ConfigError(f"{where}.expires: {expires!r} is not a positive number of seconds")
+    keepalive = entry.get("keepalive_interval", 30)
+    if not isinstance(keepalive, int | float) or isinstance(keepalive, bool) or keepalive < 0:
+        raise ConfigError(f"{where}.keepalive_interval: {keepalive!r} is not a number of seconds (0: off)")
+    contact_user = _str(entry, "contact_user")
+    if contact_user and not contact_user.replace("-", "").replace("_", "").replace(".", "").replace("+", "").isalnum():
+        raise ConfigError(f"{where}.contact_user: {contact_user!r} may only have letters, digits and - _ . +")
+    registrar = str(entry["registrar"])
+    host = parse_uri(registrar)
+    assert isinstance(host, SipUri)
+    return RegistrationConfig(
+        name=_str(entry, "name") or f"{username}@{host.host}", registrar=registrar, username=username,
+        password=_str(entry, "password"), auth_username=_str(entry, "auth_username"), realm=_str(entry, "realm"),
+        transport=transport, expires=expires, outbound_proxy=_str(entry, "outbound_proxy"),
+        contact_user=contact_user, trunk=_str(entry, "trunk"), keepalive_interval=float(keepalive),
+    )  # fmt: skip
+
+
+def _sip_uri(key: str, value: Any) -> None:
+    try:
+        uri = parse_uri(str(value))
+    except SipParseError as e:
+        raise ConfigError(f"{key}: {value!r} is not a SIP URI: {e}") from None
+    if not isinstance(uri, SipUri):
+        raise ConfigError(f"{key}: {value!r} is not a sip: or sips: URI")
 
 
 def _nameserver(text: str) -> tuple[str, int]:

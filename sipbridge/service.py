@@ -33,6 +33,7 @@ from sipbridge.health import Health, State
 from sipbridge.media.ports import PortAllocator
 from sipbridge.psrpc import IOInfoClient, RedisBus
 from sipbridge.psrpc.rpc import UpdateSIPCallStateRequest
+from sipbridge.registrations import Registrations
 from sipbridge.room import LiveKitCredentials
 from sipbridge.sip import Endpoint, SipSettings
 from sipbridge.sip.settings import codecs_from_config
@@ -40,6 +41,8 @@ from sipbridge.store import SIPStore, open_store, store_description
 from sipbridge.store.redis_backend import redis_client
 
 log = logging.getLogger("sipbridge")
+UNREGISTER_WAIT = 5.0
+"""Seconds shutdown waits for registrars to answer our un-REGISTER."""
 
 
 class Bridge:
@@ -56,6 +59,7 @@ class Bridge:
         self.cluster: ClusterNode | None = None
         self._bus: RedisBus | None = None
         self._io: IOInfoClient | None = None
+        self.registrations: Registrations | None = None
 
     def _bind_host(self) -> str:
         return self.config.listen_ip or "0.0.0.0"
@@ -177,6 +181,10 @@ class Bridge:
         )
         self.endpoint = Endpoint(settings, inbound_handler(self.calls))
         await self.endpoint.start()
+        self.registrations = Registrations(config.registrations, self.endpoint)
+        self.calls.registration_trunk = self.registrations.trunk_for
+        self.health.registrations = self.registrations.report
+        self.registrations.start()
         metrics.watch(self.calls, self.endpoint, asyncio.get_running_loop())
         self.calls.sdp_address = self.endpoint.local_host
         tls = f", TLS on {settings.tls_port}" if settings.tls_port else ""
@@ -198,6 +206,8 @@ class Bridge:
         """Take no new calls (INVITEs get 503, the cluster node leaves the outbound queue) and wait, up to
         ``drain_timeout``, for the calls in progress to end."""
         self.health.state = State.DRAINING
+        if self.registrations is not None:
+            await self.registrations.stop(UNREGISTER_WAIT)  # registrars stop sending calls here
         if self.calls is None:
             return
         self.calls.draining = True
@@ -226,6 +236,9 @@ class Bridge:
         if self._bus is not None:
             await self._bus.close()
             self._bus = None
+        if self.registrations is not None:
+            await self.registrations.stop(UNREGISTER_WAIT)
+            self.registrations = None
         if self.endpoint is not None:
             await self.endpoint.close()
             self.endpoint = None

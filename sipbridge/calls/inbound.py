@@ -57,8 +57,11 @@ def _uri_host(uri: Uri) -> str:
     return uri.host if isinstance(uri, SipUri) else ""
 
 
-def dispatch_call_for(invite: Request, source_host: str, lk_call_id: str) -> DispatchCall:
-    """What `dispatch` needs to know of an INVITE to decide it (pure, so the robustness fuzzer drives it)."""
+def dispatch_call_for(
+    invite: Request, source_host: str, lk_call_id: str, registered_trunk_id: str = ""
+) -> DispatchCall:
+    """What `dispatch` needs to know of an INVITE to decide it (pure, so the robustness fuzzer drives it).
+    ``registered_trunk_id``: the trunk named by the registration of ours the INVITE came over."""
     to_uri = invite.to.uri
     return DispatchCall(
         called_number=_uri_user(to_uri) or _uri_user(invite.uri),
@@ -70,6 +73,7 @@ def dispatch_call_for(invite: Request, source_host: str, lk_call_id: str) -> Dis
         lk_call_id=lk_call_id,
         sip_call_id=invite.call_id,
         headers=list(invite.headers),
+        registered_trunk_id=registered_trunk_id,
     )
 
 
@@ -116,7 +120,10 @@ class InboundCallFlow(BridgedCall):
             services.active.discard(self.call.call_id)
 
     async def _run(self) -> None:
-        info = dispatch_call_for(self.call.request, self.call.source.host, self.lk_call_id)
+        registered = self.services.registration_trunk(self.call.registration) if self.call.registration else ""
+        if self.call.registration:
+            self.log.info("sent over registration %s: admitted by trunk %s", self.call.registration, registered or "-")
+        info = dispatch_call_for(self.call.request, self.call.source.host, self.lk_call_id, registered)
         decision = await self.services.decider.decide(info)
         if decision.verdict in (Verdict.ACCEPT, Verdict.REQUEST_PIN):
             self.log.info(

@@ -72,6 +72,7 @@ class Call(ABC):
         self._our_reinvite: Request | None = None  # our re-INVITE, until its final response
         self._remote_allow = frozenset[str]()
         self._timer: SessionTimer | None = None
+        self.registration: str | None = None  # inbound: the registration of ours the INVITE came over, if any
 
     @property
     def ended(self) -> bool:
@@ -95,6 +96,7 @@ class Call(ABC):
             media=self.media.current if self.media is not None else None,
             final_response=self.final_response,
             session_interval=self._timer.interval if self._timer is not None else None,
+            registration=self.registration,
         )
 
     # ---- outputs --------------------------------------------------------------------------------------------

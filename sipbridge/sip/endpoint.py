@@ -9,6 +9,7 @@ connections opening and closing goes to the core as input.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -18,9 +19,19 @@ from typing import Any, TypeVar
 from .auth import Credentials, DigestCheck
 from .call_state import CallState
 from .errors import SipParseError
-from .events import CallAcked, CallAnswered, CallEnded, CallHandle, Event, IncomingCall, TransferProgress
+from .events import (
+    CallAcked,
+    CallAnswered,
+    CallEnded,
+    CallHandle,
+    Event,
+    IncomingCall,
+    RegistrationChanged,
+    TransferProgress,
+)
 from .message import Request, Response
 from .offer_answer import MediaParams, MediaSession
+from .registration import RegistrationSpec
 from .resolver import SipResolver
 from .sdp import SessionDescription
 from .settings import SipSettings
@@ -174,11 +185,17 @@ class InboundCall(SipCall):
         """The parsed INVITE (headers for trunk matching, sip.h.* attributes)."""
         self.offer: SessionDescription | None = info.offer
         """The caller's SDP offer; None for a delayed offer (we offer in the 200, the answer comes in the ACK)."""
+        self._registration = info.registration
 
     @property
     def source(self) -> Address:
         """Where the INVITE came from (for trunk source-address matching)."""
         return self._peer
+
+    @property
+    def registration(self) -> str | None:
+        """The name of our registration the INVITE came over (its registrar sent it to our Contact), if any."""
+        return self._registration
 
     @property
     def from_(self) -> NameAddr:
@@ -230,6 +247,7 @@ class OutboundCall(SipCall):
 
 
 IncomingHandler = Callable[[InboundCall], Awaitable[None]]
+RegistrationWatcher = Callable[[RegistrationSpec, RegistrationChanged], None]
 
 
 class Endpoint:
@@ -243,6 +261,10 @@ class Endpoint:
         self._handlers: set[asyncio.Task[None]] = set()
         self._lag_watch: asyncio.Task[None] | None = None
         self.resolver = SipResolver(settings.dns_servers)
+        self.registrations: dict[int, tuple[RegistrationSpec, RegistrationChanged | None]] = {}
+        """Each registration's spec and latest state, by handle."""
+        self._registration_watchers: list[RegistrationWatcher] = []
+        self._registrations_changed = asyncio.Event()
         self._failures: dict[Address, str] = {}  # why each peer that could not be reached was not (a few kept)
 
     @property
@@ -331,6 +353,33 @@ class Endpoint:
         self._calls[handle] = call
         return call
 
+    def register(self, spec: RegistrationSpec) -> int:
+        """Register ``spec`` and keep it registered (refreshes, retries, keep-alives) until ``unregister_all``."""
+        assert self.ua is not None
+        ua = self.ua
+        handle = self.run(lambda now: ua.register(spec, now))
+        self.registrations.setdefault(handle, (spec, None))
+        return handle
+
+    def watch_registrations(self, watcher: RegistrationWatcher) -> None:
+        """Call ``watcher`` on every registration's change of state (logs, metrics)."""
+        self._registration_watchers.append(watcher)
+
+    async def unregister_all(self, within: float) -> None:
+        """Remove every binding (``Expires: 0``) and wait, up to ``within`` seconds, for the registrars' answers."""
+        if self.ua is None:
+            return
+        ua = self.ua
+        for handle in self.registrations:
+            self.run(functools.partial(ua.unregister, handle))
+        try:
+            async with asyncio.timeout(within):
+                while any(ua.registration(h).state != "unregistered" for h in self.registrations):
+                    self._registrations_changed.clear()
+                    await self._registrations_changed.wait()
+        except TimeoutError:
+            log.warning("un-REGISTER: no answer from every registrar within %.0f s", within)
+
     async def resolve(self, uri: SipUri, transport: str | None) -> list[Address]:
         """RFC 3263: where to send requests for ``uri``, best first (``transport`` None: NAPTR decides)."""
         return await self.resolver.resolve(uri, transport)
@@ -372,10 +421,11 @@ class Endpoint:
 
     def _connection_changed(self, peer: Address, is_open: bool) -> None:
         if self.ua is not None:
+            ua = self.ua
             if is_open:
-                self.ua.connection_made(peer)
+                ua.connection_made(peer)
             else:
-                self.ua.connection_lost(peer)
+                self.run(lambda now: ua.connection_lost(peer, now))
 
     def _transport_error(self, dest: Address, why: str) -> None:
         self._failures[dest] = why
@@ -408,6 +458,13 @@ class Endpoint:
             self._timer = asyncio.get_running_loop().call_at(deadline, self._on_timer)
 
     def _dispatch(self, event: Event) -> None:
+        if isinstance(event, RegistrationChanged):
+            spec = self.registrations[event.handle][0]
+            self.registrations[event.handle] = (spec, event)
+            self._registrations_changed.set()
+            for watch in self._registration_watchers:
+                watch(spec, event)
+            return
         if isinstance(event, IncomingCall):
             call = InboundCall(self, event.handle)
             self._calls[event.handle] = call

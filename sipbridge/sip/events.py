@@ -94,6 +94,21 @@ class CallEnded:
     peer: Address | None = None
 
 
+@dataclass(frozen=True)
+class RegistrationChanged:
+    """An outbound registration changed state (``registering``, ``registered``, ``failing``, ``unregistering``,
+    ``unregistered``); ``handle`` is the registration's (``UserAgent.register``), not a call's. ``status`` is the
+    last final response (or 408/503 for no answer), ``expires_at`` when the binding runs out, ``next_attempt``
+    when the next REGISTER goes (a refresh, or a retry after a failure), on the agent's clock."""
+
+    handle: int
+    state: str
+    status: int | None
+    expires_at: float | None
+    next_attempt: float | None
+
+
 Event = (
     IncomingCall | CallProgress | CallAnswered | CallAcked | MediaUpdated | DtmfReceived | TransferProgress | CallEnded
+    | RegistrationChanged
 )

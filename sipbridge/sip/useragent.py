@@ -25,7 +25,16 @@ from .admission import refusal_of_invite, refusal_of_request
 from .answering import AnsweringCall
 from .auth import Credentials, DigestCheck, DigestServer
 from .call import Call
-from .call_outputs import Abandon, Emit, SendDatagram, SendRequest, SendResponse, StopRetransmitting, Withdraw
+from .call_outputs import (
+    Abandon,
+    Emit,
+    SendDatagram,
+    SendRequest,
+    SendResponse,
+    SetTimer,
+    StopRetransmitting,
+    Withdraw,
+)
 from .call_state import CallInfo, CallState
 from .call_table import CallSide, CallTable
 from .capabilities import method_refused, options_response
@@ -36,12 +45,13 @@ from .events import CallHandle, Event, IncomingCall
 from .locality import Locality
 from .message import MessageError, Request, Response, parse_message, response_to
 from .offer_answer import MediaSession
+from .registration import TOKEN_PARAM, Registration, RegistrationSpec
 from .return_path import response_address, stamp_via
 from .sdp import parse_sdp
 from .settings import SipSettings
 from .timers import TimerHeap
 from .transaction import Address, ClientTransaction, ServerTransaction, Transaction, TransactionLayer, address_for
-from .uri import NameAddr, Uri, parse_uri
+from .uri import NameAddr, SipUri, Uri, parse_uri
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +69,8 @@ class UserAgent:
         self._events: deque[Event] = deque()
         self._calls = CallTable()
         self.call_timers: TimerHeap[Call] = TimerHeap()
+        self._registrations: dict[int, Registration] = {}
+        self.registration_timers: TimerHeap[Registration] = TimerHeap()
         self.parse_errors = 0
         self.malformed = RepeatedEventLog(log, "malformed SIP messages")
         """Bad input is logged a few lines at a time, however much of it arrives (docs/security.md)."""
@@ -102,9 +114,15 @@ class UserAgent:
         """The edge opened or accepted a stream connection with ``peer``."""
         self.locality.connection_made(peer)
 
-    def connection_lost(self, peer: Address) -> None:
-        """The stream connection with ``peer`` closed: an inbound call's in-dialog requests go to its Contact."""
+    def connection_lost(self, peer: Address, now: float | None = None) -> None:
+        """The stream connection with ``peer`` closed: an inbound call's in-dialog requests go to its Contact, and
+        a registration through it registers again (given ``now``) over a new connection."""
         self.locality.connection_lost(peer)
+        if now is not None:
+            for registration in list(self._registrations.values()):
+                if registration.spec.destination == peer and peer.reliable:
+                    registration.flow_lost(now)
+                    self._carry_out_registration(registration, now)
 
     def transport_error(self, peer: Address, now: float) -> None:
         """The edge could not reach ``peer`` (connection refused, name not resolved)."""
@@ -112,12 +130,18 @@ class UserAgent:
 
     def handle_timer(self, now: float) -> None:
         self.malformed.flush(now)
-        due: list[Transaction | Call] = [*self.transactions.timers.pop_due(now), *self.call_timers.pop_due(now)]
+        due: list[Transaction | Call | Registration] = [
+            *self.transactions.timers.pop_due(now), *self.call_timers.pop_due(now),
+            *self.registration_timers.pop_due(now),
+        ]  # fmt: skip
         for owner in due:
             try:
                 if isinstance(owner, Call):
                     with self._driving(owner, now):
                         owner.handle_timer(now)
+                elif isinstance(owner, Registration):
+                    owner.handle_timer(now)
+                    self._carry_out_registration(owner, now)
                 else:
                     owner.handle_timer(now)
             except Exception:  # as in receive: one broken call must not stop every other timer
@@ -135,6 +159,7 @@ class UserAgent:
         pending = (
             self.transactions.next_deadline(),
             self.call_timers.next_deadline(),
+            self.registration_timers.next_deadline(),
             self.malformed.next_deadline(),
         )
         deadlines = [d for d in pending if d is not None]
@@ -163,6 +188,55 @@ class UserAgent:
     def carries_calls(self, peer: Address) -> bool:
         """Whether a call still signals through ``peer`` (a stream connection must then stay open)."""
         return self._calls.carry(peer)
+
+    # ---- registrations ----------------------------------------------------------------------------------------
+
+    def register(self, spec: RegistrationSpec, now: float) -> int:
+        """Start registering (RFC 3261 §10) and keep the binding up until ``unregister``; RegistrationChanged
+        events tell how it goes. Returns the registration's handle."""
+        handle = len(self._registrations) + 1
+        registration = Registration(self.locality, handle, spec)
+        self._registrations[handle] = registration
+        registration.start(now)
+        self._carry_out_registration(registration, now)
+        return handle
+
+    def unregister(self, handle: int, now: float) -> None:
+        """Remove the binding (``Expires: 0``); again, or once unregistered, nothing."""
+        registration = self._registrations[handle]
+        registration.unregister(now)
+        self._carry_out_registration(registration, now)
+
+    def registration(self, handle: int) -> Registration:
+        """The registration's state as it is now (for reading only)."""
+        return self._registrations[handle]
+
+    def _carry_out_registration(self, registration: Registration, now: float) -> None:
+        for output in registration.take_outputs():
+            if isinstance(output, SendRequest):
+                tx = self.transactions.start_client(output.request, output.peer, now)
+                tx.owner = registration
+            elif isinstance(output, SendDatagram):
+                self.transactions.send(output.data, output.peer)
+            elif isinstance(output, Emit):
+                self._events.append(output.event)
+            elif isinstance(output, SetTimer):
+                self.registration_timers.schedule(registration, output.due)
+
+    def _registration_for(self, request: Request, source: Address) -> str | None:
+        """The registration an INVITE came over: its Request-URI carries that registration's token, and it comes
+        from the address we register with (a stranger who learnt the token gets no trunk's trust from it)."""
+        uri = request.uri
+        token = uri.params.get(TOKEN_PARAM) if isinstance(uri, SipUri) else None
+        if not token:
+            return None
+        for registration in self._registrations.values():
+            if registration.token == token:
+                if registration.spec.destination.host == source.host:
+                    return registration.spec.name
+                log.info("INVITE %s names registration %s but comes from %s: not taken as sent over it",
+                         request.call_id, registration.spec.name, source.host)  # fmt: skip
+        return None
 
     # ---- actions: placing a call ----------------------------------------------------------------------------
 
@@ -326,11 +400,17 @@ class UserAgent:
         if isinstance(call := tx.owner, Call):
             with self._driving(call, now):
                 call.on_response(tx, response, now)
+        elif isinstance(registration := tx.owner, Registration):
+            registration.on_response(tx, response, now)
+            self._carry_out_registration(registration, now)
 
     def on_client_timeout(self, tx: ClientTransaction, now: float, status: int) -> None:
         if isinstance(call := tx.owner, Call):
             with self._driving(call, now):
                 call.on_timeout(tx, now, status)
+        elif isinstance(registration := tx.owner, Registration):
+            registration.on_timeout(tx, now, status)
+            self._carry_out_registration(registration, now)
 
     def on_server_timeout(self, tx: ServerTransaction, now: float) -> None:
         if isinstance(call := tx.owner, Call):
@@ -413,6 +493,7 @@ class UserAgent:
             self.locality, self._calls.new_handle(), invite=request, peer=peer, local_tag=local_tag, dialog=dialog,
             offer=offer, tx=tx,
         )  # fmt: skip
+        call.registration = self._registration_for(request, peer)
         tx.owner = call
         self._calls.settle(call)
         self._events.append(IncomingCall(call.handle))
