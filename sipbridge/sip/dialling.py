@@ -3,7 +3,8 @@
 Digest challenges and 422 are answered by sending the INVITE again (``Call._resend``); CANCEL waits for a
 provisional response (RFC 3261 §9.1); a second 2xx from another fork is ACKed and released with BYE. With other
 targets left (RFC 3263 §4.3), a target that sends nothing within ``failover_timeout``, cannot be reached, or
-answers 503 before anything else is given up for the next one.
+answers 503 before anything else is given up for the next one. A reliable 18x (RFC 3262) is acknowledged with PRACK
+in its early dialog; its retransmissions are recognised by RSeq and ignored.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .errors import SipParseError
 from .events import CallAnswered, CallHandle, CallProgress
 from .message import Request, Response
 from .offer_answer import MediaParams, MediaSession
+from .reliable import RAck, RSeqTracker, rseq_of
 from .retries import retried
 from .sdp import parse_sdp
 from .session_timer import SessionTimer
@@ -40,6 +42,8 @@ class DiallingCall(Call):
         self._ack: bytes | None = None
         self._ack_peer = peer
         self._alternatives: list[Address] = []  # RFC 3263 targets not tried yet
+        self._rseqs = RSeqTracker()
+        self._early: dict[str, Dialog] = {}  # early dialogs we PRACKed in, by the callee's tag
 
     @classmethod
     def dial(
@@ -170,6 +174,11 @@ class DiallingCall(Call):
             self._fail_over("503", now)
             return
         if status < 200:
+            rseq = rseq_of(response) if status > 100 else None
+            if rseq is not None and response.to.tag:
+                if not self._rseqs.is_new(response.to.tag, rseq):
+                    return  # a retransmission (our PRACK is on its way) or one out of order
+                self._prack(tx, response, rseq)
             if status > 100 and response.to.tag:
                 self.state = CallState.EARLY
                 self._emit(CallProgress(self.handle, status, response.reason, self._media_from(response)))
@@ -193,6 +202,9 @@ class DiallingCall(Call):
         except SipParseError:
             self._end("rejected", status=502)
             return
+        early = self._early.get(self.dialog.remote_tag)
+        if early is not None:  # CSeq goes on from our PRACKs
+            self.dialog.local_seq = max(self.dialog.local_seq, early.local_seq)
         self._remote_allow = allowed_methods(response)
         self._acknowledge(tx)
         self.state = CallState.CONFIRMED
@@ -206,6 +218,21 @@ class DiallingCall(Call):
         self._timer = SessionTimer.dialling(response)
         self._arm_session_timer(now)
         self._emit(CallAnswered(self.handle, params))
+
+    def _prack(self, tx: ClientTransaction, response: Response, rseq: int) -> None:
+        """PRACK a reliable provisional response, in the early dialog it makes (RFC 3262 §4)."""
+        tag = response.to.tag or ""
+        try:
+            early = self._early.get(tag) or Dialog.for_uac(tx.request, response)
+            peer = address_for(early.next_hop(), self.peer.transport)
+        except SipParseError:
+            log.info("call %s: reliable %d without a usable Contact: cannot PRACK", self.call_id, response.status)
+            return
+        self._early[tag] = early
+        prack = early.create_request("PRACK")
+        prack.headers.add("RAck", str(RAck(rseq, tx.request.cseq.seq, "INVITE")))
+        prack.headers.prepend("Via", self.env.via(peer))
+        self._outputs.append(SendRequest(prack, peer))
 
     def _acknowledge(self, tx: ClientTransaction) -> None:
         assert self.dialog is not None
