@@ -20,7 +20,7 @@ from livekit.protocol.sip import SIPCallDirection, SIPInboundTrunkInfo
 
 from dispatch.call import InboundCall as DispatchCall
 from dispatch.decide import Decision, Verdict
-from dispatch.evaluate import ATTR_CALL_STATUS, CallDispatch
+from dispatch.evaluate import ATTR_CALL_ID_FULL, ATTR_CALL_STATUS, ATTR_PHONE_NUMBER, CallDispatch
 from sipbridge.calls.bridged import DEFAULT_ROOM_RATE, BridgedCall, CallEnd, first, reason_header, sample_rate
 from sipbridge.calls.nonces import NonceLedgerError
 from sipbridge.calls.services import (
@@ -43,6 +43,8 @@ from sipbridge.sip.uri import SipUri, TelUri, Uri
 
 log = logging.getLogger("sipbridge.calls.inbound")
 RINGING_TIMEOUT_STATUS = 480
+ATTR_REPLACES = "sip.replaces"
+"""Ours: set on a participant whose call was taken over by an INVITE with Replaces: the replaced leg's Call-ID."""
 
 
 def _uri_user(uri: Uri) -> str:
@@ -138,6 +140,9 @@ class InboundCallFlow(BridgedCall):
             )
         if not await self._admit(decision):
             return
+        if self.call.replaces is not None:
+            await self._take_over(decision)
+            return
         await self._open_media(decision)
         if decision.verdict is Verdict.REQUEST_PIN:
             decision = await self._collect_pin(info)
@@ -216,6 +221,46 @@ class InboundCallFlow(BridgedCall):
         if dispatch.krisp_enabled:
             self.log.info("feature KRISP_ENABLED: noise suppression on the caller's audio")
         return dispatch
+
+    # -- INVITE with Replaces (RFC 3891) -------------------------------------------------------------------------
+
+    async def _take_over(self, decision: Decision) -> None:
+        """Answer an INVITE that replaces one of our calls and hand its leg to that call: the participant stays,
+        its audio now comes from and goes to the new caller. Only a caller the replaced call's trunk admits may."""
+        target = self._replaced_flow()
+        if target is None:
+            await self._refuse(481, "the call to replace has no room participant here", False)
+            return
+        ours = decision.trunk.sip_trunk_id if decision.trunk is not None else None
+        theirs = target.trunk.sip_trunk_id if target.trunk is not None else None
+        if decision.verdict is not Verdict.ACCEPT or ours != theirs:
+            self.log.info("Replaces refused: admitted by trunk %s, the call is trunk %s's", ours, theirs)
+            await self._refuse(403, "Replaces must come through the replaced call's trunk", False)
+            return
+        self.media_config = target.media_config
+        try:
+            media = await self._open_rtp()
+        except PortsExhausted:
+            await self.call.reject(503, reason="no media port available")
+            raise CallEnd("no RTP port") from None
+        params = await self.call.answer(media)
+        rtp, self.rtp, self.sip = self.rtp, None, None  # they belong to the replaced call from here on
+        assert rtp is not None and target.participant is not None and target.sip is not None
+        replaced = target.sip.call_id
+        attributes = {ATTR_CALL_ID_FULL: self.call.call_id, ATTR_REPLACES: replaced}
+        if ATTR_PHONE_NUMBER in target.participant.spec.attributes:  # not when the rule hides the number
+            attributes[ATTR_PHONE_NUMBER] = _uri_user(self.call.from_.uri)
+        self.log.info("replacing call %s in room %r", replaced, target.room_name)
+        await target.replace_leg(self.call, rtp, media, params, attributes)
+
+    def _replaced_flow(self) -> InboundCallFlow | None:
+        for active in self.services.registry:
+            if (
+                isinstance(active, InboundCallFlow) and active.sip is not None
+                and active.sip.handle == self.call.replaces and active.participant is not None
+            ):  # fmt: skip
+                return active
+        return None
 
     # -- media -------------------------------------------------------------------------------------------------
 

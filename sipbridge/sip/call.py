@@ -73,6 +73,7 @@ class Call(ABC):
         self._remote_allow = frozenset[str]()
         self._timer: SessionTimer | None = None
         self.registration: str | None = None  # inbound: the registration of ours the INVITE came over, if any
+        self.replaces: CallHandle | None = None  # inbound: the call an INVITE with Replaces takes over (RFC 3891)
 
     @property
     def ended(self) -> bool:
@@ -97,6 +98,7 @@ class Call(ABC):
             final_response=self.final_response,
             session_interval=self._timer.interval if self._timer is not None else None,
             registration=self.registration,
+            replaces=self.replaces,
         )
 
     # ---- outputs --------------------------------------------------------------------------------------------

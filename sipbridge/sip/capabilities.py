@@ -8,7 +8,7 @@ from .message import Request, Response, response_to
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY, PRACK"
 SUPPORTED = "timer, replaces, 100rel"
-UNDERSTOOD = frozenset({"timer", "100rel"})
+UNDERSTOOD = frozenset({"timer", "100rel", "replaces"})
 """Require tokens we act on; any other is answered 420."""
 _ALLOWED = frozenset(m.strip() for m in ALLOW.split(","))
 _KNOWN_ELSEWHERE = frozenset({"REGISTER", "SUBSCRIBE", "PUBLISH", "MESSAGE"})

@@ -186,6 +186,8 @@ class InboundCall(SipCall):
         self.offer: SessionDescription | None = info.offer
         """The caller's SDP offer; None for a delayed offer (we offer in the 200, the answer comes in the ACK)."""
         self._registration = info.registration
+        self.replaces: CallHandle | None = info.replaces
+        """The confirmed call this INVITE asks to take over (RFC 3891 Replaces), if any."""
 
     @property
     def source(self) -> Address:

@@ -46,6 +46,7 @@ from .locality import Locality
 from .message import MessageError, Request, Response, parse_message, response_to
 from .offer_answer import MediaSession
 from .registration import TOKEN_PARAM, Registration, RegistrationSpec
+from .replaces import parse_replaces, refusal_status
 from .return_path import response_address, stamp_via
 from .sdp import parse_sdp
 from .settings import SipSettings
@@ -481,6 +482,7 @@ class UserAgent:
             dialog = Dialog.for_uas(request, local_tag)
             sdp = request.sdp
             offer = parse_sdp(sdp) if sdp is not None else None
+            replaces = parse_replaces(request)
         except SipParseError as exc:
             log.info("rejecting INVITE %s: %s", request.call_id, exc)
             tx.respond(response_to(request, exc.status, to_tag=local_tag), now)
@@ -489,11 +491,20 @@ class UserAgent:
         if refusal is not None:
             tx.respond(refusal, now)
             return
+        replaced: Call | None = None
+        if replaces is not None:
+            replaced = self._calls.by_dialog(replaces.call_id, replaces.to_tag)
+            status = refusal_status(replaces, replaced)
+            if status is not None:
+                log.info("INVITE %s: Replaces %s refused with %d", request.call_id, replaces.call_id, status)
+                tx.respond(response_to(request, status, to_tag=local_tag), now)
+                return
         call = AnsweringCall(
             self.locality, self._calls.new_handle(), invite=request, peer=peer, local_tag=local_tag, dialog=dialog,
             offer=offer, tx=tx,
         )  # fmt: skip
         call.registration = self._registration_for(request, peer)
+        call.replaces = replaced.handle if replaced is not None else None
         tx.owner = call
         self._calls.settle(call)
         self._events.append(IncomingCall(call.handle))
