@@ -106,6 +106,15 @@ class TlsConfig:
 
 
 @dataclass(frozen=True)
+class WebSocketConfig:
+    """Ours: SIP over WebSocket (RFC 7118, docs/websocket.md): ``port`` for ws://, ``tls_port`` for wss:// (with
+    the ``tls`` block's certificate)."""
+
+    port: int | None = None
+    tls_port: int | None = None
+
+
+@dataclass(frozen=True)
 class DnsConfig:
     """Ours: RFC 3263 resolution of outbound trunk hosts (docs/dns.md)."""
 
@@ -151,6 +160,7 @@ class Config:
     tls: TlsConfig | None = None
     dns: DnsConfig = DnsConfig()
     registrations: tuple[RegistrationConfig, ...] = ()
+    websocket: WebSocketConfig = WebSocketConfig()
     rtp_port: PortRange = PortRange(10000, 20000)
     listen_ip: str = ""
     use_external_ip: bool = False
@@ -255,6 +265,7 @@ _KNOWN_KEYS = frozenset(
         "tls",
         "dns",
         "registrations",
+        "websocket",
     }
 )
 
@@ -377,6 +388,7 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
         tls=_tls(raw.get("tls")),
         dns=_dns(raw.get("dns")),
         registrations=_registrations(raw.get("registrations")),
+        websocket=_websocket(raw.get("websocket"), has_tls=raw.get("tls") is not None),
         rtp_port=_port_range(raw.get("rtp_port")),
         listen_ip=listen_ip,
         use_external_ip=use_external_ip,
@@ -527,6 +539,18 @@ def _dns(value: Any) -> DnsConfig:
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
         raise ConfigError(f"dns.failover_timeout: {timeout!r} is not a positive number of seconds")
     return DnsConfig(parsed, float(timeout))
+
+
+def _websocket(value: Any, *, has_tls: bool) -> WebSocketConfig:
+    if value is None:
+        return WebSocketConfig()
+    if not isinstance(value, dict):
+        raise ConfigError("websocket: must be a mapping with port and/or tls_port")
+    port = _port(value, "port", 0)
+    tls_port = _port(value, "tls_port", 0)
+    if tls_port and not has_tls:
+        raise ConfigError("websocket.tls_port: wss needs the tls block's certificate (tls.certs)")
+    return WebSocketConfig(port or None, tls_port or None)
 
 
 def _registrations(value: Any) -> tuple[RegistrationConfig, ...]:

@@ -165,6 +165,8 @@ class Bridge:
             tls_ca_file=config.tls.ca_file if config.tls else None,
             tls_client_cert=config.tls.default_client_cert if config.tls else None,
             tls_verify_clients=config.tls.verify_clients if config.tls else None,
+            ws_port=config.websocket.port,
+            wss_port=config.websocket.tls_port,
             dns_servers=config.dns.nameservers,
             failover_timeout=config.dns.failover_timeout,
         )
@@ -188,6 +190,9 @@ class Bridge:
         metrics.watch(self.calls, self.endpoint, asyncio.get_running_loop())
         self.calls.sdp_address = self.endpoint.local_host
         tls = f", TLS on {settings.tls_port}" if settings.tls_port else ""
+        ws = self.endpoint.settings
+        tls += f", WS on {ws.ws_port}" if ws.ws_port else ""
+        tls += f", WSS on {ws.wss_port}" if ws.wss_port else ""
         log.info(
             "SIP: %s on %s:%d%s (advertised %s), RTP ports %s",
             "/".join(settings.transports), self._bind_host(), self.endpoint.port, tls, self.endpoint.local_host,

@@ -292,7 +292,8 @@ class Endpoint:
             tls_client_cert=s.tls_client_cert, tls_verify_clients=s.tls_verify_clients,
             idle_timeout=s.stream_idle_timeout, message_deadline=s.stream_message_deadline,
             max_connections_per_source=s.max_connections_per_source, on_error=self._transport_error,
-            in_use=self._carries_calls, on_connection=self._connection_changed,
+            in_use=self._carries_calls, on_connection=self._connection_changed, ws_port=s.ws_port,
+            wss_port=s.wss_port if s.tls_cert_file else None,
         )  # fmt: skip
         await self.transports.start()
         bound = s.bind_host
@@ -304,8 +305,9 @@ class Endpoint:
             if advertised is None:
                 log.warning("use_external_ip: no STUN server answered; advertising %s", local)
         self.settings = replace(
-            s, port=self.transports.port, tls_port=self.transports.tls_port, advertised_host=advertised
-        )
+            s, port=self.transports.port, tls_port=self.transports.tls_port, advertised_host=advertised,
+            ws_port=self.transports.ws_port, wss_port=self.transports.wss_port,
+        )  # fmt: skip
         local_v6 = primary_local_address(socket.AF_INET6) if bound == "::" else None
         self.ua = UserAgent(self.settings, local_host=local, local_host_v6=local_v6, secret=self.settings.nonce_secret)
         if s.overload_lag > 0:

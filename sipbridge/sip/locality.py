@@ -49,6 +49,10 @@ class Locality:
         """Our listening port for a transport; without a TLS listener, TLS replies come back on the connection."""
         if transport == "TLS" and self.settings.tls_port is not None:
             return self.settings.tls_port
+        if transport == "WS" and self.settings.ws_port is not None:
+            return self.settings.ws_port
+        if transport == "WSS" and self.settings.wss_port is not None:
+            return self.settings.wss_port
         return self.settings.advertised_port or self.settings.port
 
     def _host_towards(self, peer: Address) -> str:

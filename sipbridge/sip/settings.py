@@ -20,6 +20,8 @@ class SipSettings:
     tls_ca_file: str | None = None  # trust anchors for outgoing TLS; None uses the system store
     tls_client_cert: tuple[str, str] | None = None  # (certificate, key) files shown to every TLS peer we call
     tls_verify_clients: str | None = None  # CA file: the TLS listener then requires a client certificate from it
+    ws_port: int | None = None  # SIP over WebSocket (RFC 7118) listener
+    wss_port: int | None = None  # the same over TLS (needs the TLS certificate)
     transports: tuple[str, ...] = ("UDP", "TCP")
     advertised_host: str | None = None  # nat_1_to_1_ip
     advertised_host_v6: str | None = None  # towards IPv6 peers when listening dual-stack (bind_host "::")

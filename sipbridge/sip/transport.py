@@ -23,6 +23,7 @@ from sipbridge.repeated_log import LoopRepeatedEventLog
 from .errors import SipParseError
 from .message import StreamFramer
 from .transaction import Address
+from .websocket import StreamConnection, WebSocketListener
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,8 @@ class Transports:
         on_error: ErrorHandler | None = None,
         in_use: Callable[[Address], bool] | None = None,
         on_connection: ConnectionHandler = lambda peer, is_open: None,
+        ws_port: int | None = None,
+        wss_port: int | None = None,
     ) -> None:
         self.receiver = receiver
         self.on_error = on_error
@@ -169,7 +172,10 @@ class Transports:
         self.idle_timeout = idle_timeout
         self.message_deadline = message_deadline
         self.max_connections_per_source = max_connections_per_source
-        self.connections: dict[Address, _Stream] = {}
+        self.connections: dict[Address, StreamConnection] = {}
+        self.ws_port = ws_port
+        self.wss_port = wss_port
+        self._websockets: list[WebSocketListener] = []
         self._accepted_per_host: Counter[str] = Counter()
         self._refused = LoopRepeatedEventLog(log, "refused SIP connections or streams")
         self._udp: asyncio.DatagramTransport | None = None
@@ -229,7 +235,21 @@ class Transports:
             )
             self._servers.append(server)
             self.tls_port = server.sockets[0].getsockname()[1]
+        for secure, port in ((False, self.ws_port), (True, self.wss_port)):
+            if port is None or (secure and self._server_tls is None):
+                continue
+            listener = WebSocketListener(self, stream_host, port, secure=secure, context=self._server_tls)
+            bound = await listener.start()
+            self._websockets.append(listener)
+            if secure:
+                self.wss_port = bound
+            else:
+                self.ws_port = bound
         self._spawn(self._reap_idle())
+
+    def peer(self, transport: str, host: str, port: int) -> Address:
+        """The Address of a stream peer as a socket reports it."""
+        return Address(transport, unmapped(host), port)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -238,6 +258,8 @@ class Transports:
             server.close()
         for conn in list(self.connections.values()):
             conn.close()
+        for listener in self._websockets:
+            await listener.close()
         if self._udp is not None:
             self._udp.close()
         for server in self._servers:
@@ -270,6 +292,10 @@ class Transports:
         conn = self.connections.get(dest)
         if conn is not None:
             conn.send(data)
+            return
+        if dest.transport in ("WS", "WSS"):  # only the client opens a WebSocket: once it is gone, so is the peer
+            why = f"no {dest.transport} connection from {dest.host}:{dest.port} any more"
+            asyncio.get_running_loop().call_soon(self.report, dest, why)  # not from inside the core's turn
             return
         queued = self._pending.get(dest)
         if queued is not None:

@@ -84,7 +84,7 @@ class UserAgent:
         if source.reliable:
             self.locality.connection_made(source)  # a message that came over a stream proves it is open
         try:
-            message = parse_message(data, stream=source.reliable)
+            message = parse_message(data, stream=source.transport in ("TCP", "TLS"))  # WebSocket frames messages
         except MessageError as exc:
             self.parse_errors += 1
             self.malformed.note(source.host, str(exc), now)

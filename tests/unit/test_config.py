@@ -173,3 +173,20 @@ def test_tls_client_certificates(tmp_path: Path) -> None:
     assert tls.client_cert_for("ST_b") is None
     with pytest.raises(ConfigError, match=r"^tls\.client_certs\[0\]: needs cert_file and key_file"):
         parse_config(f"tls:\n  certs: [{{cert_file: {cert}, key_file: {key}}}]\n  client_certs: [{{}}]\n", {})
+
+
+def test_registrations_and_websocket_blocks() -> None:
+    body = (
+        "registrations:\n  - {registrar: 'sip:pbx.example.com:5080;transport=tcp', username: '1001', password: x,"
+        " trunk: ST_1, expires: 120}\nwebsocket:\n  port: 5066\n"
+    )
+    config = parse_config(body, {})
+    (registration,) = config.registrations
+    assert (registration.name, registration.expires, registration.trunk) == ("1001@pbx.example.com", 120, "ST_1")
+    assert config.websocket.port == 5066 and config.websocket.tls_port is None
+    with pytest.raises(ConfigError, match=r"^registrations\[0\]\.registrar: 'tel:\+1' is not a sip: or sips: URI"):
+        parse_config("registrations:\n  - {registrar: 'tel:+1', username: a}\n", {})
+    with pytest.raises(ConfigError, match=r"^registrations\[0\]\.username: missing"):
+        parse_config("registrations:\n  - {registrar: 'sip:pbx.example.com'}\n", {})
+    with pytest.raises(ConfigError, match=r"^websocket\.tls_port: wss needs"):
+        parse_config("websocket:\n  tls_port: 5067\n", {})
