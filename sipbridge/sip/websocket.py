@@ -86,7 +86,7 @@ class WebSocketListener:
     async def start(self) -> int:
         app = web.Application()
         app.router.add_get("/{path:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.context)
         await site.start()
