@@ -131,9 +131,9 @@ async def s_client(port: int, pki: TestPki, cert: Cert | None) -> str:
     proc.stdin.write(options.encode())
     await proc.stdin.drain()
     try:
-        line = await asyncio.wait_for(proc.stdout.readline(), 15)
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
         while line and not line.startswith(b"SIP/2.0") and b"alert" not in line and b"error" not in line:
-            line = await asyncio.wait_for(proc.stdout.readline(), 15)
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
         return line.decode(errors="replace")
     finally:
         proc.kill()
