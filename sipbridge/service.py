@@ -35,6 +35,7 @@ from sipbridge.ids import NODE_PREFIX, new_id
 from sipbridge.media.ports import PortAllocator
 from sipbridge.psrpc import IOInfoClient, RedisBus
 from sipbridge.psrpc.rpc import UpdateSIPCallStateRequest
+from sipbridge.registrations import Registrations
 from sipbridge.room import LiveKitCredentials
 from sipbridge.sip import Endpoint, SipSettings
 from sipbridge.sip.settings import codecs_from_config
@@ -44,6 +45,8 @@ from sipbridge.store import SIPStore, open_store, store_description
 from sipbridge.store.redis_backend import redis_client
 
 log = logging.getLogger("sipbridge")
+UNREGISTER_WAIT = 5.0
+"""Seconds shutdown waits for registrars to answer our un-REGISTER."""
 
 
 class Bridge:
@@ -62,6 +65,7 @@ class Bridge:
         self.cluster: ClusterNode | None = None
         self._bus: RedisBus | None = None
         self._io: IOInfoClient | None = None
+        self.registrations: Registrations | None = None
 
     def _bind_host(self) -> str:
         return self.config.listen_ip or "0.0.0.0"
@@ -165,6 +169,13 @@ class Bridge:
             tls_port=config.tls.port_listen if config.tls else None,
             tls_cert_file=config.tls.cert_file if config.tls else None,
             tls_key_file=config.tls.key_file if config.tls else None,
+            tls_ca_file=config.tls.ca_file if config.tls else None,
+            tls_client_cert=config.tls.default_client_cert if config.tls else None,
+            tls_verify_clients=config.tls.verify_clients if config.tls else None,
+            ws_port=config.websocket.port,
+            wss_port=config.websocket.tls_port,
+            dns_servers=config.dns.nameservers,
+            failover_timeout=config.dns.failover_timeout,
         )
         self.calls = CallServices(
             config=config,
@@ -185,9 +196,16 @@ class Bridge:
         self.stats.watch(self.health.available, lambda: cpu.load)
         self.endpoint = Endpoint(settings, inbound_handler(self.calls))
         await self.endpoint.start()
+        self.registrations = Registrations(config.registrations, self.endpoint)
+        self.calls.registration_trunk = self.registrations.trunk_for
+        self.health.registrations = self.registrations.report
+        self.registrations.start()
         metrics.watch(self.calls, self.endpoint, asyncio.get_running_loop())
         self.calls.sdp_address = await self._media_address(self.endpoint.local_host)
         tls = f", TLS on {settings.tls_port}" if settings.tls_port else ""
+        ws = self.endpoint.settings
+        tls += f", WS on {ws.ws_port}" if ws.ws_port else ""
+        tls += f", WSS on {ws.wss_port}" if ws.wss_port else ""
         log.info(
             "SIP: %s on %s:%d%s (advertised %s), RTP ports %s (advertised %s)",
             "/".join(settings.transports), self._bind_host(), self.endpoint.port, tls, self.endpoint.local_host,
@@ -227,6 +245,8 @@ class Bridge:
         """Take no new calls (INVITEs get 503, the cluster node leaves the outbound queue) and wait, up to
         ``drain_timeout``, for the calls in progress to end."""
         self.health.state = State.DRAINING
+        if self.registrations is not None:
+            await self.registrations.stop(UNREGISTER_WAIT)  # registrars stop sending calls here
         if self.calls is None:
             return
         self.calls.draining = True
@@ -255,6 +275,9 @@ class Bridge:
         if self._bus is not None:
             await self._bus.close()
             self._bus = None
+        if self.registrations is not None:
+            await self.registrations.stop(UNREGISTER_WAIT)
+            self.registrations = None
         if self.endpoint is not None:
             await self.endpoint.close()
             self.endpoint = None

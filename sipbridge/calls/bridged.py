@@ -111,6 +111,7 @@ class BridgedCall:
         self._transferring = False
         self._created_ns = time.time_ns()
         self._started_ns = 0
+        self._leg_changed = asyncio.Event()  # another SIP leg took this call's place (RFC 3891 Replaces)
 
     @property
     def room_name(self) -> str:
@@ -139,10 +140,15 @@ class BridgedCall:
         """The call's audio between the RTP session and the room, the room side at `room_rate`."""
         assert self.rtp is not None
         self.audio = CallAudio(room_rate)
-        self.rtp.source = self.audio.next_frame_for_phone
-        self.rtp.sink = self.audio.from_phone
-        self.rtp.on_digit = self._digit_from_phone
-        self.rtp.on_media_lost = self._on_media_lost
+        self._hook(self.rtp)
+
+    def _hook(self, rtp: RtpSession) -> None:
+        """Connect an RTP session to the call's audio, DTMF and media-loss handling."""
+        assert self.audio is not None
+        rtp.source = self.audio.next_frame_for_phone
+        rtp.sink = self.audio.from_phone
+        rtp.on_digit = self._digit_from_phone
+        rtp.on_media_lost = self._on_media_lost
 
     def rtp_packets(self) -> dict[tuple[str, str], int]:
         """The call's RTP packets so far by (op, payload name), for the metrics."""
@@ -281,19 +287,27 @@ class BridgedCall:
         """A provisional response to our INVITE (outbound calls)."""
 
     async def _in_call(self, max_call_duration: float | None) -> None:
-        """Hold the call until the phone, the room, the media or the duration limit ends it; raises CallEnd."""
+        """Hold the call until the phone, the room, the media or the duration limit ends it; raises CallEnd. A
+        replacement leg (``replace_leg``) takes over the phone side without ending it."""
         assert self.participant is not None and self.sip is not None
         # LiveKit caps a call at 24 h whatever the trunk or request says.
         limit = min(max_call_duration or DEFAULT_MAX_CALL_DURATION, DEFAULT_MAX_CALL_DURATION)
-        outcome = await first(
-            {
-                "phone": self.sip.wait_ended(),
-                "room": self.participant.wait_ended(),
-                "media": asyncio.shield(self._media_lost),
-                "rpc": asyncio.shield(self._hangup_asked),
-            },
-            limit,
-        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while True:
+            self._leg_changed.clear()
+            outcome = await first(
+                {
+                    "phone": self.sip.wait_ended(),
+                    "room": self.participant.wait_ended(),
+                    "media": asyncio.shield(self._media_lost),
+                    "rpc": asyncio.shield(self._hangup_asked),
+                    "replaced": self._leg_changed.wait(),
+                },
+                max(0.0, deadline - loop.time()),
+            )
+            if outcome != "replaced" and not (outcome == "phone" and self._leg_changed.is_set()):
+                break
         if outcome == "rpc":
             await self.sip.bye(self._hangup_asked.result())
             raise CallEnd("hung up by the room (lk.sip.EndCall): sent BYE", success("rpc"))
@@ -309,6 +323,29 @@ class BridgedCall:
         if outcome == "timeout":
             raise CallEnd("max_call_duration reached: sent BYE", success("max-call-duration"))
         raise CallEnd(f"media {self._media_lost.result()}: sent BYE", indeterminate("media-timeout"))
+
+    # -- replacement (RFC 3891) --------------------------------------------------------------------------------
+
+    async def replace_leg(
+        self, sip: SipCall, rtp: RtpSession, media: MediaSession, params: MediaParams, attributes: dict[str, str]
+    ) -> None:
+        """An answered INVITE with Replaces takes this call's place: its RTP session carries the call's audio from
+        now on, the participant stays (its ``attributes`` updated), and the replaced leg gets BYE."""
+        old_sip, old_rtp = self.sip, self.rtp
+        self.sip, self.rtp, self.media = sip, rtp, media
+        self._hook(rtp)
+        self._start_media(params)
+        self._tasks.append(asyncio.create_task(self._sip_events(), name=f"sip-events-{sip.call_id}"))
+        self._leg_changed.set()
+        self.log.identify(sipCallID=sip.call_id)
+        self.log.info("replaced: %s takes over from %s", sip.call_id, old_sip.call_id if old_sip else "-")
+        if old_rtp is not None:
+            old_rtp.on_media_lost = lambda reason: None
+            await old_rtp.close()
+        if old_sip is not None and not old_sip.ended:
+            self._tasks.append(asyncio.create_task(old_sip.bye(), name=f"bye-{old_sip.call_id}"))
+        if self.participant is not None and attributes:
+            await self.participant.update_attributes(attributes)
 
     # -- transfer ----------------------------------------------------------------------------------------------
 

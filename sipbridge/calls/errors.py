@@ -11,18 +11,22 @@ from sipbridge.sip_failures import code_for_sip_status
 
 
 class CallError(Exception):
-    def __init__(self, code: str, message: str, *, sip_status: int | None = None, sip_reason: str = "") -> None:
+    def __init__(
+        self, code: str, message: str, *, sip_status: int | None = None, sip_reason: str = "", worded: bool = True
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.sip_status = sip_status
         """The final SIP status that decided the failure, if one did."""
         self.sip_reason = sip_reason
+        self.worded = worded
+        """False when the fronts should word the message as LiveKit words a SIP status."""
 
     @classmethod
-    def from_sip_status(cls, status: int, reason: str = "") -> CallError:
-        """A call failed with a final SIP status: LiveKit's code for it (the fronts word the message as LiveKit
-        does)."""
-        return cls(
-            code_for_sip_status(status), f"sip status {status} {reason}".rstrip(), sip_status=status, sip_reason=reason
-        )
+    def from_sip_status(cls, status: int, reason: str = "", text: str | None = None) -> CallError:
+        """A call failed with a final SIP status: LiveKit's code for it; the message is `text`, or when None
+        the fronts word it as LiveKit does (``sip status: 486: Busy Here``)."""
+        message = text or f"sip status {status} {reason}".rstrip()
+        code = code_for_sip_status(status)
+        return cls(code, message, sip_status=status, sip_reason=reason, worded=text is not None)

@@ -20,7 +20,7 @@ from livekit.protocol.sip import SIPCallDirection, SIPInboundTrunkInfo
 
 from dispatch.call import InboundCall as DispatchCall
 from dispatch.decide import Decision, Verdict
-from dispatch.evaluate import ATTR_CALL_STATUS, CallDispatch
+from dispatch.evaluate import ATTR_CALL_ID_FULL, ATTR_CALL_STATUS, ATTR_PHONE_NUMBER, CallDispatch
 from sipbridge.calls.bridged import (
     DEFAULT_ROOM_RATE,
     BridgedCall,
@@ -60,6 +60,8 @@ _REFUSALS = {
     Verdict.WRONG_PIN: client_error("wrong-pin"),
 }
 """How the metrics name a refused INVITE, by the decision's verdict (a conflict is a dispatch error)."""
+ATTR_REPLACES = "sip.replaces"
+"""Ours: set on a participant whose call was taken over by an INVITE with Replaces: the replaced leg's Call-ID."""
 
 
 def _uri_user(uri: Uri) -> str:
@@ -74,8 +76,11 @@ def _uri_host(uri: Uri) -> str:
     return uri.host if isinstance(uri, SipUri) else ""
 
 
-def dispatch_call_for(invite: Request, source_host: str, lk_call_id: str) -> DispatchCall:
-    """What `dispatch` needs to know of an INVITE to decide it (pure, so the robustness fuzzer drives it)."""
+def dispatch_call_for(
+    invite: Request, source_host: str, lk_call_id: str, registered_trunk_id: str = ""
+) -> DispatchCall:
+    """What `dispatch` needs to know of an INVITE to decide it (pure, so the robustness fuzzer drives it).
+    ``registered_trunk_id``: the trunk named by the registration of ours the INVITE came over."""
     to_uri = invite.to.uri
     return DispatchCall(
         called_number=_uri_user(to_uri) or _uri_user(invite.uri),
@@ -87,6 +92,7 @@ def dispatch_call_for(invite: Request, source_host: str, lk_call_id: str) -> Dis
         lk_call_id=lk_call_id,
         sip_call_id=invite.call_id,
         headers=list(invite.headers),
+        registered_trunk_id=registered_trunk_id,
     )
 
 
@@ -143,7 +149,10 @@ class InboundCallFlow(BridgedCall):
             self.stats.ended(ending)
 
     async def _run(self) -> None:
-        info = dispatch_call_for(self.call.request, self.call.source.host, self.lk_call_id)
+        registered = self.services.registration_trunk(self.call.registration) if self.call.registration else ""
+        if self.call.registration:
+            self.log.info("sent over registration %s: admitted by trunk %s", self.call.registration, registered or "-")
+        info = dispatch_call_for(self.call.request, self.call.source.host, self.lk_call_id, registered)
         decision = await self.services.decider.decide(info)
         self.stats.checked()
         if decision.verdict in (Verdict.ACCEPT, Verdict.REQUEST_PIN):
@@ -158,6 +167,9 @@ class InboundCallFlow(BridgedCall):
                 f"Call-ID {info.sip_call_id}",
             )
         if not await self._admit(decision):
+            return
+        if self.call.replaces is not None:
+            await self._take_over(decision)
             return
         await self._open_media(decision)
         if decision.verdict is Verdict.REQUEST_PIN:
@@ -247,6 +259,49 @@ class InboundCallFlow(BridgedCall):
         if dispatch.krisp_enabled:
             self.log.info("feature KRISP_ENABLED: noise suppression on the caller's audio")
         return dispatch
+
+    # -- INVITE with Replaces (RFC 3891) -------------------------------------------------------------------------
+
+    async def _take_over(self, decision: Decision) -> None:
+        """Answer an INVITE that replaces one of our calls and hand its leg to that call: the participant stays,
+        its audio now comes from and goes to the new caller. Only a caller the replaced call's trunk admits may."""
+        target = self._replaced_flow()
+        if target is None:
+            await self._refuse(481, "the call to replace has no room participant here", False)
+            self.stats.refused(client_error("no-call-to-replace"))
+            return
+        ours = decision.trunk.sip_trunk_id if decision.trunk is not None else None
+        theirs = target.trunk.sip_trunk_id if target.trunk is not None else None
+        if decision.verdict is not Verdict.ACCEPT or ours != theirs:
+            self.log.info("Replaces refused: admitted by trunk %s, the call is trunk %s's", ours, theirs)
+            await self._refuse(403, "Replaces must come through the replaced call's trunk", False)
+            self.stats.refused(client_error("forbidden"))
+            return
+        self.media_config = target.media_config
+        try:
+            media = await self._open_rtp()
+        except PortsExhausted:
+            await self.call.reject(503, reason="no media port available")
+            raise CallEnd("no RTP port", server_error("media-failed")) from None
+        params = await self.call.answer(media)
+        rtp, self.rtp, self.sip = self.rtp, None, None  # they belong to the replaced call from here on
+        assert rtp is not None and target.participant is not None and target.sip is not None
+        replaced = target.sip.call_id
+        attributes = {ATTR_CALL_ID_FULL: self.call.call_id, ATTR_REPLACES: replaced}
+        if ATTR_PHONE_NUMBER in target.participant.spec.attributes:  # not when the rule hides the number
+            attributes[ATTR_PHONE_NUMBER] = _uri_user(self.call.from_.uri)
+        self.log.info("replacing call %s in room %r", replaced, target.room_name)
+        await target.replace_leg(self.call, rtp, media, params, attributes)
+        raise CallEnd(f"took over call {replaced}: its flow carries this leg now", success("replaced"))
+
+    def _replaced_flow(self) -> InboundCallFlow | None:
+        for active in self.services.registry:
+            if (
+                isinstance(active, InboundCallFlow) and active.sip is not None
+                and active.sip.handle == self.call.replaces and active.participant is not None
+            ):  # fmt: skip
+                return active
+        return None
 
     # -- media -------------------------------------------------------------------------------------------------
 

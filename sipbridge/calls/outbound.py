@@ -29,11 +29,10 @@ from sipbridge.media.ports import PortsExhausted
 from sipbridge.media.tones import dial_tone
 from sipbridge.room import ParticipantSpec, RoomConnectError
 from sipbridge.room.token import LiveKitCredentials
-from sipbridge.sip import CallFailed, CallProgress, Endpoint, MediaParams, SipParseError
+from sipbridge.sip import Address, CallFailed, CallProgress, Endpoint, MediaParams, SipParseError
 from sipbridge.sip.auth import Credentials
 from sipbridge.sip.sdp import parse_sdp
-from sipbridge.sip.transaction import address_for
-from sipbridge.sip.uri import NameAddr, parse_uri
+from sipbridge.sip.uri import NameAddr, SipUri, parse_uri
 from sipbridge.stats import Termination, client_error, refused_by_peer, server_error, status_label, success
 
 log = logging.getLogger("sipbridge.calls.outbound")
@@ -161,18 +160,20 @@ class OutboundCallFlow(BridgedCall):
         credentials = Credentials(plan.username, plan.password) if plan.username else None
         headers = plan.invite_headers(participant.attributes)
         # The INVITE goes to the trunk's address whatever the Request-URI names (sip_request_uri may name
-        # another host: the trunk is the next hop).
-        trunk = parse_uri(f"sip:{plan.address}")
+        # another host: the trunk is the next hop), at the targets RFC 3263 finds for it, best first.
+        targets = await self._targets()
         self.sip = sip = await self.endpoint.place_call(
             addressing.request_uri,
             media,
             from_uri=addressing.from_,
             display_name=addressing.from_display,
             to=NameAddr(parse_uri(addressing.to), addressing.to_display),
-            destination=address_for(trunk, plan.transport_name),
+            destination=targets[0],
+            alternatives=targets[1:],
             transport=plan.transport_name,
             credentials=credentials,
             headers=headers,
+            client_cert=self._client_cert(),
         )
         self.log.identify(sipCallID=sip.call_id)
         self.stats.invite_sent()
@@ -200,6 +201,9 @@ class OutboundCallFlow(BridgedCall):
             status = failure.status or 500
             reason = response.reason if response is not None and response.status == status else ""
             self.stats.invite_failed(status_label(status, reason))
+            if failure.detail:  # the carrier could not be reached: say which trunk and why
+                text = f"trunk {plan.trunk_id or plan.address}: {failure.detail}"
+                raise CallError.from_sip_status(status, reason, text) from None
             raise CallError.from_sip_status(status, reason) from None
         self.stats.accepted()
         self._count_answer_sdp(sip.final_response.body if sip.final_response is not None else b"")
@@ -222,6 +226,28 @@ class OutboundCallFlow(BridgedCall):
         except SipParseError:
             codecs = []  # offer/answer took it, so it parsed there; nothing to count if not
         self.stats.sdp(None, body, codecs)
+
+    async def _targets(self) -> list[Address]:
+        """Where the INVITE may go, best first: the trunk's address resolved by RFC 3263 (NAPTR when the trunk's
+        transport is automatic, SRV, then A/AAAA)."""
+        plan = self.plan
+        explicit = plan.transport_name if plan.transport else None
+        try:
+            trunk = parse_uri(f"sip:{plan.address}")
+            targets = await self.endpoint.resolve(trunk, explicit) if isinstance(trunk, SipUri) else []
+        except SipParseError:
+            targets = []
+        if not targets:
+            text = f"trunk {plan.trunk_id or plan.address}: cannot resolve {plan.address!r}"
+            raise CallError.from_sip_status(503, "Service Unavailable", text)
+        if len(targets) > 1:
+            self.log.info("trunk address %s: targets %s", plan.address, ", ".join(_target(t) for t in targets))
+        return targets
+
+    def _client_cert(self) -> tuple[str, str] | None:
+        """The certificate configured for this trunk (mutual TLS), if one is named for it."""
+        tls = self.services.config.tls
+        return tls.client_cert_for(self.plan.trunk_id) if tls is not None else None
 
     def _on_answered(self, params: MediaParams) -> None:
         assert self.audio is not None
@@ -248,3 +274,7 @@ def _failed_dial(error: CallError) -> Termination:
     if error.sip_status is not None:
         return refused_by_peer(error.sip_status, error.sip_reason)
     return server_error("invite-failed")
+
+
+def _target(peer: Address) -> str:
+    return f"{peer.transport.lower()}:{peer.host}:{peer.port}"

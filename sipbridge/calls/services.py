@@ -65,6 +65,8 @@ class CallServices:
     """Set on SIGTERM: calls in progress go on, new ones are refused (503)."""
     report_state: StateReporter | None = None
     """Where calls report their state as they go (cluster mode: livekit-server's UpdateSIPCallState)."""
+    registration_trunk: Callable[[str], str] = lambda name: ""
+    """The inbound trunk named by a registration of ours (calls sent over it are admitted by that trunk)."""
 
     @property
     def at_capacity(self) -> bool:

@@ -160,10 +160,13 @@ class PsrpcError(Exception):
         return cls.with_details(sip_status_code(code), text or sip_status_text(detail), detail)
 
     @classmethod
-    def from_failure(cls, code: str, message: str, sip_status: int | None, sip_reason: str) -> PsrpcError:
-        """The error for a failed operation: with a final SIP status as LiveKit sends that, else `code` itself."""
+    def from_failure(
+        cls, code: str, message: str, sip_status: int | None, sip_reason: str, *, worded: bool = True
+    ) -> PsrpcError:
+        """The error for a failed operation: with a final SIP status as LiveKit sends that (worded as LiveKit
+        words it unless `worded`), else `code` itself."""
         if sip_status is not None:
-            return cls.from_sip_status(sip_status, sip_reason)
+            return cls.from_sip_status(sip_status, sip_reason, message if worded else None)
         return cls(code, message)
 
     @property

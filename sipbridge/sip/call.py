@@ -73,6 +73,8 @@ class Call(ABC):
         self._our_reinvite: Request | None = None  # our re-INVITE, until its final response
         self._remote_allow = frozenset[str]()
         self._timer: SessionTimer | None = None
+        self.registration: str | None = None  # inbound: the registration of ours the INVITE came over, if any
+        self.replaces: CallHandle | None = None  # inbound: the call an INVITE with Replaces takes over (RFC 3891)
 
     @property
     def ended(self) -> bool:
@@ -96,6 +98,8 @@ class Call(ABC):
             media=self.media.current if self.media is not None else None,
             final_response=self.final_response,
             session_interval=self._timer.interval if self._timer is not None else None,
+            registration=self.registration,
+            replaces=self.replaces,
         )
 
     # ---- outputs --------------------------------------------------------------------------------------------
@@ -125,7 +129,7 @@ class Call(ABC):
             return
         self.state = CallState.ENDED
         self.deadlines.clear()
-        self._emit(CallEnded(self.handle, reason, status, by_remote, self.final_response))
+        self._emit(CallEnded(self.handle, reason, status, by_remote, self.final_response, self.peer))
 
     def _require(self, action: str, *states: CallState, why: str = "") -> None:
         if self.state not in states:
