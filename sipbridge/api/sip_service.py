@@ -64,6 +64,7 @@ from sipbridge.api import listing, updates
 from sipbridge.api.auth import Authenticator, Grant
 from sipbridge.api.twirp import MAX_BODY, Method, TwirpError, TwirpService
 from sipbridge.calls.control import CallControl
+from sipbridge.calls.errors import CallError
 from sipbridge.ids import SIP_CALL_PREFIX, SIP_DISPATCH_RULE_PREFIX, SIP_TRUNK_PREFIX, new_id
 from sipbridge.psrpc.errors import PsrpcError
 from sipbridge.store import SIPStore, StoreError
@@ -124,8 +125,9 @@ class SIPService:
                 return await handler(message)
             except DispatchError as e:
                 raise TwirpError(e.code, e.message) from e
-            except PsrpcError as e:
-                raise TwirpError(e.twirp_code(), e.message, e.twirp_meta()) from e
+            except CallError as e:
+                failure = PsrpcError.from_failure(e.code, e.message, e.sip_status, e.sip_reason, worded=e.worded)
+                raise TwirpError(failure.twirp_code(), failure.message, failure.twirp_meta()) from e
             except StoreError as e:
                 raise TwirpError("unavailable", f"storage unavailable: {e}") from e
 

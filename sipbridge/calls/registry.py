@@ -6,7 +6,7 @@ A front that routes requests to the node holding a call (the cluster mode's per-
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -68,3 +68,6 @@ class CallRegistry:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+    def __iter__(self) -> Iterator[ActiveCall]:
+        return iter(list(self._by_id.values()))

@@ -92,6 +92,8 @@ class MediaStream:
         self.last_rtp_at: float | None = None
         self.rejected = 0
         """Datagrams dropped: malformed, failing SRTP, from another payload type or a foreign SSRC."""
+        self._received_by_kind = {"audio": 0, "event": 0, "comfort noise": 0}
+        self._events_sent = 0
         self._audio_ssrc: int | None = None
         self._audio_heard = now
 
@@ -110,6 +112,7 @@ class MediaStream:
             if not self._audio_ssrc_admits(packet.ssrc, now):
                 self.rejected += 1
                 return False
+            self._received_by_kind["audio"] += 1
             self._jitter.push(
                 packet.ssrc,
                 packet.sequence_number,
@@ -125,9 +128,12 @@ class MediaStream:
             except ValueError:
                 self.rejected += 1
                 return False
+            self._received_by_kind["event"] += 1
             if digit is not None:
                 self._digits.append(digit)
-        elif pt != 13:  # comfort noise (RFC 3389) shows the peer is alive; anything else is not ours
+        elif pt == 13:  # comfort noise (RFC 3389) shows the peer is alive
+            self._received_by_kind["comfort noise"] += 1
+        else:  # not ours
             self.rejected += 1
             return False
         self.received.on_packet(packet.ssrc, packet.sequence_number, packet.timestamp, now, self.codec.clock_rate)
@@ -208,6 +214,7 @@ class MediaStream:
                 self._event_timestamp = self._timestamp
             event_pt = self.config.dtmf_payload_type or 0
             datagram = self._packet(event_pt, queued.marker, self._event_timestamp, queued.payload)
+            self._events_sent += 1
             self._talkspurt_start = True  # audio after an event starts a new talkspurt
         else:
             audio = pcm if queued is None else queued
@@ -228,6 +235,14 @@ class MediaStream:
         self.sent.on_packet(len(payload), timestamp)
         datagram = header + payload
         return self._srtp.protect(datagram) if self._srtp else datagram
+
+    def packet_counts(self) -> dict[tuple[str, str], int]:
+        """RTP packets so far by (``recv``/``send``, payload name), as the Go service labels its packet counter."""
+        names = {"audio": self.codec.name, "event": "telephone-event", "comfort noise": "CN"}
+        counts = {("recv", names[kind]): n for kind, n in self._received_by_kind.items() if n}
+        sent = {self.codec.name: self.sent.packets - self._events_sent, "telephone-event": self._events_sent}
+        counts |= {("send", name): n for name, n in sent.items() if n}
+        return counts
 
     def rtcp_report(self, now: float, unix_time: float, bye: bool = False) -> bytes:
         report = build_report(self.ssrc, self.config.cname, self.sent, self.received, now, unix_time, bye)

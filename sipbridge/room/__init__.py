@@ -6,7 +6,7 @@ transport       the config's `room_transport` and create_participant(): "sdk" or
 sdk_participant the transport on the livekit rtc SDK
 lean            the transport of our own: aiortc for ICE, DTLS-SRTP and data channels, media on our cadence
 token           the join token: kind SIP, identity, attributes, room configuration (agent dispatch)
-sink            the AudioSink seam towards the media mixer, and MixerSink over a call's Mixer
+sink            the AudioSink seam towards the media mixer (a call's CallAudio is the sink)
 ffi_router      O(1) delivery of our audio FFI events, ahead of the SDK's O(N^2) fan-out (SDK transport)
 processing      the media-processor hook on the caller's audio and its self-hosted filling (WebRTC noise suppression)
 rpc             room RPC: invocations, errors, handlers
@@ -19,7 +19,7 @@ from sipbridge.room.endings import EndReason
 from sipbridge.room.participant import CALL_STATUS_ATTRIBUTE, FRAME_MS, CallStatus, RoomConnectError, RoomParticipant
 from sipbridge.room.processing import MediaProcessor, NoiseSuppressor, processor_for_call
 from sipbridge.room.rpc import RpcError, RpcHandler, RpcInvocation
-from sipbridge.room.sink import AudioInput, AudioSink, MixerSink, TrackKey
+from sipbridge.room.sink import AudioInput, AudioSink, TrackKey
 from sipbridge.room.token import LiveKitCredentials, ParticipantSpec, sip_participant_token
 from sipbridge.room.transport import DEFAULT_ROOM_TRANSPORT, ROOM_TRANSPORTS, RoomTransport, create_participant
 
@@ -34,7 +34,6 @@ __all__ = [
     "EndReason",
     "LiveKitCredentials",
     "MediaProcessor",
-    "MixerSink",
     "NoiseSuppressor",
     "ParticipantSpec",
     "RoomConnectError",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 import urllib.request
@@ -99,15 +100,24 @@ class BridgeProcess:
     def health_url(self) -> str:
         return f"http://{LOOPBACK}:{self.health_port}/"
 
+    def metrics_text(self) -> str:
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{self.metrics_port}/metrics", timeout=5) as response:
+            return str(response.read().decode())
+
     def metrics(self) -> dict[str, float]:
         """The bridge's Prometheus samples without labels (e.g. ``sipbridge_active_calls``)."""
-        with urllib.request.urlopen(f"http://{LOOPBACK}:{self.metrics_port}/metrics", timeout=5) as response:
-            text = response.read().decode()
+        return {name: value for (name, labels), value in self.labelled_metrics().items() if not labels}
+
+    def labelled_metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """Every Prometheus sample, by name and labels: ``(name, frozenset({("dir", "in"), ...}))``."""
         samples = {}
-        for line in text.splitlines():
-            name, _, value = line.partition(" ")
-            if line and not line.startswith("#") and "{" not in name:
-                samples[name] = float(value)
+        for line in self.metrics_text().splitlines():
+            if not line or line.startswith("#"):
+                continue
+            series, _, value = line.rpartition(" ")
+            name, _, labels = series.partition("{")
+            pairs = re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels)
+            samples[(name, frozenset(pairs))] = float(value)
         return samples
 
     def start(self) -> None:
