@@ -82,7 +82,7 @@ class RecordingSink:
         """Waits until the `freq` Hz tone from `identity` is heard in the frames recorded after frame `since`."""
 
         def heard() -> bool:
-            frames = self.heard_from(identity)[since:]
+            frames = self.heard_from(identity)[since:][-30:]  # the last half second or more
             return bool(frames) and sounds_like(np.concatenate(frames), rate, freq)
 
         try:
