@@ -129,8 +129,8 @@ class LeanParticipant(RoomParticipant):
         self._session = session
         try:
             await session.join(self.credentials.ws_url, self._token, attributes)
-        except BaseException:
-            await session.close(leave=False)
+        except BaseException:  # cancelled by our leave() too: the server hears it then
+            await session.close(leave=self.end_reason is EndReason.LEFT)
             raise
         return session
 

@@ -354,9 +354,9 @@ class RoomSession:
 
     def _report(self, loss: Loss) -> None:
         """The first loss of the current signalling connection counts; requests waiting on it get no answer."""
+        self._rejoin = self._rejoin or loss.rejoin
         if self._lost.done() or self._closed:
             return
-        self._rejoin = self._rejoin or loss.rejoin
         self._lost.set_result(loss)
         for waiter in self._requests.values():
             if not waiter.done():
