@@ -12,19 +12,19 @@ from dispatch.outbound import OutboundPlan
 from sipbridge.calls.errors import CallError
 from sipbridge.calls.outbound import CreatedParticipant, OutboundCallFlow
 from sipbridge.calls.registry import ActiveCall
+from sipbridge.calls.seams import Dialler
 from sipbridge.calls.services import CallServices
-from sipbridge.sip import Endpoint
 
 
 class CallControl:
-    def __init__(self, services: CallServices, endpoint: Endpoint) -> None:
+    def __init__(self, services: CallServices, dialler: Dialler) -> None:
         self.services = services
-        self.endpoint = endpoint
+        self.dialler = dialler
         self._outbound: set[asyncio.Task[None]] = set()
 
     async def create_participant(self, plan: OutboundPlan) -> CreatedParticipant:
         """Place an outbound call; see `OutboundCallFlow.start`. Raises CallError."""
-        flow = OutboundCallFlow(self.services, self.endpoint, plan)
+        flow = OutboundCallFlow(self.services, self.dialler, plan)
         created = await flow.start()
         if flow.task is not None:
             self._outbound.add(flow.task)

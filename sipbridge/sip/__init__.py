@@ -1,8 +1,8 @@
 """sipbridge's SIP stack: a sans-IO RFC 3261 core (``UserAgent``) and its asyncio edge (``Endpoint``)."""
 
-from .auth import Credentials, Verdict
+from .auth import DigestCredentials, DigestVerdict
 from .call_state import CallInfo, CallState
-from .endpoint import CallFailed, Endpoint, InboundCall, OutboundCall, SipCall
+from .endpoint import CallFailed, Endpoint, InboundLeg, OutboundLeg, SipLeg
 from .errors import LocalProtocolError, SipParseError
 from .events import (
     CallAcked,
@@ -31,23 +31,23 @@ __all__ = [
     "CallInfo",
     "CallProgress",
     "CallState",
-    "Credentials",
+    "DigestCredentials",
+    "DigestVerdict",
     "DtmfReceived",
     "Encryption",
     "Endpoint",
     "Event",
-    "InboundCall",
+    "InboundLeg",
     "IncomingCall",
     "LocalProtocolError",
     "MediaParams",
     "MediaSession",
     "MediaUpdated",
     "NegotiationError",
-    "OutboundCall",
-    "SipCall",
+    "OutboundLeg",
+    "SipLeg",
     "SipParseError",
     "SipSettings",
     "TransferProgress",
     "UserAgent",
-    "Verdict",
 ]

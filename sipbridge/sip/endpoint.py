@@ -1,5 +1,5 @@
-"""The asyncio surface the call flows use: an ``Endpoint`` owning sockets and the clock, and one object per call
-(``InboundCall``, ``OutboundCall``) that names its call in the core by ``CallHandle``.
+"""The asyncio surface the call flows use: an ``Endpoint`` owning sockets and the clock, and one SIP leg per call
+(``InboundLeg``: an INVITE we answer; ``OutboundLeg``: one we sent) that names its call in the core by ``CallHandle``.
 
 Every action runs the sans-IO core synchronously, then flushes its output and re-arms the single timer, so
 there is exactly one place where time and sockets meet the state machines. What the transports see of stream
@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from sipbridge.netaddr import address_in, interface_addresses
 
-from .auth import Credentials, DigestCheck
+from .auth import DigestCheck, DigestCredentials
 from .call_state import CallState
 from .errors import SipParseError
 from .events import (
@@ -59,9 +59,10 @@ class CallFailed(Exception):
         self.detail = detail
 
 
-class SipCall:
-    """Shared by inbound and outbound calls: events, hang-up, transfer, DTMF. Reads and acts through the
-    endpoint's user agent by the call's handle."""
+class SipLeg:
+    """Shared by inbound and outbound legs: events, hang-up, transfer, DTMF. Reads and acts through the
+    endpoint's user agent by the call's handle. Actions that only send are plain methods; those that wait for
+    the peer are coroutines."""
 
     def __init__(self, endpoint: Endpoint, handle: CallHandle) -> None:
         assert endpoint.ua is not None  # calls exist once the endpoint has started
@@ -75,11 +76,6 @@ class SipCall:
         self._ended: asyncio.Future[CallEnded] = asyncio.get_running_loop().create_future()
         self._answered: asyncio.Future[MediaParams] = asyncio.get_running_loop().create_future()
         self._transfer: asyncio.Future[TransferProgress] | None = None
-
-    @property
-    def media(self) -> MediaParams | None:
-        """The negotiated media while the call lasts."""
-        return None if self.ended else self._ua.call_info(self.handle).media
 
     @property
     def final_response(self) -> Response | None:
@@ -137,17 +133,17 @@ class SipCall:
             return transfer.result()
         raise CallFailed("ended during transfer", None)
 
-    async def hold(self) -> None:
+    def hold(self) -> None:
         """re-INVITE with ``sendonly``; the outcome arrives as MediaUpdated (direction ``sendonly``)."""
         self._require_dialog(confirmed=True)
         self._endpoint.run(lambda now: self._ua.reinvite(self.handle, now, direction="sendonly"))
 
-    async def unhold(self) -> None:
+    def unhold(self) -> None:
         """re-INVITE with ``sendrecv``; the outcome arrives as MediaUpdated."""
         self._require_dialog(confirmed=True)
         self._endpoint.run(lambda now: self._ua.reinvite(self.handle, now, direction="sendrecv"))
 
-    async def send_dtmf(self, digit: str, duration_ms: int = 250) -> None:
+    def send_dtmf(self, digit: str, duration_ms: int = 250) -> None:
         """One digit by SIP INFO (application/dtmf-relay); RFC 4733 events are the media layer's."""
         self._require_dialog()
         self._endpoint.run(lambda now: self._ua.send_info(self.handle, digit, now, duration_ms=duration_ms))
@@ -177,8 +173,8 @@ class SipCall:
                 self._ended.set_result(event)
 
 
-class InboundCall(SipCall):
-    """An INVITE handed to the incoming-call handler."""
+class InboundLeg(SipLeg):
+    """The leg of an INVITE we received, handed to the incoming-call handler."""
 
     def __init__(self, endpoint: Endpoint, handle: CallHandle) -> None:
         super().__init__(endpoint, handle)
@@ -216,52 +212,55 @@ class InboundCall(SipCall):
             raise CallFailed(self._ended.result().reason, None)
         return self._ua.authenticate(self.handle, username, password, realm)
 
-    async def challenge(self, *, proxy: bool = False, stale: bool = False, realm: str | None = None) -> None:
-        """401/407 (in ``realm``, else the stack's); the authorised retry arrives as a new InboundCall."""
+    def challenge(self, *, proxy: bool = False, stale: bool = False, realm: str | None = None) -> None:
+        """401/407 (in ``realm``, else the stack's); the authorised retry arrives as a new InboundLeg."""
         self._endpoint.run(lambda now: self._ua.challenge(self.handle, now, proxy=proxy, stale=stale, realm=realm))
 
-    async def trying(self) -> None:
+    def trying(self) -> None:
         """100 Trying; only needed with hide_inbound_port, once the caller passed trunk matching."""
         self._endpoint.run(lambda now: self._ua.trying(self.handle, now))
 
-    async def ring(self) -> None:
+    def ring(self) -> None:
         self._endpoint.run(lambda now: self._ua.ring(self.handle, now))
 
-    async def progress(self, media: MediaSession) -> None:
-        self._endpoint.run(lambda now: self._ua.progress(self.handle, media, now))
+    def progress(self, offer_answer: MediaSession) -> None:
+        """183 with our SDP answer (early media)."""
+        self._endpoint.run(lambda now: self._ua.progress(self.handle, offer_answer, now))
 
-    async def answer(self, media: MediaSession, headers: dict[str, str] | None = None) -> MediaParams:
+    async def answer(self, offer_answer: MediaSession, headers: dict[str, str] | None = None) -> MediaParams:
         """200 OK, then wait for the ACK. Raises NegotiationError (488 sent) or CallFailed."""
         if self.ended:
             raise CallFailed(self._ended.result().reason, None)  # e.g. CANCELled while we set up the room
-        self._endpoint.run(lambda now: self._ua.answer(self.handle, media, now, extra_headers=headers))
+        self._endpoint.run(lambda now: self._ua.answer(self.handle, offer_answer, now, extra_headers=headers))
         return await asyncio.shield(self._answered)
 
-    async def reject(self, status: int = 486, reason: str = "", headers: dict[str, str] | None = None) -> None:
+    def reject(self, status: int = 486, reason: str = "", headers: dict[str, str] | None = None) -> None:
         self._endpoint.run(lambda now: self._ua.reject(self.handle, status, now, reason=reason, headers=headers))
 
-    async def drop(self) -> None:
+    def drop(self) -> None:
         """No answer at all (hide_inbound_port for callers we do not know)."""
         self._endpoint.run(lambda now: self._ua.drop(self.handle, now))
 
 
-class OutboundCall(SipCall):
+class OutboundLeg(SipLeg):
+    """The leg of an INVITE we sent (`Endpoint.place_call`)."""
+
     async def wait_answered(self) -> MediaParams:
         """The negotiated media once the callee answered; CallFailed(status) on rejection, timeout or cancel."""
         return await asyncio.shield(self._answered)
 
 
-IncomingHandler = Callable[[InboundCall], Awaitable[None]]
+IncomingHandler = Callable[[InboundLeg], Awaitable[None]]
 RegistrationWatcher = Callable[[RegistrationSpec, RegistrationChanged], None]
 
 
 class Endpoint:
-    def __init__(self, settings: SipSettings, on_incoming: IncomingHandler | None = None) -> None:
+    def __init__(self, settings: SipSettings) -> None:
         self.settings = settings
-        self._on_incoming = on_incoming
+        self._on_incoming: IncomingHandler | None = None
         self.ua: UserAgent | None = None
         self.transports: Transports | None = None
-        self._calls: dict[CallHandle, SipCall] = {}
+        self._calls: dict[CallHandle, SipLeg] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._lag_watch: asyncio.Task[None] | None = None
@@ -316,6 +315,11 @@ class Endpoint:
         if s.overload_lag > 0:
             self._lag_watch = asyncio.ensure_future(self._watch_lag(s.overload_lag))
 
+    def take_calls(self, on_incoming: IncomingHandler) -> None:
+        """Hand every INVITE from now on to ``on_incoming`` (one task per call). Until then INVITEs are refused
+        with 480: the endpoint listens, and learns its address, before the calls' side is built from it."""
+        self._on_incoming = on_incoming
+
     async def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
@@ -326,10 +330,10 @@ class Endpoint:
         if self.transports is not None:
             await self.transports.close()
 
-    async def place_call(
+    def place_call(
         self,
         target: Uri | str,
-        media: MediaSession,
+        offer_answer: MediaSession,
         *,
         from_uri: Uri | str,
         display_name: str | None = None,
@@ -337,13 +341,14 @@ class Endpoint:
         destination: Address | None = None,
         alternatives: Sequence[Address] = (),
         transport: str = "UDP",
-        credentials: Credentials | None = None,
+        credentials: DigestCredentials | None = None,
         headers: dict[str, str] | None = None,
         client_cert: tuple[str, str] | None = None,
-    ) -> OutboundCall:
-        """Send the INVITE; await ``wait_answered()`` on the result for the outcome. ``alternatives``: where it
-        goes when ``destination`` fails (``resolve``'s later targets); ``client_cert``: (certificate, key) files
-        shown on TLS connections to these targets instead of the global one (mutual TLS per trunk)."""
+    ) -> OutboundLeg:
+        """Send the INVITE offering ``offer_answer``'s SDP; await ``wait_answered()`` on the leg for the outcome.
+        ``alternatives``: where it goes when ``destination`` fails (``resolve``'s later targets); ``client_cert``:
+        (certificate, key) files shown on TLS connections to these targets instead of the global one (mutual TLS
+        per trunk)."""
         assert self.ua is not None and self.transports is not None
         ua = self.ua
         if client_cert is not None:
@@ -352,13 +357,13 @@ class Endpoint:
                     self.transports.use_client_certificate(peer, client_cert)
         handle = self.run(
             lambda now: ua.invite(
-                target, media, now, from_uri=from_uri, display_name=display_name, to=to, destination=destination,
+                target, offer_answer, now, from_uri=from_uri, display_name=display_name, to=to, destination=destination,
                 alternatives=alternatives, transport=transport, credentials=credentials, headers=headers,
             )
         )  # fmt: skip
-        call = OutboundCall(self, handle)
-        self._calls[handle] = call
-        return call
+        leg = OutboundLeg(self, handle)
+        self._calls[handle] = leg
+        return leg
 
     def _local_address(self) -> str:
         """The address to signal from on a wildcard bind: one in ``local_net`` when set (a machine with several
@@ -483,7 +488,7 @@ class Endpoint:
                 watch(spec, event)
             return
         if isinstance(event, IncomingCall):
-            call = InboundCall(self, event.handle)
+            call = InboundLeg(self, event.handle)
             self._calls[event.handle] = call
             call.deliver(event)
             if self._on_incoming is None:
@@ -501,13 +506,14 @@ class Endpoint:
         if isinstance(event, CallEnded):
             del self._calls[event.handle]
 
-    async def _handle(self, call: InboundCall) -> None:
+    async def _handle(self, call: InboundLeg) -> None:
         """Run the call flow's handler; a failure is contained to this call (answered 500 or hung up)."""
         assert self._on_incoming is not None
         try:
             await self._on_incoming(call)
         except asyncio.CancelledError:
             log.info("call %s: its handler was cancelled (the node is stopping)", call.call_id)
+            raise
         except (SipParseError, CallFailed) as exc:
             log.info("call %s ended in its handler: %s", call.call_id, exc)  # a 488, or the caller went away
         except Exception:
