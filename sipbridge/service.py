@@ -126,7 +126,7 @@ class Bridge:
             async def report(info: SIPCallInfo) -> None:
                 await io.update_sip_call_state(UpdateSIPCallStateRequest(call_info=info))
 
-        calls, endpoint = await self._start_sip(self.store, decider, report)
+        calls, endpoint = await self._start_sip(decider, report)
         self.control = CallControl(calls, endpoint)
         if config.api_port is not None:
             api_app = web.Application(client_max_size=config.api_max_body)
@@ -148,9 +148,7 @@ class Bridge:
         self.health.state = State.READY
         log.info("ready")
 
-    async def _start_sip(
-        self, store: SIPStore, decider: Decider, report: StateReporter | None
-    ) -> tuple[CallServices, Endpoint]:
+    async def _start_sip(self, decider: Decider, report: StateReporter | None) -> tuple[CallServices, Endpoint]:
         """The SIP endpoint, then the call flows' services (which need the address it found), then the endpoint
         hands each INVITE to an inbound call flow."""
         config = self.config
@@ -183,7 +181,6 @@ class Bridge:
         self._cpu = cpu = CpuLoad()
         self.calls = calls = CallServices(
             config=config,
-            store=store,
             livekit=LiveKitCredentials(config.ws_url, config.api_key, config.api_secret),
             codecs=settings.codecs,
             sdp_address=await self._media_address(endpoint.local_host),

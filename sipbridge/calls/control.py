@@ -25,11 +25,12 @@ class CallControl:
     async def create_participant(self, plan: OutboundPlan) -> CreatedParticipant:
         """Place an outbound call; see `OutboundCallFlow.start`. Raises CallError."""
         flow = OutboundCallFlow(self.services, self.dialler, plan)
-        created = await flow.start()
-        if flow.task is not None:
-            self._outbound.add(flow.task)
-            flow.task.add_done_callback(self._outbound.discard)
-        return created
+        try:
+            return await flow.start()
+        finally:  # also when the call failed before its answer: its task is still ending it
+            if flow.task is not None and not flow.task.done():
+                self._outbound.add(flow.task)
+                flow.task.add_done_callback(self._outbound.discard)
 
     def find_participant(self, room: str, identity: str) -> ActiveCall:
         call = self.services.registry.by_participant(room, identity)

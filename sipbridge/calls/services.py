@@ -1,5 +1,5 @@
-"""What every call flow of a node shares: configuration, store, the layers below (RTP sessions, room participants),
-LiveKit credentials, the node's capacity, its metrics and its records of calls and digest answers.
+"""What every call flow of a node shares: configuration, the decider, the layers below (RTP sessions, room
+participants), LiveKit credentials, the node's capacity, its metrics and its records of calls and digest answers.
 
 `CallServices` is built complete by whoever runs the node (`sipbridge.service` with the real layers, the unit tests
 with fakes): the flows read it, nobody patches it afterwards."""
@@ -23,7 +23,6 @@ from sipbridge.failure_budget import FailureBudget
 from sipbridge.repeated_log import LoopRepeatedEventLog
 from sipbridge.room import LiveKitCredentials
 from sipbridge.stats import Stats
-from sipbridge.store import SIPStore
 
 DEFAULT_RINGING_TIMEOUT = 180.0
 DEFAULT_MAX_CALL_DURATION = 24 * 3600.0
@@ -40,7 +39,6 @@ StateReporter = Callable[[SIPCallInfo], Awaitable[None]]
 @dataclass(frozen=True)
 class CallServices:
     config: Config
-    store: SIPStore
     livekit: LiveKitCredentials
     codecs: tuple[str, ...]
     sdp_address: str
