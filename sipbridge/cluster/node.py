@@ -27,6 +27,7 @@ from sipbridge.calls.control import CallControl
 from sipbridge.calls.errors import CallError
 from sipbridge.calls.registry import ActiveCall
 from sipbridge.calls.services import CallServices
+from sipbridge.calls.waiting import cancel_task
 from sipbridge.psrpc import Incoming, Registration, SIPInternalServer
 from sipbridge.psrpc.bus import RedisBus
 from sipbridge.psrpc.errors import ErrorCode, PsrpcError
@@ -172,10 +173,7 @@ class ClusterNode:
             await changed
 
     async def close(self) -> None:
-        if self._capacity is not None:
-            self._capacity.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._capacity
+        await cancel_task(self._capacity, log)
         for call_id, registering in self._transfers.items():
             await _close_when_registered(call_id, registering)
         self._transfers.clear()
