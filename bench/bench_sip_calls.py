@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sipbridge.sip.endpoint import CallFailed, Endpoint, InboundLeg
+from sipbridge.sip import CallFailed, Endpoint, InboundLeg
 from sipbridge.sip.offer_answer import MediaSession
 from sipbridge.sip.settings import SipSettings
 

@@ -2,7 +2,7 @@
 
 from .auth import DigestCredentials, DigestVerdict
 from .call_state import CallInfo, CallState
-from .endpoint import CallFailed, Endpoint, InboundLeg, OutboundLeg, SipLeg
+from .endpoint import Endpoint
 from .errors import LocalProtocolError, SipParseError
 from .events import (
     CallAcked,
@@ -16,6 +16,7 @@ from .events import (
     MediaUpdated,
     TransferProgress,
 )
+from .legs import CallFailed, InboundLeg, OutboundLeg, SipLeg
 from .offer_answer import Encryption, MediaParams, MediaSession, NegotiationError
 from .settings import SipSettings
 from .transaction import Address

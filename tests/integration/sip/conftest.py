@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sipp_harness import EndpointFactory, Handler, Sipp, free_port
 
-from sipbridge.sip.endpoint import Endpoint
+from sipbridge.sip import Endpoint
 from sipbridge.sip.settings import SipSettings
 
 

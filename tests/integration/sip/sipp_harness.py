@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sipbridge.sip.endpoint import Endpoint, InboundLeg
+from sipbridge.sip import Endpoint, InboundLeg
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "sipp"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sipp_harness import free_port, wait_bound
 
-from sipbridge.sip.endpoint import Endpoint, InboundLeg
+from sipbridge.sip import Endpoint, InboundLeg
 from sipbridge.sip.offer_answer import Encryption, MediaParams, MediaSession
 from sipbridge.sip.settings import SipSettings
 

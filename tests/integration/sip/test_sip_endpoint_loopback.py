@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from sipbridge.sip.endpoint import CallFailed, Endpoint, InboundLeg
+from sipbridge.sip import CallFailed, Endpoint, InboundLeg
 from sipbridge.sip.events import CallEnded, CallProgress, DtmfReceived
 from sipbridge.sip.offer_answer import MediaSession
 from sipbridge.sip.settings import SipSettings

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sipp_harness import EndpointFactory, Sipp, free_port, wait_bound
 
-from sipbridge.sip.endpoint import InboundLeg
+from sipbridge.sip import InboundLeg
 from sipbridge.sip.offer_answer import MediaSession
 from sipbridge.sip.transaction import Address
 

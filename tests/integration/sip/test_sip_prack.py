@@ -7,7 +7,7 @@ import asyncio
 
 from sipp_harness import EndpointFactory, Sipp
 
-from sipbridge.sip.endpoint import InboundLeg
+from sipbridge.sip import InboundLeg
 from sipbridge.sip.events import CallEnded, CallProgress
 from sipbridge.sip.offer_answer import MediaSession
 

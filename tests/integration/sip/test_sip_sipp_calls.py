@@ -7,7 +7,7 @@ import contextlib
 
 from sipp_harness import EndpointFactory, Sipp
 
-from sipbridge.sip.endpoint import CallFailed, InboundLeg
+from sipbridge.sip import CallFailed, InboundLeg
 from sipbridge.sip.events import CallEnded, DtmfReceived
 from sipbridge.sip.offer_answer import MediaSession
 

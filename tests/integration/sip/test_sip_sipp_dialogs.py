@@ -6,8 +6,8 @@ import asyncio
 
 from sipp_harness import EndpointFactory, Sipp
 
+from sipbridge.sip import InboundLeg
 from sipbridge.sip.auth import DigestCredentials, DigestVerdict
-from sipbridge.sip.endpoint import InboundLeg
 from sipbridge.sip.events import CallEnded, MediaUpdated
 from sipbridge.sip.offer_answer import MediaParams, MediaSession
 
