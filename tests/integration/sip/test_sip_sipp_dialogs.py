@@ -116,7 +116,7 @@ async def test_we_hold_and_resume_by_reinvite(sipp: Sipp, endpoint: EndpointFact
     directions: list[str] = []
     events = call.events()
     for action in (call.hold, call.unhold):
-        await action()
+        action()
         async for event in events:
             if isinstance(event, MediaUpdated):
                 directions.append(event.media.direction)
