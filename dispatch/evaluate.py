@@ -27,7 +27,7 @@ from livekit.protocol.sip import (
     SIPMediaEncryption,
 )
 
-from dispatch.call import InboundCall
+from dispatch.call import InviteFacts
 from dispatch.numbers import normalize_number
 from dispatch.rule_kinds import CALLEE, DIRECT, INDIVIDUAL, rule_kind
 
@@ -136,7 +136,7 @@ def _join(prefix: str, number: str, suffix: str | None) -> str:
     return "_".join(parts)
 
 
-def header_attributes(trunk: SIPInboundTrunkInfo | None, call: InboundCall) -> dict[str, str]:
+def header_attributes(trunk: SIPInboundTrunkInfo | None, call: InviteFacts) -> dict[str, str]:
     """Attributes taken from the INVITE's headers: ``include_headers``, carrier IDs, ``headers_to_attributes``."""
     include = trunk.include_headers if trunk is not None else SIPHeaderOptions.SIP_NO_HEADERS
     attributes = headers_as_attributes(call.headers, include, PROVIDER_HEADER_ATTRIBUTES)
@@ -209,7 +209,7 @@ def _seconds(trunk: SIPInboundTrunkInfo | None, name: str) -> float | None:
 def evaluate_dispatch_rule(
     trunk: SIPInboundTrunkInfo | None,
     rule: SIPDispatchRuleInfo,
-    call: InboundCall,
+    call: InviteFacts,
     answered: bool = False,
     new_suffix: Callable[[], str] = random_suffix,
 ) -> CallDispatch:

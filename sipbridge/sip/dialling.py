@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from .auth import Credentials
+from .auth import DigestCredentials
 from .call import SDP, Call, allowed_methods
 from .call_outputs import CallEnvironment, SendDatagram, SendRequest, SetTimer, Withdraw
 from .call_state import CallState
@@ -57,7 +57,7 @@ class DiallingCall(Call):
         peer: Address,
         alternatives: Sequence[Address] = (),
         media: MediaSession,
-        credentials: Credentials | None,
+        credentials: DigestCredentials | None,
         headers: dict[str, str] | None,
         now: float,
     ) -> DiallingCall:

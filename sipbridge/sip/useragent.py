@@ -23,7 +23,7 @@ from sipbridge.repeated_log import RepeatedEventLog
 
 from .admission import refusal_of_invite, refusal_of_request
 from .answering import AnsweringCall
-from .auth import Credentials, DigestCheck, DigestServer
+from .auth import DigestCheck, DigestCredentials, DigestServer
 from .call import Call
 from .call_outputs import (
     Abandon,
@@ -253,7 +253,7 @@ class UserAgent:
         destination: Address | None = None,
         alternatives: Sequence[Address] = (),
         transport: str = "UDP",
-        credentials: Credentials | None = None,
+        credentials: DigestCredentials | None = None,
         headers: dict[str, str] | None = None,
     ) -> CallHandle:
         """Send an INVITE with our SDP offer to ``target`` (the Request-URI). ``to`` defaults to the target
