@@ -228,20 +228,27 @@ class OutboundCallFlow(BridgedCall):
         self.stats.sdp(None, body, codecs)
 
     async def _targets(self) -> list[Address]:
-        """Where the INVITE may go, best first: the trunk's address resolved by RFC 3263 (NAPTR when the trunk's
-        transport is automatic, SRV, then A/AAAA)."""
+        """Where the INVITE may go, best first: the trunk's address (or the first outbound Route, when
+        ``outbound_route_headers`` preloads some) resolved by RFC 3263 (NAPTR when the transport is automatic,
+        SRV, then A/AAAA)."""
         plan = self.plan
         explicit = plan.transport_name if plan.transport else None
+        where = plan.address
+        targets: list[Address] = []
         try:
             trunk = parse_uri(f"sip:{plan.address}")
-            targets = await self.endpoint.resolve(trunk, explicit) if isinstance(trunk, SipUri) else []
+            hop = self.endpoint.next_hop(trunk) if isinstance(trunk, SipUri) else trunk
+            if hop is not trunk:
+                where = f"{plan.address} (by the route {hop})"
+            if isinstance(hop, SipUri):
+                targets = await self.endpoint.resolve(hop, explicit)
         except SipParseError:
-            targets = []
+            pass
         if not targets:
-            text = f"trunk {plan.trunk_id or plan.address}: cannot resolve {plan.address!r}"
+            text = f"trunk {plan.trunk_id or plan.address}: cannot resolve {where!r}"
             raise CallError.from_sip_status(503, "Service Unavailable", text)
         if len(targets) > 1:
-            self.log.info("trunk address %s: targets %s", plan.address, ", ".join(_target(t) for t in targets))
+            self.log.info("trunk address %s: targets %s", where, ", ".join(_target(t) for t in targets))
         return targets
 
     def _client_cert(self) -> tuple[str, str] | None:

@@ -206,7 +206,8 @@ class RtpSession:
                 else:
                     if pcm is None:
                         pcm = np.zeros(stream.frame_samples, dtype=np.int16)
-                    self._rtp_socket.send(stream.datagram_for_frame(pcm), self.remote)
+                    for datagram in stream.datagrams_for_frame(pcm):
+                        self._rtp_socket.send(datagram, self.remote)
             received = stream.pull_audio()
             if self.sink is not None:
                 self.sink(received)
