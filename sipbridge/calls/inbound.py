@@ -20,7 +20,7 @@ from livekit.protocol.sip import SIPCallDirection, SIPInboundTrunkInfo
 
 from dispatch.call import InboundCall as DispatchCall
 from dispatch.decide import Decision, Verdict
-from dispatch.evaluate import ATTR_CALL_ID_FULL, ATTR_CALL_STATUS, ATTR_PHONE_NUMBER, CallDispatch
+from dispatch.evaluate import ATTR_CALL_ID_FULL, ATTR_CALL_STATUS, ATTR_CALL_TAG, ATTR_PHONE_NUMBER, CallDispatch
 from sipbridge.calls.bridged import (
     DEFAULT_ROOM_RATE,
     BridgedCall,
@@ -287,7 +287,8 @@ class InboundCallFlow(BridgedCall):
         rtp, self.rtp, self.sip = self.rtp, None, None  # they belong to the replaced call from here on
         assert rtp is not None and target.participant is not None and target.sip is not None
         replaced = target.sip.call_id
-        attributes = {ATTR_CALL_ID_FULL: self.call.call_id, ATTR_REPLACES: replaced}
+        attributes = {ATTR_CALL_ID_FULL: self.call.call_id, ATTR_CALL_TAG: self.call.from_.tag or "",
+                      ATTR_REPLACES: replaced}  # fmt: skip
         if ATTR_PHONE_NUMBER in target.participant.spec.attributes:  # not when the rule hides the number
             attributes[ATTR_PHONE_NUMBER] = _uri_user(self.call.from_.uri)
         self.log.info("replacing call %s in room %r", replaced, target.room_name)
@@ -377,6 +378,10 @@ class InboundCallFlow(BridgedCall):
 
     async def _join_dispatched(self, dispatch: CallDispatch, status: CallStatus) -> None:
         attributes = dict(dispatch.participant_attributes)
+        # As livekit/sip adds them on joining, whoever decided the dispatch (livekit-server in cluster mode).
+        attributes[ATTR_CALL_ID_FULL] = self.call.call_id
+        if self.call.from_.tag:
+            attributes[ATTR_CALL_TAG] = self.call.from_.tag
         attributes[ATTR_CALL_STATUS] = status
         spec = ParticipantSpec(
             dispatch.room_name,
