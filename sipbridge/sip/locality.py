@@ -43,12 +43,14 @@ class Locality:
 
     def record_route(self, peer: Address) -> str:
         """A Record-Route naming this node as a loose router, so in-dialog requests come back here
-        (``add_record_route``): our Contact's address, without the user."""
-        return f"<{self._uri(peer, '')};lr>"
+        (``add_record_route``): our Contact's address, without the user, its transport always named (as
+        livekit/sip writes it)."""
+        return f"<{self._uri(peer, '', name_udp=True)};lr>"
 
-    def _uri(self, peer: Address, userinfo: str) -> str:
+    def _uri(self, peer: Address, userinfo: str, *, name_udp: bool = False) -> str:
         port = self._port_for(peer.transport)
-        transport = "" if peer.transport == "UDP" else f";transport={peer.transport.lower()}"
+        named = name_udp or peer.transport != "UDP"
+        transport = f";transport={peer.transport.lower()}" if named else ""
         host = self.tls_hostname if peer.transport == "TLS" and self.tls_hostname else self._host_towards(peer)
         return f"sip:{userinfo}{format_host(host)}:{port}{transport}"
 

@@ -47,7 +47,7 @@ async def test_record_route_on_the_answer_brings_the_callers_bye_back(
             await agent.publish_tone(1000)  # the bridge answers once the room has audio
             result = await call
     result.check()  # the BYE, sent by the route set, was answered 200
-    ours = f"<sip:{LOOPBACK}:{bridge.sip_port};lr>"
+    ours = f"<sip:{LOOPBACK}:{bridge.sip_port};transport=udp;lr>"
     ok = result.message("received", "SIP/2.0 200 OK")
     assert f"Record-Route: {ours}" in ok, ok
     assert f"Contact: <sip:sipbridge@{LOOPBACK}:{bridge.sip_port}>" in ok, ok

@@ -8,7 +8,8 @@ fields (``sip_request_uri``, ``sip_from_header``, ``to_user_override``), one wit
 participant's attributes (IDs, ports, the Call-ID and the far end's tag made alike), the Twirp errors (code, message,
 ``sip_status_code``, ``sip_status``), the Request-URI, From and To at the sipp callee, and the Prometheus metric names
 (every ``livekit_sip_*`` / ``livekit_node_*`` name the Go service exposes must be ours too, but those
-docs/metrics.md says are not exported). docs/compatibility.md lists the differences and why.
+docs/metrics.md says are not exported); with ``add_record_route`` on both, the Record-Route of the 200 OK.
+docs/compatibility.md lists the differences and why.
 
 Skipped unless the Go binary is there: ``$SIPBRIDGE_GO_SIP`` or `scripts/install-peers livekit-sip`'s build.
 """
@@ -54,6 +55,8 @@ class Observed:
 
     inbound_ringing: dict[str, str] = field(default_factory=dict)
     inbound_active: dict[str, str] = field(default_factory=dict)
+    inbound_answer: dict[str, str] = field(default_factory=dict)
+    """Record-Route and Contact of the 200 OK the caller got (both nodes run with ``add_record_route``)."""
     outbound_active: dict[str, str] = field(default_factory=dict)
     overrides_invite: dict[str, str] = field(default_factory=dict)
     plain_invite: dict[str, str] = field(default_factory=dict)
@@ -130,6 +133,11 @@ class Run:
             self.seen.inbound_active = self.attributes(active)
             result = await call
         result.check()
+        ok = result.message("received", "SIP/2.0 200 OK")
+        self.seen.inbound_answer = {
+            name: self.alike(value.strip()) for name, _, value in (line.partition(":") for line in ok.splitlines())
+            if name in ("Record-Route", "Contact")
+        }  # fmt: skip
         await wait_gone(self.api, "compat-in", identity, within=60)
 
     async def dial(self, callee: SippCallee, room: str, **fields: object) -> None:
@@ -223,9 +231,10 @@ def observed(
     """The scenario against the Go service, then against sipbridge, one node at a time beside livekit-server."""
     assert BINARY is not None
     workdir = tmp_path_factory.mktemp("compat")
+    keys = {"add_record_route": True}
     nodes: list[Node] = [
-        GoSipNode(workdir / "go", BINARY, livekit_server_redis, redis_server, rtp_ports=100),
-        SipbridgeNode(workdir / "sipbridge", livekit_server_redis, redis_server),
+        GoSipNode(workdir / "go", BINARY, livekit_server_redis, redis_server, rtp_ports=100, extra=keys),
+        SipbridgeNode(workdir / "sipbridge", livekit_server_redis, redis_server, extra=keys),
     ]
     seen: dict[str, Observed] = {}
     for node in nodes:
@@ -251,6 +260,11 @@ def test_sip_participant_attributes_match(observed: dict[str, Observed]) -> None
     assert ours.inbound_ringing == go.inbound_ringing
     assert ours.inbound_active == go.inbound_active
     assert ours.outbound_active == go.outbound_active
+
+
+def test_record_route_on_the_answer_matches(observed: dict[str, Observed]) -> None:
+    go, ours = observed["go"], observed["sipbridge"]
+    assert ours.inbound_answer["Record-Route"] == go.inbound_answer["Record-Route"]
 
 
 def test_twirp_errors_match(observed: dict[str, Observed]) -> None:

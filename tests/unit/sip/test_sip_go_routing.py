@@ -67,7 +67,7 @@ def test_record_route_tops_every_answer_to_an_invite(proxied: bool) -> None:
     agent.ring(event.handle, 0.0)
     agent.answer(event.handle, media(US), 0.1)
     trying, ringing, ok = _responses(agent)
-    ours = f"<sip:{US}:5060;lr>"
+    ours = f"<sip:{US}:5060;transport=udp;lr>"
     assert trying.status == 100 and "Record-Route" not in trying.headers
     expected = [ours, "<sip:proxy.example.net;lr>"] if proxied else [ours]
     assert ringing.headers.get_all("Record-Route") == expected
