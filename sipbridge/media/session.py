@@ -31,7 +31,7 @@ from sipbridge.media.cadence import SharedCadence
 from sipbridge.media.codecs import Pcm
 from sipbridge.media.latch import RtpLatch
 from sipbridge.media.ports import PortAllocator, PortsExhausted
-from sipbridge.media.stream import MediaStream, StreamConfig
+from sipbridge.media.stream import DIGIT_MS, MediaStream, StreamConfig
 from sipbridge.media.udp import Address, DatagramCollector, PolledUdpSocket
 from sipbridge.netaddr import is_ip
 
@@ -179,7 +179,7 @@ class RtpSession:
             counts.update(self.stream.packet_counts())
         return dict(counts)
 
-    def send_digits(self, digits: str, duration_ms: int = 100) -> None:
+    def send_digits(self, digits: str, duration_ms: int = DIGIT_MS) -> None:
         if self.stream is not None:
             self.stream.send_digits(digits, duration_ms)
 

@@ -31,8 +31,8 @@ from sipbridge.media.srtp import SrtpContext, SrtpError, SrtpKeys
 _RTP_HEADER = struct.Struct("!BBHII")
 SSRC_SWITCH_SILENCE = 0.2
 """Seconds the current audio SSRC must have been silent before packets of another SSRC are played."""
-DIGIT_PAUSE_FRAMES = 3
-"""Frames of ordinary audio between two sent digits (60 ms)."""
+DIGIT_MS = 250
+"""How long a sent key press lasts, and the pause after it: livekit/sip's (its media-sdk's ``eventDur``)."""
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,7 @@ class MediaStream:
 
     # -- sending ---------------------------------------------------------------------------------------------
 
-    def send_digits(self, digits: str, duration_ms: int = 100) -> None:
+    def send_digits(self, digits: str, duration_ms: int = DIGIT_MS) -> None:
         """Queues key presses: RFC 4733 events when negotiated (with their tones in the audio as well when
         ``dtmf_audio``, as the Go service's ``audio_dtmf`` does), else in-band tones."""
         for digit in digits:
@@ -216,7 +216,7 @@ class MediaStream:
                     self._outgoing.extend(plan)
             else:
                 self._outgoing.extend(self._tone_frames(digit, duration_ms))
-            self._outgoing.extend([None] * DIGIT_PAUSE_FRAMES)
+            self._outgoing.extend([None] * -(-DIGIT_MS // self.ptime_ms))
 
     def _tone_frames(self, digit: str, duration_ms: int) -> list[Pcm]:
         tone = dtmf_tone(digit, self.codec.sample_rate, duration_ms)

@@ -8,7 +8,8 @@ fields (``sip_request_uri``, ``sip_from_header``, ``to_user_override``), one wit
 participant's attributes (IDs, ports, the Call-ID and the far end's tag made alike), the Twirp errors (code, message,
 ``sip_status_code``, ``sip_status``), the Request-URI, From and To at the sipp callee, and the Prometheus metric names
 (every ``livekit_sip_*`` / ``livekit_node_*`` name the Go service exposes must be ours too, but those
-docs/metrics.md says are not exported); with ``add_record_route`` on both, the Record-Route of the 200 OK.
+docs/metrics.md says are not exported); with ``add_record_route`` and ``audio_dtmf`` on both, the Record-Route of
+the 200 OK and an agent's digit at the phone (event and tones).
 docs/compatibility.md lists the differences and why.
 
 Skipped unless the Go binary is there: ``$SIPBRIDGE_GO_SIP`` or `scripts/install-peers livekit-sip`'s build.
@@ -23,12 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from harness.audio import goertzel_dbfs
 from harness.go_sip import GO_SIP_ENV, GoSipNode, Node, SipbridgeNode, configured_go_sip, go_sip_binary
 from harness.participant import TestParticipant
 from harness.ports import LOOPBACK
 from harness.processes import LiveKitServer, RedisServer
 from harness.rooms import wait_for_call_status, wait_gone
-from harness.rtp_phone import RtpPhone
+from harness.rtp_phone import RATE, RtpPhone
 from harness.sipp_callee import SippCallee
 from harness.sipp_phone import PhoneResult, SippPhone
 from livekit import api
@@ -55,6 +57,9 @@ class Observed:
 
     inbound_ringing: dict[str, str] = field(default_factory=dict)
     inbound_active: dict[str, str] = field(default_factory=dict)
+    dtmf_to_phone: tuple[list[str], list[int]] = ([], [])
+    """An agent's digit at the phone (both nodes run with ``audio_dtmf``): the RFC 4733 digits, and the offsets
+    (RTP timestamp units from the event's) of the audio packets carrying its two tones."""
     inbound_answer: dict[str, str] = field(default_factory=dict)
     """Record-Route and Contact of the 200 OK the caller got (both nodes run with ``add_record_route``)."""
     outbound_active: dict[str, str] = field(default_factory=dict)
@@ -122,15 +127,21 @@ class Run:
         self.ids[made.sip_dispatch_rule_id] = "<rule>"
         sipp = SippPhone(self.workdir / "phone", self.node.sip_port, self.phone.port, headers={"X-Customer": "acme"})
         self.ids[f"{LOOPBACK}:{self.node.sip_port}"] = "<node>"
-        call = asyncio.create_task(sipp.call(hold_ms=2000))
+        call = asyncio.create_task(sipp.call(hold_ms=4000))
         identity = f"sip_{CALLER}"
         ringing = await wait_for_call_status(self.api, "compat-in", identity, "ringing", within=60)
         self.seen.inbound_ringing = self.attributes(ringing)
         agent = TestParticipant(self.server.ws_url, self.server.api_key, self.server.api_secret, "compat-in", "agent")
         async with agent:
-            await agent.publish_tone(1000)
+            await agent.publish_tone(1000, dbfs=-30)
             active = await wait_for_call_status(self.api, "compat-in", identity, "active", within=60)
             self.seen.inbound_active = self.attributes(active)
+            await agent.publish_dtmf(5, "5")
+            async with asyncio.timeout(20):
+                while not self.phone.digits:  # noqa: ASYNC110 (the phone's socket fills the list; no event)
+                    await asyncio.sleep(0.05)
+            await self.phone.sample(0.3)
+            self.seen.dtmf_to_phone = (list(self.phone.digits), toned_offsets(self.phone))
             result = await call
         result.check()
         ok = result.message("received", "SIP/2.0 200 OK")
@@ -220,6 +231,17 @@ def overrides(callee: SippCallee) -> dict[str, object]:
     }
 
 
+def toned_offsets(phone: RtpPhone) -> list[int]:
+    """Where the digit 5's tones (770 and 1336 Hz, each above -20 dBFS) are in the phone's audio: each such
+    packet's RTP timestamp less the first digit event's."""
+    start = phone.digit_stamps[0]
+    return [
+        (stamp - start + 0x80000000) % 0x100000000 - 0x80000000
+        for stamp, frame in zip(phone.audio_stamps, phone.received, strict=True)
+        if min(goertzel_dbfs(frame, RATE, 770.0), goertzel_dbfs(frame, RATE, 1336.0)) > -20
+    ]
+
+
 def metric_names(text: str) -> set[str]:
     return {m for m in re.findall(r"^# TYPE (\S+) ", text, re.M) if m.startswith(("livekit_sip_", "livekit_node_"))}
 
@@ -231,7 +253,7 @@ def observed(
     """The scenario against the Go service, then against sipbridge, one node at a time beside livekit-server."""
     assert BINARY is not None
     workdir = tmp_path_factory.mktemp("compat")
-    keys = {"add_record_route": True}
+    keys = {"add_record_route": True, "audio_dtmf": True}
     nodes: list[Node] = [
         GoSipNode(workdir / "go", BINARY, livekit_server_redis, redis_server, rtp_ports=100, extra=keys),
         SipbridgeNode(workdir / "sipbridge", livekit_server_redis, redis_server, extra=keys),
@@ -260,6 +282,17 @@ def test_sip_participant_attributes_match(observed: dict[str, Observed]) -> None
     assert ours.inbound_ringing == go.inbound_ringing
     assert ours.inbound_active == go.inbound_active
     assert ours.outbound_active == go.outbound_active
+
+
+def test_a_digit_reaches_the_phone_alike(observed: dict[str, Observed]) -> None:
+    """With ``audio_dtmf``: the RFC 4733 event, and its tones in a run of audio packets as long as the Go
+    service's (250 ms; the Go service's mixer puts them a few packets after the event's timestamp, ours in the
+    event's own slots)."""
+    (go_digits, go_toned), (our_digits, our_toned) = observed["go"].dtmf_to_phone, observed["sipbridge"].dtmf_to_phone
+    assert our_digits == go_digits == ["5"]
+    assert go_toned and our_toned
+    assert abs(len(our_toned) - len(go_toned)) <= 1, (our_toned, go_toned)
+    assert our_toned == list(range(our_toned[0], our_toned[-1] + 1, 160)), our_toned
 
 
 def test_record_route_on_the_answer_matches(observed: dict[str, Observed]) -> None:

@@ -76,7 +76,7 @@ def test_digits_are_sent_as_rfc_4733_events_and_received_once() -> None:
     a, b = _pair(StreamConfig("PCMU", 0, 101))
     a.send_digits("1#9", duration_ms=100)
     silence = np.zeros(160, np.int16)
-    datagrams = _run(a, b, [silence] * 40)
+    datagrams = _run(a, b, [silence] * 60)  # each digit: 7 event slots, then livekit/sip's 250 ms pause
     events = [d for d in datagrams if d[1] & 0x7F == 101]
     assert len(events) == 3 * 7  # 4 updates + 3 end packets per digit at 20 ms
     first_digit = events[:7]
