@@ -36,6 +36,8 @@ SUFFIX_LENGTH = 12
 
 ATTR_CALL_ID = "sip.callID"
 ATTR_CALL_ID_FULL = "sip.callIDFull"
+ATTR_CALL_TAG = "sip.callTag"
+"""The far end's dialog tag (the caller's From tag, the callee's To tag), as livekit/sip sets it."""
 ATTR_CALL_STATUS = "sip.callStatus"
 ATTR_PHONE_NUMBER = "sip.phoneNumber"
 ATTR_TRUNK_PHONE_NUMBER = "sip.trunkPhoneNumber"

@@ -28,7 +28,7 @@ from sipbridge.calls.services import CallServices, StateReporter
 from sipbridge.calls.wiring import room_participants, rtp_sessions
 from sipbridge.cluster.io_decider import IOInfoDecider
 from sipbridge.cluster.node import ClusterNode
-from sipbridge.config import DEV_API_KEY, DEV_API_SECRET, Config, is_go_service_key
+from sipbridge.config import DEV_API_KEY, DEV_API_SECRET, Config
 from sipbridge.cpu_load import CpuLoad
 from sipbridge.devserver import DevLiveKitServer
 from sipbridge.health import Health, State
@@ -170,6 +170,11 @@ class Bridge:
             tls_ca_file=config.tls.ca_file if config.tls else None,
             tls_client_cert=config.tls.default_client_cert if config.tls else None,
             tls_verify_clients=config.tls.verify_clients if config.tls else None,
+            tls_policy=config.tls.policy if config.tls else None,
+            advertised_tls_port=config.tls.port if config.tls and config.tls.port != config.tls.port_listen else None,
+            sip_hostname=config.sip_hostname,
+            add_record_route=config.add_record_route,
+            outbound_routes=config.outbound_route_headers,
             ws_port=config.websocket.port,
             wss_port=config.websocket.tls_port,
             dns_servers=config.dns.nameservers,
@@ -228,12 +233,9 @@ class Bridge:
     def _report_ignored_keys(self) -> None:
         ignored = self.config.ignored_keys
         no_effect = [go_keys.describe(k) for k in ignored if k in go_keys.NO_EFFECT]
-        not_yet = [k for k in ignored if is_go_service_key(k) and k not in go_keys.NO_EFFECT]
-        unknown = [k for k in ignored if not is_go_service_key(k)]
+        unknown = [k for k in ignored if k not in go_keys.NO_EFFECT]
         if no_effect:
             log.info("config: Go service keys with no effect in this bridge: %s", "; ".join(no_effect))
-        if not_yet:
-            log.info("config: accepted but not acted on yet: %s", ", ".join(not_yet))
         if unknown:
             log.warning("config: unknown keys ignored: %s", ", ".join(unknown))
 

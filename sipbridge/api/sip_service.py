@@ -129,7 +129,9 @@ class SIPService:
             except DispatchError as e:
                 raise TwirpError(e.code, e.message) from e
             except CallError as e:
-                failure = PsrpcError.from_failure(e.code, e.message, e.sip_status, e.sip_reason, worded=e.worded)
+                failure = PsrpcError.from_failure(
+                    e.code, e.message, e.sip_status, e.sip_reason, worded=e.worded, context=e.context
+                )
                 raise TwirpError(failure.twirp_code(), failure.message, failure.twirp_meta()) from e
             except StoreError as e:
                 raise TwirpError("unavailable", f"storage unavailable: {e}") from e

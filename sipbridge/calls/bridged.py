@@ -119,7 +119,8 @@ class BridgedCall(abc.ABC):
 
     def _start_media(self, params: MediaParams) -> None:
         assert self.rtp is not None and self.audio is not None
-        config = stream_config(params, self._media_timeout(), self.services.config.media_timeout_initial)
+        node = self.services.config
+        config = stream_config(params, self._media_timeout(), node.media_timeout_initial, dtmf_audio=node.audio_dtmf)
         leg = self.leg
         self.rtp.start(
             config,

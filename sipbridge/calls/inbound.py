@@ -20,7 +20,7 @@ from livekit.protocol.sip import SIPCallDirection, SIPInboundTrunkInfo
 
 from dispatch.call import InviteFacts
 from dispatch.decide import Decision, Verdict
-from dispatch.evaluate import ATTR_CALL_ID_FULL, ATTR_CALL_STATUS, ATTR_PHONE_NUMBER, CallDispatch
+from dispatch.evaluate import ATTR_CALL_ID_FULL, ATTR_CALL_STATUS, ATTR_CALL_TAG, ATTR_PHONE_NUMBER, CallDispatch
 from sipbridge.calls.admission import admit, reason_header, refuse
 from sipbridge.calls.bridged import DEFAULT_ROOM_RATE, BridgedCall, sample_rate
 from sipbridge.calls.endings import CallEnd, room_ending
@@ -167,7 +167,8 @@ class InboundCallFlow(BridgedCall):
         rtp, self.rtp, self._handed_over = self.rtp, None, True  # they belong to the replaced call from here on
         assert rtp is not None and target.participant is not None and target.leg is not None
         replaced = target.leg.call_id
-        attributes = {ATTR_CALL_ID_FULL: self.caller.call_id, ATTR_REPLACES: replaced}
+        attributes = {ATTR_CALL_ID_FULL: self.caller.call_id, ATTR_CALL_TAG: self.caller.from_.tag or "",
+                      ATTR_REPLACES: replaced}  # fmt: skip
         if ATTR_PHONE_NUMBER in target.participant.spec.attributes:  # not when the rule hides the number
             attributes[ATTR_PHONE_NUMBER] = uri_user(self.caller.from_.uri)
         self.log.info("replacing call %s in room %r", replaced, target.room_name)
@@ -277,6 +278,10 @@ class InboundCallFlow(BridgedCall):
 
     async def _join_dispatched(self, dispatch: CallDispatch, status: CallStatus) -> None:
         attributes = dict(dispatch.participant_attributes)
+        # As livekit/sip adds them on joining, whoever decided the dispatch (livekit-server in cluster mode).
+        attributes[ATTR_CALL_ID_FULL] = self.caller.call_id
+        if self.caller.from_.tag:
+            attributes[ATTR_CALL_TAG] = self.caller.from_.tag
         attributes[ATTR_CALL_STATUS] = status
         spec = ParticipantSpec(
             dispatch.room_name,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from livekit.protocol.sip import SIPCallDirection
 
-from dispatch.evaluate import ATTR_CALL_ID_FULL, ATTR_CALL_STATUS
+from dispatch.evaluate import ATTR_CALL_ID_FULL, ATTR_CALL_STATUS, ATTR_CALL_TAG
 from dispatch.outbound import OutboundPlan
 from sipbridge.calls.bridged import BridgedCall
 from sipbridge.calls.endings import CallEnd
@@ -33,6 +33,7 @@ from sipbridge.room import ParticipantSpec, RoomConnectError
 from sipbridge.room.token import LiveKitCredentials
 from sipbridge.sip import Address, CallFailed, CallProgress, MediaParams, SipParseError
 from sipbridge.sip.auth import DigestCredentials
+from sipbridge.sip.message import Response
 from sipbridge.sip.sdp import parse_sdp
 from sipbridge.sip.uri import NameAddr, SipUri, parse_uri
 from sipbridge.stats import Termination, client_error, refused_by_peer, server_error, status_label, success
@@ -208,16 +209,21 @@ class OutboundCallFlow(BridgedCall):
         except CallFailed as failure:
             response = callee.final_response
             status = failure.status or 500
-            reason = response.reason if response is not None and response.status == status else ""
+            refusal = response if response is not None and response.status == status else None
+            reason = refusal.reason if refusal is not None else ""
             self.stats.invite_failed(status_label(status, reason))
             if failure.detail:  # the carrier could not be reached: say which trunk and why
                 text = f"trunk {plan.trunk_id or plan.address}: {failure.detail}"
                 raise CallError.from_sip_status(status, reason, text) from None
-            raise CallError.from_sip_status(status, reason) from None
+            raise _refused(status, refusal) from None
         self.stats.accepted()
         self._count_answer_sdp(callee.final_response.body if callee.final_response is not None else b"")
         self._on_answered(params)
-        await participant.update_attributes({ATTR_CALL_ID_FULL: callee.call_id, **self._answer_attributes()})
+        answered = {ATTR_CALL_ID_FULL: callee.call_id, **self._answer_attributes()}
+        response = callee.final_response
+        if response is not None and response.to.tag:
+            answered[ATTR_CALL_TAG] = response.to.tag
+        await participant.update_attributes(answered)
         if plan.dtmf:
             await self._set_status("automation")
             await self._send_digit_string(plan.dtmf)
@@ -237,20 +243,27 @@ class OutboundCallFlow(BridgedCall):
         self.stats.sdp(None, body, codecs)
 
     async def _targets(self) -> list[Address]:
-        """Where the INVITE may go, best first: the trunk's address resolved by RFC 3263 (NAPTR when the trunk's
-        transport is automatic, SRV, then A/AAAA)."""
+        """Where the INVITE may go, best first: the trunk's address (or the first outbound Route, when
+        ``outbound_route_headers`` preloads some) resolved by RFC 3263 (NAPTR when the transport is automatic,
+        SRV, then A/AAAA)."""
         plan = self.plan
         explicit = plan.transport_name if plan.transport else None
+        where = plan.address
+        targets: list[Address] = []
         try:
             trunk = parse_uri(f"sip:{plan.address}")
-            targets = await self.dialler.resolve(trunk, explicit) if isinstance(trunk, SipUri) else []
+            hop = self.dialler.next_hop(trunk) if isinstance(trunk, SipUri) else trunk
+            if hop is not trunk:
+                where = f"{plan.address} (by the route {hop})"
+            if isinstance(hop, SipUri):
+                targets = await self.dialler.resolve(hop, explicit)
         except SipParseError:
-            targets = []
+            pass
         if not targets:
-            text = f"trunk {plan.trunk_id or plan.address}: cannot resolve {plan.address!r}"
+            text = f"trunk {plan.trunk_id or plan.address}: cannot resolve {where!r}"
             raise CallError.from_sip_status(503, "Service Unavailable", text)
         if len(targets) > 1:
-            self.log.info("trunk address %s: targets %s", plan.address, ", ".join(_target(t) for t in targets))
+            self.log.info("trunk address %s: targets %s", where, ", ".join(_target(t) for t in targets))
         return targets
 
     def _client_cert(self) -> tuple[str, str] | None:
@@ -276,6 +289,23 @@ class OutboundCallFlow(BridgedCall):
         if event.media is not None:
             self._tasks.append(asyncio.create_task(cancel_task(self._dial_tone, self.log), name="dial-tone-off"))
             self._start_media(event.media)
+
+
+_EXPLAINED_REFUSALS = frozenset({400, 404, 480, 486, 488})
+"""Refusals livekit/sip reports as "INVITE failed", with the body (or X-Twilio-Error) as their text when given."""
+
+
+def _refused(status: int, response: Response | None) -> CallError:
+    """The callee's final refusal as livekit/sip reports it: ``INVITE failed: sip status: 486: Busy Here`` for
+    the refusals that explain themselves, ``unexpected status from INVITE response: ...`` for the others."""
+    reason = response.reason if response is not None else ""
+    if status not in _EXPLAINED_REFUSALS:
+        return CallError.from_sip_status(status, reason, context="unexpected status from INVITE response: ")
+    if response is not None and response.body:
+        reason = response.body.decode(errors="replace")
+    elif response is not None and (twilio := response.headers.get("X-Twilio-Error")):
+        reason = twilio
+    return CallError.from_sip_status(status, reason, context="INVITE failed: ")
 
 
 def _failed_dial(error: CallError) -> Termination:

@@ -121,6 +121,10 @@ class Dialler(Protocol):
     @property
     def local_host(self) -> str: ...
 
+    def next_hop(self, target: SipUri) -> Uri:
+        """Where a new call to ``target`` is sent first (the first outbound Route, else ``target``)."""
+        ...
+
     async def resolve(self, uri: SipUri, transport: str | None) -> list[Address]:
         """RFC 3263: where requests for ``uri`` go, best first."""
         ...

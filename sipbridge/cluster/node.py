@@ -187,7 +187,9 @@ def psrpc_failures() -> Iterator[None]:
     try:
         yield
     except CallError as e:
-        raise PsrpcError.from_failure(e.code, e.message, e.sip_status, e.sip_reason, worded=e.worded) from e
+        raise PsrpcError.from_failure(
+            e.code, e.message, e.sip_status, e.sip_reason, worded=e.worded, context=e.context
+        ) from e
 
 
 async def _close_when_registered(

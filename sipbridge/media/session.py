@@ -31,7 +31,7 @@ from sipbridge.media.cadence import SharedCadence
 from sipbridge.media.codecs import Pcm
 from sipbridge.media.latch import RtpLatch
 from sipbridge.media.ports import PortAllocator, PortsExhausted
-from sipbridge.media.stream import MediaStream, StreamConfig
+from sipbridge.media.stream import DIGIT_MS, MediaStream, StreamConfig
 from sipbridge.media.udp import Address, DatagramCollector, PolledUdpSocket
 from sipbridge.netaddr import is_ip
 
@@ -183,8 +183,8 @@ class RtpSession:
             counts.update(self.stream.packet_counts())
         return dict(counts)
 
-    def send_digits(self, digits: str, duration_ms: int = 100) -> None:
-        """Queue RFC 4733 digits; they go out on the cadence, one after the other."""
+    def send_digits(self, digits: str, duration_ms: int = DIGIT_MS) -> None:
+        """Queue digits; they go out on the cadence, one after the other (`MediaStream.send_digits`)."""
         if self.stream is not None:
             self.stream.send_digits(digits, duration_ms)
             if self.stream.sending_digits:
@@ -213,7 +213,8 @@ class RtpSession:
                 else:
                     if pcm is None:
                         pcm = np.zeros(stream.frame_samples, dtype=np.int16)
-                    self._rtp_socket.send(stream.datagram_for_frame(pcm), self.remote)
+                    for datagram in stream.datagrams_for_frame(pcm):
+                        self._rtp_socket.send(datagram, self.remote)
             received = stream.pull_audio()
             if self.sink is not None:
                 self.sink(received)

@@ -20,6 +20,7 @@ from sipbridge.netaddr import address_in, interface_addresses
 
 from .auth import DigestCredentials
 from .call_state import CallState
+from .dialling import first_hop
 from .errors import SipParseError
 from .events import (
     CallEnded,
@@ -84,7 +85,7 @@ class Endpoint:
         self.transports = Transports(
             self._receive, host=s.bind_host, port=s.port, transports=s.transports, tls_port=s.tls_port,
             tls_cert_file=s.tls_cert_file, tls_key_file=s.tls_key_file, tls_ca_file=s.tls_ca_file,
-            tls_client_cert=s.tls_client_cert, tls_verify_clients=s.tls_verify_clients,
+            tls_client_cert=s.tls_client_cert, tls_verify_clients=s.tls_verify_clients, tls_policy=s.tls_policy,
             idle_timeout=s.stream_idle_timeout, message_deadline=s.stream_message_deadline,
             max_connections_per_source=s.max_connections_per_source, on_error=self._transport_error,
             in_use=self._carries_calls, on_connection=self._connection_changed, ws_port=s.ws_port,
@@ -194,6 +195,11 @@ class Endpoint:
                     await self._registrations_changed.wait()
         except TimeoutError:
             log.warning("un-REGISTER: no answer from every registrar within %.0f s", within)
+
+    def next_hop(self, target: SipUri) -> Uri:
+        """Where a new call to ``target`` is sent: the first outbound Route (``outbound_route_headers``), else the
+        target itself; ``resolve`` it for the addresses."""
+        return first_hop(target, self.settings.outbound_routes)
 
     async def resolve(self, uri: SipUri, transport: str | None) -> list[Address]:
         """RFC 3263: where to send requests for ``uri``, best first (``transport`` None: NAPTR decides)."""

@@ -357,6 +357,9 @@ class FakeDialler:
         self._taken += 1
         return self.calls[taken]
 
+    def next_hop(self, target: SipUri) -> Uri:
+        return target
+
     async def resolve(self, uri: SipUri, transport: str | None) -> list[Address]:
         if uri.host in self.unresolvable:
             return []
