@@ -28,7 +28,7 @@ from typing import IO, Self
 import yaml
 
 from .binaries import require_binary
-from .ports import LOOPBACK, free_tcp_port, free_udp_port
+from .ports import LOOPBACK, free_tcp_port, free_udp_range
 
 Probe = Callable[[], bool]
 
@@ -322,7 +322,10 @@ class LiveKitServer:
         self.host = LOOPBACK
         self.port = free_tcp_port()
         self.rtc_tcp_port = free_tcp_port()
-        self.rtc_udp_port = free_udp_port()
+        # Its media port is bound on every interface, for as long as the server lives (and again when it is started
+        # again): chosen below the ephemeral range, on every interface, so no outgoing socket of another process
+        # holds it on one of them (seen: "listen udp 192.0.2.2:<port>: bind: address already in use").
+        self.rtc_udp_port = free_udp_range(1, "0.0.0.0")
         self.api_key = api_key or f"API{secrets.token_hex(6)}"
         self.api_secret = api_secret or secrets.token_urlsafe(32)
         self.redis = redis
