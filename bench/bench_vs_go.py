@@ -164,11 +164,13 @@ class Bench:
         room_transport: str | None = None,
         py_spy: Path | None = None,
         profile_dir: Path | None = None,
+        bridge_nice: int = 0,
     ) -> None:
         self.workdir = workdir
         self.room_transport = room_transport
         self.py_spy = py_spy
         self.profile_dir = profile_dir
+        self.bridge_nice = bridge_nice
         self.server = server
         self.redis = redis
         self.go_sip = go_sip
@@ -435,12 +437,21 @@ async def outbound(bench: Bench, node: Node, row: Row, workdir: Path) -> None:
         latencies(row, answer, audio)
 
 
+def renice(pid: int, nice: int) -> None:
+    """Every thread of `pid` at `nice` (Linux keeps a nice value per thread; threads made later inherit it)."""
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):
+            os.setpriority(os.PRIO_PROCESS, int(task), nice)
+
+
 async def run_row(bench: Bench, bridge: str, scenario: str, calls: int) -> Row:
     row = Row(bridge, scenario, calls)
     workdir = bench.workdir / f"{bridge}-{scenario}-{calls}"
     await bench.clean()
     node = bench.node(bridge, workdir / "node")
     await asyncio.to_thread(node.start)
+    if bench.bridge_nice:
+        renice(node.pid, bench.bridge_nice)
     try:
         await asyncio.sleep(IDLE_WAIT)
         row.idle_mib = rss_bytes(node.pid) / 2**20
@@ -523,6 +534,13 @@ async def main() -> None:
     parser.add_argument(
         "--profile-dir", type=Path, default=Path("bench-profiles"), help="where --py-spy writes (and each node's log)"
     )
+    parser.add_argument(
+        "--bridge-nice",
+        type=int,
+        default=0,
+        help="nice value for the bridge under test (e.g. -5, as root): the same for both bridges, so that on a "
+        "small machine the load generators do not starve it",
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     parser.add_argument("--threads", action="store_true", help="under the table, each row's CPU by thread name")
     args = parser.parse_args()
@@ -538,7 +556,7 @@ async def main() -> None:
         with RedisServer(workdir / "redis") as redis, LiveKitServer(workdir / "lk", redis=redis) as server:
             bench = Bench(
                 workdir, server, redis, args.go_sip.resolve(), args.seconds, args.room_transport, args.py_spy,
-                args.profile_dir,
+                args.profile_dir, args.bridge_nice,
             )  # fmt: skip
             try:
                 for scenario, n in plan:
@@ -561,6 +579,8 @@ async def main() -> None:
             print(f"Go SIP service: {args.go_sip} ({go_version(args.go_sip)})")
         if "sipbridge" in bridges:
             print(f"sipbridge room_transport: {transport}")
+        if args.bridge_nice:
+            print(f"bridges under test at nice {args.bridge_nice}")
         print(table(rows, args.threads))
 
 
