@@ -47,6 +47,17 @@ def free_udp_port(host: str = LOOPBACK) -> int:
     return _kernel_port(socket.SOCK_DGRAM, host)
 
 
+def free_listen_port(kind: socket.SocketKind, host: str = "0.0.0.0", attempts: int = 200) -> int:
+    """A port below the ephemeral range that nothing holds on `host` (all interfaces by default): for a server that
+    keeps its port for long (and binds it again when restarted), where a kernel-chosen port could meanwhile be
+    taken by any process's outgoing socket."""
+    for _ in range(attempts):
+        port = random.randrange(_RANGE_FLOOR, _RANGE_CEILING)
+        if _bindable(kind, port, host):
+            return port
+    raise RuntimeError(f"no free port on {host} below the ephemeral range after {attempts} attempts")
+
+
 def free_tcp_udp_port(host: str = LOOPBACK, attempts: int = 50) -> int:
     """A port number free for both TCP and UDP (SIP listens on both with one number)."""
     for _ in range(attempts):
