@@ -18,6 +18,8 @@ import yaml
 
 from sipbridge import config_values as values
 from sipbridge.go_keys import NO_EFFECT
+from sipbridge.inspector import settings as inspector_settings
+from sipbridge.inspector.settings import InspectorSettings
 
 DEV_API_KEY = "devkey"
 DEV_API_SECRET = "secret"
@@ -143,6 +145,8 @@ class Config:
     """True when no configuration at all was given (the out-of-the-box set-up)."""
     ignored_keys: tuple[str, ...] = ()
     """Go service keys we accept for compatibility but do not act on (reported at start-up)."""
+    inspector: InspectorSettings = field(default_factory=InspectorSettings)
+    """Ours: ``inspector_port`` and the ``inspector`` block (docs/inspector.md)."""
 
     @property
     def uses_redis(self) -> bool:
@@ -201,6 +205,8 @@ _KNOWN_KEYS = frozenset(
         "sip_ringing_interval",
         "max_pending_invites",
         "overload_lag",
+        "inspector_port",
+        "inspector",
     }
 )
 
@@ -367,6 +373,7 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
         local_livekit=local_livekit,
         embedded_default=embedded_default,
         ignored_keys=_ignored_keys(raw),
+        inspector=inspector_settings.parse(raw, ConfigError),
     )
 
 

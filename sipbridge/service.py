@@ -31,6 +31,7 @@ from sipbridge.config import DEV_API_KEY, DEV_API_SECRET, Config, is_go_service_
 from sipbridge.cpu_load import CpuLoad
 from sipbridge.devserver import DevLiveKitServer
 from sipbridge.health import Health, State
+from sipbridge.inspector.node import Inspector
 from sipbridge.media.ports import PortAllocator
 from sipbridge.psrpc import IOInfoClient, RedisBus
 from sipbridge.psrpc.rpc import UpdateSIPCallStateRequest
@@ -58,6 +59,7 @@ class Bridge:
         self.cluster: ClusterNode | None = None
         self._bus: RedisBus | None = None
         self._io: IOInfoClient | None = None
+        self.inspector = Inspector(config.inspector, config.api_key, config.api_secret)
 
     def _bind_host(self) -> str:
         return self.config.listen_ip or "0.0.0.0"
@@ -173,6 +175,7 @@ class Bridge:
             decider=decider,
             nonces=RedisNonceLedger(redis_client(config.redis)) if config.redis else MemoryNonceLedger(),
             cpu=CpuLoad() if config.max_cpu_utilization < 1.0 else None,
+            traces=self.inspector.book,
         )
         if self.calls.cpu is not None:
             self.calls.cpu.start()
@@ -180,6 +183,7 @@ class Bridge:
         self.health.busy = lambda: "" if calls.draining else calls.refusal
         self.endpoint = Endpoint(settings, inbound_handler(self.calls))
         await self.endpoint.start()
+        await self.inspector.start(self.endpoint)
         metrics.watch(self.calls, self.endpoint, asyncio.get_running_loop())
         self.calls.sdp_address = await self._media_address(self.endpoint.local_host)
         tls = f", TLS on {settings.tls_port}" if settings.tls_port else ""
@@ -249,6 +253,7 @@ class Bridge:
         if self.endpoint is not None:
             await self.endpoint.close()
             self.endpoint = None
+        await self.inspector.close()
         if self.calls is not None:
             await self.calls.nonces.close()
             if self.calls.cpu is not None:

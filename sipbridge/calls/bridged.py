@@ -17,11 +17,13 @@ from livekit.protocol.sip import SIPCallDirection, SIPCallInfo, SIPCallStatus, S
 
 from sipbridge.calls.audio import CallAudio, cancel_task
 from sipbridge.calls.media_link import codecs_for, sdp_encryption, stream_config
+from sipbridge.calls.quality_watch import QualityWatch
 from sipbridge.calls.services import (
     DEFAULT_MAX_CALL_DURATION,
     CallLog,
     CallServices,
 )
+from sipbridge.inspector.trace import CallSummary, CallTrace
 from sipbridge.media.codecs import KNOWN_CODECS
 from sipbridge.media.session import RtpSession
 from sipbridge.media.tones import dial_tone
@@ -71,6 +73,11 @@ class BridgedCall:
         self._transferring = False
         self._created_ns = time.time_ns()
         self._started_ns = 0
+        outbound = self.direction == SIPCallDirection.SCD_OUTBOUND
+        self.summary = CallSummary(lk_call_id, "outbound" if outbound else "inbound")
+        """What the inspector shows of the call (its trace's summary once claimed)."""
+        self.trace: CallTrace | None = None
+        self._quality: QualityWatch | None = None
 
     @property
     def room_name(self) -> str:
@@ -107,6 +114,10 @@ class BridgedCall:
     def _start_media(self, params: MediaParams) -> None:
         assert self.rtp is not None and self.audio is not None
         config = stream_config(params, self._media_timeout(), self.services.config.media_timeout_initial)
+        self.summary.codec = params.codec.name
+        if self._quality is None:
+            self._quality = QualityWatch(self, self.services.traces, time.monotonic())
+            self._tasks.append(asyncio.create_task(self._quality.run(time.monotonic)))
         self.rtp.start(
             config,
             (params.remote_address, params.remote_port),
@@ -151,6 +162,8 @@ class BridgedCall:
         """Join as the call's participant and start sending the caller's audio. Raises RoomConnectError."""
         assert self.audio is not None
         self.log.identify(room=spec.room, participant=spec.identity)
+        self.summary.room, self.summary.participant = spec.room, spec.identity
+        self.summary.status = spec.attributes.get(CALL_STATUS_ATTRIBUTE, "")
         rate = self.audio.room_rate
         self.participant = RoomParticipant(
             credentials or self.services.livekit,
@@ -170,6 +183,7 @@ class BridgedCall:
         self.log.info("joined room %r as %r (sip.callStatus %s)", spec.room, spec.identity, status)
 
     async def _set_status(self, status: CallStatus) -> None:
+        self.summary.status = status
         if self.participant is not None:
             await self.participant.set_call_status(status)
         if status == "active":
@@ -314,11 +328,29 @@ class BridgedCall:
                 with contextlib.suppress(Exception):
                     await self.participant.set_call_status("hangup")
             await self.participant.leave()
+        if self._quality is not None:
+            self._quality.sample(time.monotonic())  # the last seconds (or a call shorter than one interval)
         if self.rtp is not None:
             await self.rtp.close()
         if self.sip is not None and not self.sip.ended:
             with contextlib.suppress(Exception):
                 await self.sip.bye()
+        self._end_trace()
+
+    # -- inspector ---------------------------------------------------------------------------------------------
+
+    def _claim_trace(self, call_id: str) -> None:
+        """Take this call's trace (its SIP messages so far): the inspector shows it with `summary`."""
+        self.trace = self.services.traces.claim(call_id, self.summary)
+
+    def _mask_in_trace(self, secret: str) -> None:
+        """Keep ``secret`` (a digest password) out of the trace, in the messages so far and the ones to come."""
+        if self.trace is not None:
+            self.trace.add_secret(secret)
+
+    def _end_trace(self) -> None:
+        if self.trace is not None:
+            self.services.traces.end(self.trace)
 
 
 async def first(waiters: Mapping[str, Awaitable[object]], limit: float | None) -> str:

@@ -95,23 +95,29 @@ class InboundCallFlow(BridgedCall):
         self._collecting_pin = False
         self._answered = False
         self.trunk: SIPInboundTrunkInfo | None = None
+        self.summary.from_number, self.summary.to_number = _uri_user(call.from_.uri), _uri_user(call.to.uri)
 
     # -- entry point -------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
         services = self.services
         refusal = services.refusal
+        self._claim_trace(self.call.call_id)
         if refusal:
             services.refused_invites.note_now(self.call.source.host, f"503 ({refusal}), Call-ID {self.call.call_id}")
             await self.call.reject(503, reason=refusal)
+            self.summary.ending = f"refused: {refusal}"
+            self._end_trace()
             return
         services.active.add(self.call.call_id)
         try:
             await self._run()
         except CallEnd as end:
             self.log.info("call ended: %s", end.reason)
+            self.summary.ending = end.reason
         except CallFailed as failure:
             self.log.info("call ended by the caller or the network: %s", failure)
+            self.summary.ending = f"ended by the caller or the network: {failure}"
         finally:
             await self._release()
             services.active.discard(self.call.call_id)
@@ -119,6 +125,7 @@ class InboundCallFlow(BridgedCall):
     async def _run(self) -> None:
         info = dispatch_call_for(self.call.request, self.call.source.host, self.lk_call_id)
         decision = await self.services.decider.decide(info)
+        self._describe(decision)
         if decision.verdict in (Verdict.ACCEPT, Verdict.REQUEST_PIN):
             self.log.info(
                 "INVITE from %s to %s via %s: %s (%s)",
@@ -131,6 +138,7 @@ class InboundCallFlow(BridgedCall):
                 f"Call-ID {info.sip_call_id}",
             )
         if not await self._admit(decision):
+            self.summary.ending = self.summary.ending or f"{decision.verdict}: {decision.reason}"
             return
         await self._open_media(decision)
         if decision.verdict is Verdict.REQUEST_PIN:
@@ -155,6 +163,7 @@ class InboundCallFlow(BridgedCall):
             return False
         if decision.verdict in (Verdict.ACCEPT, Verdict.REQUEST_PIN) and decision.credentials is not None:
             creds = decision.credentials
+            self._mask_in_trace(creds.password)
             source, now = self.call.source.host, asyncio.get_running_loop().time()
             if self.services.digest_failures.exhausted(source, now):
                 self.log.info("too many failed digest answers from %s: refused without checking", source)
@@ -165,9 +174,11 @@ class InboundCallFlow(BridgedCall):
             except NonceLedgerError as e:
                 self.log.warning("cannot check the digest answer for replays: %s", e)
                 await self.call.reject(503, reason="authentication unavailable")
+                self.summary.ending = "authentication unavailable"
                 return False
             if verdict is AuthVerdict.MISSING or verdict is AuthVerdict.STALE:
                 await self.call.challenge(stale=verdict is AuthVerdict.STALE, realm=realm)
+                self.summary.ending = f"digest answer {verdict.value}: challenged again"
                 return False
             if verdict is not AuthVerdict.OK:
                 self.log.info("digest authentication failed for user %r", creds.username)
@@ -194,10 +205,18 @@ class InboundCallFlow(BridgedCall):
         return AuthVerdict.OK
 
     async def _refuse(self, status: int, reason: str, quiet: bool) -> None:
+        self.summary.ending = f"refused: {reason}" + (" (dropped without an answer)" if quiet else "")
         if quiet:
             await self.call.drop()
         else:
             await self.call.reject(status, reason=reason, headers={"Reason": reason_header(status, reason)})
+
+    def _describe(self, decision: Decision) -> None:
+        """What the inspector shows of the decision: the trunk and rule that took the call."""
+        if decision.trunk is not None:
+            self.summary.trunk_id = decision.trunk.sip_trunk_id
+        if decision.rule is not None:
+            self.summary.rule_id = decision.rule.sip_dispatch_rule_id
 
     def _accepted(self, decision: Decision) -> CallDispatch:
         if decision.verdict is not Verdict.ACCEPT or decision.dispatch is None:
@@ -244,6 +263,8 @@ class InboundCallFlow(BridgedCall):
     async def _collect_pin(self, info: DispatchCall) -> Decision:
         """Answer, prompt for the PIN, read digits up to '#', and decide again with it."""
         assert self.audio is not None
+        if self.trace is not None:
+            self.trace.pin_entry = True  # from the answer on, digits in SIP INFO are masked in the trace
         await self._answer()
         self._start_tasks_for_sip_events()
         rate = self.audio.codec_rate
@@ -259,6 +280,9 @@ class InboundCallFlow(BridgedCall):
             self.log.info("no PIN entered within %.0f s", PIN_TIMEOUT)
         self._collecting_pin = False
         decision = await self.services.decider.decide(info, pin=pin, no_pin=not pin, answered=True)
+        if self.trace is not None:
+            self.trace.pin_entry = False
+        self._describe(decision)
         self.audio.discard_caller_audio()
         if decision.verdict is not Verdict.ACCEPT:
             self.log.info("PIN refused: %s", decision.reason)

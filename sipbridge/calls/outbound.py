@@ -60,6 +60,8 @@ class OutboundCallFlow(BridgedCall):
         self._dial_tone: asyncio.Task[None] | None = None
         self._ringing = False
         self.task: asyncio.Task[None] | None = None
+        self.summary.trunk_id = plan.trunk_id
+        self.summary.from_number, self.summary.to_number = plan.number, plan.call_to
 
     async def start(self) -> CreatedParticipant:
         """Join the room and dial. With ``wait_until_answered`` returns once the callee answered (PsrpcError when
@@ -118,13 +120,15 @@ class OutboundCallFlow(BridgedCall):
             await self._in_call(self.plan.max_call_duration)
         except PsrpcError as error:
             self.log.info("call failed: %s", error)
-            error_text = error.message
+            error_text = self.summary.ending = error.message
             self._settle(error)
         except CallEnd as end:
             self.log.info("call ended: %s", end.reason)
+            self.summary.ending = end.reason
             self._settle(PsrpcError("aborted", f"the call ended before it was answered: {end.reason}"))
         except CallFailed as failure:
             self.log.info("call ended by the callee or the network: %s", failure)
+            self.summary.ending = f"ended by the callee or the network: {failure}"
             self._settle(PsrpcError("aborted", f"the call ended before it was answered: {failure}"))
         finally:
             await self._release(error_text)
@@ -162,6 +166,8 @@ class OutboundCallFlow(BridgedCall):
             headers=headers,
         )
         self.log.identify(sipCallID=sip.call_id)
+        self._claim_trace(sip.call_id)
+        self._mask_in_trace(plan.password)
         self._start_tasks_for_sip_events()
         ringing = plan.ringing_timeout or DEFAULT_OUTBOUND_RINGING_TIMEOUT
         outcome = await first({"answered": sip.wait_answered(), "room": participant.wait_ended()}, ringing)

@@ -15,6 +15,8 @@ from sipbridge.calls.registry import CallRegistry
 from sipbridge.config import Config
 from sipbridge.cpu_load import CpuLoad
 from sipbridge.failure_budget import FailureBudget
+from sipbridge.inspector.book import TraceBook
+from sipbridge.inspector.settings import InspectorSettings
 from sipbridge.media.ports import PortAllocator
 from sipbridge.repeated_log import LoopRepeatedEventLog
 from sipbridge.room import LiveKitCredentials
@@ -62,6 +64,8 @@ class CallServices:
     """Set on SIGTERM: calls in progress go on, new ones are refused (503)."""
     report_state: StateReporter | None = None
     """Where calls report their state as they go (cluster mode: livekit-server's UpdateSIPCallState)."""
+    traces: TraceBook = field(default_factory=lambda: TraceBook(InspectorSettings()))
+    """Every call's SIP messages and quality (the inspector); calls claim their trace and end it."""
 
     @property
     def at_capacity(self) -> bool:

@@ -226,6 +226,8 @@ class OutboundCall(SipCall):
 
 
 IncomingHandler = Callable[[InboundCall], Awaitable[None]]
+MessageTap = Callable[[bytes, bool, Address], None]
+"""Told of every SIP message as it leaves (True) or arrives (False), with the peer's address: the call traces."""
 
 
 class Endpoint:
@@ -238,6 +240,7 @@ class Endpoint:
         self._timer: asyncio.TimerHandle | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._lag_watch: asyncio.Task[None] | None = None
+        self.tap: MessageTap | None = None
 
     @property
     def local_host(self) -> str:
@@ -338,6 +341,8 @@ class Endpoint:
     def _receive(self, data: bytes, source: Address) -> None:
         assert self.ua is not None
         ua = self.ua
+        if self.tap is not None:
+            self.tap(data, False, source)
         self.run(lambda now: ua.receive_datagram(data, source, now))
 
     async def _watch_lag(self, threshold: float) -> None:
@@ -378,12 +383,17 @@ class Endpoint:
         ua, transports = self.ua, self.transports
         if ua is None or transports is None:
             return
+        tap = self.tap
         for data, dest in ua.datagrams_to_send():
             transports.send(data, dest)
+            if tap is not None:
+                tap(data, True, dest)
         while (event := ua.next_event()) is not None:
             self._dispatch(event)
         for data, dest in ua.datagrams_to_send():
             transports.send(data, dest)
+            if tap is not None:
+                tap(data, True, dest)
         deadline = ua.get_timer()
         if self._timer is not None and (deadline is None or self._timer.when() != deadline):
             self._timer.cancel()
