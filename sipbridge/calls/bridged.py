@@ -320,6 +320,8 @@ class BridgedCall:
     async def _release(self, error: str = "") -> None:
         self.services.registry.discard(self)
         if self.participant is not None:
+            self.summary.status = "hangup"
+        if self.participant is not None:
             await self._report(SIPCallStatus.SCS_ERROR if error else SIPCallStatus.SCS_DISCONNECTED, error)
         for task in self._tasks:
             await cancel_task(task)

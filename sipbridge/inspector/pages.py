@@ -51,6 +51,10 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def _size(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
+
+
 def _mos(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, float) else ""
 
@@ -91,7 +95,7 @@ def index_page(book: TraceBook, now: float) -> str:
     body = (
         "<h1>sipbridge call inspector</h1>"
         f'<nav><a href="/api/calls">JSON</a><span class="muted">refreshes every {REFRESH_SECONDS} s · '
-        f"{len(book)} calls held, {book.size / 1e6:.1f} MB</span></nav>"
+        f"{len(book)} calls held in {_size(book.size)}</span></nav>"
         f'<h2>Live calls ({len(live)})</h2><table id="live"><tr>{head_live}</tr>{rows_live}</table>'
         f'<h2>Ended calls ({len(ended)})</h2><table id="ended"><tr>{head_ended}</tr>{rows_ended}</table>'
     )

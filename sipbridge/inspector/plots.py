@@ -54,14 +54,14 @@ def chart_svg(chart: Chart) -> str:
         f'<text x="{WIDTH - PAD_RIGHT}" y="{HEIGHT - 8}" text-anchor="end">{t_max:.0f} s</text>',
     ]
     legend_x = WIDTH - PAD_RIGHT
-    for s in reversed(chart.series):
+    for s in reversed([s for s in chart.series if s.points]):
         out.append(f'<text x="{legend_x}" y="14" text-anchor="end" fill="{s.colour}">{escape(s.name)}</text>')
         legend_x -= 8 + 7 * len(s.name)
         if len(s.points) == 1:
             (t, v) = s.points[0]
             cx, cy = xy(t, v).split(",")
             out.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{s.colour}"/>')
-        elif s.points:
+        else:
             path = " ".join(xy(t, v) for t, v in s.points)
             out.append(f'<polyline class="series" points="{path}" fill="none" stroke="{s.colour}" stroke-width="1.5"/>')
     out.append("</svg>")
