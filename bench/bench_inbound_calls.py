@@ -18,8 +18,14 @@ Figures, per N:
   one bridge carries on this machine. Callers have tones of their own up to 20 calls; above that the column is
   "-".
 
+Scenarios (`--scenarios`): `agent`, the calls above; `ringing`, the same calls with no agent, so the bridge
+rings them with its participant waiting in the room and nothing answers (measured once every call has joined).
+`--transports sdk lean` measures each room transport (config `room_transport`) in turn, same run, same server;
+`--threads` adds where the bridge's CPU went, per thread name, ms/s per call.
+
 Bounded: each N holds its calls for `--seconds` after all are answered; everything is stopped at the end.
-Run: .venv/bin/python bench/bench_inbound_calls.py [--calls 5 10 20] [--seconds 10]
+Run: .venv/bin/python bench/bench_inbound_calls.py [--calls 5 10 20] [--seconds 10] [--scenarios agent ringing]
+     [--transports sdk lean] [--threads]
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from bench_util import cpu_seconds, percentile, rss_bytes
+from bench_util import cpu_seconds, percentile, rss_bytes, thread_cpu
 from harness.agent_pool import AgentPool
 from harness.bridge import BridgeProcess
 from harness.call_load import AGENT_TONE, MAX_CALLER_TONES, caller_tone, phone_hears_agent, room_hears_caller
@@ -92,13 +98,17 @@ async def count_both_ways(agents: AgentPool, rooms: list[str], phones: list[RtpP
     return both
 
 
-async def run(calls: int, seconds: float, workdir: Path, server: LiveKitServer) -> str:
-    with BridgeProcess(workdir / "bridge", livekit=server, extra={"logging": {"level": "info"}}) as bridge:
+async def run(
+    calls: int, seconds: float, workdir: Path, server: LiveKitServer, transport: str, scenario: str, threads: bool
+) -> str:
+    extra = {"logging": {"level": "info"}}
+    with BridgeProcess(workdir / "bridge", livekit=server, extra=extra, room_transport=transport) as bridge:
+        prefix = f"bench{calls}{transport}{scenario}-"
         client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
         await client.sip.create_inbound_trunk(
             api.CreateSIPInboundTrunkRequest(trunk=api.SIPInboundTrunkInfo(numbers=["+15105550100"]))
         )
-        rule = api.SIPDispatchRule(dispatch_rule_individual=api.SIPDispatchRuleIndividual(room_prefix=f"bench{calls}-"))
+        rule = api.SIPDispatchRule(dispatch_rule_individual=api.SIPDispatchRuleIndividual(room_prefix=prefix))
         await client.sip.create_dispatch_rule(
             api.CreateSIPDispatchRuleRequest(dispatch_rule=api.SIPDispatchRuleInfo(rule=rule))
         )
@@ -107,11 +117,15 @@ async def run(calls: int, seconds: float, workdir: Path, server: LiveKitServer) 
         pid = bridge.process.pid
         idle_rss = rss_bytes(pid)
         phones = [RtpPhone() for _ in range(calls)]
+        with_agent = scenario == "agent"
         agents = AgentPool(server.ws_url, server.api_key, server.api_secret, workers=max(1, calls // 5))
-        await agents.start()
-        hold_ms = int((seconds + 300) * 1000)
-        checked = calls <= MAX_CALLER_TONES
+        if with_agent:
+            await agents.start()
+        hold_ms = int((seconds + 120) * 1000)
+        checked = with_agent and calls <= MAX_CALLER_TONES
         rooms: list[str] = []
+        # the line each call's progress is counted by: answered, or (ringing) its participant in the room
+        reached = "] answered" if with_agent else "] joined room"
         try:
             for i, phone in enumerate(phones):
                 await phone.start()
@@ -125,48 +139,66 @@ async def run(calls: int, seconds: float, workdir: Path, server: LiveKitServer) 
             # WebRTC handshakes in the same instant overrun a 2-core machine that also runs the callers and agents.
             for wave in range(0, calls, WAVE):
                 members = range(wave, min(wave + WAVE, calls))
-                tasks += [
-                    asyncio.create_task(sipps[i].call(hold_ms=hold_ms, limit=hold_ms / 1000 + 30)) for i in members
-                ]
                 for i in members:
-                    rooms.append(await wait_for_room(lkapi, f"bench{calls}-_+1310555{1000 + i}_", within=60))
-                    await agents.join(rooms[i], "agent", tone=AGENT_TONE, listen=False)
+                    if with_agent:
+                        call = sipps[i].call(hold_ms=hold_ms, limit=hold_ms / 1000 + 30)
+                    else:
+                        call = sipps[i].call_and_cancel(after_ms=hold_ms, limit=hold_ms / 1000 + 30)
+                    tasks.append(asyncio.create_task(call))
+                if with_agent:
+                    for i in members:
+                        rooms.append(await wait_for_room(lkapi, f"{prefix}_+1310555{1000 + i}_", within=60))
+                        await agents.join(rooms[i], "agent", tone=AGENT_TONE, listen=False)
                 deadline = time.monotonic() + 60
-                while bridge.log_text().count("] answered") < members.stop and time.monotonic() < deadline:  # noqa: ASYNC110 (polls another process)
+                while bridge.log_text().count(reached) < members.stop and time.monotonic() < deadline:  # noqa: ASYNC110 (polls another process)
                     await asyncio.sleep(0.2)
-            answered_calls = bridge.log_text().count("] answered")
+            reached_calls = bridge.log_text().count(reached)
             await asyncio.sleep(2)  # settle
-            cpu0, t0 = cpu_seconds(pid), time.monotonic()
+            cpu0, threads0, t0 = cpu_seconds(pid), thread_cpu(pid), time.monotonic()
             await asyncio.sleep(seconds)
-            cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+            elapsed = time.monotonic() - t0
+            cpu = (cpu_seconds(pid) - cpu0) / elapsed
+            threads1 = thread_cpu(pid)
             rss = rss_bytes(pid)
             joined, answered = latencies(bridge.log_text())
-            both_ways = await count_both_ways(agents, rooms, phones) if checked else None
+            audio = f"{await count_both_ways(agents, rooms, phones)}/{calls}" if checked else "-"
             for task in tasks:
                 task.cancel()
         finally:
-            await agents.close()
+            if with_agent:
+                await agents.close()
             for phone in phones:
                 await phone.close()
             await lkapi.aclose()
     load = os.getloadavg()[0]
-    return (
-        f"{calls:>5} {answered_calls:>8} {'-' if both_ways is None else both_ways:>9} "
-        f"{1000 * cpu / calls:>14.1f} {(rss - idle_rss) / calls / 2**20:>13.1f} "
-        f"{percentile(joined, 50):>9.0f} {percentile(joined, 99):>9.0f} "
-        f"{percentile(answered, 50):>9.0f} {percentile(answered, 99):>9.0f} {load:>6.1f}"
+    row = (
+        f"{transport:>9} {scenario:>8} {calls:>5} {reached_calls:>7} {audio:>6} {1000 * cpu / calls:>14.1f} "
+        f"{(rss - idle_rss) / calls / 2**20:>9.1f} {percentile(joined, 50):>9.0f} {percentile(joined, 99):>9.0f} "
+        f"{percentile(answered, 50):>8.0f} {percentile(answered, 99):>8.0f} {load:>6.1f}"
     )
+    if threads:
+        spent = {name: 1000 * (total - threads0.get(name, 0.0)) / elapsed / calls for name, total in threads1.items()}
+        busiest = sorted(((ms, name) for name, ms in spent.items() if ms >= 0.05), reverse=True)
+        row += "\n      threads ms/s/call: " + ", ".join(f"{name} {ms:.1f}" for ms, name in busiest)
+    return row
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, nargs="+", default=[5, 10, 20])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--scenarios", nargs="+", choices=["agent", "ringing"], default=["agent"])
+    parser.add_argument("--transports", nargs="+", choices=["sdk", "lean"], default=["sdk"])
+    parser.add_argument("--threads", action="store_true", help="CPU per thread group, too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-inbound-") as tmp, LiveKitServer(Path(tmp) / "lk") as server:
-        print("calls answered both ways  CPU ms/s/call  MiB/call  join p50  join p99  200 p50  200 p99  load")
+        print("transport scenario calls reached  audio  CPU ms/s/call  MiB/call  join p50  join p99  200 p50", end="")
+        print("  200 p99  load")
         for n in args.calls:
-            print(await run(n, args.seconds, Path(tmp) / f"n{n}", server), flush=True)
+            for scenario in args.scenarios:
+                for transport in args.transports:
+                    workdir = Path(tmp) / f"n{n}-{scenario}-{transport}"
+                    print(await run(n, args.seconds, workdir, server, transport, scenario, args.threads), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Calls per process on the room side: CPU of N RoomParticipants in one process, each in its own room with an
 agent playing a tone to it, while it pushes the caller's audio (20 ms frames, 48 kHz unless --rate) into its room.
 
-Two implementations of the same call are compared: `sipbridge` (RoomParticipant, whose audio events go through
-the FfiRouter) and `sdk` (the SDK's own AudioStream and AudioSource.capture_frame, the baseline).
+Three implementations of the same call are compared: `sipbridge` (the SDK room transport, whose audio events go
+through the FfiRouter), `sdk` (the SDK's own AudioStream and AudioSource.capture_frame, the baseline) and `lean`
+(the lean room transport: no SDK at all). `--profile` prints where the asyncio thread spent the measured window
+(cProfile, cumulative), for finding the next thing to cut.
 
 This is a call's steady state on the room side: one AudioStream in (50 frames/s) and one capture_frame out
 (50 frames/s) per call. The agents run in a separate child process (a real SDK participant per room) so only
@@ -23,8 +25,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import math
 import os
+import pstats
 import sys
 import tempfile
 import time
@@ -40,7 +44,15 @@ from harness.audio import sine
 from harness.processes import LiveKitServer
 
 from sipbridge.media.codecs import Pcm
-from sipbridge.room import LiveKitCredentials, ParticipantSpec, RoomParticipant, TrackKey, sip_participant_token
+from sipbridge.room import (
+    LiveKitCredentials,
+    ParticipantSpec,
+    RoomParticipant,
+    RoomTransport,
+    TrackKey,
+    create_participant,
+    sip_participant_token,
+)
 from sipbridge.room.ffi_router import FfiRouter
 
 AGENT_FRAME_MS = 100  # the agents' side is not measured; larger frames keep its load off the shared cores
@@ -118,7 +130,7 @@ class SdkCall:
 
 
 Call = RoomParticipant | SdkCall
-IMPLEMENTATIONS = ("sdk", "sipbridge")
+IMPLEMENTATIONS = ("sdk", "sipbridge", "lean")
 
 
 def _new_call(
@@ -126,7 +138,8 @@ def _new_call(
 ) -> Call:
     if implementation == "sdk":
         return SdkCall(credentials, spec, sink, rate)
-    return RoomParticipant(credentials, spec, sink, publish_rate=rate, subscribe_rate=rate)
+    transport: RoomTransport = "lean" if implementation == "lean" else "sdk"
+    return create_participant(transport, credentials, spec, sink, publish_rate=rate, subscribe_rate=rate)
 
 
 class FanOutCounter:
@@ -164,7 +177,7 @@ async def _play(phone: Call, stop: asyncio.Event, rate: int) -> None:
 
 
 async def _measure(
-    server: LiveKitServer, implementation: str, calls: int, seconds: float, rate: int
+    server: LiveKitServer, implementation: str, calls: int, seconds: float, rate: int, profile: bool
 ) -> dict[str, float]:
     credentials = LiveKitCredentials(server.ws_url, server.api_key, server.api_secret)
     rooms = [f"bench-{implementation}-{calls}-{i}" for i in range(calls)]  # fresh rooms for every run
@@ -201,15 +214,22 @@ async def _measure(
             ) from None
         await asyncio.sleep(1.0)  # past the start-up transients
         counter = FanOutCounter()
-        routed_before = FfiRouter.get().routed_events
+        router = FfiRouter.get() if implementation != "lean" else None  # lean never loads the SDK's FFI
+        routed_before = router.routed_events if router is not None else 0
         frames_before = sum(sink.frames for sink in sinks)
+        profiler = cProfile.Profile() if profile else None
         cpu_before, loop_before, wall_before = time.process_time(), time.thread_time(), time.monotonic()
+        if profiler is not None:
+            profiler.enable()
         await asyncio.sleep(seconds)
+        if profiler is not None:
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
         cpu = time.process_time() - cpu_before
         loop_cpu = time.thread_time() - loop_before
         wall = time.monotonic() - wall_before
         events, offers = counter.events, counter.offers
-        routed = FfiRouter.get().routed_events - routed_before
+        routed = router.routed_events - routed_before if router is not None else 0
         counter.remove()
         frames = sum(sink.frames for sink in sinks) - frames_before
     finally:
@@ -261,6 +281,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--implementations", nargs="+", choices=IMPLEMENTATIONS, default=list(IMPLEMENTATIONS))
     parser.add_argument("--rate", type=int, default=48000, help="rate of the frames pushed and received (Hz)")
+    parser.add_argument("--profile", action="store_true", help="cProfile the asyncio thread over each window")
     args = parser.parse_args()
     print(
         f"livekit rtc {rtc.__version__}; one process, N calls in N rooms, 50 frames/s each way per call "
@@ -274,7 +295,7 @@ def main() -> None:
         for calls in args.calls:
             for implementation in args.implementations:
                 try:
-                    r = asyncio.run(_measure(server, implementation, calls, args.seconds, args.rate))
+                    r = asyncio.run(_measure(server, implementation, calls, args.seconds, args.rate, args.profile))
                 except BenchFailed as failure:
                     print(f"{implementation:9s}  {calls:5d}  failed: {failure}", flush=True)
                     continue

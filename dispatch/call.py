@@ -13,7 +13,9 @@ class InboundCall:
     ``headers`` are the INVITE's headers in the order received (name as sent, value); they feed
     ``include_headers``, ``headers_to_attributes`` and the Twilio attributes.
     ``auth_username`` is the user name of the digest credentials the INVITE carried, or None when it
-    carried none.
+    carried none. ``registered_trunk_id`` is set when the INVITE came over one of the bridge's own
+    registrations: then only that inbound trunk is considered, and its ``allowed_addresses`` does not apply
+    (the source is the registrar, not the caller).
     """
 
     called_number: str
@@ -25,6 +27,7 @@ class InboundCall:
     lk_call_id: str = ""
     sip_call_id: str = ""
     headers: Sequence[tuple[str, str]] = ()
+    registered_trunk_id: str = ""
 
     def header(self, name: str) -> str | None:
         """The value of the last header called ``name`` (any case), or None."""

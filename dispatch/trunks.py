@@ -98,7 +98,8 @@ def _consider(trunk: SIPInboundTrunkInfo, call: InboundCall) -> TrunkConsiderati
     if trunk.allowed_numbers and not number_in(call.calling_number, trunk.allowed_numbers):
         allowed = list(trunk.allowed_numbers)
         reasons.append(f"caller {call.calling_number!r} is not in allowed_numbers {allowed}")
-    if not address_allowed(trunk.allowed_addresses, call.source_ip, call.from_host):
+    registered = bool(call.registered_trunk_id)  # the registrar relayed it: its address says nothing of the caller
+    if not registered and not address_allowed(trunk.allowed_addresses, call.source_ip, call.from_host):
         reasons.append(
             f"source {call.source_ip or '<unknown>'} (From host {call.from_host or '<none>'!s}) "
             f"is not in allowed_addresses {list(trunk.allowed_addresses)}"
@@ -120,6 +121,8 @@ def match_trunk(trunks: Sequence[SIPInboundTrunkInfo] | TrunkIndex, call: Inboun
 
     Given a `TrunkIndex`, only its candidates for the call are considered (the decision is the same; the
     explanation lists fewer trunks): that is the call path. Given a list, every trunk is (the simulator)."""
+    if call.registered_trunk_id:
+        return _match_registered(trunks, call)
     if not len(trunks):
         return TrunkMatch(TrunkVerdict.NO_TRUNKS_DEFINED, None, "no inbound trunks are configured", None, ())
     pool = trunks.candidates(call) if isinstance(trunks, TrunkIndex) else trunks
@@ -145,6 +148,22 @@ def match_trunk(trunks: Sequence[SIPInboundTrunkInfo] | TrunkIndex, call: Inboun
             considered,
         )
     trunk = best[0]
+    return _authenticate(trunk, call, considered)
+
+
+def _match_registered(trunks: Sequence[SIPInboundTrunkInfo] | TrunkIndex, call: InboundCall) -> TrunkMatch:
+    """A call sent over a registration: the trunk the registration names, and no other, may take it."""
+    wanted = call.registered_trunk_id
+    trunk = trunks.get(wanted) if isinstance(trunks, TrunkIndex) else next(
+        (t for t in trunks if t.sip_trunk_id == wanted), None
+    )  # fmt: skip
+    if trunk is None:
+        reason = f"the registration's trunk {wanted!r} does not exist"
+        return TrunkMatch(TrunkVerdict.NO_TRUNK, None, reason, None, ())
+    considered = (_consider(trunk, call),)
+    if not considered[0].admitted:
+        reason = f"the registration's trunk {wanted!r} does not admit the call to {call.called_number!r}"
+        return TrunkMatch(TrunkVerdict.NO_TRUNK, None, reason, None, considered)
     return _authenticate(trunk, call, considered)
 
 

@@ -20,6 +20,9 @@ from sipbridge import config_values as values
 from sipbridge.go_keys import NO_EFFECT
 from sipbridge.inspector import settings as inspector_settings
 from sipbridge.inspector.settings import InspectorSettings
+from sipbridge.room.transport import DEFAULT_ROOM_TRANSPORT, ROOM_TRANSPORTS, RoomTransport
+from sipbridge.sip.errors import SipParseError
+from sipbridge.sip.uri import SipUri, parse_uri
 
 DEV_API_KEY = "devkey"
 DEV_API_SECRET = "secret"
@@ -73,13 +76,83 @@ DEFAULT_OVERLOAD_LAG = 0.5
 
 
 @dataclass(frozen=True)
+class ClientCert:
+    """A certificate we show to TLS peers we call (mutual TLS): for the outbound ``trunks`` named, or for every
+    TLS peer when ``trunks`` is empty."""
+
+    cert_file: str
+    key_file: str
+    trunks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TlsConfig:
-    """SIP over TLS, the Go service's ``tls`` block: ``port`` (announced), ``port_listen``, ``certs``."""
+    """SIP over TLS, the Go service's ``tls`` block: ``port`` (announced), ``port_listen``, ``certs``; ours:
+    ``ca_file`` (whom we trust when calling out), ``client_certs`` (mutual TLS towards carriers) and
+    ``verify_clients`` (a CA file: the listener then requires client certificates from it)."""
 
     port: int
     port_listen: int
     cert_file: str
     key_file: str
+    ca_file: str | None = None
+    client_certs: tuple[ClientCert, ...] = ()
+    verify_clients: str | None = None
+
+    @property
+    def default_client_cert(self) -> tuple[str, str] | None:
+        for cert in self.client_certs:
+            if not cert.trunks:
+                return cert.cert_file, cert.key_file
+        return None
+
+    def client_cert_for(self, trunk_id: str) -> tuple[str, str] | None:
+        """The certificate named for this outbound trunk, if any (else the default one applies)."""
+        for cert in self.client_certs:
+            if trunk_id and trunk_id in cert.trunks:
+                return cert.cert_file, cert.key_file
+        return None
+
+
+@dataclass(frozen=True)
+class WebSocketConfig:
+    """Ours: SIP over WebSocket (RFC 7118, docs/websocket.md): ``port`` for ws://, ``tls_port`` for wss:// (with
+    the ``tls`` block's certificate)."""
+
+    port: int | None = None
+    tls_port: int | None = None
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    """Ours: RFC 3263 resolution of outbound trunk hosts (docs/dns.md)."""
+
+    nameservers: tuple[tuple[str, int], ...] = ()
+    """(address, port) pairs; empty: the system's resolver configuration."""
+    failover_timeout: float = 4.0
+    """Seconds a target may stay silent before the INVITE moves to the next one."""
+
+
+REGISTRATION_TRANSPORTS = ("UDP", "TCP", "TLS")
+
+
+@dataclass(frozen=True)
+class RegistrationConfig:
+    """Ours: one outbound registration (docs/registrations.md): the bridge registers ``username`` at
+    ``registrar`` and takes the calls sent to it through the inbound trunk ``trunk``."""
+
+    name: str
+    registrar: str
+    username: str
+    password: str = ""
+    auth_username: str = ""
+    realm: str = ""
+    transport: str = ""  # "" = the registrar URI's (RFC 3263)
+    expires: int = 3600
+    outbound_proxy: str = ""
+    contact_user: str = ""  # "" = username
+    trunk: str = ""
+    keepalive_interval: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +167,9 @@ class Config:
     sip_port_listen: int = 5060
     sip_hostname: str = ""
     tls: TlsConfig | None = None
+    dns: DnsConfig = DnsConfig()
+    registrations: tuple[RegistrationConfig, ...] = ()
+    websocket: WebSocketConfig = WebSocketConfig()
     rtp_port: PortRange = PortRange(10000, 20000)
     listen_ip: str = ""
     use_external_ip: bool = False
@@ -135,6 +211,9 @@ class Config:
     """The local network whose address the node signals from (when several interfaces have one)."""
     log_component_levels: Mapping[str, str] = field(default_factory=dict)
     """``logging.component_levels``: a log level per component (``sip``, ``media``, ``room``, ``livekit``...)."""
+    room_transport: RoomTransport = DEFAULT_ROOM_TRANSPORT
+    """Ours: how calls join their rooms: "sdk" (the livekit rtc SDK) or "lean" (aiortc for the connection, media
+    on our own cadence); docs/room.md."""
     codecs: Mapping[str, bool] = field(default_factory=dict)
     log_level: str = "info"
     log_json: bool = False
@@ -162,7 +241,6 @@ def default_storage_path() -> Path:
 _GO_KEYS_NOT_ACTED_ON = frozenset(
     {
         "outbound_route_headers",
-        "tls",
         "add_record_route",
         "audio_dtmf",
     }
@@ -207,6 +285,11 @@ _KNOWN_KEYS = frozenset(
         "overload_lag",
         "inspector_port",
         "inspector",
+        "room_transport",
+        "tls",
+        "dns",
+        "registrations",
+        "websocket",
     }
 )
 
@@ -324,6 +407,9 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
     ringing_interval = values.duration(raw, "sip_ringing_interval", DEFAULT_RINGING_INTERVAL, ConfigError)
     if not 1 <= ringing_interval <= 60:
         ringing_interval = DEFAULT_RINGING_INTERVAL  # as the Go service: out of 1-60 s means the default
+    room_transport = raw.get("room_transport", DEFAULT_ROOM_TRANSPORT)
+    if room_transport not in ROOM_TRANSPORTS:
+        raise ConfigError(f"room_transport: {room_transport!r} is not one of {', '.join(ROOM_TRANSPORTS)}")
 
     max_calls = raw.get("max_active_calls", 0)
     if not isinstance(max_calls, int) or isinstance(max_calls, bool) or max_calls < 0:
@@ -340,6 +426,9 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
         sip_port_listen=_port(raw, "sip_port_listen", 0) or sip_port,
         sip_hostname=_str(raw, "sip_hostname"),
         tls=_tls(raw.get("tls")),
+        dns=_dns(raw.get("dns")),
+        registrations=_registrations(raw.get("registrations")),
+        websocket=_websocket(raw.get("websocket"), has_tls=raw.get("tls") is not None),
         rtp_port=_port_range(raw.get("rtp_port")),
         listen_ip=listen_ip,
         use_external_ip=use_external_ip,
@@ -355,6 +444,7 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
         max_pending_invites=max_pending,
         overload_lag=float(overload_lag),
         symmetric_rtp=_bool(raw, "symmetric_rtp"),
+        room_transport=room_transport,
         codecs=dict(codecs),
         log_level="warning" if log_level == "warn" else log_level,
         log_json=_bool(logging_cfg, "json"),
@@ -454,9 +544,137 @@ def _tls(value: Any) -> TlsConfig | None:
     if not cert or not key:
         raise ConfigError("tls.certs[0]: cert_file and key_file are both required")
     for name, path in (("cert_file", cert), ("key_file", key)):
-        if not Path(str(path)).is_file():
-            raise ConfigError(f"tls.certs[0].{name}: {path} is not a readable file")
-    return TlsConfig(port, _port(value, "port_listen", 0) or port, str(cert), str(key))
+        _readable(f"tls.certs[0].{name}", path)
+    ca_file = value.get("ca_file")
+    if ca_file is not None:
+        _readable("tls.ca_file", ca_file)
+    verify_clients = value.get("verify_clients")
+    if verify_clients is not None:
+        _readable("tls.verify_clients", verify_clients)
+    client_certs = value.get("client_certs") or []
+    if not isinstance(client_certs, list):
+        raise ConfigError("tls.client_certs: must be a list of {cert_file, key_file, trunks}")
+    parsed = tuple(_client_cert(f"tls.client_certs[{i}]", entry) for i, entry in enumerate(client_certs))
+    if sum(1 for c in parsed if not c.trunks) > 1:
+        raise ConfigError("tls.client_certs: only one entry may leave out trunks (the default certificate)")
+    return TlsConfig(
+        port, _port(value, "port_listen", 0) or port, str(cert), str(key),
+        ca_file=str(ca_file) if ca_file is not None else None, client_certs=parsed,
+        verify_clients=str(verify_clients) if verify_clients is not None else None,
+    )  # fmt: skip
+
+
+def _client_cert(where: str, entry: Any) -> ClientCert:
+    if not isinstance(entry, dict) or not entry.get("cert_file") or not entry.get("key_file"):
+        raise ConfigError(f"{where}: needs cert_file and key_file")
+    _readable(f"{where}.cert_file", entry["cert_file"])
+    _readable(f"{where}.key_file", entry["key_file"])
+    trunks = entry.get("trunks") or []
+    if not isinstance(trunks, list) or not all(isinstance(t, str) and t for t in trunks):
+        raise ConfigError(f"{where}.trunks: must be a list of outbound trunk IDs")
+    return ClientCert(str(entry["cert_file"]), str(entry["key_file"]), tuple(trunks))
+
+
+def _readable(key: str, path: Any) -> None:
+    if not Path(str(path)).is_file():
+        raise ConfigError(f"{key}: {path} is not a readable file")
+
+
+def _dns(value: Any) -> DnsConfig:
+    if value is None:
+        return DnsConfig()
+    if not isinstance(value, dict):
+        raise ConfigError("dns: must be a mapping (nameservers, failover_timeout)")
+    servers = value.get("nameservers") or []
+    if not isinstance(servers, list):
+        raise ConfigError("dns.nameservers: must be a list of addresses (192.0.2.53 or 192.0.2.53:5353)")
+    parsed = tuple(_nameserver(str(server)) for server in servers)
+    timeout = value.get("failover_timeout", 4.0)
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+        raise ConfigError(f"dns.failover_timeout: {timeout!r} is not a positive number of seconds")
+    return DnsConfig(parsed, float(timeout))
+
+
+def _websocket(value: Any, *, has_tls: bool) -> WebSocketConfig:
+    if value is None:
+        return WebSocketConfig()
+    if not isinstance(value, dict):
+        raise ConfigError("websocket: must be a mapping with port and/or tls_port")
+    port = _port(value, "port", 0)
+    tls_port = _port(value, "tls_port", 0)
+    if tls_port and not has_tls:
+        raise ConfigError("websocket.tls_port: wss needs the tls block's certificate (tls.certs)")
+    return WebSocketConfig(port or None, tls_port or None)
+
+
+def _registrations(value: Any) -> tuple[RegistrationConfig, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError("registrations: must be a list of {registrar, username, password, trunk, ...}")
+    parsed = tuple(_registration(f"registrations[{i}]", entry) for i, entry in enumerate(value))
+    names = [r.name for r in parsed]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate is not None:
+        raise ConfigError(f"registrations: two registrations are named {duplicate!r}")
+    return parsed
+
+
+def _registration(where: str, entry: Any) -> RegistrationConfig:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: must be a mapping with registrar, username and trunk")
+    for key in ("registrar", "outbound_proxy"):
+        if entry.get(key) is not None:
+            _sip_uri(f"{where}.{key}", entry[key])
+    if not entry.get("registrar"):
+        raise ConfigError(f"{where}.registrar: missing (a SIP URI such as sip:pbx.example.com)")
+    username = _str(entry, "username")
+    if not username:
+        raise ConfigError(f"{where}.username: missing")
+    transport = _str(entry, "transport").upper()
+    if transport and transport not in REGISTRATION_TRANSPORTS:
+        raise ConfigError(f"{where}.transport: {transport!r} is not one of udp, tcp, tls")
+    expires = entry.get("expires", 3600)
+    if not isinstance(expires, int) or isinstance(expires, bool) or expires < 1:
+        raise ConfigError(f"{where}.expires: {expires!r} is not a positive number of seconds")
+    keepalive = entry.get("keepalive_interval", 30)
+    if not isinstance(keepalive, int | float) or isinstance(keepalive, bool) or keepalive < 0:
+        raise ConfigError(f"{where}.keepalive_interval: {keepalive!r} is not a number of seconds (0: off)")
+    contact_user = _str(entry, "contact_user")
+    if contact_user and not contact_user.replace("-", "").replace("_", "").replace(".", "").replace("+", "").isalnum():
+        raise ConfigError(f"{where}.contact_user: {contact_user!r} may only have letters, digits and - _ . +")
+    registrar = str(entry["registrar"])
+    host = parse_uri(registrar)
+    assert isinstance(host, SipUri)
+    return RegistrationConfig(
+        name=_str(entry, "name") or f"{username}@{host.host}", registrar=registrar, username=username,
+        password=_str(entry, "password"), auth_username=_str(entry, "auth_username"), realm=_str(entry, "realm"),
+        transport=transport, expires=expires, outbound_proxy=_str(entry, "outbound_proxy"),
+        contact_user=contact_user, trunk=_str(entry, "trunk"), keepalive_interval=float(keepalive),
+    )  # fmt: skip
+
+
+def _sip_uri(key: str, value: Any) -> None:
+    try:
+        uri = parse_uri(str(value))
+    except SipParseError as e:
+        raise ConfigError(f"{key}: {value!r} is not a SIP URI: {e}") from None
+    if not isinstance(uri, SipUri):
+        raise ConfigError(f"{key}: {value!r} is not a sip: or sips: URI")
+
+
+def _nameserver(text: str) -> tuple[str, int]:
+    """``192.0.2.53``, ``192.0.2.53:5353``, ``2001:db8::53`` or ``[2001:db8::53]:5353``."""
+    host, port = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") or port
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    _ip(host, "dns.nameservers")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"dns.nameservers: {text!r} has no valid port")
+    return host, int(port)
 
 
 def _redis(value: Any) -> RedisConfig | None:

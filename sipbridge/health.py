@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import Enum
+from typing import Any
 
 from aiohttp import web
 
@@ -21,6 +22,12 @@ class Health:
         self.busy: Callable[[], str] = lambda: ""
         """Why a ready node takes no new calls right now ("" when it does)."""
 
+    def available(self) -> bool:
+        """Whether the node takes new calls now (the Go service's ``livekit_sip_available``)."""
+        return self.state is State.READY and not self.busy()
+        self.registrations: Callable[[], list[dict[str, Any]]] = list
+        """What ``/registrations`` reports (the node's outbound registrations, JSON)."""
+
     async def handle(self, request: web.Request) -> web.Response:
         busy = self.busy() if self.state is State.READY else ""
         if busy:
@@ -28,6 +35,10 @@ class Health:
         status = 200 if self.state is State.READY else 503
         return web.Response(status=status, text=self.state.value + "\n")
 
+    async def handle_registrations(self, request: web.Request) -> web.Response:
+        return web.json_response(self.registrations())
+
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/", self.handle)
         app.router.add_get("/health", self.handle)
+        app.router.add_get("/registrations", self.handle_registrations)

@@ -9,6 +9,8 @@ SIZE = 12
 SIP_TRUNK_PREFIX = "ST_"
 SIP_DISPATCH_RULE_PREFIX = "SDR_"
 SIP_CALL_PREFIX = "SCL_"
+SIP_TRANSFER_PREFIX = "STR_"
+NODE_PREFIX = "NE_"
 
 
 def new_id(prefix: str) -> str:

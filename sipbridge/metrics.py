@@ -16,6 +16,15 @@ ACTIVE_CALLS = Gauge("sipbridge_active_calls", "Calls in progress on this node")
 RTP_PORTS_IN_USE = Gauge("sipbridge_rtp_ports_in_use", "RTP ports allocated to calls")
 ASYNCIO_TASKS = Gauge("sipbridge_asyncio_tasks", "asyncio tasks alive in the bridge process")
 SIP_MALFORMED = Gauge("sipbridge_sip_malformed_messages", "SIP messages received that did not parse, since start")
+REGISTERED = Gauge("sipbridge_registration_registered", "1 while an outbound registration holds", ["registration"])
+REGISTRATION_STATUS = Gauge(
+    "sipbridge_registration_last_status", "The last final response to a registration's REGISTER", ["registration"]
+)
+
+
+def registration_changed(name: str, registered: bool, status: int | None) -> None:
+    REGISTERED.labels(registration=name).set(1 if registered else 0)
+    REGISTRATION_STATUS.labels(registration=name).set(status or 0)
 
 
 def watch(services: CallServices, endpoint: Endpoint, loop: asyncio.AbstractEventLoop) -> None:

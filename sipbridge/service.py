@@ -31,24 +31,31 @@ from sipbridge.config import DEV_API_KEY, DEV_API_SECRET, Config, is_go_service_
 from sipbridge.cpu_load import CpuLoad
 from sipbridge.devserver import DevLiveKitServer
 from sipbridge.health import Health, State
+from sipbridge.ids import NODE_PREFIX, new_id
 from sipbridge.inspector.node import Inspector
 from sipbridge.media.ports import PortAllocator
 from sipbridge.psrpc import IOInfoClient, RedisBus
 from sipbridge.psrpc.rpc import UpdateSIPCallStateRequest
+from sipbridge.registrations import Registrations
 from sipbridge.room import LiveKitCredentials
 from sipbridge.sip import Endpoint, SipSettings
 from sipbridge.sip.settings import codecs_from_config
 from sipbridge.sip.stun import DEFAULT_STUN_SERVERS, discover_external_ip
+from sipbridge.stats import Stats
 from sipbridge.store import SIPStore, open_store, store_description
 from sipbridge.store.redis_backend import redis_client
 
 log = logging.getLogger("sipbridge")
+UNREGISTER_WAIT = 5.0
+"""Seconds shutdown waits for registrars to answer our un-REGISTER."""
 
 
 class Bridge:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.health = Health()
+        self.stats = Stats(new_id(NODE_PREFIX))
+        """The Go service's metrics; ``node_id`` is this run's node ID, as the Go service makes one per start."""
         self.store: SIPStore | None = None
         self._runners: list[web.AppRunner] = []
         self._devserver: DevLiveKitServer | None = None
@@ -59,6 +66,7 @@ class Bridge:
         self.cluster: ClusterNode | None = None
         self._bus: RedisBus | None = None
         self._io: IOInfoClient | None = None
+        self.registrations: Registrations | None = None
         self.inspector = Inspector(config.inspector, config.api_key, config.api_secret)
 
     def _bind_host(self) -> str:
@@ -115,7 +123,7 @@ class Bridge:
 
         if config.prometheus_port:
             metrics_app = web.Application()
-            metrics_app.router.add_get("/metrics", _metrics)
+            metrics_app.router.add_get("/metrics", self._metrics)
             await self._serve(metrics_app, config.prometheus_port)
             log.info("metrics: http://%s:%d/metrics", self._bind_host(), config.prometheus_port)
 
@@ -163,6 +171,13 @@ class Bridge:
             tls_port=config.tls.port_listen if config.tls else None,
             tls_cert_file=config.tls.cert_file if config.tls else None,
             tls_key_file=config.tls.key_file if config.tls else None,
+            tls_ca_file=config.tls.ca_file if config.tls else None,
+            tls_client_cert=config.tls.default_client_cert if config.tls else None,
+            tls_verify_clients=config.tls.verify_clients if config.tls else None,
+            ws_port=config.websocket.port,
+            wss_port=config.websocket.tls_port,
+            dns_servers=config.dns.nameservers,
+            failover_timeout=config.dns.failover_timeout,
         )
         self.calls = CallServices(
             config=config,
@@ -174,19 +189,27 @@ class Bridge:
             sdp_address="",
             decider=decider,
             nonces=RedisNonceLedger(redis_client(config.redis)) if config.redis else MemoryNonceLedger(),
-            cpu=CpuLoad() if config.max_cpu_utilization < 1.0 else None,
+            stats=self.stats,
+            cpu=(cpu := CpuLoad()),
             traces=self.inspector.book,
         )
-        if self.calls.cpu is not None:
-            self.calls.cpu.start()
+        cpu.start()
         calls = self.calls
         self.health.busy = lambda: "" if calls.draining else calls.refusal
+        self.stats.watch(self.health.available, lambda: cpu.load)
         self.endpoint = Endpoint(settings, inbound_handler(self.calls))
         await self.endpoint.start()
         await self.inspector.start(self.endpoint)
+        self.registrations = Registrations(config.registrations, self.endpoint)
+        self.calls.registration_trunk = self.registrations.trunk_for
+        self.health.registrations = self.registrations.report
+        self.registrations.start()
         metrics.watch(self.calls, self.endpoint, asyncio.get_running_loop())
         self.calls.sdp_address = await self._media_address(self.endpoint.local_host)
         tls = f", TLS on {settings.tls_port}" if settings.tls_port else ""
+        ws = self.endpoint.settings
+        tls += f", WS on {ws.ws_port}" if ws.ws_port else ""
+        tls += f", WSS on {ws.wss_port}" if ws.wss_port else ""
         log.info(
             "SIP: %s on %s:%d%s (advertised %s), RTP ports %s (advertised %s)",
             "/".join(settings.transports), self._bind_host(), self.endpoint.port, tls, self.endpoint.local_host,
@@ -218,10 +241,16 @@ class Bridge:
         if unknown:
             log.warning("config: unknown keys ignored: %s", ", ".join(unknown))
 
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = generate_latest() + self.stats.exposition()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     async def drain(self) -> None:
         """Take no new calls (INVITEs get 503, the cluster node leaves the outbound queue) and wait, up to
         ``drain_timeout``, for the calls in progress to end."""
         self.health.state = State.DRAINING
+        if self.registrations is not None:
+            await self.registrations.stop(UNREGISTER_WAIT)  # registrars stop sending calls here
         if self.calls is None:
             return
         self.calls.draining = True
@@ -250,6 +279,9 @@ class Bridge:
         if self._bus is not None:
             await self._bus.close()
             self._bus = None
+        if self.registrations is not None:
+            await self.registrations.stop(UNREGISTER_WAIT)
+            self.registrations = None
         if self.endpoint is not None:
             await self.endpoint.close()
             self.endpoint = None
@@ -269,8 +301,6 @@ class Bridge:
             self._devserver = None
 
 
-async def _metrics(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def run(config: Config) -> None:

@@ -11,6 +11,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import harness.bridge
 import pytest
 from harness.binaries import require_binary
 from harness.lk import LiveKitEndpoint, LkRunner
@@ -18,6 +19,19 @@ from harness.names import unique_room_name
 from harness.processes import LiveKitServer, RedisServer
 from harness.rtp_phone import RtpPhone
 from livekit import api
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--room-transport",
+        choices=("sdk", "lean"),
+        default=None,
+        help="room transport (config room_transport) of every bridge process the tests start; default: the bridge's",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    harness.bridge.default_room_transport = config.getoption("--room-transport")
 
 
 @pytest.fixture(scope="session")

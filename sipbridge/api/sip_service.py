@@ -39,6 +39,8 @@ from livekit.protocol.sip import (
     SIPInboundTrunkInfo,
     SIPOutboundTrunkInfo,
     SIPParticipantInfo,
+    SIPStatus,
+    SIPTransferReason,
     SIPTransferStatus,
     SIPTrunkInfo,
     TransferSIPParticipantRequest,
@@ -62,6 +64,7 @@ from sipbridge.api import listing, updates
 from sipbridge.api.auth import Authenticator, Grant
 from sipbridge.api.twirp import MAX_BODY, Method, TwirpError, TwirpService
 from sipbridge.calls.control import CallControl
+from sipbridge.calls.errors import CallError
 from sipbridge.ids import SIP_CALL_PREFIX, SIP_DISPATCH_RULE_PREFIX, SIP_TRUNK_PREFIX, new_id
 from sipbridge.psrpc.errors import PsrpcError
 from sipbridge.store import SIPStore, StoreError
@@ -122,8 +125,9 @@ class SIPService:
                 return await handler(message)
             except DispatchError as e:
                 raise TwirpError(e.code, e.message) from e
-            except PsrpcError as e:
-                raise TwirpError(e.twirp_code(), e.message, e.twirp_meta()) from e
+            except CallError as e:
+                failure = PsrpcError.from_failure(e.code, e.message, e.sip_status, e.sip_reason, worded=e.worded)
+                raise TwirpError(failure.twirp_code(), failure.message, failure.twirp_meta()) from e
             except StoreError as e:
                 raise TwirpError("unavailable", f"storage unavailable: {e}") from e
 
@@ -325,10 +329,15 @@ class SIPService:
         calls = self._calls()
         target = validate_transfer_request(req)
         call = calls.find_participant(req.room_name, req.participant_identity)
-        await call.transfer(
+        done = await call.transfer(
             target, play_dialtone=req.play_dialtone, headers=dict(req.headers), within=transfer_timeout(req)
         )
-        return TransferSIPParticipantResponse(status=SIPTransferStatus.STS_TRANSFER_SUCCESSFUL)
+        return TransferSIPParticipantResponse(
+            transfer_id=done.transfer_id,
+            status=SIPTransferStatus.STS_TRANSFER_SUCCESSFUL,
+            reason=SIPTransferReason.STR_COMPLETED,
+            sip_status=SIPStatus(code=done.sip_status, status=done.sip_reason),  # type: ignore[arg-type]  # open enum
+        )
 
 
 def _new_trunk(req: CreateSIPInboundTrunkRequest | CreateSIPOutboundTrunkRequest) -> Any:

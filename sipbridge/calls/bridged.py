@@ -11,28 +11,49 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 
 from livekit.protocol.sip import SIPCallDirection, SIPCallInfo, SIPCallStatus, SIPMediaConfig
 
+from sipbridge.calls import participant_rpc
 from sipbridge.calls.audio import CallAudio, cancel_task
+from sipbridge.calls.errors import CallError
 from sipbridge.calls.media_link import codecs_for, sdp_encryption, stream_config
 from sipbridge.calls.quality_watch import QualityWatch
+from sipbridge.calls.registry import TransferDone
 from sipbridge.calls.services import (
     DEFAULT_MAX_CALL_DURATION,
     CallLog,
     CallServices,
 )
+from sipbridge.ids import SIP_TRANSFER_PREFIX, new_id
 from sipbridge.inspector.trace import CallSummary, CallTrace
 from sipbridge.media.codecs import KNOWN_CODECS
 from sipbridge.media.session import RtpSession
 from sipbridge.media.tones import dial_tone
 from sipbridge.netaddr import is_private_address
-from sipbridge.psrpc.errors import PsrpcError
-from sipbridge.room import CALL_STATUS_ATTRIBUTE, CallStatus, ParticipantSpec, RoomParticipant, processor_for_call
+from sipbridge.room import (
+    CALL_STATUS_ATTRIBUTE,
+    CallStatus,
+    ParticipantSpec,
+    RoomParticipant,
+    create_participant,
+    processor_for_call,
+)
+from sipbridge.room.endings import EndReason
 from sipbridge.room.token import LiveKitCredentials
 from sipbridge.sip import CallEnded, CallFailed, CallProgress, DtmfReceived, MediaParams, MediaSession, MediaUpdated
 from sipbridge.sip.endpoint import SipCall
+from sipbridge.sip.message import REASONS
+from sipbridge.stats import (
+    CallStats,
+    Termination,
+    client_error,
+    indeterminate,
+    server_error,
+    status_label,
+    success,
+)
 
 DEFAULT_ROOM_RATE = 16000
 """Room-side rate when the codec is not known when the participant joins."""
@@ -44,11 +65,27 @@ _FINAL_STATES = (SIPCallStatus.SCS_DISCONNECTED, SIPCallStatus.SCS_ERROR)
 
 
 class CallEnd(Exception):
-    """Raised inside a flow to stop it; ``reason`` goes to the log."""
+    """Raised inside a flow to stop it; ``reason`` goes to the log, ``termination`` to the metrics."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, termination: Termination) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.termination = termination
+
+
+_ROOM_ENDINGS = {
+    EndReason.LEFT: success("removed"),
+    EndReason.REMOVED: success("removed"),
+    EndReason.ROOM_DELETED: success("removed"),
+    EndReason.REPLACED: client_error("duplicate-identity"),
+    EndReason.SERVER_SHUTDOWN: server_error("server-shutdown"),
+    EndReason.CONNECTION_LOST: server_error("room-disconnected"),
+}
+
+
+def room_ending(reason: EndReason | None) -> Termination:
+    """The metrics' word for why the participant left its room (as the Go service sorts LiveKit's reasons)."""
+    return _ROOM_ENDINGS.get(reason, server_error("room-disconnected")) if reason else server_error("room-disconnected")
 
 
 class BridgedCall:
@@ -58,8 +95,9 @@ class BridgedCall:
     """The SIP leg (None for an outbound call until its INVITE is sent)."""
     direction: int = SIPCallDirection.SCD_UNKNOWN
 
-    def __init__(self, services: CallServices, lk_call_id: str, log: CallLog) -> None:
+    def __init__(self, services: CallServices, lk_call_id: str, log: CallLog, stats: CallStats) -> None:
         self.services = services
+        self.stats = stats
         self.lk_call_id = lk_call_id
         self.log = log
         self.sip = None
@@ -69,6 +107,8 @@ class BridgedCall:
         self.media: MediaSession | None = None
         self.media_config: SIPMediaConfig | None = None
         self._media_lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._hangup_asked: asyncio.Future[Mapping[str, str]] = asyncio.get_running_loop().create_future()
+        """Set by an agent's ``lk.sip.EndCall``: the headers for our BYE."""
         self._tasks: list[asyncio.Task[object]] = []
         self._transferring = False
         self._created_ns = time.time_ns()
@@ -78,6 +118,7 @@ class BridgedCall:
         """What the inspector shows of the call (its trace's summary once claimed)."""
         self.trace: CallTrace | None = None
         self._quality: QualityWatch | None = None
+        self._leg_changed = asyncio.Event()  # another SIP leg took this call's place (RFC 3891 Replaces)
 
     @property
     def room_name(self) -> str:
@@ -106,10 +147,19 @@ class BridgedCall:
         """The call's audio between the RTP session and the room, the room side at `room_rate`."""
         assert self.rtp is not None
         self.audio = CallAudio(room_rate)
-        self.rtp.source = self.audio.next_frame_for_phone
-        self.rtp.sink = self.audio.from_phone
-        self.rtp.on_digit = self._digit_from_phone
-        self.rtp.on_media_lost = self._on_media_lost
+        self._hook(self.rtp)
+
+    def _hook(self, rtp: RtpSession) -> None:
+        """Connect an RTP session to the call's audio, DTMF and media-loss handling."""
+        assert self.audio is not None
+        rtp.source = self.audio.next_frame_for_phone
+        rtp.sink = self.audio.from_phone
+        rtp.on_digit = self._digit_from_phone
+        rtp.on_media_lost = self._on_media_lost
+
+    def rtp_packets(self) -> dict[tuple[str, str], int]:
+        """The call's RTP packets so far by (op, payload name), for the metrics."""
+        return self.rtp.packet_counts() if self.rtp is not None else {}
 
     def _start_media(self, params: MediaParams) -> None:
         assert self.rtp is not None and self.audio is not None
@@ -165,7 +215,8 @@ class BridgedCall:
         self.summary.room, self.summary.participant = spec.room, spec.identity
         self.summary.status = spec.attributes.get(CALL_STATUS_ATTRIBUTE, "")
         rate = self.audio.room_rate
-        self.participant = RoomParticipant(
+        self.participant = create_participant(
+            self.services.config.room_transport,
             credentials or self.services.livekit,
             spec,
             self.audio,
@@ -174,13 +225,26 @@ class BridgedCall:
             processor=processor_for_call(krisp_enabled, rate),
             on_dtmf=self._digit_from_room,
             token=token,
+            call_id=self.lk_call_id,
         )
         await self.participant.join()
+        participant_rpc.register(self.participant, self._remote_headers, self._end_call_by_rpc)
+        self.stats.joined()
         self._tasks.append(asyncio.create_task(self.audio.pump_to_room(self.participant)))
         self._tasks.append(asyncio.create_task(self._report(SIPCallStatus.SCS_PARTICIPANT_JOINED)))
         self.services.registry.add(self)
         status = spec.attributes.get(CALL_STATUS_ATTRIBUTE, "")
         self.log.info("joined room %r as %r (sip.callStatus %s)", spec.room, spec.identity, status)
+
+    def _remote_headers(self) -> Iterable[tuple[str, str]]:
+        """The other side's SIP headers (``lk.sip.GetRemoteHeaders``): the flows say which message holds them."""
+        return ()
+
+    async def _end_call_by_rpc(self, headers: Mapping[str, str]) -> None:
+        """``lk.sip.EndCall``: the call hangs up, its BYE carrying ``headers``."""
+        self.log.info("hanging up at the room's request (lk.sip.EndCall)")
+        if not self._hangup_asked.done():
+            self._hangup_asked.set_result(dict(headers))
 
     async def _set_status(self, status: CallStatus) -> None:
         self.summary.status = status
@@ -237,60 +301,110 @@ class BridgedCall:
         """A provisional response to our INVITE (outbound calls)."""
 
     async def _in_call(self, max_call_duration: float | None) -> None:
-        """Hold the call until the phone, the room, the media or the duration limit ends it; raises CallEnd."""
+        """Hold the call until the phone, the room, the media or the duration limit ends it; raises CallEnd. A
+        replacement leg (``replace_leg``) takes over the phone side without ending it."""
         assert self.participant is not None and self.sip is not None
         # LiveKit caps a call at 24 h whatever the trunk or request says.
         limit = min(max_call_duration or DEFAULT_MAX_CALL_DURATION, DEFAULT_MAX_CALL_DURATION)
-        outcome = await first(
-            {
-                "phone": self.sip.wait_ended(),
-                "room": self.participant.wait_ended(),
-                "media": asyncio.shield(self._media_lost),
-            },
-            limit,
-        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while True:
+            self._leg_changed.clear()
+            outcome = await first(
+                {
+                    "phone": self.sip.wait_ended(),
+                    "room": self.participant.wait_ended(),
+                    "media": asyncio.shield(self._media_lost),
+                    "rpc": asyncio.shield(self._hangup_asked),
+                    "replaced": self._leg_changed.wait(),
+                },
+                max(0.0, deadline - loop.time()),
+            )
+            if outcome != "replaced" and not (outcome == "phone" and self._leg_changed.is_set()):
+                break
+        if outcome == "rpc":
+            await self.sip.bye(self._hangup_asked.result())
+            raise CallEnd("hung up by the room (lk.sip.EndCall): sent BYE", success("rpc"))
         if outcome == "phone":
             ended = await self.sip.wait_ended()
-            raise CallEnd(f"the phone side ended the call ({ended.reason})")
+            raise CallEnd(f"the phone side ended the call ({ended.reason})", success("hangup"))
         if outcome == "room":
             reason = self.participant.end_reason
             await self.sip.bye()
-            raise CallEnd(f"participant left the room ({reason.value if reason else 'unknown'}): sent BYE")
-        why = "max_call_duration reached" if outcome == "timeout" else f"media {self._media_lost.result()}"
+            why = f"participant left the room ({reason.value if reason else 'unknown'}): sent BYE"
+            raise CallEnd(why, room_ending(reason))
         await self.sip.bye()
-        raise CallEnd(f"{why}: sent BYE")
+        if outcome == "timeout":
+            raise CallEnd("max_call_duration reached: sent BYE", success("max-call-duration"))
+        raise CallEnd(f"media {self._media_lost.result()}: sent BYE", indeterminate("media-timeout"))
+
+    # -- replacement (RFC 3891) --------------------------------------------------------------------------------
+
+    async def replace_leg(
+        self, sip: SipCall, rtp: RtpSession, media: MediaSession, params: MediaParams, attributes: dict[str, str]
+    ) -> None:
+        """An answered INVITE with Replaces takes this call's place: its RTP session carries the call's audio from
+        now on, the participant stays (its ``attributes`` updated), and the replaced leg gets BYE."""
+        old_sip, old_rtp = self.sip, self.rtp
+        self.sip, self.rtp, self.media = sip, rtp, media
+        self._hook(rtp)
+        self._start_media(params)
+        self._tasks.append(asyncio.create_task(self._sip_events(), name=f"sip-events-{sip.call_id}"))
+        self._leg_changed.set()
+        self.log.identify(sipCallID=sip.call_id)
+        self.log.info("replaced: %s takes over from %s", sip.call_id, old_sip.call_id if old_sip else "-")
+        if old_rtp is not None:
+            old_rtp.on_media_lost = lambda reason: None
+            await old_rtp.close()
+        if old_sip is not None and not old_sip.ended:
+            self._tasks.append(asyncio.create_task(old_sip.bye(), name=f"bye-{old_sip.call_id}"))
+        if self.participant is not None and attributes:
+            await self.participant.update_attributes(attributes)
 
     # -- transfer ----------------------------------------------------------------------------------------------
 
-    async def transfer(self, target: str, *, play_dialtone: bool, headers: Mapping[str, str], within: float) -> None:
+    async def transfer(
+        self, target: str, *, play_dialtone: bool, headers: Mapping[str, str], within: float
+    ) -> TransferDone:
         """Cold transfer by REFER to `target` (a sip:, sips: or tel: URI). On success our leg ends and the
-        participant leaves; otherwise PsrpcError with the SIP status, and the call goes on."""
+        participant leaves; otherwise CallError with the SIP status, and the call goes on."""
         sip, audio = self.sip, self.audio
         if sip is None or audio is None or sip.ended:
-            raise PsrpcError("failed_precondition", f"call {self.lk_call_id} is not established")
+            raise CallError("failed_precondition", f"call {self.lk_call_id} is not established")
         if self._transferring:
-            raise PsrpcError("failed_precondition", f"call {self.lk_call_id} is already being transferred")
+            raise CallError("failed_precondition", f"call {self.lk_call_id} is already being transferred")
         self._transferring = True
-        self.log.info("transferring to %s", target)
+        transfer_id = new_id(SIP_TRANSFER_PREFIX)
+        self.log.info("transferring to %s (%s)", target, transfer_id)
+        stats, direction = self.services.stats, self.stats.direction
+        stats.transfer_started(direction)
+        failure_label: str | None = "unknown"
         if play_dialtone:
             audio.play(dial_tone(audio.codec_rate), loop=True)
         try:
             async with asyncio.timeout(within):
                 progress = await sip.refer(target, headers=dict(headers))
+            failure_label = (
+                None if progress.succeeded else status_label(progress.status, REASONS.get(progress.status, ""))
+            )
         except TimeoutError:
-            raise PsrpcError.from_sip_status(408, "Request Timeout") from None
+            failure_label = "timeout"
+            raise CallError.from_sip_status(408, "Request Timeout") from None
         except CallFailed as failure:
-            raise PsrpcError("aborted", f"the call ended during the transfer: {failure}") from None
+            failure_label = "call-ended"
+            raise CallError("aborted", f"the call ended during the transfer: {failure}") from None
         finally:
             self._transferring = False
+            stats.transfer_ended(direction, failure_label)
             if play_dialtone:
                 audio.stop_playing()
         if not progress.succeeded:
             self.log.info("transfer to %s failed: %d", target, progress.status)
-            raise PsrpcError.from_sip_status(progress.status, "")
+            raise CallError.from_sip_status(progress.status, "")
         self.log.info("transferred to %s", target)
         await self._set_status("hangup")
         await sip.bye()
+        return TransferDone(transfer_id, progress.status, REASONS.get(progress.status, ""))
 
     # -- DTMF --------------------------------------------------------------------------------------------------
 

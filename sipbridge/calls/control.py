@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 
 from dispatch.outbound import OutboundPlan
+from sipbridge.calls.errors import CallError
 from sipbridge.calls.outbound import CreatedParticipant, OutboundCallFlow
 from sipbridge.calls.registry import ActiveCall
 from sipbridge.calls.services import CallServices
-from sipbridge.psrpc.errors import PsrpcError
 from sipbridge.sip import Endpoint
 
 
@@ -23,7 +23,7 @@ class CallControl:
         self._outbound: set[asyncio.Task[None]] = set()
 
     async def create_participant(self, plan: OutboundPlan) -> CreatedParticipant:
-        """Place an outbound call; see `OutboundCallFlow.start`. Raises PsrpcError."""
+        """Place an outbound call; see `OutboundCallFlow.start`. Raises CallError."""
         flow = OutboundCallFlow(self.services, self.endpoint, plan)
         created = await flow.start()
         if flow.task is not None:
@@ -34,13 +34,13 @@ class CallControl:
     def find_participant(self, room: str, identity: str) -> ActiveCall:
         call = self.services.registry.by_participant(room, identity)
         if call is None:
-            raise PsrpcError("not_found", f"no SIP call of participant {identity!r} in room {room!r} on this node")
+            raise CallError("not_found", f"no SIP call of participant {identity!r} in room {room!r} on this node")
         return call
 
     def find_call(self, lk_call_id: str) -> ActiveCall:
         call = self.services.registry.by_call_id(lk_call_id)
         if call is None:
-            raise PsrpcError("not_found", f"no SIP call {lk_call_id!r} on this node")
+            raise CallError("not_found", f"no SIP call {lk_call_id!r} on this node")
         return call
 
     async def close(self) -> None:

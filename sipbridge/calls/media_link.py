@@ -9,6 +9,7 @@ from livekit.protocol.sip import SIPMediaConfig, SIPMediaEncryption
 from sipbridge.media.srtp import SrtpKeys
 from sipbridge.media.stream import StreamConfig
 from sipbridge.sip import Encryption, MediaParams
+from sipbridge.sip.sdp import SessionDescription
 
 
 def sdp_encryption(media_encryption: int) -> Encryption:
@@ -56,3 +57,20 @@ def stream_config(params: MediaParams, media_timeout: float, media_timeout_initi
         media_timeout_initial=media_timeout_initial,
         direction=params.direction,
     )
+
+
+_STATIC_NAMES = {"0": "PCMU", "3": "GSM", "4": "G723", "8": "PCMA", "9": "G722", "13": "CN", "18": "G729"}
+
+
+def offered_codecs(sdp: SessionDescription) -> list[str]:
+    """The audio codecs an SDP lists (its rtpmap names, or the static payload types' names), for the metrics."""
+    names: list[str] = []
+    for media in sdp.media:
+        if media.kind != "audio":
+            continue
+        rtpmap = media.rtpmap()
+        for fmt in media.formats:
+            mapped = rtpmap.get(fmt)
+            name = mapped[0] if mapped is not None else _STATIC_NAMES.get(fmt, fmt)
+            names.append(name.upper() if name.lower() != "opus" else "opus")
+    return names

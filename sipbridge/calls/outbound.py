@@ -4,7 +4,7 @@ As LiveKit's Go service does it: the participant joins first with ``sip.callStat
 tone into the room when asked), the INVITE goes to the trunk's address (digest credentials when challenged), the
 first 18x makes the status ``ringing`` and early media in it (a carrier's ringback or announcement) is played into
 the room, the answer starts media, the request's DTMF string is sent (status ``automation``), then the status is
-``active``. A failure before the answer ends the participant; the caller of `start()` learns it as a PsrpcError
+``active``. A failure before the answer ends the participant; the caller of `start()` learns it as a CallError
 with the SIP status when it waits for the answer.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from livekit.protocol.sip import SIPCallDirection
@@ -20,17 +21,19 @@ from dispatch.evaluate import ATTR_CALL_ID_FULL, ATTR_CALL_STATUS
 from dispatch.outbound import OutboundPlan
 from sipbridge.calls.audio import cancel_task
 from sipbridge.calls.bridged import BridgedCall, CallEnd, first
+from sipbridge.calls.errors import CallError
+from sipbridge.calls.media_link import offered_codecs
 from sipbridge.calls.services import CallLog, CallServices
 from sipbridge.media.codecs import KNOWN_CODECS
 from sipbridge.media.ports import PortsExhausted
 from sipbridge.media.tones import dial_tone
-from sipbridge.psrpc.errors import PsrpcError
 from sipbridge.room import ParticipantSpec, RoomConnectError
 from sipbridge.room.token import LiveKitCredentials
-from sipbridge.sip import CallFailed, CallProgress, Endpoint, MediaParams
+from sipbridge.sip import Address, CallFailed, CallProgress, Endpoint, MediaParams, SipParseError
 from sipbridge.sip.auth import Credentials
-from sipbridge.sip.transaction import address_for
-from sipbridge.sip.uri import NameAddr, parse_uri
+from sipbridge.sip.sdp import parse_sdp
+from sipbridge.sip.uri import NameAddr, SipUri, parse_uri
+from sipbridge.stats import Termination, client_error, refused_by_peer, server_error, status_label, success
 
 log = logging.getLogger("sipbridge.calls.outbound")
 DEFAULT_OUTBOUND_RINGING_TIMEOUT = 30.0
@@ -52,29 +55,33 @@ class OutboundCallFlow(BridgedCall):
     direction = SIPCallDirection.SCD_OUTBOUND
 
     def __init__(self, services: CallServices, endpoint: Endpoint, plan: OutboundPlan) -> None:
-        super().__init__(services, plan.lk_call_id, CallLog(log, {"callID": plan.lk_call_id}))
+        stats = services.stats.call("out", plan.address.rpartition(":")[0] if ":" in plan.address else plan.address)
+        super().__init__(services, plan.lk_call_id, CallLog(log, {"callID": plan.lk_call_id}), stats)
         self.plan = plan
         self.endpoint = endpoint
         self.media_config = plan.media
         self._answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._dial_tone: asyncio.Task[None] | None = None
+        self._unanswered = False
+        """The callee did not answer within the ringing timeout (we cancelled)."""
         self._ringing = False
         self.task: asyncio.Task[None] | None = None
         self.summary.trunk_id = plan.trunk_id
         self.summary.from_number, self.summary.to_number = plan.number, plan.call_to
 
     async def start(self) -> CreatedParticipant:
-        """Join the room and dial. With ``wait_until_answered`` returns once the callee answered (PsrpcError when
+        """Join the room and dial. With ``wait_until_answered`` returns once the callee answered (CallError when
         the call fails), else as soon as the participant is in the room, the call going on in `task`."""
         services, plan = self.services, self.plan
         if services.at_capacity:
-            raise PsrpcError("unavailable", services.refusal)
+            raise CallError("unavailable", services.refusal)
         services.active.add(self.lk_call_id)
         try:
             await self._prepare()
         except BaseException:
             await self._release()
             services.active.discard(self.lk_call_id)
+            self.stats.ended(server_error("participant-failed"))
             raise
         self.task = asyncio.create_task(self._run(), name=f"outbound-{self.lk_call_id}")
         if plan.wait_until_answered:
@@ -91,7 +98,7 @@ class OutboundCallFlow(BridgedCall):
         try:
             await self._open_rtp()
         except PortsExhausted:
-            raise PsrpcError("unavailable", "no RTP port available") from None
+            raise CallError("unavailable", "no RTP port available") from None
         # The room side runs at the rate of the codec we offer first, the one the callee most likely takes.
         self._attach_audio(KNOWN_CODECS[self.services.codecs[0].lower()].sample_rate)
         attributes = dict(plan.participant_attributes)
@@ -110,31 +117,36 @@ class OutboundCallFlow(BridgedCall):
         try:
             await self._join_room(spec, krisp_enabled=plan.krisp_enabled, credentials=credentials, token=plan.token)
         except RoomConnectError as e:
-            raise PsrpcError("unavailable", str(e)) from None
+            raise CallError("unavailable", str(e)) from None
 
     async def _run(self) -> None:
         error_text = ""
+        ending = server_error("other")
         try:
             await self._dial()
             self._settle(None)
             await self._in_call(self.plan.max_call_duration)
-        except PsrpcError as error:
+        except CallError as error:
             self.log.info("call failed: %s", error)
             error_text = self.summary.ending = error.message
+            ending = client_error("no-answer") if self._unanswered else _failed_dial(error)
             self._settle(error)
         except CallEnd as end:
             self.log.info("call ended: %s", end.reason)
+            ending = end.termination
             self.summary.ending = end.reason
-            self._settle(PsrpcError("aborted", f"the call ended before it was answered: {end.reason}"))
+            self._settle(CallError("aborted", f"the call ended before it was answered: {end.reason}"))
         except CallFailed as failure:
             self.log.info("call ended by the callee or the network: %s", failure)
+            ending = success("hangup") if self._answered.done() else server_error("invite-failed")
             self.summary.ending = f"ended by the callee or the network: {failure}"
-            self._settle(PsrpcError("aborted", f"the call ended before it was answered: {failure}"))
+            self._settle(CallError("aborted", f"the call ended before it was answered: {failure}"))
         finally:
             await self._release(error_text)
             self.services.active.discard(self.lk_call_id)
+            self.stats.ended(ending)
 
-    def _settle(self, error: PsrpcError | None) -> None:
+    def _settle(self, error: CallError | None) -> None:
         if self._answered.done():
             return
         if error is None:
@@ -150,41 +162,57 @@ class OutboundCallFlow(BridgedCall):
             self._dial_tone = asyncio.create_task(audio.play_to_room(dial_tone(audio.room_rate)))
         addressing = plan.addressing(self.endpoint.local_host)
         credentials = Credentials(plan.username, plan.password) if plan.username else None
-        headers = plan.invite_headers(participant.room.local_participant.attributes)
+        headers = plan.invite_headers(participant.attributes)
         # The INVITE goes to the trunk's address whatever the Request-URI names (sip_request_uri may name
-        # another host: the trunk is the next hop).
-        trunk = parse_uri(f"sip:{plan.address}")
+        # another host: the trunk is the next hop), at the targets RFC 3263 finds for it, best first.
+        targets = await self._targets()
         self.sip = sip = await self.endpoint.place_call(
             addressing.request_uri,
             media,
             from_uri=addressing.from_,
             display_name=addressing.from_display,
             to=NameAddr(parse_uri(addressing.to), addressing.to_display),
-            destination=address_for(trunk, plan.transport_name),
+            destination=targets[0],
+            alternatives=targets[1:],
             transport=plan.transport_name,
             credentials=credentials,
             headers=headers,
+            client_cert=self._client_cert(),
         )
         self.log.identify(sipCallID=sip.call_id)
         self._claim_trace(sip.call_id)
         self._mask_in_trace(plan.password)
+        self.stats.invite_sent()
+        self.stats.started(self.rtp_packets)
         self._start_tasks_for_sip_events()
         ringing = plan.ringing_timeout or DEFAULT_OUTBOUND_RINGING_TIMEOUT
-        outcome = await first({"answered": sip.wait_answered(), "room": participant.wait_ended()}, ringing)
+        rpc = asyncio.shield(self._hangup_asked)
+        waiters = {"answered": sip.wait_answered(), "room": participant.wait_ended(), "rpc": rpc}
+        outcome = await first(waiters, ringing)
         await cancel_task(self._dial_tone)
         if outcome == "timeout":
             await sip.bye()  # CANCEL
-            raise PsrpcError.from_sip_status(408, "Request Timeout")
+            self._unanswered = True
+            raise CallError.from_sip_status(408, "Request Timeout")
         if outcome == "room":
             await sip.bye()
-            raise CallEnd("participant left the room while dialing: sent CANCEL")
+            raise CallEnd("participant left the room while dialing: sent CANCEL", client_error("canceled"))
+        if outcome == "rpc":
+            await sip.bye()
+            raise CallEnd("hung up by the room while dialing (lk.sip.EndCall): sent CANCEL", success("rpc"))
         try:
             params = await sip.wait_answered()
         except CallFailed as failure:
             response = sip.final_response
             status = failure.status or 500
             reason = response.reason if response is not None and response.status == status else ""
-            raise PsrpcError.from_sip_status(status, reason) from None
+            self.stats.invite_failed(status_label(status, reason))
+            if failure.detail:  # the carrier could not be reached: say which trunk and why
+                text = f"trunk {plan.trunk_id or plan.address}: {failure.detail}"
+                raise CallError.from_sip_status(status, reason, text) from None
+            raise CallError.from_sip_status(status, reason) from None
+        self.stats.accepted()
+        self._count_answer_sdp(sip.final_response.body if sip.final_response is not None else b"")
         self._on_answered(params)
         await participant.update_attributes({ATTR_CALL_ID_FULL: sip.call_id, **self._answer_attributes()})
         if plan.dtmf:
@@ -192,6 +220,40 @@ class OutboundCallFlow(BridgedCall):
             await self._send_digit_string(plan.dtmf)
         await self._set_status("active")
         self.log.info("answered")
+
+    def _remote_headers(self) -> Iterable[tuple[str, str]]:
+        """The callee's 200 OK's headers (none before it answered)."""
+        response = self.sip.final_response if self.sip is not None else None
+        return response.headers if response is not None and 200 <= response.status < 300 else ()
+
+    def _count_answer_sdp(self, body: bytes) -> None:
+        try:
+            codecs = offered_codecs(parse_sdp(body)) if body else []
+        except SipParseError:
+            codecs = []  # offer/answer took it, so it parsed there; nothing to count if not
+        self.stats.sdp(None, body, codecs)
+
+    async def _targets(self) -> list[Address]:
+        """Where the INVITE may go, best first: the trunk's address resolved by RFC 3263 (NAPTR when the trunk's
+        transport is automatic, SRV, then A/AAAA)."""
+        plan = self.plan
+        explicit = plan.transport_name if plan.transport else None
+        try:
+            trunk = parse_uri(f"sip:{plan.address}")
+            targets = await self.endpoint.resolve(trunk, explicit) if isinstance(trunk, SipUri) else []
+        except SipParseError:
+            targets = []
+        if not targets:
+            text = f"trunk {plan.trunk_id or plan.address}: cannot resolve {plan.address!r}"
+            raise CallError.from_sip_status(503, "Service Unavailable", text)
+        if len(targets) > 1:
+            self.log.info("trunk address %s: targets %s", plan.address, ", ".join(_target(t) for t in targets))
+        return targets
+
+    def _client_cert(self) -> tuple[str, str] | None:
+        """The certificate configured for this trunk (mutual TLS), if one is named for it."""
+        tls = self.services.config.tls
+        return tls.client_cert_for(self.plan.trunk_id) if tls is not None else None
 
     def _on_answered(self, params: MediaParams) -> None:
         assert self.audio is not None
@@ -211,3 +273,14 @@ class OutboundCallFlow(BridgedCall):
         if event.media is not None:
             self._tasks.append(asyncio.create_task(cancel_task(self._dial_tone)))
             self._start_media(event.media)
+
+
+def _failed_dial(error: CallError) -> Termination:
+    """How the metrics name a dial that failed: by the callee's refusal, else as a failed INVITE."""
+    if error.sip_status is not None:
+        return refused_by_peer(error.sip_status, error.sip_reason)
+    return server_error("invite-failed")
+
+
+def _target(peer: Address) -> str:
+    return f"{peer.transport.lower()}:{peer.host}:{peer.port}"

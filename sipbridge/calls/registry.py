@@ -6,8 +6,18 @@ A front that routes requests to the node holding a call (the cluster mode's per-
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Protocol
+
+
+@dataclass(frozen=True)
+class TransferDone:
+    """A transfer the transferee accepted: its ID, and the final status the transferor's NOTIFY reported."""
+
+    transfer_id: str
+    sip_status: int
+    sip_reason: str
 
 
 class ActiveCall(Protocol):
@@ -21,7 +31,7 @@ class ActiveCall(Protocol):
 
     async def transfer(
         self, target: str, *, play_dialtone: bool, headers: Mapping[str, str], within: float
-    ) -> None: ...
+    ) -> TransferDone: ...
 
 
 CallWatcher = Callable[[ActiveCall, bool], None]
@@ -58,3 +68,6 @@ class CallRegistry:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+    def __iter__(self) -> Iterator[ActiveCall]:
+        return iter(list(self._by_id.values()))

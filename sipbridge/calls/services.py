@@ -20,6 +20,7 @@ from sipbridge.inspector.settings import InspectorSettings
 from sipbridge.media.ports import PortAllocator
 from sipbridge.repeated_log import LoopRepeatedEventLog
 from sipbridge.room import LiveKitCredentials
+from sipbridge.stats import Stats
 from sipbridge.store import SIPStore
 
 DEFAULT_RINGING_TIMEOUT = 180.0
@@ -48,6 +49,8 @@ class CallServices:
     """Who decides inbound calls: the store (standalone) or livekit-server (cluster)."""
     nonces: NonceLedger
     """Digest nonce uses already admitted (shared through Redis when configured): refuses replayed answers."""
+    stats: Stats
+    """The Go service's Prometheus metrics, which every call reports to."""
     active: set[str] = field(default_factory=set)
     """IDs of calls in progress (for ``max_active_calls`` and the gauges)."""
     registry: CallRegistry = field(default_factory=CallRegistry)
@@ -59,13 +62,15 @@ class CallServices:
     )
     """Refusals (no trunk, no rule, a challenge, bad credentials) are logged a few lines at a time per source."""
     cpu: CpuLoad | None = None
-    """The machine's CPU load, for ``max_cpu_utilization`` (None: not watched)."""
+    """The machine's CPU load, for ``max_cpu_utilization`` and the metrics (None: not watched)."""
     draining: bool = False
     """Set on SIGTERM: calls in progress go on, new ones are refused (503)."""
     report_state: StateReporter | None = None
     """Where calls report their state as they go (cluster mode: livekit-server's UpdateSIPCallState)."""
     traces: TraceBook = field(default_factory=lambda: TraceBook(InspectorSettings()))
     """Every call's SIP messages and quality (the inspector); calls claim their trace and end it."""
+    registration_trunk: Callable[[str], str] = lambda name: ""
+    """The inbound trunk named by a registration of ours (calls sent over it are admitted by that trunk)."""
 
     @property
     def at_capacity(self) -> bool:

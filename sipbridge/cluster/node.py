@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 
-from livekit.protocol.sip import SIPFeature, SIPTransferStatus
+from livekit.protocol.sip import SIPFeature, SIPStatus, SIPTransferReason, SIPTransferStatus
 
 from dispatch.errors import DispatchError
 from dispatch.outbound import (
@@ -23,6 +24,7 @@ from dispatch.outbound import (
     refer_target,
 )
 from sipbridge.calls.control import CallControl
+from sipbridge.calls.errors import CallError
 from sipbridge.calls.registry import ActiveCall
 from sipbridge.calls.services import CallServices
 from sipbridge.psrpc import Incoming, Registration, SIPInternalServer
@@ -116,7 +118,8 @@ class ClusterNode:
             plan.addressing("own.host")  # an override URI that cannot be used fails the request, undialled
         except DispatchError as e:
             raise PsrpcError(ErrorCode.INVALID_ARGUMENT, e.message) from e
-        created = await self.control.create_participant(plan)
+        with psrpc_failures():
+            created = await self.control.create_participant(plan)
         return InternalCreateSIPParticipantResponse(
             participant_id=created.participant_id,
             participant_identity=created.participant_identity,
@@ -126,14 +129,20 @@ class ClusterNode:
     async def _transfer(
         self, request: InternalTransferSIPParticipantRequest, incoming: Incoming
     ) -> InternalTransferSIPParticipantResponse:
-        call = self.control.find_call(request.sip_call_id)
-        await call.transfer(
-            refer_target(request.transfer_to),
-            play_dialtone=request.play_dialtone,
-            headers=dict(request.headers),
-            within=duration_seconds(request, "ringing_timeout") or DEFAULT_TRANSFER_TIMEOUT,
+        with psrpc_failures():
+            call = self.control.find_call(request.sip_call_id)
+            done = await call.transfer(
+                refer_target(request.transfer_to),
+                play_dialtone=request.play_dialtone,
+                headers=dict(request.headers),
+                within=duration_seconds(request, "ringing_timeout") or DEFAULT_TRANSFER_TIMEOUT,
+            )
+        return InternalTransferSIPParticipantResponse(
+            transfer_id=done.transfer_id,
+            status=SIPTransferStatus.STS_TRANSFER_SUCCESSFUL,
+            reason=SIPTransferReason.STR_COMPLETED,
+            sip_status=SIPStatus(code=done.sip_status, status=done.sip_reason),  # type: ignore[arg-type]  # open enum
         )
-        return InternalTransferSIPParticipantResponse(status=SIPTransferStatus.STS_TRANSFER_SUCCESSFUL)
 
     def _call_changed(self, call: ActiveCall, added: bool) -> None:
         """A call's transfer topic lives as long as the call."""
@@ -172,6 +181,15 @@ class ClusterNode:
         self._transfers.clear()
         await asyncio.gather(*self._closing, return_exceptions=True)
         await self.server.close()
+
+
+@contextlib.contextmanager
+def psrpc_failures() -> Iterator[None]:
+    """A call operation's failure, sent to livekit-server as the psrpc error it expects."""
+    try:
+        yield
+    except CallError as e:
+        raise PsrpcError.from_failure(e.code, e.message, e.sip_status, e.sip_reason, worded=e.worded) from e
 
 
 async def _close_when_registered(

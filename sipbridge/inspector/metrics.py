@@ -1,4 +1,5 @@
-"""Prometheus metrics of calls and their media quality (the Grafana dashboard in deploy/grafana reads these).
+"""Prometheus metrics of calls and their media quality (the Grafana dashboard in deploy/grafana reads these),
+beside the Go service's (sipbridge.stats: packets, durations, endings by reason) which they do not repeat.
 
 Call outcomes come from the traces as they end (`call_ended`, a `TraceBook` end listener): every INVITE attempt
 counts once, by direction, trunk and the SIP status it got. Quality comes from the calls' 5-second samples
@@ -28,12 +29,6 @@ SETUP = Histogram(
     ["direction"],
     buckets=(0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30),
 )
-DURATION = Histogram(
-    "sipbridge_call_duration_seconds",
-    "Answered calls, from the answer to the end",
-    ["direction"],
-    buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
-)
 MOS = Histogram(
     "sipbridge_rtp_mos",
     "E-model MOS estimate per 5 s of audio; stream 'received' is the caller's audio at the bridge, 'sent' ours "
@@ -58,7 +53,6 @@ ROUND_TRIP = Histogram(
     "RTCP round-trip time to callers that send receiver reports, sampled every 5 s",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0),
 )
-PACKETS = Counter("sipbridge_rtp_packets_total", "RTP packets", ["stream"])
 LOST = Counter("sipbridge_rtp_lost_packets_total", "RTP packets lost (RFC 3550)", ["stream"])
 LATE = Counter("sipbridge_rtp_late_packets_total", "Received RTP packets that came after their turn, or twice")
 DISCARDED = Counter("sipbridge_rtp_discarded_packets_total", "Received RTP packets the jitter buffer dropped")
@@ -72,8 +66,6 @@ def call_ended(trace: CallTrace) -> None:
     CALLS.labels(direction, summary.trunk_id, str(trace.sip_status or "none")).inc()
     if trace.setup_at is not None:
         SETUP.labels(direction).observe(max(0.0, trace.setup_at - trace.started_at))
-    if trace.answered_at is not None and trace.ended_at is not None:
-        DURATION.labels(direction).observe(max(0.0, trace.ended_at - trace.answered_at))
 
 
 def observe_quality(sample: QualitySample, previous: QualitySample | None, codec: str, trunk: str) -> None:
@@ -94,7 +86,6 @@ def _direction(stream: str, now: DirectionQuality, before: DirectionQuality | No
     MOS.labels(stream, codec, trunk).observe(now.mos)
     LOSS.labels(stream).observe(now.interval_loss_pct / 100)
     JITTER.labels(stream).observe(now.jitter_ms / 1000)
-    PACKETS.labels(stream).inc(max(0, now.packets - (before.packets if before else 0)))
     LOST.labels(stream).inc(max(0, now.lost - (before.lost if before else 0)))
 
 

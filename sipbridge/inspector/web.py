@@ -12,12 +12,10 @@ import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
-import jwt
 from aiohttp import web
 
-from sipbridge.api.auth import Authenticator, Grant
-from sipbridge.api.twirp import TwirpError
 from sipbridge.inspector import pages, views
+from sipbridge.inspector.access import AccessCheck, Verdict, bearer_token
 from sipbridge.inspector.book import TraceBook
 from sipbridge.inspector.pcap import pcap_file
 from sipbridge.inspector.trace import CallTrace
@@ -36,7 +34,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class InspectorApp:
     def __init__(self, book: TraceBook, api_key: str, api_secret: str, clock: Callable[[], float] = time.time) -> None:
         self.book = book
-        self.auth = Authenticator(api_key, api_secret)
+        self.access = AccessCheck(api_key, api_secret)
         self.clock = clock
 
     def application(self) -> web.Application:
@@ -58,13 +56,10 @@ class InspectorApp:
         if request.path == "/login":
             response = await handler(request)
         else:
-            authorization = request.headers.get("Authorization")
-            if authorization is None and COOKIE in request.cookies:
-                authorization = f"Bearer {request.cookies[COOKIE]}"
-            try:
-                self.auth.require(authorization, Grant.ADMIN)
-            except TwirpError as e:
-                response = self._refusal(request, e)
+            token = bearer_token(request.headers.get("Authorization")) or request.cookies.get(COOKIE)
+            verdict = self.access.verdict(token)
+            if verdict.status != 200:
+                response = self._refusal(request, verdict)
             else:
                 try:
                     response = await handler(request)
@@ -73,13 +68,12 @@ class InspectorApp:
         response.headers.update(_SECURITY_HEADERS)
         return response
 
-    def _refusal(self, request: web.Request, error: TwirpError) -> web.Response:
-        status = 403 if error.code == "permission_denied" else 401
-        headers = {"WWW-Authenticate": 'Bearer realm="sipbridge inspector"'} if status == 401 else {}
+    def _refusal(self, request: web.Request, verdict: Verdict) -> web.Response:
+        headers = {"WWW-Authenticate": 'Bearer realm="sipbridge inspector"'} if verdict.status == 401 else {}
         if request.path.startswith("/api/") or "text/html" not in request.headers.get("Accept", ""):
-            return web.json_response({"error": error.msg}, status=status, headers=headers)
-        page = pages.login_page(error.msg, request.path_qs)
-        return web.Response(text=page, content_type="text/html", status=status, headers=headers)
+            return web.json_response({"error": verdict.reason}, status=verdict.status, headers=headers)
+        page = pages.login_page(verdict.reason, request.path_qs)
+        return web.Response(text=page, content_type="text/html", status=verdict.status, headers=headers)
 
     async def login_form(self, request: web.Request) -> web.Response:
         return web.Response(text=pages.login_page(next_path=request.query.get("next", "/")), content_type="text/html")
@@ -90,13 +84,11 @@ class InspectorApp:
         next_path = str(form.get("next", "/"))
         if not next_path.startswith("/") or next_path.startswith("//"):
             next_path = "/"  # only this site's pages: no open redirect
-        try:
-            self.auth.require(f"Bearer {token}", Grant.ADMIN)
-        except TwirpError as e:
-            status = 403 if e.code == "permission_denied" else 401
-            return web.Response(text=pages.login_page(e.msg, next_path), content_type="text/html", status=status)
-        expires = jwt.decode(token, options={"verify_signature": False}).get("exp")
-        max_age = max(0, int(expires - self.clock())) if isinstance(expires, int | float) else None
+        verdict = self.access.verdict(token)
+        if verdict.status != 200:
+            page = pages.login_page(verdict.reason, next_path)
+            return web.Response(text=page, content_type="text/html", status=verdict.status)
+        max_age = max(0, int(verdict.expires - self.clock())) if verdict.expires is not None else None
         response = web.Response(status=303, headers={"Location": next_path})
         response.set_cookie(COOKIE, token, max_age=max_age, httponly=True, samesite="Strict", path="/")
         return response

@@ -179,13 +179,17 @@ class _FFmpegCodec:
     def decode(self, payload: bytes) -> Pcm:
         """The decoded samples; empty when the payload is not valid for this codec (the caller conceals)."""
         try:
-            frames = self._decoder.decode(av.Packet(payload))
+            frames = self._converted(self._decoder.decode(av.Packet(payload)))
         except av.FFmpegError:
             return np.zeros(0, dtype=np.int16)
         if not frames:
             return np.zeros(0, dtype=np.int16)
         pieces = [np.frombuffer(memoryview(f.planes[0]), dtype=np.int16, count=f.samples).copy() for f in frames]
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+    def _converted(self, frames: list[AudioFrame]) -> list[AudioFrame]:
+        """The decoder's frames in the codec's sample format and rate (already so, unless a subclass says)."""
+        return frames
 
 
 class G722Codec(_FFmpegCodec):
@@ -198,15 +202,34 @@ class G722Codec(_FFmpegCodec):
 
 
 class OpusCodec(_FFmpegCodec):
-    """Opus at 48 kHz, mono on our side (RFC 7587 lets a receiver decode stereo or mono as it likes);
-    we send 20 ms packets."""
+    """Opus, mono on our side (RFC 7587 lets a receiver decode stereo or mono as it likes); we send 20 ms packets.
 
-    def __init__(self) -> None:
-        super().__init__("opus", "libopus", 48000, 48000)
+    The RTP clock is 48 kHz whatever ``sample_rate``. libopus encodes 8, 12, 16, 24 or 48 kHz PCM itself, so
+    audio at a phone codec's rate goes in unresampled; FFmpeg's libopus decoder always gives 48 kHz, which is
+    converted to ``sample_rate`` by libswresample (~12 µs per 20 ms, no added delay to speak of).
+    ``complexity`` (0-10; libopus's default is 10) trades encoder CPU for quality.
+    """
+
+    def __init__(self, sample_rate: int = 48000, complexity: int | None = None) -> None:
+        self._complexity = complexity
+        super().__init__("opus", "libopus", sample_rate, 48000)
+        self._to_rate = (
+            av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
+            if sample_rate != OPUS.sample_rate
+            else None
+        )
 
     def _configure(self, encoder: AudioCodecContext) -> None:
         encoder.bit_rate = 32000
-        encoder.options = {"application": "voip"}
+        options = {"application": "voip"}
+        if self._complexity is not None:
+            options["compression_level"] = str(self._complexity)
+        encoder.options = options
+
+    def _converted(self, frames: list[AudioFrame]) -> list[AudioFrame]:
+        if self._to_rate is None:
+            return frames
+        return [out for frame in frames for out in self._to_rate.resample(frame)]
 
 
 def create_codec(name: str) -> Codec:

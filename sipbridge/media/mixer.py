@@ -40,32 +40,25 @@ class MixerInput:
 
     def __init__(self, mixer_rate: int, frame_samples: int, input_rate: int, max_delay_ms: int, quality: str) -> None:
         self.input_rate = input_rate
-        self._max_delay_ms = max_delay_ms
-        self._quality = quality
-        self.retarget(mixer_rate, frame_samples)
-        self.underruns = 0
-        """Times this input ran dry while playing (each one a gap in its audio)."""
-        self.dropped_samples = 0
-
-    def retarget(self, mixer_rate: int, frame_samples: int) -> None:
-        """Follows the mixer to a new rate or frame size (a re-INVITE changed the codec); what was buffered
-        is dropped, the input object stays the participant's."""
         self.frame_samples = frame_samples
         self._resampler = (
-            soxr.ResampleStream(self.input_rate, mixer_rate, 1, dtype="int16", quality=self._quality)
-            if self.input_rate != mixer_rate
+            soxr.ResampleStream(input_rate, mixer_rate, 1, dtype="int16", quality=quality)
+            if input_rate != mixer_rate
             else None
         )
-        self._capacity = mixer_rate * self._max_delay_ms // 1000
+        self._capacity = mixer_rate * max_delay_ms // 1000
         self._buffer = np.zeros(self._capacity, dtype=np.int16)
         self._size = 0
-        self._rate_ratio = mixer_rate / self.input_rate
+        self._rate_ratio = mixer_rate / input_rate
         self._arrived = 0.0
         self._burst_window = [1, 1]  # largest burst (frames) in the previous and the current window
         self._window_age = 0
         self._start_countdown: int | None = None
         self._deep_pulls = 0
         self.playing = False
+        self.underruns = 0
+        """Times this input ran dry while playing (each one a gap in its audio)."""
+        self.dropped_samples = 0
 
     @property
     def buffered_samples(self) -> int:
@@ -173,15 +166,6 @@ class Mixer:
         )
         self._inputs.append(mixer_input)
         return mixer_input
-
-    def change_rate(self, sample_rate: int, frame_ms: int = 20) -> None:
-        """Switches the mix to another rate or frame size, keeping every input (and the objects the room
-        side holds)."""
-        self.sample_rate = sample_rate
-        self.frame_samples = sample_rate * frame_ms // 1000
-        self._accumulator = np.zeros(self.frame_samples, dtype=np.int32)
-        for mixer_input in self._inputs:
-            mixer_input.retarget(sample_rate, self.frame_samples)
 
     def remove_input(self, mixer_input: MixerInput) -> None:
         if mixer_input in self._inputs:

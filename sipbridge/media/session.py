@@ -20,6 +20,7 @@ import logging
 import socket
 import time
 import weakref
+from collections import Counter
 from collections.abc import Callable
 from types import TracebackType
 
@@ -74,6 +75,8 @@ class RtpSession:
         self._frames_since_rtcp = 0
         self._timeout_reported = False
         self._closed = False
+        self._earlier_packets: Counter[tuple[str, str]] = Counter()
+        """Packet counts of the streams a re-INVITE replaced."""
         self._collector = DatagramCollector.for_loop()
         self._collector.add(rtp)
         if rtcp is not None:
@@ -126,6 +129,8 @@ class RtpSession:
         if self._closed:
             raise RuntimeError("session is closed")
         now = self._clock()
+        if self.stream is not None:
+            self._earlier_packets.update(self.stream.packet_counts())
         self.stream = MediaStream(config, now)
         self._timeout_reported = False
         if self._resolving is not None:
@@ -166,6 +171,13 @@ class RtpSession:
         address = str(infos[0][4][0])
         rtcp = (address, remote_rtcp[1]) if remote_rtcp is not None else None
         self._aim((address, remote[1]), rtcp, signalling_host, learn_any)
+
+    def packet_counts(self) -> dict[tuple[str, str], int]:
+        """The call's RTP packets so far by (op, payload name), across re-INVITEs (`MediaStream.packet_counts`)."""
+        counts = self._earlier_packets.copy()
+        if self.stream is not None:
+            counts.update(self.stream.packet_counts())
+        return dict(counts)
 
     def send_digits(self, digits: str, duration_ms: int = 100) -> None:
         if self.stream is not None:

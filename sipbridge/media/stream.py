@@ -20,10 +20,10 @@ import numpy as np
 from aiortc.rtp import RtpPacket
 
 from sipbridge.media.codecs import Pcm, create_codec
-from sipbridge.media.concealment import Concealer
 from sipbridge.media.dtmf import OutgoingEventPacket, TelephoneEventReceiver, telephone_event_packets
 from sipbridge.media.inband_dtmf import GoertzelDetector, dtmf_tone
-from sipbridge.media.jitter import Gap, JitterBuffer, JitterPacket
+from sipbridge.media.jitter import JitterBuffer
+from sipbridge.media.playout import Playout
 from sipbridge.media.rtcp import ReceptionStats, SendStats, build_report, read_report
 from sipbridge.media.srtp import SrtpContext, SrtpError, SrtpKeys
 
@@ -79,10 +79,9 @@ class MediaStream:
         self._sequence = rng.getrandbits(16)
         self._timestamp = rng.getrandbits(32)
         self._jitter = JitterBuffer(self._frame_ticks)
-        self._concealer = Concealer(self.frame_samples)
+        self._playout = Playout(self._jitter, self.codec.decode, self.frame_samples)
         self._events = TelephoneEventReceiver()
         self._detector = GoertzelDetector(self.codec.sample_rate) if config.dtmf_payload_type is None else None
-        self._pending = np.zeros(0, dtype=np.int16)
         self._digits: list[str] = []
         self._outgoing: deque[OutgoingEventPacket | Pcm | None] = deque()
         self._talkspurt_start = True
@@ -93,6 +92,8 @@ class MediaStream:
         self.last_rtp_at: float | None = None
         self.rejected = 0
         """Datagrams dropped: malformed, failing SRTP, from another payload type or a foreign SSRC."""
+        self._received_by_kind = {"audio": 0, "event": 0, "comfort noise": 0}
+        self._events_sent = 0
         self._audio_ssrc: int | None = None
         self._audio_heard = now
 
@@ -111,6 +112,7 @@ class MediaStream:
             if not self._audio_ssrc_admits(packet.ssrc, now):
                 self.rejected += 1
                 return False
+            self._received_by_kind["audio"] += 1
             self._jitter.push(
                 packet.ssrc,
                 packet.sequence_number,
@@ -126,9 +128,12 @@ class MediaStream:
             except ValueError:
                 self.rejected += 1
                 return False
+            self._received_by_kind["event"] += 1
             if digit is not None:
                 self._digits.append(digit)
-        elif pt != 13:  # comfort noise (RFC 3389) shows the peer is alive; anything else is not ours
+        elif pt == 13:  # comfort noise (RFC 3389) shows the peer is alive
+            self._received_by_kind["comfort noise"] += 1
+        else:  # not ours
             self.rejected += 1
             return False
         self.received.on_packet(packet.ssrc, packet.sequence_number, packet.timestamp, now, self.codec.clock_rate)
@@ -155,22 +160,7 @@ class MediaStream:
 
     def pull_audio(self) -> Pcm:
         """The next ``frame_samples`` of the caller's audio: decoded, concealed where lost, silent when none."""
-        n = self.frame_samples
-        while len(self._pending) < n:
-            out = self._jitter.pop()
-            decoded = self.codec.decode(out.payload) if isinstance(out, JitterPacket) else None
-            if decoded is not None and len(decoded):
-                pcm = self._concealer.good(decoded)
-            elif out is not Gap.EMPTY:  # lost, or not decodable
-                pcm = self._concealer.conceal()
-            else:
-                break
-            self._pending = pcm if not len(self._pending) else np.concatenate([self._pending, pcm])
-        if len(self._pending) >= n:
-            frame, self._pending = self._pending[:n], self._pending[n:]
-        else:
-            frame = np.concatenate([self._pending, np.zeros(n - len(self._pending), dtype=np.int16)])
-            self._pending = self._pending[:0]
+        frame = self._playout.next_frame()
         if self._detector is not None:
             self._digits += self._detector.feed(frame)
         return frame
@@ -194,7 +184,7 @@ class MediaStream:
     @property
     def concealed_frames(self) -> int:
         """Frames (of ``ptime_ms``) made up in place of lost packets so far."""
-        return self._concealer.concealed
+        return self._playout.concealed_frames
 
     # -- sending ---------------------------------------------------------------------------------------------
 
@@ -224,6 +214,7 @@ class MediaStream:
                 self._event_timestamp = self._timestamp
             event_pt = self.config.dtmf_payload_type or 0
             datagram = self._packet(event_pt, queued.marker, self._event_timestamp, queued.payload)
+            self._events_sent += 1
             self._talkspurt_start = True  # audio after an event starts a new talkspurt
         else:
             audio = pcm if queued is None else queued
@@ -244,6 +235,14 @@ class MediaStream:
         self.sent.on_packet(len(payload), timestamp)
         datagram = header + payload
         return self._srtp.protect(datagram) if self._srtp else datagram
+
+    def packet_counts(self) -> dict[tuple[str, str], int]:
+        """RTP packets so far by (``recv``/``send``, payload name), as the Go service labels its packet counter."""
+        names = {"audio": self.codec.name, "event": "telephone-event", "comfort noise": "CN"}
+        counts = {("recv", names[kind]): n for kind, n in self._received_by_kind.items() if n}
+        sent = {self.codec.name: self.sent.packets - self._events_sent, "telephone-event": self._events_sent}
+        counts |= {("send", name): n for name, n in sent.items() if n}
+        return counts
 
     def rtcp_report(self, now: float, unix_time: float, bye: bool = False) -> bytes:
         report = build_report(self.ssrc, self.config.cname, self.sent, self.received, now, unix_time, bye)

@@ -20,6 +20,7 @@ from livekit.protocol.sip import SIPStatus, SIPStatusCode
 
 from sipbridge.psrpc.schema import F, message
 from sipbridge.psrpc.wire import TYPE_URL_PREFIX
+from sipbridge.sip_failures import code_for_sip_status
 
 
 class ErrorCode(enum.StrEnum):
@@ -105,35 +106,9 @@ def code_from_twirp(code: str) -> ErrorCode:
     return ErrorCode(code) if twirp_code(code) == code else ErrorCode.UNKNOWN
 
 
-# SIP responses LiveKit maps to a specific gRPC code; other codes go by class (see `sip_status_code`).
-_SIP_GRPC: dict[GrpcCode, tuple[int, ...]] = {
-    GrpcCode.INVALID_ARGUMENT: (
-        300, 305, 380, 400, 405, 406, 411, 413, 414, 415, 417, 420, 421, 422, 423, 424, 425, 429, 430, 439, 469,
-        484, 485, 488, 489, 493, 505, 513, 606,
-    ),
-    GrpcCode.NOT_FOUND: (301, 302, 404, 410, 481, 604),
-    GrpcCode.PERMISSION_DENIED: (401, 402, 403, 433, 470, 603, 607, 608),
-    GrpcCode.UNAUTHENTICATED: (407, 428, 436, 437, 438, 494),
-    GrpcCode.DEADLINE_EXCEEDED: (408, 504),
-    GrpcCode.FAILED_PRECONDITION: (409, 412, 482, 483, 500, 501, 502, 503),
-    GrpcCode.OUT_OF_RANGE: (416,),
-    GrpcCode.RESOURCE_EXHAUSTED: (440, 480, 486, 600),
-    GrpcCode.ABORTED: (487, 491),
-}  # fmt: skip
-_GRPC_OF_SIP = {sip: grpc for grpc, sips in _SIP_GRPC.items() for sip in sips}
-
-
 def sip_status_code(sip_code: int) -> ErrorCode:
     """The psrpc code LiveKit sends for a failed call's final SIP status (486 → resource_exhausted)."""
-    grpc = _GRPC_OF_SIP.get(sip_code)
-    if grpc is None:
-        if 300 <= sip_code < 500 or 600 <= sip_code < 700:
-            grpc = GrpcCode.INVALID_ARGUMENT
-        elif 500 <= sip_code < 600:
-            grpc = GrpcCode.FAILED_PRECONDITION
-        else:  # provisional, success or out of range: not a failure status, nothing better to say
-            grpc = GrpcCode.UNKNOWN
-    return code_from_grpc(grpc)
+    return ErrorCode(code_for_sip_status(sip_code))
 
 
 def sip_status_text(status: SIPStatus) -> str:
@@ -183,6 +158,16 @@ class PsrpcError(Exception):
         """
         detail = SIPStatus(code=code, status=status)  # type: ignore[arg-type]  # any int is a valid open enum
         return cls.with_details(sip_status_code(code), text or sip_status_text(detail), detail)
+
+    @classmethod
+    def from_failure(
+        cls, code: str, message: str, sip_status: int | None, sip_reason: str, *, worded: bool = True
+    ) -> PsrpcError:
+        """The error for a failed operation: with a final SIP status as LiveKit sends that (worded as LiveKit
+        words it unless `worded`), else `code` itself."""
+        if sip_status is not None:
+            return cls.from_sip_status(sip_status, sip_reason, message if worded else None)
+        return cls(code, message)
 
     @property
     def sip_status(self) -> SIPStatus | None:

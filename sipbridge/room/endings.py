@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from livekit import rtc
+from livekit.protocol.models import DisconnectReason
 
 
 class EndReason(enum.Enum):
@@ -18,19 +18,20 @@ class EndReason(enum.Enum):
     """Another participant joined with the same identity."""
     SERVER_SHUTDOWN = "server_shutdown"
     CONNECTION_LOST = "connection_lost"
-    """Signalling or media to the LiveKit server failed and the SDK could not reconnect."""
+    """Signalling or media to the LiveKit server failed (and, with the SDK transport, reconnecting failed too)."""
 
 
 _BY_DISCONNECT_REASON: dict[int, EndReason] = {
-    rtc.DisconnectReason.CLIENT_INITIATED: EndReason.LEFT,
-    rtc.DisconnectReason.PARTICIPANT_REMOVED: EndReason.REMOVED,
-    rtc.DisconnectReason.ROOM_DELETED: EndReason.ROOM_DELETED,
-    rtc.DisconnectReason.ROOM_CLOSED: EndReason.ROOM_DELETED,
-    rtc.DisconnectReason.DUPLICATE_IDENTITY: EndReason.REPLACED,
-    rtc.DisconnectReason.SERVER_SHUTDOWN: EndReason.SERVER_SHUTDOWN,
+    DisconnectReason.CLIENT_INITIATED: EndReason.LEFT,
+    DisconnectReason.PARTICIPANT_REMOVED: EndReason.REMOVED,
+    DisconnectReason.ROOM_DELETED: EndReason.ROOM_DELETED,
+    DisconnectReason.ROOM_CLOSED: EndReason.ROOM_DELETED,
+    DisconnectReason.DUPLICATE_IDENTITY: EndReason.REPLACED,
+    DisconnectReason.SERVER_SHUTDOWN: EndReason.SERVER_SHUTDOWN,
 }
 
 
 def end_reason(disconnect_reason: int) -> EndReason:
-    """Our reason for the SDK's DisconnectReason; any reason not named above means the connection was lost."""
+    """Our reason for LiveKit's DisconnectReason (the signalling's; the rtc SDK's enum has the same values);
+    any reason not named above means the connection was lost."""
     return _BY_DISCONNECT_REASON.get(disconnect_reason, EndReason.CONNECTION_LOST)

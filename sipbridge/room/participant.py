@@ -1,37 +1,33 @@
-"""One phone call as one LiveKit participant: the caller's audio out, everyone else's audio in, DTMF both ways,
-`sip.callStatus`, and the reason the participant left.
+"""The seam between a call flow and its room: what every room transport does for one phone call.
 
-All of it goes through the livekit rtc SDK, whose every call crosses its FFI and costs tens of microseconds, so
-the hot paths make one FFI call per 20 ms frame per direction: `push()` captures each frame whole, and each remote
-track is read by an FFI audio stream that already delivers mono frames at the mixer's rate and frame size. Both
-hot paths go through the FfiRouter (ffi_router.py), so their events cost O(1) however many calls share the process.
+A call is one LiveKit participant of kind SIP: the caller's audio out, everyone else's audio in, DTMF both ways,
+`sip.callStatus` and other attributes, room RPC, and the reason the participant left. `RoomParticipant` is that
+contract and the part every transport shares (endings, DTMF delivery, the context managers); the transports
+themselves are `sipbridge.room.sdk_participant` (the livekit rtc SDK) and `sipbridge.room.lean` (aiortc for the
+connection, media on sipbridge's own cadence). `sipbridge.room.transport.create_participant` picks one.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from types import TracebackType
-from typing import Literal, Self
-
-from livekit import rtc
+from typing import Any, Literal, Self, TypedDict, Unpack
 
 from sipbridge.media.codecs import Pcm
-from sipbridge.room.dtmf import dtmf_code, dtmf_digit
-from sipbridge.room.endings import EndReason, end_reason
-from sipbridge.room.ffi_router import AudioTrackReader, FfiRouter, capture_frame
+from sipbridge.room.dtmf import dtmf_digit
+from sipbridge.room.endings import EndReason
 from sipbridge.room.processing import MediaProcessor
-from sipbridge.room.sink import AudioSink, TrackKey
-from sipbridge.room.token import LiveKitCredentials, ParticipantSpec, sip_participant_token
+from sipbridge.room.rpc import RpcHandler
+from sipbridge.room.sink import AudioSink
+from sipbridge.room.token import LiveKitCredentials, ParticipantSpec
 
 logger = logging.getLogger(__name__)
 
 FRAME_MS = 20
 """Frame length in both directions."""
-
-SOURCE_QUEUE_MS = 100
-"""Audio the SDK's source may hold ahead of playout: absorbs RTP arrival jitter, bounds added latency."""
 
 CALL_STATUS_ATTRIBUTE = "sip.callStatus"
 
@@ -45,7 +41,35 @@ class RoomConnectError(Exception):
     """The participant could not join the room (server unreachable, token refused, publish failed)."""
 
 
-class RoomParticipant:
+class ParticipantLog(logging.LoggerAdapter[logging.Logger]):
+    """Every line of a participant names its call, room and identity."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        extra = self.extra or {}
+        ids = " ".join(f"{k}={v}" for k, v in extra.items() if v)
+        return f"[{ids}] {msg}", kwargs
+
+
+class ParticipantOptions(TypedDict, total=False):
+    """How a participant is set up beyond who and where it is; every key is optional."""
+
+    publish_rate: int
+    """Rate of the frames `push()` takes (default 48000)."""
+    subscribe_rate: int
+    """Rate of the frames handed to the sink (default 48000)."""
+    processor: MediaProcessor | None
+    """Transforms the caller's audio before it is published (noise suppression); closed on leave."""
+    on_dtmf: DtmfHandler | None
+    """Gets the digits others publish towards the phone."""
+    connect_timeout: float
+    """Seconds `join()` may take (default 10)."""
+    token: str
+    """A join token minted elsewhere (livekit-server's, in cluster mode); empty: minted from the credentials."""
+    call_id: str
+    """The call's ID, for the logs."""
+
+
+class RoomParticipant(abc.ABC):
     """A call's participant of kind SIP in one room.
 
     `join()` connects and publishes the caller's microphone track; from then on `push()` takes the caller's
@@ -59,90 +83,73 @@ class RoomParticipant:
         credentials: LiveKitCredentials,
         spec: ParticipantSpec,
         sink: AudioSink,
-        *,
-        publish_rate: int = 48000,
-        subscribe_rate: int = 48000,
-        processor: MediaProcessor | None = None,
-        on_dtmf: DtmfHandler | None = None,
-        connect_timeout: float = 10.0,
-        token: str = "",
+        **options: Unpack[ParticipantOptions],
     ) -> None:
         self.credentials = credentials
         self.spec = spec
-        self.publish_rate = publish_rate
-        """Rate of the frames `push()` takes (any rate; the SDK resamples towards Opus)."""
-        self.subscribe_rate = subscribe_rate
-        """Rate of the frames handed to `sink`."""
+        self.publish_rate = options.get("publish_rate", 48000)
+        self.subscribe_rate = options.get("subscribe_rate", 48000)
         self._sink = sink
-        self._processor = processor
-        self._on_dtmf = on_dtmf
-        self._connect_timeout = connect_timeout
-        self._token = token
-        """A join token minted elsewhere (livekit-server's, in cluster mode); empty: minted from `credentials`."""
-        self._room = rtc.Room()
-        self._source: rtc.AudioSource | None = None
-        self._router = FfiRouter.get()
-        self._readers: dict[TrackKey, AudioTrackReader] = {}
+        self._processor = options.get("processor")
+        self._on_dtmf = options.get("on_dtmf")
+        self._connect_timeout = options.get("connect_timeout", 10.0)
+        self._token = options.get("token", "")
+        call_id = options.get("call_id", "")
+        self.log = ParticipantLog(logger, {"callID": call_id, "room": spec.room, "identity": spec.identity})
         self._remote_audio = asyncio.Event()
         self._ended: asyncio.Future[EndReason] = asyncio.get_running_loop().create_future()
-        self._release: asyncio.Future[None] | None = None
-        self._room.on("track_subscribed", self._on_track_subscribed)
-        self._room.on("track_unsubscribed", self._on_track_unsubscribed)
-        self._room.on("sip_dtmf_received", self._on_sip_dtmf)
-        self._room.on("disconnected", self._on_disconnected)
+
+    # -- what each transport provides ------------------------------------------------------------------------
 
     @property
-    def room(self) -> rtc.Room:
-        """The SDK room, for what this class does not wrap (read-only use, please)."""
-        return self._room
-
-    @property
+    @abc.abstractmethod
     def sid(self) -> str:
         """The participant ID the server gave us (empty before `join()`)."""
-        return str(self._room.local_participant.sid) if self._room.isconnected() else ""
 
+    @property
+    @abc.abstractmethod
+    def attributes(self) -> Mapping[str, str]:
+        """Our attributes as the room knows them."""
+
+    @property
+    @abc.abstractmethod
+    def connected(self) -> bool:
+        """Whether we are in the room (joined, not yet left or ended)."""
+
+    @abc.abstractmethod
     async def join(self) -> None:
         """Connects and publishes the caller's track; RoomConnectError (with nothing left allocated) on failure."""
-        token = self._token or sip_participant_token(self.credentials, self.spec)
-        options = rtc.RoomOptions(auto_subscribe=True, connect_timeout=self._connect_timeout)
-        try:
-            await self._room.connect(self.credentials.ws_url, token, options)
-            self._source = rtc.AudioSource(self.publish_rate, 1, queue_size_ms=SOURCE_QUEUE_MS)
-            track = rtc.LocalAudioTrack.create_audio_track("phone", self._source)
-            publish = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
-            await self._room.local_participant.publish_track(track, publish)
-        except Exception as exc:
-            await self.leave()
-            raise RoomConnectError(
-                f"cannot join room {self.spec.room!r} at {self.credentials.ws_url} as {self.spec.identity!r}: {exc}"
-            ) from exc
-        except BaseException:
-            await self.leave()
-            raise
 
+    @abc.abstractmethod
     async def push(self, frame: Pcm) -> None:
         """Sends one frame of the caller's audio (mono int16 at `publish_rate`, 20 ms) through the processor.
 
-        Waits only while the SDK's source is full, that is when frames come faster than real time. After the
-        participant left, frames are dropped.
+        Waits only while frames come faster than real time. After the participant left, frames are dropped.
         """
-        source = self._source
-        if source is None or self._ended.done():
-            return
-        if self._processor is not None:
-            frame = self._processor.process(frame)
-        await capture_frame(self._router, source, frame)
 
+    @abc.abstractmethod
     async def send_dtmf(self, digit: str) -> None:
         """Publishes one digit from the phone as SIP DTMF (agents see `sip_dtmf_received`)."""
-        await self._room.local_participant.publish_dtmf(code=dtmf_code(digit), digit=digit.upper())
+
+    @abc.abstractmethod
+    async def update_attributes(self, attributes: Mapping[str, str]) -> None:
+        """Sets these attributes of ours, leaving the others as they are (an empty value removes one)."""
+
+    @abc.abstractmethod
+    def register_rpc(self, method: str, handler: RpcHandler) -> None:
+        """Answers room RPC calls of `method` (another participant's `perform_rpc`) with `handler`.
+
+        Calls of methods nobody registered are answered with LiveKit's "unsupported method" error."""
+
+    @abc.abstractmethod
+    async def leave(self) -> None:
+        """Leaves the room (if still in it) and waits until everything the participant holds is released.
+        Idempotent; safe after the room ended the call (which starts the release by itself)."""
+
+    # -- shared by every transport ---------------------------------------------------------------------------
 
     async def set_call_status(self, status: CallStatus) -> None:
         await self.update_attributes({CALL_STATUS_ATTRIBUTE: status})
-
-    async def update_attributes(self, attributes: Mapping[str, str]) -> None:
-        """Sets these attributes of ours, leaving the others as they are (an empty value removes one)."""
-        await self._room.local_participant.set_attributes(dict(attributes))
 
     async def wait_remote_audio(self) -> None:
         """Returns once a remote audio track has been subscribed (at once if one already was).
@@ -159,69 +166,20 @@ class RoomParticipant:
     def end_reason(self) -> EndReason | None:
         return self._ended.result() if self._ended.done() else None
 
-    async def leave(self) -> None:
-        """Leaves the room (if still in it) and waits until the source, the streams and the processor are
-        released. Idempotent; safe after the room ended the call (which starts the release by itself)."""
-        self._end(EndReason.LEFT)
-        await asyncio.shield(self._start_release())
-
-    def _start_release(self) -> asyncio.Future[None]:
-        if self._release is None:
-            self._release = asyncio.ensure_future(self._release_all())
-        return self._release
-
-    async def _release_all(self) -> None:
-        for key in list(self._readers):
-            self._stop_reading(key)
-        if self._source is not None:
-            await self._source.aclose()
-            self._source = None
-        await self._room.disconnect()
-        if self._processor is not None:
-            self._processor.close()
-
     def _end(self, reason: EndReason) -> None:
         if not self._ended.done():
             self._ended.set_result(reason)
-            logger.info("participant %s left room %s: %s", self.spec.identity, self.spec.room, reason.value)
+            self.log.info("left the room: %s", reason.value)
 
-    def _on_disconnected(self, reason: int) -> None:
-        """The room ended the call (or our own leave() did): report why, and let go of everything."""
-        self._end(end_reason(reason))
-        self._start_release()
-
-    def _on_track_subscribed(
-        self, track: rtc.Track, _publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
-    ) -> None:
-        if track.kind != rtc.TrackKind.KIND_AUDIO or self._release is not None:
-            return
-        key = TrackKey(participant.identity, track.sid)
-        self._stop_reading(key)  # a resubscription replaces the old reader
-        audio_input = self._sink.add_input(key)
-        self._readers[key] = AudioTrackReader(
-            self._router, track, self.subscribe_rate, FRAME_MS, audio_input.push, lambda: self._stop_reading(key)
-        )
-        self._remote_audio.set()
-
-    def _on_track_unsubscribed(
-        self, track: rtc.Track, _publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
-    ) -> None:
-        self._stop_reading(TrackKey(participant.identity, track.sid))
-
-    def _stop_reading(self, key: TrackKey) -> None:
-        reader = self._readers.pop(key, None)
-        if reader is not None:
-            reader.close()
-            self._sink.remove_input(key)
-
-    def _on_sip_dtmf(self, dtmf: rtc.SipDTMF) -> None:
-        digit = dtmf_digit(dtmf.code, dtmf.digit)
+    def _deliver_dtmf(self, code: int, digit: str) -> None:
+        """A SIP DTMF event another participant published: its digit goes to `on_dtmf`."""
+        digit = dtmf_digit(code, digit)
         if not digit or self._on_dtmf is None:
             return
         try:
             self._on_dtmf(digit)
         except Exception:
-            logger.exception("DTMF handler failed on %r for %s", digit, self.spec.identity)
+            self.log.exception("DTMF handler failed on %r", digit)
 
     async def __aenter__(self) -> Self:
         await self.join()

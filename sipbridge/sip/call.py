@@ -10,6 +10,7 @@ deadlines. ``answering`` and ``dialling`` add each side's INVITE transaction.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 
 from .auth import Credentials
 from .call_outputs import (
@@ -72,6 +73,8 @@ class Call(ABC):
         self._our_reinvite: Request | None = None  # our re-INVITE, until its final response
         self._remote_allow = frozenset[str]()
         self._timer: SessionTimer | None = None
+        self.registration: str | None = None  # inbound: the registration of ours the INVITE came over, if any
+        self.replaces: CallHandle | None = None  # inbound: the call an INVITE with Replaces takes over (RFC 3891)
 
     @property
     def ended(self) -> bool:
@@ -95,6 +98,8 @@ class Call(ABC):
             media=self.media.current if self.media is not None else None,
             final_response=self.final_response,
             session_interval=self._timer.interval if self._timer is not None else None,
+            registration=self.registration,
+            replaces=self.replaces,
         )
 
     # ---- outputs --------------------------------------------------------------------------------------------
@@ -124,7 +129,7 @@ class Call(ABC):
             return
         self.state = CallState.ENDED
         self.deadlines.clear()
-        self._emit(CallEnded(self.handle, reason, status, by_remote, self.final_response))
+        self._emit(CallEnded(self.handle, reason, status, by_remote, self.final_response, self.peer))
 
     def _require(self, action: str, *states: CallState, why: str = "") -> None:
         if self.state not in states:
@@ -132,14 +137,18 @@ class Call(ABC):
 
     # ---- actions of either side -----------------------------------------------------------------------------
 
-    def hangup(self, now: float) -> None:
-        """BYE once answered; before, each side's way to give up (CANCEL, 480). Again, or once ended: nothing."""
+    def hangup(self, now: float, headers: Mapping[str, str] | None = None) -> None:
+        """BYE (with ``headers`` added) once answered; before, each side's way to give up (CANCEL, 480). Again,
+        or once ended: nothing."""
         if self.state in (CallState.ENDED, CallState.CLOSING):
             return
         if self.state in PRE_ANSWER:
             self._hang_up_unanswered(now)
             return
-        self._send(self._in_dialog_request("BYE"))
+        bye = self._in_dialog_request("BYE")
+        for name, value in (headers or {}).items():
+            bye.headers.add(name, value)
+        self._send(bye)
         self.state = CallState.CLOSING
 
     @abstractmethod

@@ -47,6 +47,13 @@ class Abandon:
 
 
 @dataclass(frozen=True)
+class Withdraw:
+    """Stop sending ``request`` and forget its client transaction (its target is given up for another)."""
+
+    request: Request
+
+
+@dataclass(frozen=True)
 class SendDatagram:
     """Bytes outside any transaction: the ACK for a 2xx."""
 
@@ -66,7 +73,7 @@ class SetTimer:
     due: float
 
 
-Output = SendRequest | SendResponse | StopRetransmitting | Abandon | SendDatagram | Emit | SetTimer
+Output = SendRequest | SendResponse | StopRetransmitting | Abandon | Withdraw | SendDatagram | Emit | SetTimer
 
 
 class CallEnvironment(Protocol):

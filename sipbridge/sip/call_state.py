@@ -56,3 +56,9 @@ class CallInfo:
     """Outbound: the final response our INVITE got (reason phrase and headers)."""
     session_interval: int | None
     """The RFC 4028 interval the call runs, if any."""
+    registration: str | None = None
+    """Inbound: the name of the registration of ours the INVITE was sent over (its Request-URI carries that
+    registration's token and it came from that registrar), else None."""
+    replaces: CallHandle | None = None
+    """Inbound: the confirmed call this INVITE asks to take over (RFC 3891 Replaces), else None. The owner decides
+    (is the new caller allowed to?) and, having answered, hangs the replaced call up."""

@@ -91,6 +91,9 @@ class CallTable:
         """The call an in-dialog request (or an ACK for a 2xx) belongs to."""
         return self._by_dialog.get((request.call_id, request.to.tag or ""))
 
+    def by_dialog(self, call_id: str, local_tag: str) -> Call | None:
+        return self._by_dialog.get((call_id, local_tag))
+
     def __len__(self) -> int:
         """Calls with a dialog (inbound from their INVITE on, outbound once answered)."""
         return len(self._by_dialog)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from .dialog import new_tag
 from .message import Request, Response, response_to
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
-SUPPORTED = "timer, replaces"
-UNDERSTOOD = frozenset({"timer"})
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY, PRACK"
+SUPPORTED = "timer, replaces, 100rel"
+UNDERSTOOD = frozenset({"timer", "100rel", "replaces"})
 """Require tokens we act on; any other is answered 420."""
 _ALLOWED = frozenset(m.strip() for m in ALLOW.split(","))
-_KNOWN_ELSEWHERE = frozenset({"REGISTER", "SUBSCRIBE", "PUBLISH", "MESSAGE", "PRACK"})
+_KNOWN_ELSEWHERE = frozenset({"REGISTER", "SUBSCRIBE", "PUBLISH", "MESSAGE"})
 
 
 def add_capabilities(message: Request | Response, user_agent: str) -> None:

@@ -1,14 +1,20 @@
 """The dialling side (UAC) of a call: our INVITE, from the offer to the ACK of the 2xx.
 
 Digest challenges and 422 are answered by sending the INVITE again (``Call._resend``); CANCEL waits for a
-provisional response (RFC 3261 §9.1); a second 2xx from another fork is ACKed and released with BYE.
+provisional response (RFC 3261 §9.1); a second 2xx from another fork is ACKed and released with BYE. With other
+targets left (RFC 3263 §4.3), a target that sends nothing within ``failover_timeout``, cannot be reached, or
+answers 503 before anything else is given up for the next one. A reliable 18x (RFC 3262) is acknowledged with PRACK
+in its early dialog; its retransmissions are recognised by RSeq and ignored.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+
 from .auth import Credentials
 from .call import SDP, Call, allowed_methods
-from .call_outputs import CallEnvironment, SendDatagram, SendRequest
+from .call_outputs import CallEnvironment, SendDatagram, SendRequest, SetTimer, Withdraw
 from .call_state import CallState
 from .capabilities import add_capabilities
 from .dialog import Dialog, new_tag
@@ -16,10 +22,14 @@ from .errors import SipParseError
 from .events import CallAnswered, CallHandle, CallProgress
 from .message import Request, Response
 from .offer_answer import MediaParams, MediaSession
+from .reliable import RAck, RSeqTracker, rseq_of
+from .retries import retried
 from .sdp import parse_sdp
 from .session_timer import SessionTimer
 from .transaction import Address, ClientTransaction, address_for
 from .uri import NameAddr, Uri
+
+log = logging.getLogger(__name__)
 
 
 class DiallingCall(Call):
@@ -31,6 +41,9 @@ class DiallingCall(Call):
         self._cancelled = False
         self._ack: bytes | None = None
         self._ack_peer = peer
+        self._alternatives: list[Address] = []  # RFC 3263 targets not tried yet
+        self._rseqs = RSeqTracker()
+        self._early: dict[str, Dialog] = {}  # early dialogs we PRACKed in, by the callee's tag
 
     @classmethod
     def dial(
@@ -42,9 +55,11 @@ class DiallingCall(Call):
         from_addr: NameAddr,
         to_addr: NameAddr | None = None,
         peer: Address,
+        alternatives: Sequence[Address] = (),
         media: MediaSession,
         credentials: Credentials | None,
         headers: dict[str, str] | None,
+        now: float,
     ) -> DiallingCall:
         """A call whose INVITE, with our SDP offer, is its first output."""
         settings = env.settings
@@ -66,8 +81,44 @@ class DiallingCall(Call):
         call = cls(env, handle, invite=request, peer=peer)
         call.media = media
         call.credentials = credentials
+        call._alternatives = list(alternatives)
         call._outputs.append(SendRequest(request, peer))
+        call._arm_failover(now)
         return call
+
+    # ---- RFC 3263 failover ----------------------------------------------------------------------------------
+
+    def _arm_failover(self, now: float) -> None:
+        if self._alternatives:
+            due = now + self.env.settings.failover_timeout
+            self.deadlines["failover"] = due
+            self._outputs.append(SetTimer(due))
+
+    def _may_fail_over(self) -> bool:
+        return bool(self._alternatives) and self.state is CallState.CALLING and not (
+            self._cancelled or self._cancel_pending
+        )
+
+    def _fail_over(self, why: str, now: float) -> None:
+        """The INVITE again, as a new transaction, to the next target (without credentials for the last one)."""
+        self.deadlines.pop("failover", None)
+        self._outputs.append(Withdraw(self.invite))
+        previous, self.peer = self.peer, self._alternatives.pop(0)
+        log.info("call %s: %s at %s: trying %s", self.call_id, why, _where(previous), _where(self.peer))
+        request = retried(self.invite, self.invite.cseq.seq + 1, {"Contact": self.env.contact(self.peer)})
+        request.headers.remove("Authorization")
+        request.headers.remove("Proxy-Authorization")
+        request.headers.prepend("Via", self.env.via(self.peer))
+        self._outputs.append(SendRequest(request, self.peer))
+        self.invite, self._invite_tx, self._ack_peer = request, None, self.peer
+        self._arm_failover(now)
+
+    def handle_timer(self, now: float) -> None:
+        if self.deadlines.get("failover", now + 1) <= now:
+            del self.deadlines["failover"]
+            if self._may_fail_over():
+                self._fail_over("no response", now)
+        super().handle_timer(now)
 
     # ---- giving up before the answer ------------------------------------------------------------------------
 
@@ -102,7 +153,9 @@ class DiallingCall(Call):
             super()._on_response(tx, response, now)
 
     def on_timeout(self, tx: ClientTransaction, now: float, status: int) -> None:
-        if tx.request is self.invite:
+        if tx.request is self.invite and self._may_fail_over():
+            self._fail_over("no response" if status == 408 else "unreachable", now)
+        elif tx.request is self.invite:
             self._end("timeout" if status == 408 else "unreachable", status=status)
         else:
             super().on_timeout(tx, now, status)
@@ -116,7 +169,16 @@ class DiallingCall(Call):
     def _on_invite_response(self, tx: ClientTransaction, response: Response, now: float) -> None:
         self._invite_tx = tx
         status = response.status
+        self.deadlines.pop("failover", None)  # the target is alive
+        if status == 503 and self._may_fail_over():
+            self._fail_over("503", now)
+            return
         if status < 200:
+            rseq = rseq_of(response) if status > 100 else None
+            if rseq is not None and response.to.tag:
+                if not self._rseqs.is_new(response.to.tag, rseq):
+                    return  # a retransmission (our PRACK is on its way) or one out of order
+                self._prack(tx, response, rseq)
             if status > 100 and response.to.tag:
                 self.state = CallState.EARLY
                 self._emit(CallProgress(self.handle, status, response.reason, self._media_from(response)))
@@ -140,6 +202,9 @@ class DiallingCall(Call):
         except SipParseError:
             self._end("rejected", status=502)
             return
+        early = self._early.get(self.dialog.remote_tag)
+        if early is not None:  # CSeq goes on from our PRACKs
+            self.dialog.local_seq = max(self.dialog.local_seq, early.local_seq)
         self._remote_allow = allowed_methods(response)
         self._acknowledge(tx)
         self.state = CallState.CONFIRMED
@@ -153,6 +218,21 @@ class DiallingCall(Call):
         self._timer = SessionTimer.dialling(response)
         self._arm_session_timer(now)
         self._emit(CallAnswered(self.handle, params))
+
+    def _prack(self, tx: ClientTransaction, response: Response, rseq: int) -> None:
+        """PRACK a reliable provisional response, in the early dialog it makes (RFC 3262 §4)."""
+        tag = response.to.tag or ""
+        try:
+            early = self._early.get(tag) or Dialog.for_uac(tx.request, response)
+            peer = address_for(early.next_hop(), self.peer.transport)
+        except SipParseError:
+            log.info("call %s: reliable %d without a usable Contact: cannot PRACK", self.call_id, response.status)
+            return
+        self._early[tag] = early
+        prack = early.create_request("PRACK")
+        prack.headers.add("RAck", str(RAck(rseq, tx.request.cseq.seq, "INVITE")))
+        prack.headers.prepend("Via", self.env.via(peer))
+        self._outputs.append(SendRequest(prack, peer))
 
     def _acknowledge(self, tx: ClientTransaction) -> None:
         assert self.dialog is not None
@@ -183,3 +263,7 @@ class DiallingCall(Call):
             return self.media.receive_answer(parse_sdp(answer))
         except SipParseError:
             return None
+
+
+def _where(peer: Address) -> str:
+    return f"{peer.transport.lower()}:{peer.host}:{peer.port}"

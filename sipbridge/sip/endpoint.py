@@ -9,9 +9,10 @@ connections opening and closing goes to the core as input.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -20,15 +21,26 @@ from sipbridge.netaddr import address_in, interface_addresses
 from .auth import Credentials, DigestCheck
 from .call_state import CallState
 from .errors import SipParseError
-from .events import CallAcked, CallAnswered, CallEnded, CallHandle, Event, IncomingCall, TransferProgress
+from .events import (
+    CallAcked,
+    CallAnswered,
+    CallEnded,
+    CallHandle,
+    Event,
+    IncomingCall,
+    RegistrationChanged,
+    TransferProgress,
+)
 from .message import Request, Response
 from .offer_answer import MediaParams, MediaSession
+from .registration import RegistrationSpec
+from .resolver import SipResolver
 from .sdp import SessionDescription
 from .settings import SipSettings
 from .stun import discover_external_ip
 from .transaction import Address
 from .transport import Transports, primary_local_address
-from .uri import NameAddr, Uri
+from .uri import NameAddr, SipUri, Uri
 from .useragent import UserAgent
 
 log = logging.getLogger(__name__)
@@ -36,12 +48,15 @@ T = TypeVar("T")
 
 
 class CallFailed(Exception):
-    """The call ended before the awaited step (answer, ACK, transfer); ``status`` is the SIP status if any."""
+    """The call ended before the awaited step (answer, ACK, transfer); ``status`` is the SIP status if any,
+    ``detail`` what the transport said when the peer could not be reached (a refused TLS handshake, ...)."""
 
-    def __init__(self, reason: str, status: int | None) -> None:
-        super().__init__(f"{reason} ({status})" if status else reason)
+    def __init__(self, reason: str, status: int | None, detail: str = "") -> None:
+        text = f"{reason} ({status})" if status else reason
+        super().__init__(f"{text}: {detail}" if detail else text)
         self.reason = reason
         self.status = status
+        self.detail = detail
 
 
 class SipCall:
@@ -75,7 +90,9 @@ class SipCall:
 
     @property
     def peer_host(self) -> str:
-        """The host this call's SIP comes from (inbound) or goes to (outbound)."""
+        """The host this call's SIP comes from (inbound) or goes to (outbound: the target that took it)."""
+        if not self.ended:
+            self._peer = self._ua.call_info(self.handle).peer
         return self._peer.host
 
     @property
@@ -93,9 +110,9 @@ class SipCall:
     async def wait_ended(self) -> CallEnded:
         return await asyncio.shield(self._ended)
 
-    async def bye(self) -> CallEnded:
-        """Hang up (BYE, or CANCEL/480 before an answer) and wait until the call is over."""
-        self._endpoint.run(lambda now: self._ua.hangup(self.handle, now))
+    async def bye(self, headers: Mapping[str, str] | None = None) -> CallEnded:
+        """Hang up (BYE carrying ``headers``, or CANCEL/480 before an answer) and wait until the call is over."""
+        self._endpoint.run(lambda now: self._ua.hangup(self.handle, now, headers))
         return await self.wait_ended()
 
     async def refer(
@@ -153,7 +170,8 @@ class SipCall:
             self._transfer.set_result(event)
         elif isinstance(event, CallEnded):
             if not self._answered.done():
-                self._answered.set_exception(CallFailed(event.reason, event.status))
+                detail = self._endpoint.transport_failure(event.peer) if event.reason == "unreachable" else ""
+                self._answered.set_exception(CallFailed(event.reason, event.status, detail))
                 self._answered.exception()  # consumed here so an unawaited call logs nothing
             if not self._ended.done():
                 self._ended.set_result(event)
@@ -169,11 +187,19 @@ class InboundCall(SipCall):
         """The parsed INVITE (headers for trunk matching, sip.h.* attributes)."""
         self.offer: SessionDescription | None = info.offer
         """The caller's SDP offer; None for a delayed offer (we offer in the 200, the answer comes in the ACK)."""
+        self._registration = info.registration
+        self.replaces: CallHandle | None = info.replaces
+        """The confirmed call this INVITE asks to take over (RFC 3891 Replaces), if any."""
 
     @property
     def source(self) -> Address:
         """Where the INVITE came from (for trunk source-address matching)."""
         return self._peer
+
+    @property
+    def registration(self) -> str | None:
+        """The name of our registration the INVITE came over (its registrar sent it to our Contact), if any."""
+        return self._registration
 
     @property
     def from_(self) -> NameAddr:
@@ -228,6 +254,7 @@ class OutboundCall(SipCall):
 IncomingHandler = Callable[[InboundCall], Awaitable[None]]
 MessageTap = Callable[[bytes, bool, Address], None]
 """Told of every SIP message as it leaves (True) or arrives (False), with the peer's address: the call traces."""
+RegistrationWatcher = Callable[[RegistrationSpec, RegistrationChanged], None]
 
 
 class Endpoint:
@@ -241,6 +268,12 @@ class Endpoint:
         self._handlers: set[asyncio.Task[None]] = set()
         self._lag_watch: asyncio.Task[None] | None = None
         self.tap: MessageTap | None = None
+        self.resolver = SipResolver(settings.dns_servers)
+        self.registrations: dict[int, tuple[RegistrationSpec, RegistrationChanged | None]] = {}
+        """Each registration's spec and latest state, by handle."""
+        self._registration_watchers: list[RegistrationWatcher] = []
+        self._registrations_changed = asyncio.Event()
+        self._failures: dict[Address, str] = {}  # why each peer that could not be reached was not (a few kept)
 
     @property
     def local_host(self) -> str:
@@ -262,9 +295,11 @@ class Endpoint:
         self.transports = Transports(
             self._receive, host=s.bind_host, port=s.port, transports=s.transports, tls_port=s.tls_port,
             tls_cert_file=s.tls_cert_file, tls_key_file=s.tls_key_file, tls_ca_file=s.tls_ca_file,
+            tls_client_cert=s.tls_client_cert, tls_verify_clients=s.tls_verify_clients,
             idle_timeout=s.stream_idle_timeout, message_deadline=s.stream_message_deadline,
             max_connections_per_source=s.max_connections_per_source, on_error=self._transport_error,
-            in_use=self._carries_calls, on_connection=self._connection_changed,
+            in_use=self._carries_calls, on_connection=self._connection_changed, ws_port=s.ws_port,
+            wss_port=s.wss_port if s.tls_cert_file else None,
         )  # fmt: skip
         await self.transports.start()
         bound = s.bind_host
@@ -276,8 +311,9 @@ class Endpoint:
             if advertised is None:
                 log.warning("use_external_ip: no STUN server answered; advertising %s", local)
         self.settings = replace(
-            s, port=self.transports.port, tls_port=self.transports.tls_port, advertised_host=advertised
-        )
+            s, port=self.transports.port, tls_port=self.transports.tls_port, advertised_host=advertised,
+            ws_port=self.transports.ws_port, wss_port=self.transports.wss_port,
+        )  # fmt: skip
         local_v6 = primary_local_address(socket.AF_INET6) if bound == "::" else None
         self.ua = UserAgent(self.settings, local_host=local, local_host_v6=local_v6, secret=self.settings.nonce_secret)
         if s.overload_lag > 0:
@@ -302,17 +338,25 @@ class Endpoint:
         display_name: str | None = None,
         to: NameAddr | None = None,
         destination: Address | None = None,
+        alternatives: Sequence[Address] = (),
         transport: str = "UDP",
         credentials: Credentials | None = None,
         headers: dict[str, str] | None = None,
+        client_cert: tuple[str, str] | None = None,
     ) -> OutboundCall:
-        """Send the INVITE; await ``wait_answered()`` on the result for the outcome."""
-        assert self.ua is not None
+        """Send the INVITE; await ``wait_answered()`` on the result for the outcome. ``alternatives``: where it
+        goes when ``destination`` fails (``resolve``'s later targets); ``client_cert``: (certificate, key) files
+        shown on TLS connections to these targets instead of the global one (mutual TLS per trunk)."""
+        assert self.ua is not None and self.transports is not None
         ua = self.ua
+        if client_cert is not None:
+            for peer in (destination, *alternatives):
+                if peer is not None:
+                    self.transports.use_client_certificate(peer, client_cert)
         handle = self.run(
             lambda now: ua.invite(
                 target, media, now, from_uri=from_uri, display_name=display_name, to=to, destination=destination,
-                transport=transport, credentials=credentials, headers=headers,
+                alternatives=alternatives, transport=transport, credentials=credentials, headers=headers,
             )
         )  # fmt: skip
         call = OutboundCall(self, handle)
@@ -328,6 +372,41 @@ class Endpoint:
                 return found
             log.warning("local_net %s: no interface has an address there", self.settings.local_net)
         return primary_local_address()
+
+    def register(self, spec: RegistrationSpec) -> int:
+        """Register ``spec`` and keep it registered (refreshes, retries, keep-alives) until ``unregister_all``."""
+        assert self.ua is not None
+        ua = self.ua
+        handle = self.run(lambda now: ua.register(spec, now))
+        self.registrations.setdefault(handle, (spec, None))
+        return handle
+
+    def watch_registrations(self, watcher: RegistrationWatcher) -> None:
+        """Call ``watcher`` on every registration's change of state (logs, metrics)."""
+        self._registration_watchers.append(watcher)
+
+    async def unregister_all(self, within: float) -> None:
+        """Remove every binding (``Expires: 0``) and wait, up to ``within`` seconds, for the registrars' answers."""
+        if self.ua is None:
+            return
+        ua = self.ua
+        for handle in self.registrations:
+            self.run(functools.partial(ua.unregister, handle))
+        try:
+            async with asyncio.timeout(within):
+                while any(ua.registration(h).state != "unregistered" for h in self.registrations):
+                    self._registrations_changed.clear()
+                    await self._registrations_changed.wait()
+        except TimeoutError:
+            log.warning("un-REGISTER: no answer from every registrar within %.0f s", within)
+
+    async def resolve(self, uri: SipUri, transport: str | None) -> list[Address]:
+        """RFC 3263: where to send requests for ``uri``, best first (``transport`` None: NAPTR decides)."""
+        return await self.resolver.resolve(uri, transport)
+
+    def transport_failure(self, peer: Address | None) -> str:
+        """Why ``peer`` could not be reached, when the transport said so."""
+        return self._failures.get(peer, "") if peer is not None else ""
 
     def run(self, action: Callable[[float], T]) -> T:
         """Run one core action at the current time, then send, dispatch events and re-arm the timer."""
@@ -364,12 +443,16 @@ class Endpoint:
 
     def _connection_changed(self, peer: Address, is_open: bool) -> None:
         if self.ua is not None:
+            ua = self.ua
             if is_open:
-                self.ua.connection_made(peer)
+                ua.connection_made(peer)
             else:
-                self.ua.connection_lost(peer)
+                self.run(lambda now: ua.connection_lost(peer, now))
 
-    def _transport_error(self, dest: Address) -> None:
+    def _transport_error(self, dest: Address, why: str) -> None:
+        self._failures[dest] = why
+        if len(self._failures) > 256:
+            del self._failures[next(iter(self._failures))]
         if self.ua is not None:
             ua = self.ua
             self.run(lambda now: ua.transport_error(dest, now))
@@ -402,6 +485,13 @@ class Endpoint:
             self._timer = asyncio.get_running_loop().call_at(deadline, self._on_timer)
 
     def _dispatch(self, event: Event) -> None:
+        if isinstance(event, RegistrationChanged):
+            spec = self.registrations[event.handle][0]
+            self.registrations[event.handle] = (spec, event)
+            self._registrations_changed.set()
+            for watch in self._registration_watchers:
+                watch(spec, event)
+            return
         if isinstance(event, IncomingCall):
             call = InboundCall(self, event.handle)
             self._calls[event.handle] = call

@@ -11,6 +11,7 @@ from typing import NewType
 
 from .message import Response
 from .offer_answer import MediaParams
+from .transaction import Address
 
 CallHandle = NewType("CallHandle", int)
 """A call's identity towards its owner: unique within a user agent and never reused, so a handle outliving its
@@ -82,15 +83,32 @@ class TransferProgress:
 class CallEnded:
     """The call is over and its handle no longer readable. ``reason``: bye, cancel, rejected, timeout,
     unreachable, ack-timeout, session-expired, dropped. ``final_response``: for outbound calls, the final
-    response our INVITE got, if any (its reason phrase and headers outlive the call)."""
+    response our INVITE got, if any (its reason phrase and headers outlive the call). ``peer``: where the call's
+    signalling went last (for an outbound call tried at several targets, the last one)."""
 
     handle: CallHandle
     reason: str
     status: int | None = None
     by_remote: bool = False
     final_response: Response | None = None
+    peer: Address | None = None
+
+
+@dataclass(frozen=True)
+class RegistrationChanged:
+    """An outbound registration changed state (``registering``, ``registered``, ``failing``, ``unregistering``,
+    ``unregistered``); ``handle`` is the registration's (``UserAgent.register``), not a call's. ``status`` is the
+    last final response (or 408/503 for no answer), ``expires_at`` when the binding runs out, ``next_attempt``
+    when the next REGISTER goes (a refresh, or a retry after a failure), on the agent's clock."""
+
+    handle: int
+    state: str
+    status: int | None
+    expires_at: float | None
+    next_attempt: float | None
 
 
 Event = (
     IncomingCall | CallProgress | CallAnswered | CallAcked | MediaUpdated | DtmfReceived | TransferProgress | CallEnded
+    | RegistrationChanged
 )

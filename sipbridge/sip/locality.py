@@ -21,11 +21,16 @@ class Locality:
         self.host_v6 = settings.advertised_host_v6 or local_host_v6
         self._connections: set[Address] = set()
 
-    def contact(self, peer: Address) -> str:
-        """Our Contact towards ``peer``: its transport, and our address of its IP family."""
+    def contact(self, peer: Address, *, user: str = "sipbridge", params: str = "") -> str:
+        """Our Contact towards ``peer``: its transport, and our address of its IP family (``params``: more URI
+        parameters, e.g. a registration's token)."""
         port = self._port_for(peer.transport)
-        params = "" if peer.transport == "UDP" else f";transport={peer.transport.lower()}"
-        return f"<sip:sipbridge@{format_host(self._host_towards(peer))}:{port}{params}>"
+        transport = "" if peer.transport == "UDP" else f";transport={peer.transport.lower()}"
+        return f"<sip:{user}@{format_host(self._host_towards(peer))}:{port}{transport}{params}>"
+
+    @property
+    def user_agent(self) -> str:
+        return self.settings.user_agent
 
     def via(self, peer: Address) -> str:
         port = self._port_for(peer.transport)
@@ -44,6 +49,10 @@ class Locality:
         """Our listening port for a transport; without a TLS listener, TLS replies come back on the connection."""
         if transport == "TLS" and self.settings.tls_port is not None:
             return self.settings.tls_port
+        if transport == "WS" and self.settings.ws_port is not None:
+            return self.settings.ws_port
+        if transport == "WSS" and self.settings.wss_port is not None:
+            return self.settings.wss_port
         return self.settings.advertised_port or self.settings.port
 
     def _host_towards(self, peer: Address) -> str:

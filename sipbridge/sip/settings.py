@@ -18,6 +18,10 @@ class SipSettings:
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     tls_ca_file: str | None = None  # trust anchors for outgoing TLS; None uses the system store
+    tls_client_cert: tuple[str, str] | None = None  # (certificate, key) files shown to every TLS peer we call
+    tls_verify_clients: str | None = None  # CA file: the TLS listener then requires a client certificate from it
+    ws_port: int | None = None  # SIP over WebSocket (RFC 7118) listener
+    wss_port: int | None = None  # the same over TLS (needs the TLS certificate)
     transports: tuple[str, ...] = ("UDP", "TCP")
     advertised_host: str | None = None  # nat_1_to_1_ip
     advertised_host_v6: str | None = None  # towards IPv6 peers when listening dual-stack (bind_host "::")
@@ -39,6 +43,9 @@ class SipSettings:
     max_pending_invites: int = 0  # shed new INVITEs with 503 while this many are unanswered (0: no limit)
     # Shed new INVITEs with 503 while the event loop runs this many seconds late (0: never; 0.25 suits a node).
     overload_lag: float = 0.0
+    # An outbound INVITE with other targets left (RFC 3263) moves on when its target sends nothing this long.
+    failover_timeout: float = 4.0
+    dns_servers: tuple[tuple[str, int], ...] = ()  # (address, port) of the DNS servers for RFC 3263; () = system's
 
 
 def codecs_from_config(enabled: Mapping[str, bool]) -> tuple[str, ...]:

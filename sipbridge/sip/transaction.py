@@ -9,7 +9,7 @@ wait timers (D, I, J, K) are zero, as §17 says.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .errors import SipParseError
@@ -25,11 +25,14 @@ MAGIC_COOKIE = "z9hG4bK"
 
 @dataclass(frozen=True)
 class Address:
-    """Where bytes go or came from. For TCP/TLS, (host, port) names the connection's far end."""
+    """Where bytes go or came from. For TCP/TLS, (host, port) names the connection's far end. ``server_name`` is
+    the name a TLS peer's certificate must show when ``host`` is an address found by DNS (RFC 5922: the domain
+    that was resolved); it does not take part in comparisons."""
 
     transport: str
     host: str
     port: int
+    server_name: str | None = field(default=None, compare=False)
 
     @property
     def reliable(self) -> bool:
@@ -38,7 +41,7 @@ class Address:
 
 def address_for(uri: Uri, default_transport: str) -> Address:
     """Where a SIP URI points: its ``transport`` parameter (TLS for ``sips:``), its port or the transport's
-    default. A name stays a name: the edge resolves it (A/AAAA only, no RFC 3263 NAPTR/SRV)."""
+    default. A name stays a name: the edge resolves it (A/AAAA only; ``resolver`` does RFC 3263 for trunks)."""
     if not isinstance(uri, SipUri):
         raise SipParseError(f"cannot route to {uri}")
     transport = uri.params.get("transport")
@@ -299,6 +302,12 @@ class TransactionLayer:
         if not tx.terminated:
             self.clients[key] = tx
         return tx
+
+    def withdraw(self, request: Request) -> None:
+        """Forget the client transaction sending ``request``: no more retransmissions, no timeout."""
+        tx = self.clients.get((request.top_via.branch or "", request.method))
+        if tx is not None:
+            tx.abandon()
 
     def match_response(self, response: Response) -> ClientTransaction | None:
         via = response.top_via

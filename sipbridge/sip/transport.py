@@ -23,13 +23,15 @@ from sipbridge.repeated_log import LoopRepeatedEventLog
 from .errors import SipParseError
 from .message import StreamFramer
 from .transaction import Address
+from .websocket import StreamConnection, WebSocketListener
 
 log = logging.getLogger(__name__)
 
 Receiver = Callable[[bytes, Address], None]
 UDP_RECEIVE_BUFFER = 4 * 1024 * 1024  # the kernel caps it at net.core.rmem_max
 
-ErrorHandler = Callable[[Address], None]
+ErrorHandler = Callable[[Address, str], None]
+"""Told when a peer could not be reached, and why (for the log and the caller's error)."""
 ConnectionHandler = Callable[[Address, bool], None]
 """Told each time a stream connection with a peer opens (True) or closes (False)."""
 
@@ -115,6 +117,9 @@ class _Stream(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_deadline()
+        if exc is not None and not self.accepted and self.peer is not None:
+            # E.g. a TLS 1.3 server refusing our certificate after the handshake: requests waiting on it fail now.
+            self.owner.report(self.peer, f"{self.name} connection to {self.peer.host}:{self.peer.port} lost: {exc}")
         if self.peer is not None and self.owner.connections.get(self.peer) is self:
             del self.owner.connections[self.peer]
             self.owner.on_connection(self.peer, False)
@@ -145,12 +150,16 @@ class Transports:
         tls_cert_file: str | None = None,
         tls_key_file: str | None = None,
         tls_ca_file: str | None = None,
+        tls_client_cert: tuple[str, str] | None = None,
+        tls_verify_clients: str | None = None,
         idle_timeout: float = 600.0,
         message_deadline: float = 32.0,
         max_connections_per_source: int = 64,
         on_error: ErrorHandler | None = None,
         in_use: Callable[[Address], bool] | None = None,
         on_connection: ConnectionHandler = lambda peer, is_open: None,
+        ws_port: int | None = None,
+        wss_port: int | None = None,
     ) -> None:
         self.receiver = receiver
         self.on_error = on_error
@@ -163,7 +172,10 @@ class Transports:
         self.idle_timeout = idle_timeout
         self.message_deadline = message_deadline
         self.max_connections_per_source = max_connections_per_source
-        self.connections: dict[Address, _Stream] = {}
+        self.connections: dict[Address, StreamConnection] = {}
+        self.ws_port = ws_port
+        self.wss_port = wss_port
+        self._websockets: list[WebSocketListener] = []
         self._accepted_per_host: Counter[str] = Counter()
         self._refused = LoopRepeatedEventLog(log, "refused SIP connections or streams")
         self._udp: asyncio.DatagramTransport | None = None
@@ -172,10 +184,31 @@ class Transports:
         self._pending: dict[Address, list[bytes]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._server_tls: ssl.SSLContext | None = None
-        self._client_tls = ssl.create_default_context(cafile=tls_ca_file)
+        self._tls_ca_file = tls_ca_file
+        self._client_tls = self._client_context(tls_client_cert)
+        self._client_tls_by_cert: dict[tuple[str, str], ssl.SSLContext] = {}
+        self._client_tls_by_peer: dict[tuple[str, int], ssl.SSLContext] = {}
         if tls_cert_file and tls_key_file:
             self._server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self._server_tls.load_cert_chain(tls_cert_file, tls_key_file)
+            if tls_verify_clients is not None:  # mutual TLS: a client without a certificate from these CAs is cut
+                self._server_tls.load_verify_locations(cafile=tls_verify_clients)
+                self._server_tls.verify_mode = ssl.CERT_REQUIRED
+
+    def _client_context(self, cert: tuple[str, str] | None) -> ssl.SSLContext:
+        """Our TLS client side: carriers verified against ``tls_ca_file`` (else the system store), and our
+        certificate shown when one is given (mutual TLS)."""
+        context = ssl.create_default_context(cafile=self._tls_ca_file)
+        if cert is not None:
+            context.load_cert_chain(*cert)
+        return context
+
+    def use_client_certificate(self, peer: Address, cert: tuple[str, str]) -> None:
+        """Show ``cert`` (certificate and key files) on TLS connections we open to ``peer`` (a trunk's target)."""
+        context = self._client_tls_by_cert.get(cert)
+        if context is None:
+            context = self._client_tls_by_cert[cert] = self._client_context(cert)
+        self._client_tls_by_peer[(peer.host, peer.port)] = context
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -202,7 +235,21 @@ class Transports:
             )
             self._servers.append(server)
             self.tls_port = server.sockets[0].getsockname()[1]
+        for secure, port in ((False, self.ws_port), (True, self.wss_port)):
+            if port is None or (secure and self._server_tls is None):
+                continue
+            listener = WebSocketListener(self, stream_host, port, secure=secure, context=self._server_tls)
+            bound = await listener.start()
+            self._websockets.append(listener)
+            if secure:
+                self.wss_port = bound
+            else:
+                self.ws_port = bound
         self._spawn(self._reap_idle())
+
+    def peer(self, transport: str, host: str, port: int) -> Address:
+        """The Address of a stream peer as a socket reports it."""
+        return Address(transport, unmapped(host), port)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -211,6 +258,8 @@ class Transports:
             server.close()
         for conn in list(self.connections.values()):
             conn.close()
+        for listener in self._websockets:
+            await listener.close()
         if self._udp is not None:
             self._udp.close()
         for server in self._servers:
@@ -244,6 +293,10 @@ class Transports:
         if conn is not None:
             conn.send(data)
             return
+        if dest.transport in ("WS", "WSS"):  # only the client opens a WebSocket: once it is gone, so is the peer
+            why = f"no {dest.transport} connection from {dest.host}:{dest.port} any more"
+            asyncio.get_running_loop().call_soon(self.report, dest, why)  # not from inside the core's turn
+            return
         queued = self._pending.get(dest)
         if queued is not None:
             queued.append(data)
@@ -263,23 +316,28 @@ class Transports:
             family = socket.AF_INET if self._udp_family == socket.AF_INET else 0
             infos = await loop.getaddrinfo(dest.host, dest.port, family=family, type=socket.SOCK_DGRAM)
         except OSError as exc:
-            log.warning("cannot resolve %s: %s", dest.host, exc)
-            self._report(dest)
+            self.report(dest, f"cannot resolve {dest.host}: {exc}")
             return
         if self._udp is not None and infos:
             self._udp.sendto(data, (self._udp_host(str(infos[0][4][0])), int(infos[0][4][1])))
 
     async def _connect(self, dest: Address) -> None:
         loop = asyncio.get_running_loop()
-        tls = self._client_tls if dest.transport == "TLS" else None
+        tls = None
+        if dest.transport == "TLS":
+            tls = self._client_tls_by_peer.get((dest.host, dest.port), self._client_tls)
         try:
             _, protocol = await loop.create_connection(
-                lambda: _Stream(self, dest.transport), dest.host, dest.port, ssl=tls
-            )
-        except OSError as exc:
-            log.warning("cannot connect to %s: %s", dest, exc)
+                lambda: _Stream(self, dest.transport), dest.host, dest.port, ssl=tls,
+                server_hostname=(dest.server_name or dest.host) if tls is not None else None,
+            )  # fmt: skip
+        except ssl.SSLError as exc:
             self._pending.pop(dest, None)
-            self._report(dest)
+            self.report(dest, f"TLS handshake with {dest.host}:{dest.port} failed: {exc}")
+            return
+        except OSError as exc:
+            self._pending.pop(dest, None)
+            self.report(dest, f"cannot connect to {dest.transport} {dest.host}:{dest.port}: {exc.strerror or exc}")
             return
         assert isinstance(protocol, _Stream)
         if protocol.peer is not None and protocol.peer != dest:
@@ -295,9 +353,10 @@ class Transports:
                 if conn.last_used < cutoff and not (self.in_use is not None and self.in_use(address)):
                     conn.close()
 
-    def _report(self, dest: Address) -> None:
+    def report(self, dest: Address, why: str) -> None:
+        log.warning("%s", why)
         if self.on_error is not None:
-            self.on_error(dest)
+            self.on_error(dest, why)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from sipbridge.repeated_log import RepeatedEventLog
@@ -25,7 +25,16 @@ from .admission import refusal_of_invite, refusal_of_request
 from .answering import AnsweringCall
 from .auth import Credentials, DigestCheck, DigestServer
 from .call import Call
-from .call_outputs import Abandon, Emit, SendDatagram, SendRequest, SendResponse, StopRetransmitting
+from .call_outputs import (
+    Abandon,
+    Emit,
+    SendDatagram,
+    SendRequest,
+    SendResponse,
+    SetTimer,
+    StopRetransmitting,
+    Withdraw,
+)
 from .call_state import CallInfo, CallState
 from .call_table import CallSide, CallTable
 from .capabilities import method_refused, options_response
@@ -36,12 +45,14 @@ from .events import CallHandle, Event, IncomingCall
 from .locality import Locality
 from .message import MessageError, Request, Response, parse_message, response_to
 from .offer_answer import MediaSession
+from .registration import TOKEN_PARAM, Registration, RegistrationSpec
+from .replaces import parse_replaces, refusal_status
 from .return_path import response_address, stamp_via
 from .sdp import parse_sdp
 from .settings import SipSettings
 from .timers import TimerHeap
 from .transaction import Address, ClientTransaction, ServerTransaction, Transaction, TransactionLayer, address_for
-from .uri import NameAddr, Uri, parse_uri
+from .uri import NameAddr, SipUri, Uri, parse_uri
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +70,8 @@ class UserAgent:
         self._events: deque[Event] = deque()
         self._calls = CallTable()
         self.call_timers: TimerHeap[Call] = TimerHeap()
+        self._registrations: dict[int, Registration] = {}
+        self.registration_timers: TimerHeap[Registration] = TimerHeap()
         self.parse_errors = 0
         self.malformed = RepeatedEventLog(log, "malformed SIP messages")
         """Bad input is logged a few lines at a time, however much of it arrives (docs/security.md)."""
@@ -71,7 +84,7 @@ class UserAgent:
         if source.reliable:
             self.locality.connection_made(source)  # a message that came over a stream proves it is open
         try:
-            message = parse_message(data, stream=source.reliable)
+            message = parse_message(data, stream=source.transport in ("TCP", "TLS"))  # WebSocket frames messages
         except MessageError as exc:
             self.parse_errors += 1
             self.malformed.note(source.host, str(exc), now)
@@ -102,9 +115,15 @@ class UserAgent:
         """The edge opened or accepted a stream connection with ``peer``."""
         self.locality.connection_made(peer)
 
-    def connection_lost(self, peer: Address) -> None:
-        """The stream connection with ``peer`` closed: an inbound call's in-dialog requests go to its Contact."""
+    def connection_lost(self, peer: Address, now: float | None = None) -> None:
+        """The stream connection with ``peer`` closed: an inbound call's in-dialog requests go to its Contact, and
+        a registration through it registers again (given ``now``) over a new connection."""
         self.locality.connection_lost(peer)
+        if now is not None:
+            for registration in list(self._registrations.values()):
+                if registration.spec.destination == peer and peer.reliable:
+                    registration.flow_lost(now)
+                    self._carry_out_registration(registration, now)
 
     def transport_error(self, peer: Address, now: float) -> None:
         """The edge could not reach ``peer`` (connection refused, name not resolved)."""
@@ -112,12 +131,18 @@ class UserAgent:
 
     def handle_timer(self, now: float) -> None:
         self.malformed.flush(now)
-        due: list[Transaction | Call] = [*self.transactions.timers.pop_due(now), *self.call_timers.pop_due(now)]
+        due: list[Transaction | Call | Registration] = [
+            *self.transactions.timers.pop_due(now), *self.call_timers.pop_due(now),
+            *self.registration_timers.pop_due(now),
+        ]  # fmt: skip
         for owner in due:
             try:
                 if isinstance(owner, Call):
                     with self._driving(owner, now):
                         owner.handle_timer(now)
+                elif isinstance(owner, Registration):
+                    owner.handle_timer(now)
+                    self._carry_out_registration(owner, now)
                 else:
                     owner.handle_timer(now)
             except Exception:  # as in receive: one broken call must not stop every other timer
@@ -135,6 +160,7 @@ class UserAgent:
         pending = (
             self.transactions.next_deadline(),
             self.call_timers.next_deadline(),
+            self.registration_timers.next_deadline(),
             self.malformed.next_deadline(),
         )
         deadlines = [d for d in pending if d is not None]
@@ -164,6 +190,55 @@ class UserAgent:
         """Whether a call still signals through ``peer`` (a stream connection must then stay open)."""
         return self._calls.carry(peer)
 
+    # ---- registrations ----------------------------------------------------------------------------------------
+
+    def register(self, spec: RegistrationSpec, now: float) -> int:
+        """Start registering (RFC 3261 §10) and keep the binding up until ``unregister``; RegistrationChanged
+        events tell how it goes. Returns the registration's handle."""
+        handle = len(self._registrations) + 1
+        registration = Registration(self.locality, handle, spec)
+        self._registrations[handle] = registration
+        registration.start(now)
+        self._carry_out_registration(registration, now)
+        return handle
+
+    def unregister(self, handle: int, now: float) -> None:
+        """Remove the binding (``Expires: 0``); again, or once unregistered, nothing."""
+        registration = self._registrations[handle]
+        registration.unregister(now)
+        self._carry_out_registration(registration, now)
+
+    def registration(self, handle: int) -> Registration:
+        """The registration's state as it is now (for reading only)."""
+        return self._registrations[handle]
+
+    def _carry_out_registration(self, registration: Registration, now: float) -> None:
+        for output in registration.take_outputs():
+            if isinstance(output, SendRequest):
+                tx = self.transactions.start_client(output.request, output.peer, now)
+                tx.owner = registration
+            elif isinstance(output, SendDatagram):
+                self.transactions.send(output.data, output.peer)
+            elif isinstance(output, Emit):
+                self._events.append(output.event)
+            elif isinstance(output, SetTimer):
+                self.registration_timers.schedule(registration, output.due)
+
+    def _registration_for(self, request: Request, source: Address) -> str | None:
+        """The registration an INVITE came over: its Request-URI carries that registration's token, and it comes
+        from the address we register with (a stranger who learnt the token gets no trunk's trust from it)."""
+        uri = request.uri
+        token = uri.params.get(TOKEN_PARAM) if isinstance(uri, SipUri) else None
+        if not token:
+            return None
+        for registration in self._registrations.values():
+            if registration.token == token:
+                if registration.spec.destination.host == source.host:
+                    return registration.spec.name
+                log.info("INVITE %s names registration %s but comes from %s: not taken as sent over it",
+                         request.call_id, registration.spec.name, source.host)  # fmt: skip
+        return None
+
     # ---- actions: placing a call ----------------------------------------------------------------------------
 
     def invite(
@@ -176,18 +251,20 @@ class UserAgent:
         display_name: str | None = None,
         to: NameAddr | None = None,
         destination: Address | None = None,
+        alternatives: Sequence[Address] = (),
         transport: str = "UDP",
         credentials: Credentials | None = None,
         headers: dict[str, str] | None = None,
     ) -> CallHandle:
         """Send an INVITE with our SDP offer to ``target`` (the Request-URI). ``to`` defaults to the target
-        itself, ``destination`` (where the INVITE goes) to the target URI's host and port."""
+        itself, ``destination`` (where the INVITE goes) to the target URI's host and port. ``alternatives`` are
+        where it goes next (RFC 3263 §4.3) when a target times out, cannot be reached or answers 503."""
         target_uri = parse_uri(target) if isinstance(target, str) else target
         from_addr = NameAddr(parse_uri(from_uri) if isinstance(from_uri, str) else from_uri, display_name)
         call = DiallingCall.dial(
             self.locality, self._calls.new_handle(), target=target_uri, from_addr=from_addr, to_addr=to,
-            peer=destination or address_for(target_uri, transport), media=media, credentials=credentials,
-            headers=headers,
+            peer=destination or address_for(target_uri, transport), alternatives=alternatives, media=media,
+            credentials=credentials, headers=headers, now=now,
         )  # fmt: skip
         self._carry_out(call, now)
         return call.handle
@@ -256,9 +333,9 @@ class UserAgent:
 
     # ---- actions: either side -------------------------------------------------------------------------------
 
-    def hangup(self, handle: CallHandle, now: float) -> None:
-        """BYE once answered; before, CANCEL (outbound) or 480 (inbound)."""
-        self._act("hangup", handle, now, lambda call: call.hangup(now))
+    def hangup(self, handle: CallHandle, now: float, headers: Mapping[str, str] | None = None) -> None:
+        """BYE (with ``headers`` added) once answered; before, CANCEL (outbound) or 480 (inbound)."""
+        self._act("hangup", handle, now, lambda call: call.hangup(now, headers))
 
     def refer(
         self,
@@ -313,6 +390,8 @@ class UserAgent:
                 output.tx.receive_ack(now)
             elif isinstance(output, Abandon):
                 output.tx.abandon()
+            elif isinstance(output, Withdraw):
+                self.transactions.withdraw(output.request)
             elif isinstance(output, SendDatagram):
                 self.transactions.send(output.data, output.peer)
             elif isinstance(output, Emit):
@@ -327,11 +406,17 @@ class UserAgent:
         if isinstance(call := tx.owner, Call):
             with self._driving(call, now):
                 call.on_response(tx, response, now)
+        elif isinstance(registration := tx.owner, Registration):
+            registration.on_response(tx, response, now)
+            self._carry_out_registration(registration, now)
 
     def on_client_timeout(self, tx: ClientTransaction, now: float, status: int) -> None:
         if isinstance(call := tx.owner, Call):
             with self._driving(call, now):
                 call.on_timeout(tx, now, status)
+        elif isinstance(registration := tx.owner, Registration):
+            registration.on_timeout(tx, now, status)
+            self._carry_out_registration(registration, now)
 
     def on_server_timeout(self, tx: ServerTransaction, now: float) -> None:
         if isinstance(call := tx.owner, Call):
@@ -402,6 +487,7 @@ class UserAgent:
             dialog = Dialog.for_uas(request, local_tag)
             sdp = request.sdp
             offer = parse_sdp(sdp) if sdp is not None else None
+            replaces = parse_replaces(request)
         except SipParseError as exc:
             log.info("rejecting INVITE %s: %s", request.call_id, exc)
             tx.respond(response_to(request, exc.status, to_tag=local_tag), now)
@@ -410,10 +496,20 @@ class UserAgent:
         if refusal is not None:
             tx.respond(refusal, now)
             return
+        replaced: Call | None = None
+        if replaces is not None:
+            replaced = self._calls.by_dialog(replaces.call_id, replaces.to_tag)
+            status = refusal_status(replaces, replaced)
+            if status is not None:
+                log.info("INVITE %s: Replaces %s refused with %d", request.call_id, replaces.call_id, status)
+                tx.respond(response_to(request, status, to_tag=local_tag), now)
+                return
         call = AnsweringCall(
             self.locality, self._calls.new_handle(), invite=request, peer=peer, local_tag=local_tag, dialog=dialog,
             offer=offer, tx=tx,
         )  # fmt: skip
+        call.registration = self._registration_for(request, peer)
+        call.replaces = replaced.handle if replaced is not None else None
         tx.owner = call
         self._calls.settle(call)
         self._events.append(IncomingCall(call.handle))

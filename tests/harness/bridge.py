@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 import urllib.request
@@ -18,6 +19,9 @@ from .processes import LiveKitServer, ManagedProcess, RedisServer, http_ok
 # A ws_url nobody listens on, for bridges whose tests never join a room (so no dev livekit-server is started).
 UNUSED_WS_URL = "ws://127.0.0.1:9"
 RTP_PORTS = 100
+
+default_room_transport: str | None = None
+"""The `room_transport` of bridges whose test names none (pytest --room-transport); None: the bridge's default."""
 
 
 class BridgeProcess:
@@ -37,8 +41,10 @@ class BridgeProcess:
         api_secret: str | None = None,
         extra: dict[str, Any] | None = None,
         cluster: bool = False,
+        room_transport: str | None = None,
     ) -> None:
-        """`cluster`: a cluster node (Redis, no standalone API) serving `livekit` over psrpc; needs `redis`."""
+        """`cluster`: a cluster node (Redis, no standalone API) serving `livekit` over psrpc; needs `redis`.
+        `room_transport`: "sdk" or "lean" (default: `default_room_transport`)."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.api_port = free_tcp_port()
@@ -66,6 +72,9 @@ class BridgeProcess:
             # and refusing calls for it would make a test's outcome depend on the machine's load.
             "max_cpu_utilization": 1.0,
         }
+        room_transport = room_transport or default_room_transport
+        if room_transport is not None:
+            config["room_transport"] = room_transport
         if redis is not None:
             config["redis"] = {"address": redis.address}
         if cluster:
@@ -91,15 +100,24 @@ class BridgeProcess:
     def health_url(self) -> str:
         return f"http://{LOOPBACK}:{self.health_port}/"
 
+    def metrics_text(self) -> str:
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{self.metrics_port}/metrics", timeout=5) as response:
+            return str(response.read().decode())
+
     def metrics(self) -> dict[str, float]:
         """The bridge's Prometheus samples without labels (e.g. ``sipbridge_active_calls``)."""
-        with urllib.request.urlopen(f"http://{LOOPBACK}:{self.metrics_port}/metrics", timeout=5) as response:
-            text = response.read().decode()
+        return {name: value for (name, labels), value in self.labelled_metrics().items() if not labels}
+
+    def labelled_metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """Every Prometheus sample, by name and labels: ``(name, frozenset({("dir", "in"), ...}))``."""
         samples = {}
-        for line in text.splitlines():
-            name, _, value = line.partition(" ")
-            if line and not line.startswith("#") and "{" not in name:
-                samples[name] = float(value)
+        for line in self.metrics_text().splitlines():
+            if not line or line.startswith("#"):
+                continue
+            series, _, value = line.rpartition(" ")
+            name, _, labels = series.partition("{")
+            pairs = re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels)
+            samples[(name, frozenset(pairs))] = float(value)
         return samples
 
     def start(self) -> None:

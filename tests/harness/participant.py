@@ -69,6 +69,8 @@ class TestParticipant:
         self._token = token.to_jwt()
         self.room = rtc.Room()
         self.dtmf_received: list[ReceivedDTMF] = []
+        self.speakers_seen: set[str] = set()
+        """Identities the server has named active speakers (it reads the audio level RTP extension)."""
         self._heard: dict[str, list[Samples]] = {}
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -78,6 +80,7 @@ class TestParticipant:
         self.room.on("sip_dtmf_received", self._on_sip_dtmf)
         self.room.on("participant_connected", lambda _participant: self._changed.set())
         self.room.on("track_published", lambda _publication, _participant: self._changed.set())
+        self.room.on("active_speakers_changed", self._on_active_speakers)
 
     async def connect(self) -> None:
         await self.room.connect(self.url, self._token, rtc.RoomOptions(auto_subscribe=self.listen))
@@ -123,6 +126,16 @@ class TestParticipant:
     async def publish_dtmf(self, code: int, digit: str) -> None:
         """Send one SIP DTMF event to the room, as an agent pressing a key towards the phone does."""
         await self.room.local_participant.publish_dtmf(code=code, digit=digit)
+
+    async def perform_rpc(self, identity: str, method: str, payload: str) -> str:
+        """Calls `method` of participant `identity` as an agent does; rtc.RpcError when it answers with an error."""
+        return await self.room.local_participant.perform_rpc(
+            destination_identity=identity, method=method, payload=payload
+        )
+
+    async def wait_speaking(self, identity: str, within: float = 30.0) -> None:
+        """Wait until the server has named `identity` an active speaker."""
+        await self._wait_for(lambda: identity in self.speakers_seen, within, f"{identity} speaking")
 
     def heard(self, identity: str) -> Samples:
         """Everything recorded from `identity` so far (empty if nothing)."""
@@ -214,6 +227,10 @@ class TestParticipant:
                 self._changed.set()
         finally:
             await stream.aclose()
+
+    def _on_active_speakers(self, speakers: list[rtc.Participant]) -> None:
+        self.speakers_seen.update(speaker.identity for speaker in speakers)
+        self._changed.set()
 
     def _on_sip_dtmf(self, dtmf: rtc.SipDTMF) -> None:
         sender = dtmf.participant.identity if dtmf.participant is not None else None

@@ -159,6 +159,10 @@ class ManagedProcess:
                 self._log_file = None
         return popen.returncode
 
+    def send_signal(self, signum: signal.Signals) -> None:
+        """Signals the process group (e.g. SIGSTOP to freeze a server with its sockets open, SIGCONT after)."""
+        self._signal_group(signum)
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 

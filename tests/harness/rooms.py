@@ -46,3 +46,14 @@ async def wait_for_call_status(
         if time.monotonic() > deadline:
             raise AssertionError(f"{identity} in {room} not {status} within {within} s: {dict(participant.attributes)}")
         await asyncio.sleep(0.2)
+
+
+async def wait_gone(client: api.LiveKitAPI, room: str, identity: str, within: float = 20.0) -> None:
+    """Until `identity` is no longer listed in `room` (the server lists a participant a moment after it left)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        listed = await client.room.list_participants(api.ListParticipantsRequest(room=room))
+        if all(p.identity != identity for p in listed.participants):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{identity} is still in {room} after {within} s")

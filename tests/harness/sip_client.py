@@ -15,13 +15,16 @@ import secrets
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from sipbridge.sip.message import Response, parse_message
+from sipbridge.sip.message import Request, Response, parse_message
 
 SDP = (
     "v=0\r\no=- 1 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
     "m=audio {rtp_port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
     "a=fmtp:101 0-16\r\na=sendrecv\r\n"
 )
+
+
+_ECHOED = ("Via", "From", "To", "Call-ID", "CSeq")
 
 
 @dataclass
@@ -40,6 +43,13 @@ class _Protocol(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.responses: asyncio.Queue[Response] = asyncio.Queue()
         self.all: list[Response] = []
+        self.requests: list[Request] = []
+        """Requests the bridge sent us; a BYE is answered 200 (text written here, as a phone would)."""
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         try:
@@ -49,6 +59,12 @@ class _Protocol(asyncio.DatagramProtocol):
         if isinstance(message, Response):
             self.all.append(message)
             self.responses.put_nowait(message)
+        elif isinstance(message, Request):
+            self.requests.append(message)
+            if message.method == "BYE" and self.transport is not None:
+                copied = [f"{name}: {value}" for name, value in message.headers if name in _ECHOED]
+                ok = "\r\n".join(["SIP/2.0 200 OK", *copied, "Content-Length: 0", "", ""])
+                self.transport.sendto(ok.encode(), addr)
 
 
 class RawSipClient:
@@ -72,6 +88,11 @@ class RawSipClient:
     ) -> None:
         if self._transport is not None:
             self._transport.close()
+
+    @property
+    def received_requests(self) -> list[Request]:
+        """Every request the bridge sent to this client (e.g. its BYE)."""
+        return self._protocol.requests
 
     def send_raw(self, data: bytes) -> None:
         assert self._transport is not None

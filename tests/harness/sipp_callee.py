@@ -24,6 +24,7 @@ _RESPONSE = """\
       [last_To:]{tag}
       [last_Call-ID:]
       [last_CSeq:]
+      [last_Record-Route:]
       Contact: <sip:callee@[local_ip]:[local_port]>
       {headers}{body}
     ]]>

@@ -8,6 +8,8 @@ receives to a log the test can read (`messages`), e.g. to check a Reason header.
 from __future__ import annotations
 
 import asyncio
+import datetime
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,6 +210,15 @@ class PhoneResult:
     def check(self) -> None:
         assert self.returncode == 0, f"sipp exited {self.returncode}\n{self.stderr[-2000:]}\n{self.messages[-4000:]}"
 
+    def sent_at(self, cseq: str) -> float:
+        """When sipp sent the request with this CSeq (``"3 INVITE"``), from its message log (its local time, as
+        ``time.time()`` counts)."""
+        for block in self.messages.split("-" * 47 + " ")[1:]:
+            stamp, _, rest = block.partition("\n")
+            if rest.startswith("UDP message sent") and re.search(rf"^CSeq:\s*{cseq}\s*$", rest, re.M | re.I):
+                return datetime.datetime.strptime(stamp.strip(), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        raise AssertionError(f"sipp sent no request with CSeq {cseq}")
+
 
 class SippPhone:
     """One call from sipp to the bridge. What happens after the INVITE is chosen by the method called."""
@@ -309,7 +320,8 @@ class SippPhone:
     async def call_and_hold(self, direction: str, *, hold_ms: int, marks: Path, limit: float = 120.0) -> PhoneResult:
         """Call, get answered, put the bridge on hold with a re-INVITE whose SDP says `direction` (``sendonly``
         or ``inactive``), stay held `hold_ms`, resume with ``sendrecv``, then hang up 4 s later. sipp
-        creates ``held`` and ``resumed`` in the directory `marks` as each re-INVITE is ACKed."""
+        creates ``held`` and ``resumed`` in the directory `marks` as each re-INVITE is ACKed (the result's
+        `PhoneResult.sent_at` says when each was sent)."""
         marks.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (a directory before the run)
 
         def reinvite(cseq: int, to: str) -> str:

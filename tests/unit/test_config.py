@@ -78,6 +78,11 @@ def test_our_own_keys(tmp_path: Path) -> None:
     assert config.redis is not None and (config.redis.port, config.redis.db) == (6380, 2)
 
 
+def test_room_transport_is_the_sdk_unless_lean_is_asked_for() -> None:
+    assert parse_config(None, {}).room_transport == "sdk"
+    assert parse_config("room_transport: lean\n", {}).room_transport == "lean"
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -114,6 +119,7 @@ def test_rtp_port_forms(value: object, expected: PortRange) -> None:
         ("logging: {level: loud}\n", {}, "logging.level:"),
         ("codecs: {PCMU: maybe}\n", {}, "codecs:"),
         ("max_active_calls: -5\n", {}, "max_active_calls:"),
+        ("room_transport: aiortc\n", {}, "room_transport: 'aiortc' is not one of sdk, lean"),
         ("ws_url: localhost:7880\napi_key: k\napi_secret: s\n", {}, "ws_url:"),
     ],
 )
@@ -170,3 +176,48 @@ def test_tls_block_as_in_the_go_service(tmp_path: Path) -> None:
         parse_config(f"tls:\n  certs:\n    - cert_file: {cert}\n      key_file: {tmp_path}/none.pem\n", {})
     with pytest.raises(ConfigError, match=r"^tls\.certs: needs at least one"):
         parse_config("tls:\n  port: 5061\n", {})
+
+
+def test_dns_block() -> None:
+    dns = parse_config("dns:\n  nameservers: ['192.0.2.53', '192.0.2.54:5353', '[2001:db8::53]:53']\n", {}).dns
+    assert dns.nameservers == (("192.0.2.53", 53), ("192.0.2.54", 5353), ("2001:db8::53", 53))
+    assert dns.failover_timeout == 4.0
+    with pytest.raises(ConfigError, match=r"^dns\.nameservers: 'dns\.example' is not an IP address"):
+        parse_config("dns:\n  nameservers: [dns.example]\n", {})
+    with pytest.raises(ConfigError, match=r"^dns\.failover_timeout: "):
+        parse_config("dns:\n  failover_timeout: 0\n", {})
+
+
+def test_tls_client_certificates(tmp_path: Path) -> None:
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    body = (
+        f"tls:\n  certs: [{{cert_file: {cert}, key_file: {key}}}]\n  ca_file: {cert}\n  verify_clients: {cert}\n"
+        f"  client_certs:\n    - {{cert_file: {cert}, key_file: {key}}}\n"
+        f"    - {{cert_file: {key}, key_file: {key}, trunks: [ST_a]}}\n"
+    )
+    tls = parse_config(body, {}).tls
+    assert tls is not None and tls.verify_clients == str(cert) and tls.ca_file == str(cert)
+    assert tls.default_client_cert == (str(cert), str(key))
+    assert tls.client_cert_for("ST_a") == (str(key), str(key))
+    assert tls.client_cert_for("ST_b") is None
+    with pytest.raises(ConfigError, match=r"^tls\.client_certs\[0\]: needs cert_file and key_file"):
+        parse_config(f"tls:\n  certs: [{{cert_file: {cert}, key_file: {key}}}]\n  client_certs: [{{}}]\n", {})
+
+
+def test_registrations_and_websocket_blocks() -> None:
+    body = (
+        "registrations:\n  - {registrar: 'sip:pbx.example.com:5080;transport=tcp', username: '1001', password: x,"
+        " trunk: ST_1, expires: 120}\nwebsocket:\n  port: 5066\n"
+    )
+    config = parse_config(body, {})
+    (registration,) = config.registrations
+    assert (registration.name, registration.expires, registration.trunk) == ("1001@pbx.example.com", 120, "ST_1")
+    assert config.websocket.port == 5066 and config.websocket.tls_port is None
+    with pytest.raises(ConfigError, match=r"^registrations\[0\]\.registrar: 'tel:\+1' is not a sip: or sips: URI"):
+        parse_config("registrations:\n  - {registrar: 'tel:+1', username: a}\n", {})
+    with pytest.raises(ConfigError, match=r"^registrations\[0\]\.username: missing"):
+        parse_config("registrations:\n  - {registrar: 'sip:pbx.example.com'}\n", {})
+    with pytest.raises(ConfigError, match=r"^websocket\.tls_port: wss needs"):
+        parse_config("websocket:\n  tls_port: 5067\n", {})

@@ -91,3 +91,39 @@ def test_the_graph_sees_relative_and_type_checking_imports() -> None:
 def test_no_import_circle() -> None:
     cycle = find_cycle(import_graph())
     assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+LAYERS = {
+    "dispatch": set(),
+    "sipbridge.sip": {"sipbridge.netaddr", "sipbridge.repeated_log"},
+    "sipbridge.media": {"sipbridge.netaddr"},
+    "sipbridge.room": {"sipbridge.media"},
+    "sipbridge.psrpc": {"sipbridge.ids", "sipbridge.sip_failures"},
+    "sipbridge.store": {"dispatch", "sipbridge.config"},
+    "sipbridge.inspector": {"sipbridge.sip", "sipbridge.media"},
+}
+"""What each lower package may import from the project (docs/architecture.md): nothing above it. The call flows
+(``sipbridge.calls``) sit on top of these; the fronts (``api``, ``cluster``) and ``service`` on top of them."""
+ABOVE_CALLS = {"sipbridge.api", "sipbridge.cluster", "sipbridge.service", "sipbridge.psrpc"}
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    if parts[0] == "dispatch" or len(parts) == 1:
+        return parts[0]
+    return ".".join(parts[:2])
+
+
+def test_arrows_point_down_between_packages() -> None:
+    wrong = []
+    for module, imported in import_graph().items():
+        package = _package(module)
+        for target in imported:
+            other = _package(target)
+            if other == package:
+                continue
+            if package in LAYERS and other not in LAYERS[package]:
+                wrong.append(f"{module} -> {target}")
+            if package == "sipbridge.calls" and other in ABOVE_CALLS:
+                wrong.append(f"{module} -> {target}")
+    assert not wrong, "imports against the layering: " + ", ".join(sorted(wrong))

@@ -16,7 +16,7 @@ from harness.bridge import BridgeProcess
 from harness.inbound_setup import CALLER, TRUNK_NUMBER, configure, direct
 from harness.participant import TestParticipant
 from harness.processes import LiveKitServer
-from harness.rooms import wait_for_call_status, wait_for_participant, wait_for_room
+from harness.rooms import wait_for_call_status, wait_for_participant, wait_for_room, wait_gone
 from harness.rtp_phone import RtpPhone
 from harness.sipp_phone import SippPhone
 from livekit import api
@@ -42,8 +42,7 @@ async def assert_released(bridge: BridgeProcess, livekit_api: api.LiveKitAPI, ro
     """The call left nothing behind: no call, no RTP port, no participant in the room, tasks back to idle."""
     await wait_until(lambda: bridge.metrics()["sipbridge_active_calls"] == 0, "the call is over")
     await wait_until(lambda: bridge.metrics()["sipbridge_rtp_ports_in_use"] == 0, "the RTP port is released")
-    listed = await livekit_api.room.list_participants(api.ListParticipantsRequest(room=room))
-    assert IDENTITY not in [p.identity for p in listed.participants]
+    await wait_gone(livekit_api, room, IDENTITY)
 
 
 async def test_dtmf_both_ways(

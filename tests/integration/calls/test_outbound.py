@@ -14,7 +14,7 @@ from harness.inbound_setup import CALLER, configure, direct
 from harness.lk import LkRunner
 from harness.participant import RATE, TestParticipant
 from harness.processes import LiveKitServer
-from harness.rooms import wait_for_participant
+from harness.rooms import wait_for_participant, wait_gone
 from harness.rtp_phone import RATE as PHONE_RATE
 from harness.rtp_phone import RtpPhone
 from harness.sipapi import created_id
@@ -38,16 +38,6 @@ async def outbound_trunk(bridge_api: api.LiveKitAPI, address: str, **fields: obj
 
 async def attributes(livekit_api: api.LiveKitAPI, room: str, identity: str) -> dict[str, str]:
     return dict((await wait_for_participant(livekit_api, room, identity)).attributes)
-
-
-async def wait_gone(livekit_api: api.LiveKitAPI, room: str, identity: str, within: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while asyncio.get_running_loop().time() < deadline:
-        listed = await livekit_api.room.list_participants(api.ListParticipantsRequest(room=room))
-        if all(p.identity != identity for p in listed.participants):
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{identity} is still in {room} after {within} s")
 
 
 async def test_lk_participant_create_with_docs_json(
@@ -264,7 +254,11 @@ async def test_transfer(
             headers={"X-Reason": "escalation"},
         )  # fmt: skip
         if accepted:
-            await bridge_api.sip.transfer_sip_participant(request)
+            response = await bridge_api.sip.transfer_sip_participant(request)
+            assert response.status == api.SIPTransferStatus.STS_TRANSFER_SUCCESSFUL
+            assert response.reason == api.SIPTransferReason.STR_COMPLETED
+            assert (response.sip_status.code, response.sip_status.status) == (200, "OK")  # the NOTIFY's sipfrag
+            assert response.transfer_id.startswith("STR_")
             await wait_gone(livekit_api, "transfer-room", identity)
         else:
             with pytest.raises(api.TwirpError) as failure:

@@ -1,6 +1,8 @@
 """RoomParticipant against a real livekit-server, with a real SDK participant on the other side of the room.
 
-Every wait is bounded by an event (audio heard, participant seen, ending reported), never by wall-clock asserts.
+Every test runs on both room transports (`transport`: the livekit rtc SDK and the lean one) unless it is about
+one transport's own machinery. Every wait is bounded by an event (audio heard, participant seen, ending reported),
+never by wall-clock asserts.
 """
 
 from __future__ import annotations
@@ -8,8 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
+import signal
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Protocol, Unpack, cast
 
 import numpy as np
 import pytest
@@ -17,22 +23,29 @@ from harness.audio import Samples, dominant_frequency, rms_dbfs, sine, trim_sile
 from harness.participant import TestParticipant
 from harness.ports import LOOPBACK, free_tcp_port
 from harness.processes import LiveKitServer
-from livekit import api
+from livekit import api, rtc
 from livekit.protocol.agent_dispatch import RoomAgentDispatch
 from livekit.protocol.room import RoomConfiguration
 from livekit.rtc._ffi_client import FfiClient
 
 from sipbridge.media.codecs import Pcm
 from sipbridge.room import (
+    ROOM_TRANSPORTS,
+    AudioSink,
     EndReason,
     LiveKitCredentials,
     ParticipantSpec,
     RoomConnectError,
     RoomParticipant,
+    RoomTransport,
+    RpcError,
+    RpcInvocation,
     TrackKey,
+    create_participant,
     processor_for_call,
 )
 from sipbridge.room.ffi_router import OWN_ASYNC_IDS_FROM, FfiRouter
+from sipbridge.room.participant import ParticipantOptions
 
 pytestmark = pytest.mark.integration
 
@@ -100,6 +113,27 @@ def _credentials(server: LiveKitServer) -> LiveKitCredentials:
     return LiveKitCredentials(server.ws_url, server.api_key, server.api_secret)
 
 
+class Participants(Protocol):
+    def __call__(
+        self,
+        credentials: LiveKitCredentials,
+        spec: ParticipantSpec,
+        sink: AudioSink,
+        **options: Unpack[ParticipantOptions],
+    ) -> RoomParticipant: ...
+
+
+@pytest.fixture(params=ROOM_TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> RoomTransport:
+    return cast(RoomTransport, request.param)
+
+
+@pytest.fixture
+def participant(transport: RoomTransport) -> Participants:
+    """Makes participants on the test's transport."""
+    return functools.partial(create_participant, transport)
+
+
 @pytest.fixture
 async def lkapi(livekit_server: LiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
     client = api.LiveKitAPI(livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret)
@@ -123,7 +157,7 @@ async def _play(phone: RoomParticipant, tone: Samples, rate: int) -> None:
 
 
 async def test_joins_as_sip_participant_with_attributes_metadata_and_agent_dispatch(
-    livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
 ) -> None:
     spec = ParticipantSpec(
         room=tmp_room,
@@ -133,7 +167,7 @@ async def test_joins_as_sip_participant_with_attributes_metadata_and_agent_dispa
         attributes={"sip.callStatus": "ringing", "sip.phoneNumber": "+15105550100"},
         room_config=RoomConfiguration(agents=[RoomAgentDispatch(agent_name="inbound-agent", metadata="m")]),
     )
-    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink()):
+    async with participant(_credentials(livekit_server), spec, RecordingSink()):
 
         async def microphone_published() -> bool:
             (info,) = await _participants(lkapi, tmp_room)
@@ -150,15 +184,16 @@ async def test_joins_as_sip_participant_with_attributes_metadata_and_agent_dispa
 
 
 async def test_caller_tone_is_heard_in_the_room(
-    livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
 ) -> None:
     rate = 16000  # a wideband phone codec's rate; the SDK resamples towards Opus
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink(), publish_rate=rate) as phone:
+    async with participant(_credentials(livekit_server), spec, RecordingSink(), publish_rate=rate) as phone:
         await far_end.wait_participant(PHONE)
         player = asyncio.create_task(_play(phone, sine(440.0, 30.0, rate, dbfs=-20.0), rate))
         try:
             heard = await far_end.wait_heard(PHONE, 2.5)
+            await far_end.wait_speaking(PHONE)  # the server reads our audio level
         finally:
             player.cancel()
     sounding = trim_silence(heard, 48000)[-48000:]
@@ -168,12 +203,12 @@ async def test_caller_tone_is_heard_in_the_room(
 
 
 async def test_room_tone_reaches_the_sink_at_the_mixers_rate_and_frame_size(
-    livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
 ) -> None:
     rate = 8000  # G.711's rate: the mixer asks for it and no resampling happens on our side
     sink = RecordingSink()
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with RoomParticipant(_credentials(livekit_server), spec, sink, subscribe_rate=rate) as phone:
+    async with participant(_credentials(livekit_server), spec, sink, subscribe_rate=rate) as phone:
         await far_end.publish_tone(1000.0, dbfs=-20.0)
         async with asyncio.timeout(20):
             await phone.wait_remote_audio()
@@ -191,14 +226,55 @@ async def test_room_tone_reaches_the_sink_at_the_mixers_rate_and_frame_size(
         await sink.wait_for(lambda: sink.removed == [key])
 
 
+async def test_an_agent_already_speaking_when_the_call_joins_is_heard(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+) -> None:
+    """The server asks for the agent's m-section while our first offer is still being answered or connected."""
+    rate = 16000
+    await far_end.publish_tone(700.0)
+    sink = RecordingSink()
+    spec = ParticipantSpec(room=tmp_room, identity=PHONE)
+    async with participant(_credentials(livekit_server), spec, sink, subscribe_rate=rate) as phone:
+        async with asyncio.timeout(20):
+            await phone.wait_remote_audio()
+        await sink.wait_for(lambda: _heard_frames(sink, 100))
+    heard = trim_silence(np.concatenate(sink.heard_from(FAR_END)), rate)[-rate:]
+    assert dominant_frequency(heard, rate) == pytest.approx(700.0, abs=5.0)
+
+
+async def test_a_track_unpublished_and_another_published_is_heard_in_its_place(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+) -> None:
+    """The server frees the first track's m-section and may give it to the next one (a new SSRC, a new track)."""
+    rate = 16000
+    sink = RecordingSink()
+    spec = ParticipantSpec(room=tmp_room, identity=PHONE)
+    async with participant(_credentials(livekit_server), spec, sink, subscribe_rate=rate):
+        await far_end.publish_tone(500.0)
+        await sink.wait_for(lambda: _heard_frames(sink, 100))
+        (first,) = sink.inputs
+        await far_end.stop_tone()
+        await far_end.room.local_participant.unpublish_track(first.track_sid)
+        await sink.wait_for(lambda: sink.removed == [first])
+        await far_end.publish_tone(1300.0)
+        await sink.wait_for(lambda: len(sink.inputs) == 2 and len(sink.inputs[_newest(sink)].frames) >= 100)
+        heard = trim_silence(np.concatenate(sink.inputs[_newest(sink)].frames), rate)[-rate:]
+    assert dominant_frequency(heard, rate) == pytest.approx(1300.0, abs=5.0)
+
+
+def _newest(sink: RecordingSink) -> TrackKey:
+    return list(sink.inputs)[-1]
+
+
+@pytest.mark.parametrize("transport", ["sdk"])  # the FfiRouter is the SDK transport's machinery
 async def test_a_calls_audio_events_bypass_the_sdks_fan_out(
-    livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
 ) -> None:
     sink = RecordingSink()
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
     sdk_subscriber = FfiClient.instance.queue.subscribe()
     try:
-        async with RoomParticipant(_credentials(livekit_server), spec, sink) as phone:
+        async with participant(_credentials(livekit_server), spec, sink) as phone:
             await far_end.publish_tone(1000.0)
             routed_before = FfiRouter.get().routed_events
             player = asyncio.create_task(_play(phone, sine(440.0, 30.0, 48000), 48000))
@@ -217,7 +293,9 @@ async def test_a_calls_audio_events_bypass_the_sdks_fan_out(
     assert routed >= 100
 
 
-async def test_calls_in_one_process_each_hear_only_their_own_room(livekit_server: LiveKitServer, tmp_room: str) -> None:
+async def test_calls_in_one_process_each_hear_only_their_own_room(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str
+) -> None:
     rate = 16000
     tones = {f"{tmp_room}-a": 600.0, f"{tmp_room}-b": 1400.0}
     sinks = {room: RecordingSink() for room in tones}
@@ -226,7 +304,7 @@ async def test_calls_in_one_process_each_hear_only_their_own_room(livekit_server
     async with contextlib.AsyncExitStack() as stack:
         for room, freq in tones.items():
             spec = ParticipantSpec(room=room, identity=PHONE)
-            await stack.enter_async_context(RoomParticipant(credentials, spec, sinks[room], subscribe_rate=rate))
+            await stack.enter_async_context(participant(credentials, spec, sinks[room], subscribe_rate=rate))
             agent = await stack.enter_async_context(TestParticipant(livekit_server.ws_url, key, secret, room, FAR_END))
             await agent.publish_tone(freq)
         for sink in sinks.values():
@@ -236,7 +314,9 @@ async def test_calls_in_one_process_each_hear_only_their_own_room(livekit_server
         assert dominant_frequency(heard, rate) == pytest.approx(freq, abs=5.0)
 
 
-async def test_dtmf_both_ways(livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant) -> None:
+async def test_dtmf_both_ways(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+) -> None:
     towards_phone: list[str] = []
     got_digit = asyncio.Event()
 
@@ -245,7 +325,7 @@ async def test_dtmf_both_ways(livekit_server: LiveKitServer, tmp_room: str, far_
         got_digit.set()
 
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink(), on_dtmf=on_dtmf) as phone:
+    async with participant(_credentials(livekit_server), spec, RecordingSink(), on_dtmf=on_dtmf) as phone:
         await far_end.wait_participant(PHONE)
         for digit in "1*#A":
             await phone.send_dtmf(digit)
@@ -266,10 +346,10 @@ async def test_dtmf_both_ways(livekit_server: LiveKitServer, tmp_room: str, far_
 
 
 async def test_call_status_and_attributes_are_visible(
-    livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
 ) -> None:
     spec = ParticipantSpec(room=tmp_room, identity=PHONE, attributes={"sip.callStatus": "ringing", "keep": "me"})
-    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink()) as phone:
+    async with participant(_credentials(livekit_server), spec, RecordingSink()) as phone:
         await phone.set_call_status("active")
         await phone.update_attributes({"sip.h.x-extra": "1"})
 
@@ -283,30 +363,34 @@ async def test_call_status_and_attributes_are_visible(
 
 
 async def test_removal_from_the_room_ends_the_call(
-    livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
 ) -> None:
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink()) as phone:
+    async with participant(_credentials(livekit_server), spec, RecordingSink()) as phone:
         await lkapi.room.remove_participant(api.RoomParticipantIdentity(room=tmp_room, identity=PHONE))
         async with asyncio.timeout(10):
             assert await phone.wait_ended() is EndReason.REMOVED
         await phone.push(np.zeros(960, dtype=np.int16))  # frames after the end are dropped, not an error
         await phone.leave()  # waits for the release the ending started
-        assert not phone.room.isconnected()
+        assert not phone.connected
     assert phone.end_reason is EndReason.REMOVED
 
 
-async def test_room_deletion_ends_the_call(livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI) -> None:
+async def test_room_deletion_ends_the_call(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
+) -> None:
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with RoomParticipant(_credentials(livekit_server), spec, RecordingSink()) as phone:
+    async with participant(_credentials(livekit_server), spec, RecordingSink()) as phone:
         await lkapi.room.delete_room(api.DeleteRoomRequest(room=tmp_room))
         async with asyncio.timeout(10):
             assert await phone.wait_ended() is EndReason.ROOM_DELETED
 
 
-async def test_losing_the_server_ends_the_call_as_connection_lost(tmp_path: Path, tmp_room: str) -> None:
+async def test_losing_the_server_ends_the_call_as_connection_lost(
+    participant: Participants, tmp_path: Path, tmp_room: str
+) -> None:
     with LiveKitServer(tmp_path / "livekit") as server:
-        phone = RoomParticipant(_credentials(server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
+        phone = participant(_credentials(server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
         await phone.join()
         await asyncio.to_thread(server.process.stop, 0.5, sigterms=0)  # SIGKILL: the server says no goodbye
         try:
@@ -316,35 +400,37 @@ async def test_losing_the_server_ends_the_call_as_connection_lost(tmp_path: Path
             await phone.leave()
 
 
-async def test_leave_reports_left_and_is_idempotent(livekit_server: LiveKitServer, tmp_room: str) -> None:
-    phone = RoomParticipant(
-        _credentials(livekit_server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink()
-    )
+async def test_leave_reports_left_and_is_idempotent(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str
+) -> None:
+    phone = participant(_credentials(livekit_server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
     await phone.join()
     await phone.leave()
     await phone.leave()
     assert await phone.wait_ended() is EndReason.LEFT
-    assert not phone.room.isconnected()
+    assert not phone.connected
 
 
-async def test_refused_token_is_a_clear_connect_error(livekit_server: LiveKitServer, tmp_room: str) -> None:
+async def test_refused_token_is_a_clear_connect_error(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str
+) -> None:
     wrong = LiveKitCredentials(livekit_server.ws_url, livekit_server.api_key, "not-the-secret-" + "x" * 20)
-    phone = RoomParticipant(wrong, ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
+    phone = participant(wrong, ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
     with pytest.raises(RoomConnectError, match=tmp_room):
         await phone.join()
-    assert phone.end_reason is EndReason.LEFT and not phone.room.isconnected()
+    assert phone.end_reason is EndReason.LEFT and not phone.connected
 
 
-async def test_unreachable_server_is_a_clear_connect_error(tmp_room: str) -> None:
+async def test_unreachable_server_is_a_clear_connect_error(participant: Participants, tmp_room: str) -> None:
     nowhere = LiveKitCredentials(f"ws://{LOOPBACK}:{free_tcp_port()}", "APIkey", "secret-" + "x" * 32)
-    phone = RoomParticipant(nowhere, ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
+    phone = participant(nowhere, ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
     with pytest.raises(RoomConnectError, match="Connection refused"):
         await phone.join()
-    assert not phone.room.isconnected()
+    assert not phone.connected
 
 
 async def test_krisp_flag_lowers_a_noisy_callers_noise_in_the_room(
-    livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
 ) -> None:
     rate = 16000
     rng = np.random.default_rng(3)
@@ -354,7 +440,7 @@ async def test_krisp_flag_lowers_a_noisy_callers_noise_in_the_room(
         identity = f"{PHONE}-krisp-{krisp}"
         spec = ParticipantSpec(room=tmp_room, identity=identity)
         processor = processor_for_call(krisp, rate)
-        async with RoomParticipant(
+        async with participant(
             _credentials(livekit_server), spec, RecordingSink(), publish_rate=rate, processor=processor
         ) as phone:
             await far_end.wait_participant(identity)
@@ -366,3 +452,129 @@ async def test_krisp_flag_lowers_a_noisy_callers_noise_in_the_room(
         levels[krisp] = rms_dbfs(heard[-48000:])
     assert levels[False] > -36.0  # -30 dBFS sent; Opus keeps most of white noise's energy
     assert levels[True] < levels[False] - 6.0, levels  # about 10 dB measured; the unit test pins the suppressor
+
+
+async def test_room_rpc_from_an_agent_is_answered(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, far_end: TestParticipant
+) -> None:
+    calls: list[RpcInvocation] = []
+
+    async def echo(invocation: RpcInvocation) -> str:
+        calls.append(invocation)
+        return invocation.payload[::-1]
+
+    async def refuse(invocation: RpcInvocation) -> str:
+        raise RpcError(4001, "no such thing", '{"why": "test"}')
+
+    spec = ParticipantSpec(room=tmp_room, identity=PHONE)
+    async with participant(_credentials(livekit_server), spec, RecordingSink()) as phone:
+        phone.register_rpc("lk.sip.echo", echo)
+        phone.register_rpc("lk.sip.refuse", refuse)
+        await far_end.wait_participant(PHONE)
+        assert await far_end.perform_rpc(PHONE, "lk.sip.echo", "hello") == "olleh"
+        assert [(c.caller_identity, c.method, c.payload) for c in calls] == [(FAR_END, "lk.sip.echo", "hello")]
+        with pytest.raises(rtc.RpcError) as refused:
+            await far_end.perform_rpc(PHONE, "lk.sip.refuse", "")
+        assert (refused.value.code, refused.value.message, refused.value.data) == (
+            4001,
+            "no such thing",
+            '{"why": "test"}',
+        )
+        with pytest.raises(rtc.RpcError) as unknown:
+            await far_end.perform_rpc(PHONE, "lk.sip.nobody", "")
+        assert (unknown.value.code, unknown.value.message) == (1400, "Method not supported at destination")
+
+
+async def test_the_same_identity_joining_again_replaces_the_call(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str
+) -> None:
+    spec = ParticipantSpec(room=tmp_room, identity=PHONE)
+    credentials = _credentials(livekit_server)
+    async with (
+        participant(credentials, spec, RecordingSink()) as first,
+        participant(credentials, spec, RecordingSink()) as second,
+    ):
+        async with asyncio.timeout(10):
+            assert await first.wait_ended() is EndReason.REPLACED
+        assert second.end_reason is None and not first.connected
+
+
+async def test_server_shutdown_ends_the_call(participant: Participants, tmp_path: Path, tmp_room: str) -> None:
+    with LiveKitServer(tmp_path / "livekit") as server:
+        phone = participant(_credentials(server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
+        await phone.join()
+        stopping = asyncio.create_task(asyncio.to_thread(server.stop))  # SIGTERM twice: stop now, tell everyone
+        try:
+            async with asyncio.timeout(60):
+                assert await phone.wait_ended() is EndReason.SERVER_SHUTDOWN
+        finally:
+            await phone.leave()
+            await stopping
+
+
+# The SDK transport ends CONNECTION_LOST here too, but after its resume and seven reconnect attempts, which
+# take minutes on a frozen server (measured 2.5); its ending on a lost server is test_losing_the_server_...
+@pytest.mark.parametrize("transport", ["lean"])
+async def test_a_frozen_server_is_found_out_by_the_keep_alive(
+    participant: Participants, tmp_path: Path, tmp_room: str
+) -> None:
+    with LiveKitServer(tmp_path / "livekit") as server:
+        phone = participant(_credentials(server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
+        await phone.join()
+        server.process.send_signal(signal.SIGSTOP)  # its sockets stay open; it just never answers again
+        try:
+            async with asyncio.timeout(60):  # the server's ping timeout (15 s) passes first
+                assert await phone.wait_ended() is EndReason.CONNECTION_LOST
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+            await phone.leave()
+
+
+def _held() -> tuple[int, int, int]:
+    """What the process holds: open file descriptors (sockets), threads, asyncio tasks."""
+    return len(os.listdir("/proc/self/fd")), threading.active_count(), len(asyncio.all_tasks())
+
+
+async def _lets_go(baseline: tuple[int, int, int]) -> None:
+    """Waits (closing sockets takes a loop turn or two) until the process holds what it held before."""
+    for _ in range(100):
+        if _held() == baseline:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the process holds {_held()} (fds, threads, tasks), not {baseline} as before the call")
+
+
+@pytest.mark.parametrize("transport", ["lean"])  # the SDK's FFI keeps threads and sockets for the whole process
+async def test_every_ending_lets_go_of_everything(
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI, tmp_path: Path
+) -> None:
+    credentials = _credentials(livekit_server)
+    spec = ParticipantSpec(room=tmp_room, identity=PHONE)
+    async with participant(credentials, spec, RecordingSink()):
+        pass  # the first join starts what the process keeps anyway (the resolver's thread pool)
+    await _participants(lkapi, tmp_room)  # and the API client's connection
+    await asyncio.to_thread(os.getpid)  # and the executor's thread the test uses below
+    baseline = _held()
+
+    phone = participant(credentials, spec, RecordingSink())
+    await phone.join()
+    await phone.leave()
+    await _lets_go(baseline)
+
+    phone = participant(credentials, spec, RecordingSink())
+    await phone.join()
+    await lkapi.room.remove_participant(api.RoomParticipantIdentity(room=tmp_room, identity=PHONE))
+    assert await phone.wait_ended() is EndReason.REMOVED
+    await _lets_go(baseline)  # released by itself, before anyone calls leave()
+
+    with LiveKitServer(tmp_path / "livekit") as server:
+        phone = participant(_credentials(server), spec, RecordingSink())
+        await phone.join()
+        await asyncio.to_thread(server.process.stop, 0.5, sigterms=0)
+        assert await phone.wait_ended() is EndReason.CONNECTION_LOST
+    await _lets_go(baseline)
+
+    wrong = LiveKitCredentials(livekit_server.ws_url, livekit_server.api_key, "not-the-secret-" + "x" * 20)
+    with pytest.raises(RoomConnectError):
+        await participant(wrong, spec, RecordingSink()).join()
+    await _lets_go(baseline)

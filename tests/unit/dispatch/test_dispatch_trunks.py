@@ -157,3 +157,22 @@ def test_trunks_accepted_by_the_api_never_tie(trunks: list[SIPInboundTrunkInfo],
         assume(False)
     match = match_trunk(trunks, call(to=to, frm=frm, auth="u"))
     assert match.verdict is not TrunkVerdict.AMBIGUOUS
+
+
+def test_a_call_over_a_registration_is_taken_by_its_trunk_alone_whatever_its_source() -> None:
+    from dataclasses import replace
+
+    from dispatch.index import TrunkIndex
+
+    registrar_relayed = replace(call(src="192.0.2.50"), registered_trunk_id="reg")
+    trunks = [T("reg", allowed_addresses=["198.51.100.0/24"]), T("other", numbers=[TO])]
+    for given_trunks in (trunks, TrunkIndex(trunks)):
+        match = match_trunk(given_trunks, registrar_relayed)
+        assert (match.verdict, match.trunk and match.trunk.sip_trunk_id) == (TrunkVerdict.ACCEPT, "reg")
+    # Its other filters still apply, and a missing trunk refuses the call.
+    picky = [T("reg", numbers=["+19995550100"])]
+    assert match_trunk(picky, registrar_relayed).verdict is TrunkVerdict.NO_TRUNK
+    missing = match_trunk([T("other")], replace(registrar_relayed, registered_trunk_id="gone"))
+    assert missing.verdict is TrunkVerdict.NO_TRUNK and "'gone' does not exist" in missing.reason
+    # Digest credentials of the trunk are still asked for.
+    assert match_trunk([T("reg", auth_username="u")], registrar_relayed).verdict is TrunkVerdict.AUTH_REQUIRED

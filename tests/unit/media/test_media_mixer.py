@@ -170,15 +170,3 @@ def test_a_bursty_participant_does_not_delay_a_steady_one() -> None:
         assert int(out[0]) - (3 if bursty.playing else 0) == 1000 + pull  # the frame pushed just before
     assert steady.underruns == 0
 
-
-def test_a_rate_change_keeps_the_participants() -> None:
-    mixer = Mixer(8000)
-    native, foreign = mixer.add_input(), mixer.add_input(48000)
-    native.push(np.full(160, 7, np.int16))
-    mixer.change_rate(16000)
-    assert mixer.frame_samples == 320 and native.buffered_samples == 0
-    for _ in range(10):
-        native.push(np.full(160, 1000, np.int16))  # still 8 kHz, its rate when it joined: resampled now
-        foreign.push(np.zeros(960, np.int16))
-        out = mixer.mix_frame()
-    assert len(out) == 320 and np.all(np.abs(out.astype(int) - 1000) <= 20)

@@ -384,7 +384,7 @@ def test_require_unknown_extension_is_420() -> None:
     agent = UserAgent(SipSettings(), local_host=B_HOST)
     agent.receive_datagram(_raw_invite(extra="Require: 100rel, foo\r\n"), Address("UDP", A_HOST, 5060), 0.0)
     out = [d for d, _ in agent.datagrams_to_send()]
-    assert out[-1].startswith(b"SIP/2.0 420") and b"Unsupported: 100rel, foo" in out[-1]
+    assert out[-1].startswith(b"SIP/2.0 420") and b"Unsupported: foo\r\n" in out[-1]
 
 
 def test_record_route_path_is_followed_by_ack_and_bye() -> None:
@@ -494,7 +494,7 @@ def test_inbound_early_media_then_answer_uses_the_same_sdp() -> None:
     net.b.answer(inbound, session, net.now)
     net.flush()
     early = parse_message(net.sent("SIP/2.0 183")[0])
-    final = parse_message(net.sent("SIP/2.0 200")[0])
+    final = parse_message(next(m for m in net.sent("SIP/2.0 200") if b" INVITE\r\n" in m))
     assert early.body and early.body == final.body
     assert net.of("a", CallProgress)[-1].media is not None
 
