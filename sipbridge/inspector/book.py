@@ -35,6 +35,7 @@ MIN_UNCLAIMED = 64
 TRANSFER_WINDOW = 64.0
 """Seconds after our REFER within which a call to its target is taken as the transfer's second leg."""
 _USER = re.compile(r"(?:sips?|tel):([^@;>\s]+)")
+_AOR = re.compile(r"sips?:([^;>\s]+)")
 
 MessageListener = Callable[[CallTrace, TracedMessage], None]
 EndListener = Callable[[CallTrace], None]
@@ -58,6 +59,7 @@ class TraceBook:
         self._by_id: dict[str, CallTrace] = {}
         self._by_lk_call_id: dict[str, CallTrace] = {}
         self._transfers: deque[tuple[float, str, str]] = deque(maxlen=64)  # (when, target user, trace ID)
+        self._registrations: list[CallTrace] = []
         self.faults = 0
         self.size = 0
         """Bytes all held traces take (their messages, records and quality series)."""
@@ -83,6 +85,8 @@ class TraceBook:
         trace = self._by_call_id.get(facts.call_id)
         if facts.starts_dialog and (trace is None or (trace.ended and facts.cseq != trace.initial_cseq)):
             trace = self._open_trace(facts, now, trace)
+        elif trace is None and outgoing and facts.is_request and facts.method == "REGISTER":
+            trace = self._open_registration(facts, now)
         if trace is None:
             return
         masked = mask_message(data, trace.secrets, trace.pin_entry)
@@ -91,7 +95,7 @@ class TraceBook:
             masked, facts,
         )  # fmt: skip
         self.size += trace.add(message)
-        if not trace.claimed and not trace.ended:
+        if facts.call_id in self._unclaimed:
             self._unclaimed.move_to_end(facts.call_id)
         if outgoing and facts.is_request and facts.method == "REFER" and facts.refer_to:
             user = _user_of(facts.refer_to)
@@ -113,12 +117,29 @@ class TraceBook:
             self._by_call_id[facts.call_id] = trace
             self._by_id[trace.id] = trace
             self._link_transfer(trace, facts, now)
+            self._link_replaced(trace, facts)
         self._open[facts.call_id] = trace
         self._unclaimed[facts.call_id] = trace
         if len(self._unclaimed) > max(self.settings.keep_calls, MIN_UNCLAIMED):
             _, oldest = next(iter(self._unclaimed.items()))
             self.end(oldest)
         return trace
+
+    def _open_registration(self, facts: MessageFacts, now: float) -> CallTrace:
+        """One of our registrations: open as long as the node runs, its REGISTER refreshes joining it."""
+        trace = CallTrace(str(next(self._ids)), facts.call_id, self.settings.max_messages, now, registration=True)
+        trace.summary.to_number = _address_of_record(facts.to)
+        self._by_call_id[facts.call_id] = trace
+        self._by_id[trace.id] = trace
+        self._registrations.append(trace)
+        return trace
+
+    def _link_replaced(self, trace: CallTrace, facts: MessageFacts) -> None:
+        """An INVITE with Replaces takes over one of our calls: that call's second leg."""
+        replaced = self._by_call_id.get(facts.replaces.partition(";")[0].strip()) if facts.replaces else None
+        if replaced is not None and replaced is not trace:
+            replaced.legs.append(trace.id)
+            trace.legs.append(replaced.id)
 
     def _link_transfer(self, trace: CallTrace, facts: MessageFacts, now: float) -> None:
         """A call to the target of one of our recent REFERs is that transfer's second leg."""
@@ -196,6 +217,10 @@ class TraceBook:
         """A held trace by its ID, LiveKit call ID (``SCL_...``) or SIP Call-ID."""
         return self._by_id.get(key) or self._by_lk_call_id.get(key) or self._by_call_id.get(key)
 
+    def registrations(self) -> list[CallTrace]:
+        """Our registrations (config ``registrations``), in the order they started."""
+        return list(self._registrations)
+
     def active(self) -> list[CallTrace]:
         """Calls in progress, newest first."""
         self.sweep(self.clock())
@@ -208,6 +233,12 @@ class TraceBook:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+
+def _address_of_record(to: str) -> str:
+    """``user@host`` of a To header value."""
+    match = _AOR.search(to)
+    return match.group(1) if match else to
 
 
 def _user_of(uri: str) -> str:

@@ -14,7 +14,7 @@ from sipbridge.inspector.book import TraceBook
 from sipbridge.inspector.ladder import anchors, ladder_svg
 from sipbridge.inspector.plots import Chart, Series, chart_svg
 from sipbridge.inspector.trace import CallTrace
-from sipbridge.inspector.views import address, ladder_messages, summary
+from sipbridge.inspector.views import address, ladder_messages, registration_state, summary
 
 REFRESH_SECONDS = 5
 _STYLE = """
@@ -98,8 +98,22 @@ def index_page(book: TraceBook, now: float) -> str:
         f"{len(book)} calls held in {_size(book.size)}</span></nav>"
         f'<h2>Live calls ({len(live)})</h2><table id="live"><tr>{head_live}</tr>{rows_live}</table>'
         f'<h2>Ended calls ({len(ended)})</h2><table id="ended"><tr>{head_ended}</tr>{rows_ended}</table>'
+        + _registrations_table(book, now)
     )
     return _page("sipbridge inspector", body, refresh=True)
+
+
+def _registrations_table(book: TraceBook, now: float) -> str:
+    registrations = book.registrations()
+    if not registrations:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_link(r.id, r.summary.to_number)}</td><td>{escape(address(r.messages()[-1].peer))}</td>"
+        f"<td>{escape(registration_state(r))}</td><td>{_when(r.last_at)}</td><td>{r.count}</td></tr>"
+        for r in registrations
+    )
+    head = "".join(f"<th>{h}</th>" for h in ("address of record", "registrar", "state", "last exchange", "messages"))
+    return f'<h2>Registrations ({len(registrations)})</h2><table id="registrations"><tr>{head}</tr>{rows}</table>'
 
 
 def _sip_state(call: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ _NAMES = {
     b"c": "content_type",
     b"refer-to": "refer_to",
     b"r": "refer_to",
+    b"replaces": "replaces",
 }
 
 
@@ -37,6 +38,8 @@ class MessageFacts:
     refer_to: str = ""
     """A REFER's target (transfers link the call they make to this one)."""
     to: str = ""
+    replaces: str = ""
+    """An INVITE's Replaces header (RFC 3891): the call it takes over."""
 
     @property
     def is_request(self) -> bool:
@@ -82,5 +85,5 @@ def scan(data: bytes) -> MessageFacts | None:
         status, reason, method, uri = 0, "", first[0].upper(), first[1]
     return MessageFacts(
         call_id, method, status, reason, uri, int(cseq_number), to_tag, found.get("content_type", ""),
-        found.get("refer_to", ""), to,
+        found.get("refer_to", ""), to, found.get("replaces", ""),
     )  # fmt: skip

@@ -145,11 +145,15 @@ def _row(sample: QualitySample) -> list[float]:
 
 
 class CallTrace:
-    """Messages of one call (its Call-ID, and a second one when a retry or a transfer leg shares the trace)."""
+    """The messages of one Call-ID: a call (its retries after a challenge included), or a registration of ours
+    (every REGISTER exchange that keeps it up)."""
 
-    def __init__(self, trace_id: str, call_id: str, max_messages: int, started: float) -> None:
+    def __init__(
+        self, trace_id: str, call_id: str, max_messages: int, started: float, registration: bool = False
+    ) -> None:
         self.id = trace_id
         self.call_id = call_id
+        self.registration = registration
         self.summary = CallSummary()
         self.max_messages = max_messages
         self._head: list[TracedMessage] = []
@@ -166,7 +170,7 @@ class CallTrace:
         self.initial_cseq = 0
         """CSeq of the latest INVITE that started the call (a retry after a challenge starts it again)."""
         self.sip_status = 0
-        """Final status of that INVITE (0: none yet, or none ever: dropped)."""
+        """Final status of that INVITE (0: none yet, or none ever: dropped); a registration's latest REGISTER's."""
         self.setup_at: float | None = None
         """When that INVITE got its first ringing, progress or final answer."""
         self.answered_at: float | None = None
@@ -209,6 +213,10 @@ class CallTrace:
 
     def _note_outcome(self, message: TracedMessage) -> None:
         facts = message.facts
+        if self.registration:
+            if not facts.is_request and facts.method == "REGISTER" and facts.status >= 200:
+                self.sip_status = facts.status
+            return
         if facts.starts_dialog:
             if facts.cseq != self.initial_cseq:  # a new attempt (a retry after 401/407), not a retransmission
                 self.initial_cseq, self.sip_status, self.setup_at, self.answered_at = facts.cseq, 0, None, None

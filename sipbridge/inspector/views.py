@@ -25,11 +25,18 @@ def call_mos(trace: CallTrace) -> float | None:
     return round(statistics.fmean(scores), 2) if trace.ended else scores[-1]
 
 
+def registration_state(trace: CallTrace) -> str:
+    if not trace.sip_status:
+        return "registering"
+    return "registered" if 200 <= trace.sip_status < 300 else f"refused ({trace.sip_status})"
+
+
 def summary(trace: CallTrace, now: float) -> dict[str, Any]:
     s = trace.summary
     last = trace.quality.last()
     return {
         "id": trace.id,
+        "kind": "registration" if trace.registration else "call",
         "call_id": trace.call_id,
         "lk_call_id": s.lk_call_id,
         "direction": s.direction or "inbound",
@@ -39,7 +46,7 @@ def summary(trace: CallTrace, now: float) -> dict[str, Any]:
         "participant": s.participant,
         "from": s.from_number,
         "to": s.to_number,
-        "status": s.status,
+        "status": registration_state(trace) if trace.registration else s.status,
         "codec": s.codec,
         "ended": trace.ended,
         "ending": s.ending,
@@ -47,6 +54,7 @@ def summary(trace: CallTrace, now: float) -> dict[str, Any]:
         "started_at": trace.started_at,
         "answered_at": trace.answered_at,
         "ended_at": trace.ended_at,
+        "last_message_at": trace.last_at,
         "duration": round(trace.duration(now), 3),
         "setup_seconds": round(trace.setup_at - trace.started_at, 3) if trace.setup_at is not None else None,
         "mos": call_mos(trace),

@@ -128,6 +128,7 @@ class InspectorApp:
             {
                 "active": [views.summary(t, now) for t in self.book.active()],
                 "ended": [views.summary(t, now) for t in self.book.ended()],
+                "registrations": [views.summary(t, now) for t in self.book.registrations()],
             }
         )
 

@@ -152,3 +152,40 @@ def test_a_call_to_our_refer_target_is_linked_as_the_transfers_second_leg() -> N
     assert second is not None and original.legs == [second.id] and second.legs == [original.id]
     book.record(request("INVITE", 1, call_id="unrelated", body=SDP), False, new_leg)
     assert book.get("unrelated").legs == []  # type: ignore[union-attr]
+
+
+def test_a_call_taking_over_another_by_replaces_is_its_second_leg() -> None:
+    clock = Clock()
+    book = book_with(clock)
+    play(book, clock, basic_call()[:5])
+    original = book.claim(CALL_ID, CallSummary())
+    replaces = f"Replaces: {CALL_ID};to-tag=bridge;from-tag=phone\r\n"
+    book.record(request("INVITE", 1, call_id="taker", headers=replaces, body=SDP), False, PHONE)
+    taker = book.get("taker")
+    assert taker is not None and original.legs == [taker.id] and taker.legs == [original.id]
+
+
+def test_our_registration_is_one_trace_of_every_register_exchange_never_a_call() -> None:
+    clock = Clock()
+    book = book_with(clock, keep_calls=0)
+    registrar = Address("UDP", "192.0.2.50", 5060)
+
+    def register(cseq: int, headers: str = "") -> bytes:
+        text = request("REGISTER", cseq, call_id="reg-1@sipbridge", uri="sip:192.0.2.50", headers=headers)
+        return text.replace(b"To: <sip:+15105550100@192.0.2.1>", b"To: <sip:bridge@carrier.example>")
+
+    for data, outgoing in [
+        (register(1), True),
+        (response(401, "Unauthorized", "REGISTER", 1, call_id="reg-1@sipbridge", headers=CHALLENGE), False),
+        (register(2, ANSWER), True),
+        (response(200, "OK", "REGISTER", 2, call_id="reg-1@sipbridge"), False),
+        (register(3, ANSWER), True),  # the refresh, much later
+        (response(200, "OK", "REGISTER", 3, call_id="reg-1@sipbridge"), False),
+    ]:
+        book.record(data, outgoing, registrar)
+        clock.now += 600
+    [registration] = book.registrations()
+    assert registration.count == 6 and registration.sip_status == 200 and not registration.ended
+    assert registration.summary.to_number == "bridge@carrier.example"
+    assert not book.active() and not book.ended()  # neither a call in progress nor an ended one
+    assert b"6629fae49393a05397450978507c4ef1" not in b"".join(m.data for m in registration.messages())
