@@ -28,11 +28,15 @@ _AUTH_HEADERS = frozenset(
 _DIGEST_SECRET = re.compile(rb'(?i)\b(response|nonce|cnonce|nextnonce|rspauth)(\s*=\s*)("[^"]*"|[^,\s]*)')
 _DTMF_RELAY_SIGNAL = re.compile(rb"(?im)^(\s*signal\s*=\s*)(\S+)")
 _DTMF_TYPES = (b"application/dtmf-relay", b"application/dtmf")
+_SENSITIVE_HEADER = re.compile(rb"(?im)^(?:proxy-|www-)?(?:authorization|authenticate|authentication-info)[ \t]*:")
 
 
 def mask_message(data: bytes, secrets: Iterable[bytes] = (), pin_entry: bool = False) -> bytes:
     """``data`` with the secrets above replaced; ``pin_entry``: the call is collecting a PIN."""
     head, sep, body = data.partition(b"\r\n\r\n")
+    needs_lines = _SENSITIVE_HEADER.search(head) is not None or (pin_entry and head[:5].upper() == b"INFO ")
+    if not needs_lines and not any(secret and secret in data for secret in secrets):
+        return data  # most messages: nothing to mask
     lines = head.split(b"\r\n")
     dtmf_body = False
     for i, line in enumerate(lines):

@@ -1,14 +1,17 @@
 """What the inspector needs to know of a SIP message, read without the stack's full parser.
 
-Every message the node sends or receives passes through here, so this reads only the start line and the four
-headers a trace is filed by (Call-ID, CSeq, To's tag, Content-Type), in one pass over the header lines: a few
-microseconds where the full parse costs tens. Bytes that are not SIP give None and are not traced.
+Every message the node sends or receives passes through here, so this reads only the start line and the few
+headers a trace is filed by (Call-ID, CSeq, To's tag, Content-Type, Refer-To, Replaces), with one regular
+expression over the header block: a few microseconds where the full parse costs tens. Bytes that are not SIP give
+None and are not traced.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+_HEADER = re.compile(rb"(?im)^(call-id|i|cseq|to|t|content-type|c|refer-to|r|replaces)[ \t]*:[ \t]*([^\r\n]*)")
 _NAMES = {
     b"call-id": "call_id",
     b"i": "call_id",
@@ -58,16 +61,15 @@ class MessageFacts:
 
 def scan(data: bytes) -> MessageFacts | None:
     head, _, _ = data.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    first = lines[0].decode("utf-8", "replace").split(" ", 2)
+    start, _, headers = head.partition(b"\r\n")
+    first = start.decode("utf-8", "replace").split(" ", 2)
     if len(first) < 3:
         return None
     found: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        key = _NAMES.get(name.strip().lower()) if colon else None
-        if key is not None and key not in found:
-            found[key] = value.strip().decode("utf-8", "replace")
+    for match in _HEADER.finditer(headers):
+        key = _NAMES[match.group(1).lower()]
+        if key not in found:
+            found[key] = match.group(2).strip().decode("utf-8", "replace")
     call_id = found.get("call_id", "")
     cseq_number, _, cseq_method = found.get("cseq", "").partition(" ")
     if not call_id or not cseq_number.isdigit():
