@@ -40,7 +40,7 @@ from harness.sip_client import RawSipClient
 from harness.sipapi import clear_sip_tables
 from livekit import api
 
-from dispatch.call import InboundCall
+from dispatch.call import InviteFacts
 from dispatch.decide import decide
 from sipbridge.config import RedisConfig
 from sipbridge.store.redis_backend import RedisBackend
@@ -146,9 +146,9 @@ async def crud(client: api.LiveKitAPI, count: int) -> dict[str, Any]:
 def decision_cpu(store: SIPStore, count: int) -> dict[str, dict[str, float]]:
     """CPU µs per `decide` over the store's indexes, for each outcome."""
     calls = {
-        "admitted": lambda i: InboundCall(number(i % count), "+1999", "192.0.2.1"),
-        "refused": lambda i: InboundCall(f"+1888{i:07d}", "+1999", "192.0.2.1"),
-        "challenged": lambda i: InboundCall(AUTH_NUMBER, "+1999", "192.0.2.1"),
+        "admitted": lambda i: InviteFacts(number(i % count), "+1999", "192.0.2.1"),
+        "refused": lambda i: InviteFacts(f"+1888{i:07d}", "+1999", "192.0.2.1"),
+        "challenged": lambda i: InviteFacts(AUTH_NUMBER, "+1999", "192.0.2.1"),
     }
     out = {}
     for outcome, make in calls.items():

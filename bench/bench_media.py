@@ -51,7 +51,7 @@ def _peer_packets(codec: str, pt: int, frames: int) -> list[bytes]:
     peer = MediaStream(StreamConfig(codec, pt, 101), 0.0, random.Random(7))
     audio = _speechlike(peer.codec.sample_rate, frames / 50)
     n = peer.frame_samples
-    return [peer.datagram_for_frame(audio[i * n : (i + 1) * n]) for i in range(frames)]
+    return [datagram for i in range(frames) for datagram in peer.datagrams_for_frame(audio[i * n : (i + 1) * n])]
 
 
 def bench_pipeline(codec: str, pt: int, frames: int, to_48k: bool) -> float:
@@ -85,7 +85,8 @@ def bench_pipeline(codec: str, pt: int, frames: int, to_48k: bool) -> float:
         if to_room is not None:
             to_room.push(caller)
         participant.push(room_audio[i * n : (i + 1) * n])  # the room's audio arrives
-        bridge_socket.sendto(stream.datagram_for_frame(mixer.mix_frame()), peer_address)  # mix, encode, send
+        for datagram in stream.datagrams_for_frame(mixer.mix_frame()):  # mix, encode, send
+            bridge_socket.sendto(datagram, peer_address)
         elapsed += time.process_time() - started
     peer_socket.close()
     bridge_socket.close()

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sipbridge.sip.endpoint import CallFailed, Endpoint, InboundCall
+from sipbridge.sip import CallFailed, Endpoint, InboundLeg
 from sipbridge.sip.offer_answer import MediaSession
 from sipbridge.sip.settings import SipSettings
 
@@ -31,15 +31,16 @@ def free_port() -> int:
 async def run(rate: int, calls: int, limit: int, transport: str, overload_lag: float = 0.0) -> None:
     answered = 0
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         nonlocal answered
         with contextlib.suppress(CallFailed):
             await call.answer(MediaSession("127.0.0.1", 32000))
             answered += 1
         await call.wait_ended()
 
-    endpoint = Endpoint(SipSettings(bind_host="127.0.0.1", port=free_port(), overload_lag=overload_lag), handler)
+    endpoint = Endpoint(SipSettings(bind_host="127.0.0.1", port=free_port(), overload_lag=overload_lag))
     await endpoint.start()
+    endpoint.take_calls(handler)
     with tempfile.TemporaryDirectory() as tmp:
         stats = Path(tmp) / "stats.csv"
         args = [

@@ -27,7 +27,8 @@ Figures per bridge, scenario and N:
   (CPU and MiB shown in brackets and left out of the ratio).
 * ratio: sipbridge / Go of CPU and MiB per call, when both rows are scored.
 
-The Go binary: --go-sip PATH (default: livekit-sip in the peers' cache dir, from `scripts/install-peers livekit-sip`).
+The Go binary: --go-sip PATH (default: $SIPBRIDGE_GO_SIP, else livekit-sip in the peers' cache dir, from
+`scripts/install-peers livekit-sip`).
 Bounded: each row has a time limit, every process is stopped at the end (harness.ManagedProcess). Run on purpose, not
 from pytest: .venv/bin/python bench/bench_vs_go.py [--calls 5 10 20] [--seconds 20] [--only sipbridge|go] [--json]
 """
@@ -40,7 +41,6 @@ import contextlib
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,21 +48,18 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from bench_util import cpu_seconds, percentile, rss_bytes, sipp_first, thread_cpu
 from harness.agent_pool import AgentPool
 from harness.audio import rms_dbfs, tone_margin
-from harness.binaries import bin_dir
-from harness.bridge import BridgeProcess
-from harness.ports import LOOPBACK, free_tcp_port, free_tcp_udp_port, free_udp_range
-from harness.processes import LiveKitServer, ManagedProcess, RedisServer, udp_bound
+from harness.go_sip import GoSipNode, Node, SipbridgeNode, configured_go_sip, go_version
+from harness.processes import LiveKitServer, RedisServer
 from harness.rtp_phone import RATE, RtpPhone
 from harness.sipp_callee import SippCallee
 from harness.sipp_phone import PhoneResult, SippPhone
@@ -78,90 +75,9 @@ SETTLE = 2.0
 WAVE_LIMIT = 90.0
 LOUD_DBFS = -40.0
 MARGIN_DB = 10.0
-RTP_PORTS = 400
 IDLE_WAIT = 3.0
 BRIDGES = ("sipbridge", "go")
 THREADS_SHOWN = 8
-
-
-class Node(Protocol):
-    """A bridge node beside livekit-server: where its SIP listens, and its process."""
-
-    name: str
-    sip_port: int
-
-    @property
-    def pid(self) -> int: ...
-
-    def stop(self) -> int | None: ...
-
-
-class SipbridgeNode:
-    """sipbridge as a cluster node (redis, no api_port), at info logging like the Go service."""
-
-    name = "sipbridge"
-
-    def __init__(self, workdir: Path, server: LiveKitServer, redis: RedisServer) -> None:
-        extra = {"logging": {"level": "info"}, "drain_timeout": 1}
-        self.bridge = BridgeProcess(workdir, livekit=server, redis=redis, cluster=True, extra=extra)
-        self.sip_port = self.bridge.sip_port
-
-    def start(self) -> None:
-        self.bridge.start()
-
-    @property
-    def pid(self) -> int:
-        return self.bridge.process.pid
-
-    def stop(self) -> int | None:
-        return self.bridge.stop()
-
-
-class GoSipNode:
-    """LiveKit's Go SIP service (`livekit-sip --config`), configured as its README runs it beside livekit-server:
-    the server's keys and ws_url, the same Redis, and everything on loopback (signalling and media bound to and
-    announced as 127.0.0.1). Its health server binds all interfaces in the Go code: it gets a free port; pprof and
-    Prometheus stay off."""
-
-    name = "go"
-
-    def __init__(self, workdir: Path, binary: Path, server: LiveKitServer, redis: RedisServer) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.sip_port = free_tcp_udp_port()
-        self.health_port = free_tcp_port()
-        rtp_start = free_udp_range(RTP_PORTS)
-        config = {
-            "api_key": server.api_key,
-            "api_secret": server.api_secret,
-            "ws_url": server.ws_url,
-            "redis": {"address": redis.address},
-            "sip_port": self.sip_port,
-            "rtp_port": f"{rtp_start}-{rtp_start + RTP_PORTS - 1}",
-            "health_port": self.health_port,
-            "listen_ip": LOOPBACK,
-            "nat_1_to_1_ip": LOOPBACK,
-            "logging": {"level": "info"},
-            # 1.0: never refuse work for CPU load (it would at 90 % of the machine by default): this machine is
-            # shared with the callers, the agents and livekit-server, and sipbridge has no such refusal either.
-            "max_cpu_utilization": 1.0,
-        }
-        config_path = workdir / "config.yaml"
-        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "SIP_CONFIG_"))}
-        argv: list[str | os.PathLike[str]] = [binary, "--config", config_path]
-        self.process = ManagedProcess("livekit-sip", argv, workdir / "livekit-sip.log", env=env)
-
-    def start(self) -> None:
-        # Ready once its SIP port is bound (older releases serve no health endpoint); the row then waits IDLE_WAIT.
-        self.process.start_and_wait(udp_bound(LOOPBACK, self.sip_port), what="listening for SIP", timeout=30)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def stop(self) -> int | None:
-        # The first SIGTERM drains calls; the second stops at once.
-        return self.process.stop(sigterms=2)
 
 
 class TimedPhone(RtpPhone):
@@ -246,7 +162,7 @@ class Bench:
     def node(self, bridge: str, workdir: Path) -> SipbridgeNode | GoSipNode:
         if bridge == "sipbridge":
             return SipbridgeNode(workdir, self.server, self.redis)
-        return GoSipNode(workdir, self.go_sip, self.server, self.redis)
+        return GoSipNode(workdir, self.go_sip, self.server, self.redis, rtp_ports=400)
 
     async def clean(self) -> None:
         """No trunks, rules or rooms left from the row before."""
@@ -553,20 +469,9 @@ def table(rows: list[Row], show_threads: bool = False) -> str:
     return "\n".join(lines)
 
 
-def go_version(binary: Path) -> str:
-    pin = binary.with_name(binary.name + ".version")
-    if pin.is_file():
-        return pin.read_text().strip()
-    try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10, check=False)
-    except OSError as exc:
-        return f"unknown ({exc})"
-    return (out.stdout or out.stderr).strip().splitlines()[-1] if (out.stdout or out.stderr).strip() else "unknown"
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--go-sip", type=Path, default=bin_dir() / "livekit-sip", help="the Go service's binary")
+    parser.add_argument("--go-sip", type=Path, default=configured_go_sip(), help="the Go service's binary")
     parser.add_argument("--only", choices=BRIDGES, help="run one bridge only")
     parser.add_argument("--calls", type=int, nargs="+", default=[5, 10, 20], help="N for inbound with agents")
     parser.add_argument("--ringing-calls", type=int, nargs="*", default=[10], help="N for ringing without agent")

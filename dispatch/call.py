@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class InboundCall:
-    """An inbound call as the SIP layer sees it when the INVITE arrives.
+class InviteFacts:
+    """What an inbound INVITE says that dispatch decides on (the SIP leg itself is `sipbridge.sip.InboundLeg`).
 
     ``headers`` are the INVITE's headers in the order received (name as sent, value); they feed
     ``include_headers``, ``headers_to_attributes`` and the Twilio attributes.

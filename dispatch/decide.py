@@ -16,12 +16,12 @@ from enum import StrEnum
 
 from livekit.protocol.sip import SIPDispatchRuleInfo, SIPInboundTrunkInfo, SIPMediaConfig
 
-from dispatch.call import InboundCall
+from dispatch.call import InviteFacts
 from dispatch.evaluate import CallDispatch, evaluate_dispatch_rule, merged_media, random_suffix
 from dispatch.index import RuleIndex, TrunkIndex
 from dispatch.rule_kinds import rule_pin
 from dispatch.rules import RuleSelection, RuleVerdict, select_dispatch_rule
-from dispatch.trunks import Credentials, TrunkMatch, TrunkVerdict, match_trunk
+from dispatch.trunks import TrunkCredentials, TrunkMatch, TrunkVerdict, match_trunk
 
 
 class Verdict(StrEnum):
@@ -90,14 +90,14 @@ class Decision:
         return self.rule_selection.rule if self.rule_selection is not None else None
 
     @property
-    def credentials(self) -> Credentials | None:
+    def credentials(self) -> TrunkCredentials | None:
         return self.trunk_match.credentials
 
 
 def decide(
     trunks: Sequence[SIPInboundTrunkInfo] | TrunkIndex,
     rules: Sequence[SIPDispatchRuleInfo] | RuleIndex,
-    call: InboundCall,
+    call: InviteFacts,
     pin: str = "",
     no_pin: bool = False,
     answered: bool = False,

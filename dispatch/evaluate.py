@@ -27,7 +27,7 @@ from livekit.protocol.sip import (
     SIPMediaEncryption,
 )
 
-from dispatch.call import InboundCall
+from dispatch.call import InviteFacts
 from dispatch.numbers import normalize_number
 from dispatch.rule_kinds import CALLEE, DIRECT, INDIVIDUAL, rule_kind
 
@@ -36,6 +36,8 @@ SUFFIX_LENGTH = 12
 
 ATTR_CALL_ID = "sip.callID"
 ATTR_CALL_ID_FULL = "sip.callIDFull"
+ATTR_CALL_TAG = "sip.callTag"
+"""The far end's dialog tag (the caller's From tag, the callee's To tag), as livekit/sip sets it."""
 ATTR_CALL_STATUS = "sip.callStatus"
 ATTR_PHONE_NUMBER = "sip.phoneNumber"
 ATTR_TRUNK_PHONE_NUMBER = "sip.trunkPhoneNumber"
@@ -136,7 +138,7 @@ def _join(prefix: str, number: str, suffix: str | None) -> str:
     return "_".join(parts)
 
 
-def header_attributes(trunk: SIPInboundTrunkInfo | None, call: InboundCall) -> dict[str, str]:
+def header_attributes(trunk: SIPInboundTrunkInfo | None, call: InviteFacts) -> dict[str, str]:
     """Attributes taken from the INVITE's headers: ``include_headers``, carrier IDs, ``headers_to_attributes``."""
     include = trunk.include_headers if trunk is not None else SIPHeaderOptions.SIP_NO_HEADERS
     attributes = headers_as_attributes(call.headers, include, PROVIDER_HEADER_ATTRIBUTES)
@@ -209,7 +211,7 @@ def _seconds(trunk: SIPInboundTrunkInfo | None, name: str) -> float | None:
 def evaluate_dispatch_rule(
     trunk: SIPInboundTrunkInfo | None,
     rule: SIPDispatchRuleInfo,
-    call: InboundCall,
+    call: InviteFacts,
     answered: bool = False,
     new_suffix: Callable[[], str] = random_suffix,
 ) -> CallDispatch:

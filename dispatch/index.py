@@ -30,7 +30,7 @@ from google.protobuf.message import Message
 from livekit.protocol.sip import SIPDispatchRuleInfo, SIPInboundTrunkInfo
 
 from dispatch.addresses import parse_address
-from dispatch.call import InboundCall
+from dispatch.call import InviteFacts
 from dispatch.numbers import normalize_number
 from dispatch.rule_kinds import rule_pin
 
@@ -151,7 +151,7 @@ class TrunkIndex:
                 if self._prefixes[prefix] <= 0:
                     del self._prefixes[prefix]
 
-    def candidates(self, call: InboundCall) -> list[SIPInboundTrunkInfo]:
+    def candidates(self, call: InviteFacts) -> list[SIPInboundTrunkInfo]:
         """Every trunk that may admit ``call`` (sorted by ID), and no trunk that cannot for its number or source."""
         ids = set(self._by_called.get(normalize_number(call.called_number))) if call.called_number else set()
         ids |= self._open
@@ -247,7 +247,7 @@ class RuleIndex:
             for number in called:
                 self._by_trunk_called.discard((trunk_id, number), rule_id)
 
-    def candidates(self, trunk: SIPInboundTrunkInfo | None, call: InboundCall) -> list[SIPDispatchRuleInfo]:
+    def candidates(self, trunk: SIPInboundTrunkInfo | None, call: InviteFacts) -> list[SIPDispatchRuleInfo]:
         """Every rule that may take ``call`` through ``trunk`` (sorted by ID)."""
         trunk_keys = [ANY] if trunk is None else [trunk.sip_trunk_id, ANY]
         number_keys_ = [ANY] + ([normalize_number(call.called_number)] if call.called_number else [])

@@ -21,7 +21,7 @@ from enum import StrEnum
 
 from livekit.protocol.sip import SIPDispatchRuleInfo, SIPInboundTrunkInfo
 
-from dispatch.call import InboundCall
+from dispatch.call import InviteFacts
 from dispatch.errors import DispatchError
 from dispatch.index import RuleIndex
 from dispatch.numbers import number_in
@@ -83,7 +83,7 @@ def applies_to_trunk(rule: SIPDispatchRuleInfo, trunk: SIPInboundTrunkInfo | Non
 
 
 def _filter_reason(
-    rule: SIPDispatchRuleInfo, trunk: SIPInboundTrunkInfo | None, call: InboundCall, pin: str, no_pin: bool
+    rule: SIPDispatchRuleInfo, trunk: SIPInboundTrunkInfo | None, call: InviteFacts, pin: str, no_pin: bool
 ) -> tuple[str | None, bool]:
     """Why ``rule`` cannot take the call (None if it can), and whether only its PIN stood in the way."""
     if not applies_to_trunk(rule, trunk):
@@ -106,7 +106,7 @@ def _filter_reason(
 def select_dispatch_rule(
     rules: Sequence[SIPDispatchRuleInfo] | RuleIndex,
     trunk: SIPInboundTrunkInfo | None,
-    call: InboundCall,
+    call: InviteFacts,
     pin: str = "",
     no_pin: bool = False,
 ) -> RuleSelection:

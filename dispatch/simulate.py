@@ -14,7 +14,7 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 from livekit.protocol.sip import SIPDispatchRuleInfo, SIPInboundTrunkInfo, SIPMediaEncryption
 
-from dispatch.call import InboundCall
+from dispatch.call import InviteFacts
 from dispatch.decide import OPEN_CONFIGURATION_WARNING, Decision, Verdict, decide, is_open_configuration
 from dispatch.rule_kinds import kind_api_name, rule_kind
 
@@ -25,7 +25,7 @@ SIP_CALL_ID = "<sip-call-id>"
 
 @dataclass(frozen=True)
 class SimulationReport:
-    call: InboundCall
+    call: InviteFacts
     pin: str
     pin_requested: bool
     decision: Decision
@@ -191,7 +191,7 @@ def simulate(
 
     ``auth_username`` stands for digest credentials under that user name that verify.
     """
-    call = InboundCall(
+    call = InviteFacts(
         called_number=called_number,
         calling_number=calling_number,
         source_ip=source_ip,

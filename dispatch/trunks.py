@@ -21,7 +21,7 @@ from enum import StrEnum
 from livekit.protocol.sip import SIPInboundTrunkInfo
 
 from dispatch.addresses import address_allowed
-from dispatch.call import InboundCall
+from dispatch.call import InviteFacts
 from dispatch.index import TrunkIndex
 from dispatch.numbers import number_in
 
@@ -53,7 +53,7 @@ SIP_STATUS = {
 
 
 @dataclass(frozen=True)
-class Credentials:
+class TrunkCredentials:
     """What the SIP layer needs to challenge for and verify digest authentication."""
 
     username: str
@@ -76,7 +76,7 @@ class TrunkMatch:
     verdict: TrunkVerdict
     trunk: SIPInboundTrunkInfo | None
     reason: str
-    credentials: Credentials | None
+    credentials: TrunkCredentials | None
     considered: tuple[TrunkConsideration, ...]
 
     @property
@@ -93,7 +93,7 @@ def _specificity(trunk: SIPInboundTrunkInfo) -> tuple[bool, bool]:
     return bool(trunk.numbers), bool(trunk.allowed_numbers)
 
 
-def _consider(trunk: SIPInboundTrunkInfo, call: InboundCall) -> TrunkConsideration:
+def _consider(trunk: SIPInboundTrunkInfo, call: InviteFacts) -> TrunkConsideration:
     reasons = []
     if trunk.allowed_numbers and not number_in(call.calling_number, trunk.allowed_numbers):
         allowed = list(trunk.allowed_numbers)
@@ -116,7 +116,7 @@ def _consider(trunk: SIPInboundTrunkInfo, call: InboundCall) -> TrunkConsiderati
     return TrunkConsideration(trunk.sip_trunk_id, trunk.name, admitted, tuple(reasons))
 
 
-def match_trunk(trunks: Sequence[SIPInboundTrunkInfo] | TrunkIndex, call: InboundCall) -> TrunkMatch:
+def match_trunk(trunks: Sequence[SIPInboundTrunkInfo] | TrunkIndex, call: InviteFacts) -> TrunkMatch:
     """Decide which of ``trunks`` (every inbound trunk, legacy ones included) takes ``call``.
 
     Given a `TrunkIndex`, only its candidates for the call are considered (the decision is the same; the
@@ -151,7 +151,7 @@ def match_trunk(trunks: Sequence[SIPInboundTrunkInfo] | TrunkIndex, call: Inboun
     return _authenticate(trunk, call, considered)
 
 
-def _match_registered(trunks: Sequence[SIPInboundTrunkInfo] | TrunkIndex, call: InboundCall) -> TrunkMatch:
+def _match_registered(trunks: Sequence[SIPInboundTrunkInfo] | TrunkIndex, call: InviteFacts) -> TrunkMatch:
     """A call sent over a registration: the trunk the registration names, and no other, may take it."""
     wanted = call.registered_trunk_id
     trunk = trunks.get(wanted) if isinstance(trunks, TrunkIndex) else next(
@@ -168,11 +168,11 @@ def _match_registered(trunks: Sequence[SIPInboundTrunkInfo] | TrunkIndex, call: 
 
 
 def _authenticate(
-    trunk: SIPInboundTrunkInfo, call: InboundCall, considered: tuple[TrunkConsideration, ...]
+    trunk: SIPInboundTrunkInfo, call: InviteFacts, considered: tuple[TrunkConsideration, ...]
 ) -> TrunkMatch:
     if not requires_auth(trunk):
         return TrunkMatch(TrunkVerdict.ACCEPT, trunk, f"trunk {trunk.sip_trunk_id!r}", None, considered)
-    credentials = Credentials(trunk.auth_username, trunk.auth_password, trunk.auth_realm)
+    credentials = TrunkCredentials(trunk.auth_username, trunk.auth_password, trunk.auth_realm)
     if call.auth_username is None:
         return TrunkMatch(
             TrunkVerdict.AUTH_REQUIRED,

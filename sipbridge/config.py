@@ -17,12 +17,13 @@ from typing import Any
 import yaml
 
 from sipbridge import config_values as values
-from sipbridge.go_keys import NO_EFFECT
 from sipbridge.inspector import settings as inspector_settings
 from sipbridge.inspector.settings import InspectorSettings
 from sipbridge.room.transport import DEFAULT_ROOM_TRANSPORT, ROOM_TRANSPORTS, RoomTransport
 from sipbridge.sip.errors import SipParseError
-from sipbridge.sip.uri import SipUri, parse_uri
+from sipbridge.sip.locality import contact_hostname
+from sipbridge.sip.tls_policy import TlsPolicy, TlsPolicyError, parse_tls_policy
+from sipbridge.sip.uri import SipUri, parse_name_addr, parse_uri
 
 DEV_API_KEY = "devkey"
 DEV_API_SECRET = "secret"
@@ -87,9 +88,10 @@ class ClientCert:
 
 @dataclass(frozen=True)
 class TlsConfig:
-    """SIP over TLS, the Go service's ``tls`` block: ``port`` (announced), ``port_listen``, ``certs``; ours:
-    ``ca_file`` (whom we trust when calling out), ``client_certs`` (mutual TLS towards carriers) and
-    ``verify_clients`` (a CA file: the listener then requires client certificates from it)."""
+    """SIP over TLS, the Go service's ``tls`` block: ``port`` (announced), ``port_listen``, ``certs``, and
+    ``min_version``, ``max_version``, ``cipher_suites``, ``alpn``, ``key_log`` (the ``policy``, for our listener
+    and the connections we open); ours: ``ca_file`` (whom we trust when calling out), ``client_certs`` (mutual TLS
+    towards carriers) and ``verify_clients`` (a CA file: the listener then requires client certificates from it)."""
 
     port: int
     port_listen: int
@@ -98,6 +100,7 @@ class TlsConfig:
     ca_file: str | None = None
     client_certs: tuple[ClientCert, ...] = ()
     verify_clients: str | None = None
+    policy: TlsPolicy = field(default_factory=TlsPolicy)
 
     @property
     def default_client_cert(self) -> tuple[str, str] | None:
@@ -166,6 +169,13 @@ class Config:
     sip_port: int = 5060
     sip_port_listen: int = 5060
     sip_hostname: str = ""
+    """Our host in the Contact of TLS calls; ``${IP}`` stands for the signalling IP, dots and colons as dashes."""
+    add_record_route: bool = False
+    """Record-Route ourselves in answers to INVITEs, so a caller's in-dialog requests come back to this node."""
+    outbound_route_headers: tuple[str, ...] = ()
+    """Route headers put on our INVITEs (a preloaded route: the first is where the INVITE goes)."""
+    audio_dtmf: bool = False
+    """Send digits as in-band tones too, mixed into the audio, beside the RFC 4733 events."""
     tls: TlsConfig | None = None
     dns: DnsConfig = DnsConfig()
     registrations: tuple[RegistrationConfig, ...] = ()
@@ -237,14 +247,6 @@ def default_storage_path() -> Path:
     return Path(base) / "sipbridge" / "store.db"
 
 
-# Keys of the Go service that this bridge accepts in a config file but does not act on (yet).
-_GO_KEYS_NOT_ACTED_ON = frozenset(
-    {
-        "outbound_route_headers",
-        "add_record_route",
-        "audio_dtmf",
-    }
-)
 _KNOWN_KEYS = frozenset(
     {
         "api_key",
@@ -256,6 +258,9 @@ _KNOWN_KEYS = frozenset(
         "sip_port",
         "sip_port_listen",
         "sip_hostname",
+        "add_record_route",
+        "outbound_route_headers",
+        "audio_dtmf",
         "rtp_port",
         "listen_ip",
         "use_external_ip",
@@ -424,7 +429,10 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
         storage_path=storage_path,
         sip_port=sip_port,
         sip_port_listen=_port(raw, "sip_port_listen", 0) or sip_port,
-        sip_hostname=_str(raw, "sip_hostname"),
+        sip_hostname=_sip_hostname(_str(raw, "sip_hostname")),
+        add_record_route=_bool(raw, "add_record_route"),
+        outbound_route_headers=_routes(raw.get("outbound_route_headers")),
+        audio_dtmf=_bool(raw, "audio_dtmf"),
         tls=_tls(raw.get("tls")),
         dns=_dns(raw.get("dns")),
         registrations=_registrations(raw.get("registrations")),
@@ -467,18 +475,49 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
     )
 
 
+_KNOWN_TLS_KEYS = frozenset(
+    {"port", "port_listen", "certs", "key_log", "min_version", "max_version", "cipher_suites", "alpn"}
+    | {"ca_file", "client_certs", "verify_clients"}  # ours
+)
+_KNOWN_BLOCK_KEYS = {"logging": frozenset({"level", "json", "component_levels"}), "tls": _KNOWN_TLS_KEYS}
+
+
 def _ignored_keys(raw: Mapping[str, Any]) -> tuple[str, ...]:
-    """Keys present in the file that we do not act on; unknown ones are listed too, so typos are visible."""
+    """Keys present in the file that we do not act on: the Go service's with no effect here (`go_keys`), and
+    unknown ones, listed too so that typos are visible."""
     ignored = [k for k in raw if k not in _KNOWN_KEYS]
-    logging_cfg = raw.get("logging")
-    if isinstance(logging_cfg, dict):
-        ignored += [f"logging.{k}" for k in logging_cfg if k not in ("level", "json", "component_levels")]
+    for block, known in _KNOWN_BLOCK_KEYS.items():
+        inner = raw.get(block)
+        if isinstance(inner, dict):
+            ignored += [f"{block}.{k}" for k in inner if k not in known]
     return tuple(sorted(ignored))
 
 
-def is_go_service_key(key: str) -> bool:
-    """Whether ``key`` is one the Go service defines (so ignoring it is expected, not a typo)."""
-    return key in _GO_KEYS_NOT_ACTED_ON or key in NO_EFFECT
+def _sip_hostname(template: str) -> str:
+    """``sip_hostname`` checked as the Go service checks it: once ``${IP}`` is replaced (by digits and dashes
+    only, so any IP shows the same), none of ``$%{}[]:/|`` or a space may be left."""
+    if template:
+        try:
+            contact_hostname(template, "192.0.2.1")
+        except ValueError as e:
+            raise ConfigError(f"sip_hostname: {e} (a host name, '${{IP}}' standing for the node's IP)") from None
+    return template
+
+
+def _routes(value: Any) -> tuple[str, ...]:
+    """``outbound_route_headers``: Route header values, each a SIP URI in angle brackets."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError("outbound_route_headers: must be a list of Route values like <sip:proxy:5060;lr>")
+    for i, route in enumerate(value):
+        try:
+            uri = parse_name_addr(route).uri
+        except SipParseError as e:
+            raise ConfigError(f"outbound_route_headers[{i}]: {route!r} is not a Route value: {e}") from None
+        if not isinstance(uri, SipUri):
+            raise ConfigError(f"outbound_route_headers[{i}]: {route!r} does not name a sip: or sips: URI")
+    return tuple(value)
 
 
 def _str(raw: Mapping[str, Any], key: str) -> str:
@@ -560,8 +599,34 @@ def _tls(value: Any) -> TlsConfig | None:
     return TlsConfig(
         port, _port(value, "port_listen", 0) or port, str(cert), str(key),
         ca_file=str(ca_file) if ca_file is not None else None, client_certs=parsed,
-        verify_clients=str(verify_clients) if verify_clients is not None else None,
+        verify_clients=str(verify_clients) if verify_clients is not None else None, policy=_tls_policy(value),
     )  # fmt: skip
+
+
+def _tls_policy(value: Mapping[str, Any]) -> TlsPolicy:
+    """``min_version``, ``max_version``, ``cipher_suites``, ``alpn`` and ``key_log``, with the Go meanings."""
+    lists: dict[str, list[str] | None] = {}
+    for key in ("cipher_suites", "alpn"):
+        items = value.get(key)
+        if items is not None and (not isinstance(items, list) or not all(isinstance(i, str) for i in items)):
+            raise ConfigError(f"tls.{key}: must be a list of names")
+        lists[key] = items
+    texts: dict[str, str] = {}
+    for key in ("min_version", "max_version", "key_log"):
+        text = value.get(key) or ""
+        if not isinstance(text, str):
+            raise ConfigError(f"tls.{key}: must be a string, not {type(text).__name__}")
+        texts[key] = text
+    key_log = str(Path(texts["key_log"]).expanduser()) if texts["key_log"] else ""
+    if key_log and not Path(key_log).parent.is_dir():
+        raise ConfigError(f"tls.key_log: {key_log}: its directory does not exist")
+    try:
+        return parse_tls_policy(
+            min_version=texts["min_version"], max_version=texts["max_version"],
+            cipher_suites=lists["cipher_suites"] or (), alpn=lists["alpn"], key_log=key_log,
+        )  # fmt: skip
+    except TlsPolicyError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _client_cert(where: str, entry: Any) -> ClientCert:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 SAMPLE_INTERVAL = 1.0
@@ -24,6 +25,11 @@ class CpuLoad:
         self.load = 0.0
         self._last = _counters(self._path.read_text())
         self._task: asyncio.Task[None] | None = None
+        self._watchers: list[Callable[[float], None]] = []
+
+    def watch(self, watcher: Callable[[float], None]) -> None:
+        """Call ``watcher`` with every new sample (the node's capacity follows it)."""
+        self._watchers.append(watcher)
 
     def sample(self) -> float:
         idle, total = _counters(self._path.read_text())
@@ -31,6 +37,8 @@ class CpuLoad:
         self._last = (idle, total)
         if total > last_total:
             self.load = max(0.0, min(1.0, 1 - (idle - last_idle) / (total - last_total)))
+        for watcher in self._watchers:
+            watcher(self.load)
         return self.load
 
     def start(self) -> None:

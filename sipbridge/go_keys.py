@@ -47,6 +47,16 @@ NO_EFFECT: dict[str, tuple[str, str]] = {
         "always so: an inbound call proceeds once our 200 is ACKed",
     ),
     "logging.sample": ("samples repeated log lines", "floods are aggregated instead (docs/security.md)"),
+    **{
+        f"logging.{key}": (f"logging.sample's {what}", "floods are aggregated instead (docs/security.md)")
+        for key, what in (
+            ("sample_initial", "lines logged before sampling starts"),
+            ("sample_interval", "share of lines logged once sampling"),
+            ("item_sample_seconds", "per participant or track sampling window"),
+            ("item_sample_initial", "per participant or track lines before sampling"),
+            ("item_sample_interval", "per participant or track share of lines once sampling"),
+        )
+    },
     "logging.pion_level": ("the level of the pion WebRTC library's logs", "no pion here"),
 }
 """Go key → (what it does in the Go service, why it has no effect here)."""

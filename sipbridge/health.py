@@ -21,12 +21,12 @@ class Health:
         self.state = State.STARTING
         self.busy: Callable[[], str] = lambda: ""
         """Why a ready node takes no new calls right now ("" when it does)."""
+        self.registrations: Callable[[], list[dict[str, Any]]] = list
+        """What ``/registrations`` reports (the node's outbound registrations, JSON)."""
 
     def available(self) -> bool:
         """Whether the node takes new calls now (the Go service's ``livekit_sip_available``)."""
         return self.state is State.READY and not self.busy()
-        self.registrations: Callable[[], list[dict[str, Any]]] = list
-        """What ``/registrations`` reports (the node's outbound registrations, JSON)."""
 
     async def handle(self, request: web.Request) -> web.Response:
         busy = self.busy() if self.state is State.READY else ""

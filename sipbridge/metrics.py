@@ -9,7 +9,8 @@ import asyncio
 
 from prometheus_client import Gauge
 
-from sipbridge.calls.services import CallServices
+from sipbridge.calls.capacity import Capacity
+from sipbridge.media.ports import PortAllocator
 from sipbridge.sip import Endpoint
 
 ACTIVE_CALLS = Gauge("sipbridge_active_calls", "Calls in progress on this node")
@@ -27,9 +28,9 @@ def registration_changed(name: str, registered: bool, status: int | None) -> Non
     REGISTRATION_STATUS.labels(registration=name).set(status or 0)
 
 
-def watch(services: CallServices, endpoint: Endpoint, loop: asyncio.AbstractEventLoop) -> None:
+def watch(capacity: Capacity, ports: PortAllocator, endpoint: Endpoint, loop: asyncio.AbstractEventLoop) -> None:
     """Read the gauges from the live objects whenever /metrics is scraped."""
     SIP_MALFORMED.set_function(lambda: endpoint.ua.parse_errors if endpoint.ua is not None else 0)
-    ACTIVE_CALLS.set_function(lambda: len(services.active))
-    RTP_PORTS_IN_USE.set_function(lambda: services.ports.in_use)
+    ACTIVE_CALLS.set_function(lambda: len(capacity.active))
+    RTP_PORTS_IN_USE.set_function(lambda: ports.in_use)
     ASYNCIO_TASKS.set_function(lambda: len(asyncio.all_tasks(loop)))

@@ -15,7 +15,7 @@ from typing import Any
 
 from sipbridge import metrics
 from sipbridge.config import RegistrationConfig
-from sipbridge.sip import Credentials, Endpoint
+from sipbridge.sip import DigestCredentials, Endpoint
 from sipbridge.sip.events import RegistrationChanged
 from sipbridge.sip.registration import RegistrationSpec
 from sipbridge.sip.uri import SipUri, parse_uri
@@ -41,11 +41,6 @@ class Registrations:
         self._tasks: list[asyncio.Task[None]] = []
         endpoint.watch_registrations(self._changed)
 
-    def trunk_for(self, name: str) -> str:
-        """The inbound trunk whose rules apply to calls sent over registration ``name``."""
-        status = self._status.get(name)
-        return status.config.trunk if status is not None else ""
-
     def start(self) -> None:
         for status in self._status.values():
             name = f"register-{status.config.name}"
@@ -62,7 +57,7 @@ class Registrations:
             await asyncio.sleep(RESOLVE_RETRY)
         aor = SipUri(host=registrar.host, user=config.username, scheme=registrar.scheme)
         password = config.password
-        credentials = Credentials(config.auth_username or config.username, password) if password else None
+        credentials = DigestCredentials(config.auth_username or config.username, password) if password else None
         spec = RegistrationSpec(
             name=config.name, registrar=SipUri(host=registrar.host, port=registrar.port, scheme=registrar.scheme,
                                                params=dict(registrar.params)),

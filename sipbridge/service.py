@@ -7,7 +7,6 @@ down in reverse, marking the node as draining first so health checks stop sendin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import signal
@@ -20,14 +19,16 @@ from dispatch.decide import OPEN_CONFIGURATION_WARNING, is_open_configuration
 from sipbridge import go_keys, metrics
 from sipbridge.api.auth import Authenticator
 from sipbridge.api.sip_service import SIPService
+from sipbridge.calls.capacity import Capacity
 from sipbridge.calls.control import CallControl
 from sipbridge.calls.deciders import Decider, LocalDecider
 from sipbridge.calls.inbound import inbound_handler
 from sipbridge.calls.nonces import MemoryNonceLedger, RedisNonceLedger
-from sipbridge.calls.services import CallServices
+from sipbridge.calls.services import CallServices, StateReporter
+from sipbridge.calls.wiring import room_participants, rtp_sessions
 from sipbridge.cluster.io_decider import IOInfoDecider
 from sipbridge.cluster.node import ClusterNode
-from sipbridge.config import DEV_API_KEY, DEV_API_SECRET, Config, is_go_service_key
+from sipbridge.config import DEV_API_KEY, DEV_API_SECRET, Config
 from sipbridge.cpu_load import CpuLoad
 from sipbridge.devserver import DevLiveKitServer
 from sipbridge.health import Health, State
@@ -67,6 +68,7 @@ class Bridge:
         self._bus: RedisBus | None = None
         self._io: IOInfoClient | None = None
         self.registrations: Registrations | None = None
+        self._cpu: CpuLoad | None = None
         self.inspector = Inspector(config.inspector, config.api_key, config.api_secret)
 
     def _bind_host(self) -> str:
@@ -108,10 +110,30 @@ class Bridge:
         if is_open_configuration(list(self.store.inbound_trunks()), list(self.store.dispatch_rules())):
             log.warning("dispatch: %s", OPEN_CONFIGURATION_WARNING)
 
+        if config.prometheus_port:
+            metrics_app = web.Application()
+            metrics_app.router.add_get("/metrics", self._metrics)
+            await self._serve(metrics_app, config.prometheus_port)
+            log.info("metrics: http://%s:%d/metrics", self._bind_host(), config.prometheus_port)
+
+        decider: Decider = LocalDecider(self.store)
+        report: StateReporter | None = None
+        if self.cluster_mode:
+            assert config.redis is not None
+            self._bus = RedisBus(redis_client(config.redis, socket_timeout=None))
+            self._io = io = IOInfoClient(self._bus)
+            await io.start()
+            decider = IOInfoDecider(io, self.store)
+
+            async def report(info: SIPCallInfo) -> None:
+                await io.update_sip_call_state(UpdateSIPCallStateRequest(call_info=info))
+
+        calls, endpoint = await self._start_sip(decider, report)
+        self.control = CallControl(calls, endpoint)
         if config.api_port is not None:
             api_app = web.Application(client_max_size=config.api_max_body)
             auth = Authenticator(config.api_key, config.api_secret)
-            self.api = SIPService(self.store, auth, max_body=config.api_max_body)
+            self.api = SIPService(self.store, auth, calls=self.control, max_body=config.api_max_body)
             self.api.twirp().add_routes(api_app)
             await self._serve(api_app, config.api_port)
             log.info(
@@ -120,41 +142,17 @@ class Bridge:
                 config.api_port,
                 config.api_port,
             )
-
-        if config.prometheus_port:
-            metrics_app = web.Application()
-            metrics_app.router.add_get("/metrics", self._metrics)
-            await self._serve(metrics_app, config.prometheus_port)
-            log.info("metrics: http://%s:%d/metrics", self._bind_host(), config.prometheus_port)
-
-        decider: Decider = LocalDecider(self.store)
-        if self.cluster_mode:
-            assert config.redis is not None
-            self._bus = RedisBus(redis_client(config.redis, socket_timeout=None))
-            self._io = IOInfoClient(self._bus)
-            await self._io.start()
-            decider = IOInfoDecider(self._io, self.store)
-        await self._start_sip(self.store, decider)
-        assert self.calls is not None and self.endpoint is not None
-        self.control = CallControl(self.calls, self.endpoint)
-        if self.api is not None:
-            self.api.calls = self.control
-        if self._bus is not None and self._io is not None:
-            io = self._io
-
-            async def report(info: SIPCallInfo) -> None:
-                await io.update_sip_call_state(UpdateSIPCallStateRequest(call_info=info))
-
-            self.calls.report_state = report
-            self.cluster = ClusterNode(self.calls, self.control, self._bus)
+        if self._bus is not None:
+            self.cluster = ClusterNode(calls, self.control, self._bus)
             await self.cluster.start()
         if (config.api_key, config.api_secret) == (DEV_API_KEY, DEV_API_SECRET):
             log.warning("using the development API key and secret (devkey/secret): do not expose this node")
         self.health.state = State.READY
         log.info("ready")
 
-    async def _start_sip(self, store: SIPStore, decider: Decider) -> None:
-        """The SIP endpoint, handing each INVITE to an inbound call flow."""
+    async def _start_sip(self, decider: Decider, report: StateReporter | None) -> tuple[CallServices, Endpoint]:
+        """The SIP endpoint, then the call flows' services (which need the address it found), then the endpoint
+        hands each INVITE to an inbound call flow."""
         config = self.config
         settings = SipSettings(
             bind_host=self._bind_host(),
@@ -174,47 +172,54 @@ class Bridge:
             tls_ca_file=config.tls.ca_file if config.tls else None,
             tls_client_cert=config.tls.default_client_cert if config.tls else None,
             tls_verify_clients=config.tls.verify_clients if config.tls else None,
+            tls_policy=config.tls.policy if config.tls else None,
+            advertised_tls_port=config.tls.port if config.tls and config.tls.port != config.tls.port_listen else None,
+            sip_hostname=config.sip_hostname,
+            add_record_route=config.add_record_route,
+            outbound_routes=config.outbound_route_headers,
             ws_port=config.websocket.port,
             wss_port=config.websocket.tls_port,
             dns_servers=config.dns.nameservers,
             failover_timeout=config.dns.failover_timeout,
         )
-        self.calls = CallServices(
+        self.endpoint = endpoint = Endpoint(settings)
+        await endpoint.start()
+        await self.inspector.start(endpoint)
+        ports = PortAllocator(config.rtp_port.start, config.rtp_port.end)
+        self._cpu = cpu = CpuLoad()
+        self.calls = calls = CallServices(
             config=config,
-            store=store,
-            ports=PortAllocator(config.rtp_port.start, config.rtp_port.end),
             livekit=LiveKitCredentials(config.ws_url, config.api_key, config.api_secret),
             codecs=settings.codecs,
-            rtp_bind_host=self._bind_host(),
-            sdp_address="",
+            sdp_address=await self._media_address(endpoint.local_host),
+            open_rtp=rtp_sessions(ports, self._bind_host()),
+            participants=room_participants(config.room_transport),
             decider=decider,
             nonces=RedisNonceLedger(redis_client(config.redis)) if config.redis else MemoryNonceLedger(),
             stats=self.stats,
-            cpu=(cpu := CpuLoad()),
+            capacity=Capacity(config.max_active_calls, config.max_cpu_utilization, cpu),
+            report_state=report,
             traces=self.inspector.book,
         )
         cpu.start()
-        calls = self.calls
-        self.health.busy = lambda: "" if calls.draining else calls.refusal
+        capacity = calls.capacity
+        self.health.busy = lambda: "" if capacity.draining else capacity.refusal
         self.stats.watch(self.health.available, lambda: cpu.load)
-        self.endpoint = Endpoint(settings, inbound_handler(self.calls))
-        await self.endpoint.start()
-        await self.inspector.start(self.endpoint)
-        self.registrations = Registrations(config.registrations, self.endpoint)
-        self.calls.registration_trunk = self.registrations.trunk_for
+        endpoint.take_calls(inbound_handler(calls))
+        self.registrations = Registrations(config.registrations, endpoint)
         self.health.registrations = self.registrations.report
         self.registrations.start()
-        metrics.watch(self.calls, self.endpoint, asyncio.get_running_loop())
-        self.calls.sdp_address = await self._media_address(self.endpoint.local_host)
+        metrics.watch(capacity, ports, endpoint, asyncio.get_running_loop())
         tls = f", TLS on {settings.tls_port}" if settings.tls_port else ""
-        ws = self.endpoint.settings
+        ws = endpoint.settings
         tls += f", WS on {ws.ws_port}" if ws.ws_port else ""
         tls += f", WSS on {ws.wss_port}" if ws.wss_port else ""
         log.info(
             "SIP: %s on %s:%d%s (advertised %s), RTP ports %s (advertised %s)",
-            "/".join(settings.transports), self._bind_host(), self.endpoint.port, tls, self.endpoint.local_host,
-            config.rtp_port, self.calls.sdp_address,
+            "/".join(settings.transports), self._bind_host(), endpoint.port, tls, endpoint.local_host,
+            config.rtp_port, calls.sdp_address,
         )  # fmt: skip
+        return calls, endpoint
 
     async def _media_address(self, signalling: str) -> str:
         """The address our SDP offers for media: ``media_nat_1_to_1_ip``, or with ``media_use_external_ip`` the
@@ -232,12 +237,9 @@ class Bridge:
     def _report_ignored_keys(self) -> None:
         ignored = self.config.ignored_keys
         no_effect = [go_keys.describe(k) for k in ignored if k in go_keys.NO_EFFECT]
-        not_yet = [k for k in ignored if is_go_service_key(k) and k not in go_keys.NO_EFFECT]
-        unknown = [k for k in ignored if not is_go_service_key(k)]
+        unknown = [k for k in ignored if k not in go_keys.NO_EFFECT]
         if no_effect:
             log.info("config: Go service keys with no effect in this bridge: %s", "; ".join(no_effect))
-        if not_yet:
-            log.info("config: accepted but not acted on yet: %s", ", ".join(not_yet))
         if unknown:
             log.warning("config: unknown keys ignored: %s", ", ".join(unknown))
 
@@ -253,17 +255,15 @@ class Bridge:
             await self.registrations.stop(UNREGISTER_WAIT)  # registrars stop sending calls here
         if self.calls is None:
             return
-        self.calls.draining = True
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.drain_timeout
-        if self.calls.active:
-            log.info(
-                "draining: waiting for %d call(s), up to %.0f s", len(self.calls.active), self.config.drain_timeout
-            )
-        while self.calls.active and loop.time() < deadline:  # noqa: ASYNC110 (calls end in their own tasks)
-            await asyncio.sleep(0.2)
-        if self.calls.active:
-            log.warning("draining: %d call(s) still up after drain_timeout; ending them", len(self.calls.active))
+        capacity = self.calls.capacity
+        capacity.drain()
+        if capacity.active:
+            log.info("draining: waiting for %d call(s), up to %.0f s", len(capacity.active), self.config.drain_timeout)
+        try:
+            async with asyncio.timeout(self.config.drain_timeout):
+                await capacity.wait_until(lambda c: not c.active)
+        except TimeoutError:
+            log.warning("draining: %d call(s) still up after drain_timeout; ending them", len(capacity.active))
 
     async def stop(self) -> None:
         self.health.state = State.DRAINING
@@ -288,8 +288,8 @@ class Bridge:
         await self.inspector.close()
         if self.calls is not None:
             await self.calls.nonces.close()
-            if self.calls.cpu is not None:
-                await self.calls.cpu.close()
+        if self._cpu is not None:
+            await self._cpu.close()
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
@@ -319,5 +319,7 @@ async def run(config: Config) -> None:
         await asyncio.wait([drained, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
         drained.cancel()
     finally:
-        with contextlib.suppress(Exception):
+        try:
             await bridge.stop()
+        except Exception:
+            log.exception("stopping: a part of the bridge did not shut down cleanly")

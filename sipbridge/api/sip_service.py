@@ -75,12 +75,15 @@ RULE_NOT_FOUND = "requested sip dispatch rule does not exist"
 
 
 class SIPService:
-    def __init__(self, store: SIPStore, auth: Authenticator, *, max_body: int = MAX_BODY) -> None:
+    def __init__(
+        self, store: SIPStore, auth: Authenticator, *, calls: CallControl | None = None, max_body: int = MAX_BODY
+    ) -> None:
         self.store = store
         self.auth = auth
         self.max_body = max_body
-        self.calls: CallControl | None = None
-        """Set once the SIP endpoint runs; the call methods answer ``unavailable`` before."""
+        self.calls = calls
+        """The node's calls; without them (trunk and rule management only) the call methods answer
+        ``unavailable``."""
         # One writer at a time, so two concurrent creates cannot both pass the conflict check.
         self._write_lock = asyncio.Lock()
 
@@ -126,7 +129,9 @@ class SIPService:
             except DispatchError as e:
                 raise TwirpError(e.code, e.message) from e
             except CallError as e:
-                failure = PsrpcError.from_failure(e.code, e.message, e.sip_status, e.sip_reason, worded=e.worded)
+                failure = PsrpcError.from_failure(
+                    e.code, e.message, e.sip_status, e.sip_reason, worded=e.worded, context=e.context
+                )
                 raise TwirpError(failure.twirp_code(), failure.message, failure.twirp_meta()) from e
             except StoreError as e:
                 raise TwirpError("unavailable", f"storage unavailable: {e}") from e
@@ -310,7 +315,7 @@ class SIPService:
 
     def _calls(self) -> CallControl:
         if self.calls is None:
-            raise TwirpError("unavailable", "the SIP endpoint is not running yet")
+            raise TwirpError("unavailable", "this API serves no calls")
         return self.calls
 
     async def create_participant(self, req: CreateSIPParticipantRequest) -> SIPParticipantInfo:

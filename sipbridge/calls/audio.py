@@ -9,8 +9,7 @@ changes the codec) the audio is resampled here, in both directions, with soxr.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
+from typing import Protocol
 
 import numpy as np
 
@@ -18,12 +17,17 @@ from sipbridge.media.codecs import Pcm
 from sipbridge.media.mixer import Mixer, MixerInput
 from sipbridge.media.resample import FrameResampler
 from sipbridge.media.tones import FramePlayer
-from sipbridge.room import AudioInput, RoomParticipant, TrackKey
+from sipbridge.room import AudioInput, TrackKey
 
-log = logging.getLogger(__name__)
 FRAME_MS = 20
 TO_ROOM_QUEUE_FRAMES = 10
 """Caller frames waiting for the room (200 ms); older ones are dropped rather than delaying speech."""
+
+
+class FrameTaker(Protocol):
+    """Where the caller's frames go (the call's room participant)."""
+
+    async def push(self, frame: Pcm) -> None: ...
 
 
 class CallAudio:
@@ -100,7 +104,7 @@ class CallAudio:
             next_at += FRAME_MS / 1000
             await asyncio.sleep(max(0.0, next_at - loop.time()))
 
-    async def pump_to_room(self, participant: RoomParticipant) -> None:
+    async def pump_to_room(self, participant: FrameTaker) -> None:
         """Runs for the call's life: hands the caller's frames to the room, one SDK call per frame."""
         while True:
             frame = await self._to_room_queue.get()
@@ -138,12 +142,3 @@ class CallAudio:
     @property
     def codec_rate(self) -> int:
         return self._codec_rate
-
-
-async def cancel_task(task: asyncio.Task[object] | None) -> None:
-    """Cancel a helper task and wait for it, whatever it was doing."""
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task

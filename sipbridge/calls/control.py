@@ -12,24 +12,25 @@ from dispatch.outbound import OutboundPlan
 from sipbridge.calls.errors import CallError
 from sipbridge.calls.outbound import CreatedParticipant, OutboundCallFlow
 from sipbridge.calls.registry import ActiveCall
+from sipbridge.calls.seams import Dialler
 from sipbridge.calls.services import CallServices
-from sipbridge.sip import Endpoint
 
 
 class CallControl:
-    def __init__(self, services: CallServices, endpoint: Endpoint) -> None:
+    def __init__(self, services: CallServices, dialler: Dialler) -> None:
         self.services = services
-        self.endpoint = endpoint
+        self.dialler = dialler
         self._outbound: set[asyncio.Task[None]] = set()
 
     async def create_participant(self, plan: OutboundPlan) -> CreatedParticipant:
         """Place an outbound call; see `OutboundCallFlow.start`. Raises CallError."""
-        flow = OutboundCallFlow(self.services, self.endpoint, plan)
-        created = await flow.start()
-        if flow.task is not None:
-            self._outbound.add(flow.task)
-            flow.task.add_done_callback(self._outbound.discard)
-        return created
+        flow = OutboundCallFlow(self.services, self.dialler, plan)
+        try:
+            return await flow.start()
+        finally:  # also when the call failed before its answer: its task is still ending it
+            if flow.task is not None and not flow.task.done():
+                self._outbound.add(flow.task)
+                flow.task.add_done_callback(self._outbound.discard)
 
     def find_participant(self, room: str, identity: str) -> ActiveCall:
         call = self.services.registry.by_participant(room, identity)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from dispatch.call import InboundCall
+from dispatch.call import InviteFacts
 from dispatch.decide import Decision, decide
 from sipbridge.store import SIPStore
 
 
 class Decider(Protocol):
     async def decide(
-        self, call: InboundCall, *, pin: str = "", no_pin: bool = False, answered: bool = False
+        self, call: InviteFacts, *, pin: str = "", no_pin: bool = False, answered: bool = False
     ) -> Decision:
         """What to do with `call`; `pin` is what the caller entered after a REQUEST_PIN (`no_pin`: nothing)."""
         ...
@@ -29,6 +29,6 @@ class LocalDecider:
         self.store = store
 
     async def decide(
-        self, call: InboundCall, *, pin: str = "", no_pin: bool = False, answered: bool = False
+        self, call: InviteFacts, *, pin: str = "", no_pin: bool = False, answered: bool = False
     ) -> Decision:
         return decide(self.store.inbound, self.store.rules, call, pin=pin, no_pin=no_pin, answered=answered)

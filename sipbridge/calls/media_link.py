@@ -41,8 +41,10 @@ def codecs_for(media: SIPMediaConfig | None, enabled: Sequence[str]) -> tuple[st
     return (*enabled, *(name for name in listed if name not in enabled))
 
 
-def stream_config(params: MediaParams, media_timeout: float, media_timeout_initial: float) -> StreamConfig:
-    """The RTP stream's configuration from what offer/answer settled."""
+def stream_config(
+    params: MediaParams, media_timeout: float, media_timeout_initial: float, *, dtmf_audio: bool = False
+) -> StreamConfig:
+    """The RTP stream's configuration from what offer/answer settled (``dtmf_audio``: config's ``audio_dtmf``)."""
     srtp = (
         SrtpKeys(params.srtp.suite, params.srtp.local_key, params.srtp.remote_key) if params.srtp is not None else None
     )
@@ -55,6 +57,7 @@ def stream_config(params: MediaParams, media_timeout: float, media_timeout_initi
         srtp=srtp,
         media_timeout=media_timeout,
         media_timeout_initial=media_timeout_initial,
+        dtmf_audio=dtmf_audio,
         direction=params.direction,
     )
 

@@ -17,20 +17,23 @@ from dataclasses import dataclass
 
 from livekit.protocol.sip import SIPCallDirection
 
-from dispatch.evaluate import ATTR_CALL_ID_FULL, ATTR_CALL_STATUS
+from dispatch.evaluate import ATTR_CALL_ID_FULL, ATTR_CALL_STATUS, ATTR_CALL_TAG
 from dispatch.outbound import OutboundPlan
-from sipbridge.calls.audio import cancel_task
-from sipbridge.calls.bridged import BridgedCall, CallEnd, first
+from sipbridge.calls.bridged import BridgedCall
+from sipbridge.calls.endings import CallEnd
 from sipbridge.calls.errors import CallError
 from sipbridge.calls.media_link import offered_codecs
+from sipbridge.calls.seams import CalleeLeg, Dialler, PhoneLeg
 from sipbridge.calls.services import CallLog, CallServices
+from sipbridge.calls.waiting import cancel_task, first
 from sipbridge.media.codecs import KNOWN_CODECS
 from sipbridge.media.ports import PortsExhausted
 from sipbridge.media.tones import dial_tone
 from sipbridge.room import ParticipantSpec, RoomConnectError
 from sipbridge.room.token import LiveKitCredentials
-from sipbridge.sip import Address, CallFailed, CallProgress, Endpoint, MediaParams, SipParseError
-from sipbridge.sip.auth import Credentials
+from sipbridge.sip import Address, CallFailed, CallProgress, MediaParams, SipParseError
+from sipbridge.sip.auth import DigestCredentials
+from sipbridge.sip.message import Response
 from sipbridge.sip.sdp import parse_sdp
 from sipbridge.sip.uri import NameAddr, SipUri, parse_uri
 from sipbridge.stats import Termination, client_error, refused_by_peer, server_error, status_label, success
@@ -54,11 +57,13 @@ class CreatedParticipant:
 class OutboundCallFlow(BridgedCall):
     direction = SIPCallDirection.SCD_OUTBOUND
 
-    def __init__(self, services: CallServices, endpoint: Endpoint, plan: OutboundPlan) -> None:
+    def __init__(self, services: CallServices, dialler: Dialler, plan: OutboundPlan) -> None:
         stats = services.stats.call("out", plan.address.rpartition(":")[0] if ":" in plan.address else plan.address)
         super().__init__(services, plan.lk_call_id, CallLog(log, {"callID": plan.lk_call_id}), stats)
         self.plan = plan
-        self.endpoint = endpoint
+        self.dialler = dialler
+        self.callee: CalleeLeg | None = None
+        """The callee's SIP leg, once the INVITE is sent."""
         self.media_config = plan.media
         self._answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._dial_tone: asyncio.Task[None] | None = None
@@ -69,18 +74,23 @@ class OutboundCallFlow(BridgedCall):
         self.summary.trunk_id = plan.trunk_id
         self.summary.from_number, self.summary.to_number = plan.number, plan.call_to
 
+    @property
+    def leg(self) -> PhoneLeg | None:
+        return self.callee
+
     async def start(self) -> CreatedParticipant:
         """Join the room and dial. With ``wait_until_answered`` returns once the callee answered (CallError when
         the call fails), else as soon as the participant is in the room, the call going on in `task`."""
-        services, plan = self.services, self.plan
-        if services.at_capacity:
-            raise CallError("unavailable", services.refusal)
-        services.active.add(self.lk_call_id)
+        capacity, plan = self.services.capacity, self.plan
+        refusal = capacity.refusal
+        if refusal:
+            raise CallError("unavailable", refusal)
+        capacity.begin(self.lk_call_id)
         try:
             await self._prepare()
         except BaseException:
             await self._release()
-            services.active.discard(self.lk_call_id)
+            capacity.end(self.lk_call_id)
             self.stats.ended(server_error("participant-failed"))
             raise
         self.task = asyncio.create_task(self._run(), name=f"outbound-{self.lk_call_id}")
@@ -143,7 +153,7 @@ class OutboundCallFlow(BridgedCall):
             self._settle(CallError("aborted", f"the call ended before it was answered: {failure}"))
         finally:
             await self._release(error_text)
-            self.services.active.discard(self.lk_call_id)
+            self.services.capacity.end(self.lk_call_id)
             self.stats.ended(ending)
 
     def _settle(self, error: CallError | None) -> None:
@@ -156,19 +166,19 @@ class OutboundCallFlow(BridgedCall):
             self._answered.exception()  # nobody may be waiting (no wait_until_answered)
 
     async def _dial(self) -> None:
-        plan, audio, media, participant = self.plan, self.audio, self.media, self.participant
-        assert audio is not None and media is not None and participant is not None
+        plan, audio, offer_answer, participant = self.plan, self.audio, self.offer_answer, self.participant
+        assert audio is not None and offer_answer is not None and participant is not None
         if plan.play_dialtone:
-            self._dial_tone = asyncio.create_task(audio.play_to_room(dial_tone(audio.room_rate)))
-        addressing = plan.addressing(self.endpoint.local_host)
-        credentials = Credentials(plan.username, plan.password) if plan.username else None
+            self._dial_tone = asyncio.create_task(audio.play_to_room(dial_tone(audio.room_rate)), name="dial-tone")
+        addressing = plan.addressing(self.dialler.local_host)
+        credentials = DigestCredentials(plan.username, plan.password) if plan.username else None
         headers = plan.invite_headers(participant.attributes)
         # The INVITE goes to the trunk's address whatever the Request-URI names (sip_request_uri may name
         # another host: the trunk is the next hop), at the targets RFC 3263 finds for it, best first.
         targets = await self._targets()
-        self.sip = sip = await self.endpoint.place_call(
+        self.callee = callee = self.dialler.place_call(
             addressing.request_uri,
-            media,
+            offer_answer,
             from_uri=addressing.from_,
             display_name=addressing.from_display,
             to=NameAddr(parse_uri(addressing.to), addressing.to_display),
@@ -179,42 +189,47 @@ class OutboundCallFlow(BridgedCall):
             headers=headers,
             client_cert=self._client_cert(),
         )
-        self.log.identify(sipCallID=sip.call_id)
-        self._claim_trace(sip.call_id)
+        self.log.identify(sipCallID=callee.call_id)
+        self._claim_trace(callee.call_id)
         self._mask_in_trace(plan.password)
         self.stats.invite_sent()
         self.stats.started(self.rtp_packets)
-        self._start_tasks_for_sip_events()
+        self._follow_sip_events(callee)
         ringing = plan.ringing_timeout or DEFAULT_OUTBOUND_RINGING_TIMEOUT
         rpc = asyncio.shield(self._hangup_asked)
-        waiters = {"answered": sip.wait_answered(), "room": participant.wait_ended(), "rpc": rpc}
+        waiters = {"answered": callee.wait_answered(), "room": participant.wait_ended(), "rpc": rpc}
         outcome = await first(waiters, ringing)
-        await cancel_task(self._dial_tone)
+        await cancel_task(self._dial_tone, self.log)
         if outcome == "timeout":
-            await sip.bye()  # CANCEL
+            await callee.bye()  # CANCEL
             self._unanswered = True
             raise CallError.from_sip_status(408, "Request Timeout")
         if outcome == "room":
-            await sip.bye()
+            await callee.bye()
             raise CallEnd("participant left the room while dialing: sent CANCEL", client_error("canceled"))
         if outcome == "rpc":
-            await sip.bye()
+            await callee.bye()
             raise CallEnd("hung up by the room while dialing (lk.sip.EndCall): sent CANCEL", success("rpc"))
         try:
-            params = await sip.wait_answered()
+            params = await callee.wait_answered()
         except CallFailed as failure:
-            response = sip.final_response
+            response = callee.final_response
             status = failure.status or 500
-            reason = response.reason if response is not None and response.status == status else ""
+            refusal = response if response is not None and response.status == status else None
+            reason = refusal.reason if refusal is not None else ""
             self.stats.invite_failed(status_label(status, reason))
             if failure.detail:  # the carrier could not be reached: say which trunk and why
                 text = f"trunk {plan.trunk_id or plan.address}: {failure.detail}"
                 raise CallError.from_sip_status(status, reason, text) from None
-            raise CallError.from_sip_status(status, reason) from None
+            raise _refused(status, refusal) from None
         self.stats.accepted()
-        self._count_answer_sdp(sip.final_response.body if sip.final_response is not None else b"")
+        self._count_answer_sdp(callee.final_response.body if callee.final_response is not None else b"")
         self._on_answered(params)
-        await participant.update_attributes({ATTR_CALL_ID_FULL: sip.call_id, **self._answer_attributes()})
+        answered = {ATTR_CALL_ID_FULL: callee.call_id, **self._answer_attributes()}
+        response = callee.final_response
+        if response is not None and response.to.tag:
+            answered[ATTR_CALL_TAG] = response.to.tag
+        await participant.update_attributes(answered)
         if plan.dtmf:
             await self._set_status("automation")
             await self._send_digit_string(plan.dtmf)
@@ -223,7 +238,7 @@ class OutboundCallFlow(BridgedCall):
 
     def _remote_headers(self) -> Iterable[tuple[str, str]]:
         """The callee's 200 OK's headers (none before it answered)."""
-        response = self.sip.final_response if self.sip is not None else None
+        response = self.callee.final_response if self.callee is not None else None
         return response.headers if response is not None and 200 <= response.status < 300 else ()
 
     def _count_answer_sdp(self, body: bytes) -> None:
@@ -234,20 +249,27 @@ class OutboundCallFlow(BridgedCall):
         self.stats.sdp(None, body, codecs)
 
     async def _targets(self) -> list[Address]:
-        """Where the INVITE may go, best first: the trunk's address resolved by RFC 3263 (NAPTR when the trunk's
-        transport is automatic, SRV, then A/AAAA)."""
+        """Where the INVITE may go, best first: the trunk's address (or the first outbound Route, when
+        ``outbound_route_headers`` preloads some) resolved by RFC 3263 (NAPTR when the transport is automatic,
+        SRV, then A/AAAA)."""
         plan = self.plan
         explicit = plan.transport_name if plan.transport else None
+        where = plan.address
+        targets: list[Address] = []
         try:
             trunk = parse_uri(f"sip:{plan.address}")
-            targets = await self.endpoint.resolve(trunk, explicit) if isinstance(trunk, SipUri) else []
+            hop = self.dialler.next_hop(trunk) if isinstance(trunk, SipUri) else trunk
+            if hop is not trunk:
+                where = f"{plan.address} (by the route {hop})"
+            if isinstance(hop, SipUri):
+                targets = await self.dialler.resolve(hop, explicit)
         except SipParseError:
-            targets = []
+            pass
         if not targets:
-            text = f"trunk {plan.trunk_id or plan.address}: cannot resolve {plan.address!r}"
+            text = f"trunk {plan.trunk_id or plan.address}: cannot resolve {where!r}"
             raise CallError.from_sip_status(503, "Service Unavailable", text)
         if len(targets) > 1:
-            self.log.info("trunk address %s: targets %s", plan.address, ", ".join(_target(t) for t in targets))
+            self.log.info("trunk address %s: targets %s", where, ", ".join(_target(t) for t in targets))
         return targets
 
     def _client_cert(self) -> tuple[str, str] | None:
@@ -261,18 +283,35 @@ class OutboundCallFlow(BridgedCall):
         self._start_media(params)
 
     def _answer_attributes(self) -> dict[str, str]:
-        assert self.sip is not None
-        response = self.sip.final_response
+        assert self.callee is not None
+        response = self.callee.final_response
         return self.plan.answer_attributes(list(response.headers)) if response is not None else {}
 
     def _on_progress(self, event: CallProgress) -> None:
         """18x: the callee rings; with SDP, its early media (ringback, announcements) goes into the room."""
         if not self._ringing:
             self._ringing = True
-            self._tasks.append(asyncio.create_task(self._set_status("ringing")))
+            self._tasks.append(asyncio.create_task(self._set_status("ringing"), name="ringing"))
         if event.media is not None:
-            self._tasks.append(asyncio.create_task(cancel_task(self._dial_tone)))
+            self._tasks.append(asyncio.create_task(cancel_task(self._dial_tone, self.log), name="dial-tone-off"))
             self._start_media(event.media)
+
+
+_EXPLAINED_REFUSALS = frozenset({400, 404, 480, 486, 488})
+"""Refusals livekit/sip reports as "INVITE failed", with the body (or X-Twilio-Error) as their text when given."""
+
+
+def _refused(status: int, response: Response | None) -> CallError:
+    """The callee's final refusal as livekit/sip reports it: ``INVITE failed: sip status: 486: Busy Here`` for
+    the refusals that explain themselves, ``unexpected status from INVITE response: ...`` for the others."""
+    reason = response.reason if response is not None else ""
+    if status not in _EXPLAINED_REFUSALS:
+        return CallError.from_sip_status(status, reason, context="unexpected status from INVITE response: ")
+    if response is not None and response.body:
+        reason = response.body.decode(errors="replace")
+    elif response is not None and (twilio := response.headers.get("X-Twilio-Error")):
+        reason = twilio
+    return CallError.from_sip_status(status, reason, context="INVITE failed: ")
 
 
 def _failed_dial(error: CallError) -> Termination:

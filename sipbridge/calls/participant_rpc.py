@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from sipbridge.room import RoomParticipant
-from sipbridge.room.rpc import RpcError, RpcInvocation
+from sipbridge.room.rpc import RpcError, RpcHandler, RpcInvocation
 
 GET_REMOTE_HEADERS = "lk.sip.GetRemoteHeaders"
 END_CALL = "lk.sip.EndCall"
@@ -38,8 +37,14 @@ def remote_headers(
     return {name: value for name, value in headers if name.lower() not in skip and (not only or name.lower() in only)}
 
 
+class RpcServer(Protocol):
+    """Whoever answers room RPC for the call (its participant)."""
+
+    def register_rpc(self, method: str, handler: RpcHandler) -> None: ...
+
+
 def register(
-    participant: RoomParticipant,
+    participant: RpcServer,
     headers: Callable[[], Iterable[tuple[str, str]]],
     end_call: Callable[[Mapping[str, str]], Awaitable[None]],
 ) -> None:

@@ -13,13 +13,12 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
+from sipbridge.calls.seams import CallParticipant, PhoneRtp
 from sipbridge.inspector import metrics
 from sipbridge.inspector.book import TraceBook
 from sipbridge.inspector.trace import CallSummary, CallTrace
 from sipbridge.media.quality import INTERVAL, QualityMeter, QualitySample
-from sipbridge.media.session import RtpSession
 from sipbridge.media.stream import MediaStream
-from sipbridge.room import RoomParticipant
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +32,17 @@ ATTRIBUTE_TIMEOUT = 2.0
 class WatchedCall(Protocol):
     """What the watch reads of its call (a `BridgedCall`), which fills it in as it goes."""
 
-    rtp: RtpSession | None
-    trace: CallTrace | None
-    participant: RoomParticipant | None
-    summary: CallSummary
+    @property
+    def rtp(self) -> PhoneRtp | None: ...
+
+    @property
+    def trace(self) -> CallTrace | None: ...
+
+    @property
+    def participant(self) -> CallParticipant | None: ...
+
+    @property
+    def summary(self) -> CallSummary: ...
 
 
 def quality_attributes(sample: QualitySample) -> dict[str, str]:

@@ -1,4 +1,9 @@
-"""What every call flow of a node shares: configuration, store, ports, LiveKit credentials, the active-call count."""
+"""What every call flow of a node shares: configuration, the decider, the layers below (RTP sessions, room
+participants), LiveKit credentials, the node's capacity, its metrics, its records of calls and digest answers, and
+its call traces (the inspector's book, which needs no socket: the unit tests use a real one).
+
+`CallServices` is built complete by whoever runs the node (`sipbridge.service` with the real layers, the unit tests
+with fakes): the flows read it, nobody patches it afterwards."""
 
 from __future__ import annotations
 
@@ -9,19 +14,18 @@ from typing import Any
 
 from livekit.protocol.sip import SIPCallInfo
 
+from sipbridge.calls.capacity import Capacity
 from sipbridge.calls.deciders import Decider
 from sipbridge.calls.nonces import NonceLedger
 from sipbridge.calls.registry import CallRegistry
+from sipbridge.calls.seams import ParticipantFactory, RtpOpener
 from sipbridge.config import Config
-from sipbridge.cpu_load import CpuLoad
 from sipbridge.failure_budget import FailureBudget
 from sipbridge.inspector.book import TraceBook
 from sipbridge.inspector.settings import InspectorSettings
-from sipbridge.media.ports import PortAllocator
 from sipbridge.repeated_log import LoopRepeatedEventLog
 from sipbridge.room import LiveKitCredentials
 from sipbridge.stats import Stats
-from sipbridge.store import SIPStore
 
 DEFAULT_RINGING_TIMEOUT = 180.0
 DEFAULT_MAX_CALL_DURATION = 24 * 3600.0
@@ -35,24 +39,25 @@ log = logging.getLogger("sipbridge.calls")
 StateReporter = Callable[[SIPCallInfo], Awaitable[None]]
 
 
-@dataclass
+@dataclass(frozen=True)
 class CallServices:
     config: Config
-    store: SIPStore
-    ports: PortAllocator
     livekit: LiveKitCredentials
     codecs: tuple[str, ...]
-    rtp_bind_host: str
     sdp_address: str
     """The address our SDP offers for media (the advertised one when behind NAT)."""
+    open_rtp: RtpOpener
+    """A call's RTP session on a free port pair of the range."""
+    participants: ParticipantFactory
+    """A call's room participant (on the configured room transport)."""
     decider: Decider
     """Who decides inbound calls: the store (standalone) or livekit-server (cluster)."""
     nonces: NonceLedger
     """Digest nonce uses already admitted (shared through Redis when configured): refuses replayed answers."""
     stats: Stats
     """The Go service's Prometheus metrics, which every call reports to."""
-    active: set[str] = field(default_factory=set)
-    """IDs of calls in progress (for ``max_active_calls`` and the gauges)."""
+    capacity: Capacity
+    """The calls in progress and whether a new one may start (``max_active_calls``, CPU, draining)."""
     registry: CallRegistry = field(default_factory=CallRegistry)
     """Calls with a room participant, for transfers."""
     digest_failures: FailureBudget = field(default_factory=lambda: FailureBudget(burst=10, rate=0.1))
@@ -61,34 +66,14 @@ class CallServices:
         default_factory=lambda: LoopRepeatedEventLog(log, "INVITEs refused", level=logging.INFO)
     )
     """Refusals (no trunk, no rule, a challenge, bad credentials) are logged a few lines at a time per source."""
-    cpu: CpuLoad | None = None
-    """The machine's CPU load, for ``max_cpu_utilization`` and the metrics (None: not watched)."""
-    draining: bool = False
-    """Set on SIGTERM: calls in progress go on, new ones are refused (503)."""
     report_state: StateReporter | None = None
     """Where calls report their state as they go (cluster mode: livekit-server's UpdateSIPCallState)."""
     traces: TraceBook = field(default_factory=lambda: TraceBook(InspectorSettings()))
     """Every call's SIP messages and quality (the inspector); calls claim their trace and end it."""
-    registration_trunk: Callable[[str], str] = lambda name: ""
-    """The inbound trunk named by a registration of ours (calls sent over it are admitted by that trunk)."""
 
-    @property
-    def at_capacity(self) -> bool:
-        """No new call may start: ``max_active_calls`` reached, the machine's CPU above ``max_cpu_utilization``,
-        or the node is draining."""
-        return bool(self.refusal)
-
-    @property
-    def refusal(self) -> str:
-        """Why a new call is refused now ("" when it is not)."""
-        limit = self.config.max_active_calls
-        if self.draining:
-            return "the node is draining"
-        if limit and len(self.active) >= limit:
-            return f"max_active_calls ({limit}) reached"
-        if self.cpu is not None and self.cpu.load > self.config.max_cpu_utilization:
-            return f"CPU at {self.cpu.load:.0%}, above max_cpu_utilization ({self.config.max_cpu_utilization:.0%})"
-        return ""
+    def registration_trunk(self, registration: str) -> str:
+        """The inbound trunk named by a registration of ours (calls sent over it are admitted by that trunk)."""
+        return next((r.trunk for r in self.config.registrations if r.name == registration), "")
 
 
 class CallLog(logging.LoggerAdapter[logging.Logger]):

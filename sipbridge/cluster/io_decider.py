@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from livekit.protocol.sip import SIPFeature, SIPMediaConfig, SIPUri
 
-from dispatch.call import InboundCall
+from dispatch.call import InviteFacts
 from dispatch.decide import Decision, Verdict
 from dispatch.evaluate import PROVIDER_HEADER_ATTRIBUTES, CallDispatch, headers_as_attributes
 from dispatch.outbound import duration_seconds, media_with_encryption
-from dispatch.trunks import Credentials, TrunkMatch, TrunkVerdict, match_trunk
+from dispatch.trunks import TrunkCredentials, TrunkMatch, TrunkVerdict, match_trunk
 from sipbridge.psrpc import IOInfoClient
 from sipbridge.psrpc.rpc import (
     EvaluateSIPDispatchRulesRequest,
@@ -38,7 +38,7 @@ class IOInfoDecider:
         self.store = store
 
     async def decide(
-        self, call: InboundCall, *, pin: str = "", no_pin: bool = False, answered: bool = False
+        self, call: InviteFacts, *, pin: str = "", no_pin: bool = False, answered: bool = False
     ) -> Decision:
         local = match_trunk(self.store.inbound, call)
         refusal = _LOCAL_REFUSALS.get(local.verdict)
@@ -50,7 +50,7 @@ class IOInfoDecider:
             return Decision(Verdict.NO_TRUNK, "livekit-server: no trunk takes the call", local)
         credentials = None
         if auth.username or auth.password:
-            credentials = Credentials(auth.username, auth.password, auth.realm or _realm(local))
+            credentials = TrunkCredentials(auth.username, auth.password, auth.realm or _realm(local))
         trunk_match = TrunkMatch(local.verdict, local.trunk, local.reason, credentials, local.considered)
         if credentials is not None and call.auth_username is None:
             return Decision(Verdict.AUTH_REQUIRED, "the trunk asks for digest credentials", trunk_match)
@@ -72,7 +72,7 @@ class IOInfoDecider:
         return Decision(Verdict.ACCEPT, f"room {dispatch.room_name!r}", trunk_match, dispatch=dispatch, media=media)
 
 
-def _sip_call(call: InboundCall) -> SIPCall:
+def _sip_call(call: InviteFacts) -> SIPCall:
     to = SIPUri(user=call.called_number, host=call.called_host)
     return SIPCall(
         lk_call_id=call.lk_call_id,
@@ -88,7 +88,7 @@ def _realm(local: TrunkMatch) -> str:
     return local.credentials.realm if local.credentials is not None else ""
 
 
-def _dispatch(evaluation: EvaluateSIPDispatchRulesResponse, call: InboundCall, media: SIPMediaConfig) -> CallDispatch:
+def _dispatch(evaluation: EvaluateSIPDispatchRulesResponse, call: InviteFacts, media: SIPMediaConfig) -> CallDispatch:
     """livekit-server's answer as the call flow's dispatch, plus the attributes this node takes from headers."""
     attributes = headers_as_attributes(call.headers, evaluation.include_headers, PROVIDER_HEADER_ATTRIBUTES)
     attributes.update(headers_as_attributes(call.headers, 0, evaluation.headers_to_attributes))

@@ -27,6 +27,7 @@ from sipbridge.calls.control import CallControl
 from sipbridge.calls.errors import CallError
 from sipbridge.calls.registry import ActiveCall
 from sipbridge.calls.services import CallServices
+from sipbridge.calls.waiting import cancel_task
 from sipbridge.psrpc import Incoming, Registration, SIPInternalServer
 from sipbridge.psrpc.bus import RedisBus
 from sipbridge.psrpc.errors import ErrorCode, PsrpcError
@@ -38,8 +39,6 @@ from sipbridge.psrpc.rpc import (
 )
 
 log = logging.getLogger("sipbridge.cluster")
-CAPACITY_CHECK_INTERVAL = 0.25
-"""How often the node compares its load with ``max_active_calls`` to join or leave the outbound queue."""
 
 
 def plan_from_internal(request: InternalCreateSIPParticipantRequest) -> OutboundPlan:
@@ -105,7 +104,7 @@ class ClusterNode:
         config = self.services.config
         if config.sip_trunk_ids and request.sip_trunk_id not in config.sip_trunk_ids:
             return -1.0
-        active = len(self.services.active)
+        active = len(self.services.capacity.active)
         if config.max_active_calls:
             return max(0.0, 1 - active / config.max_active_calls)
         return 1 / (1 + active)
@@ -152,32 +151,31 @@ class ClusterNode:
                 self.server.register_transfer_sip_participant(call_id, self._transfer)
             )
         elif (registering := self._transfers.pop(call_id, None)) is not None:
-            closing = asyncio.create_task(_close_when_registered(registering))
+            closing = asyncio.create_task(_close_when_registered(call_id, registering))
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)
 
     async def _follow_capacity(self) -> None:
-        """Leave the outbound queue while full or draining, join it again when there is room."""
+        """Leave the outbound queue while full or draining, join it again when there is room: at every change
+        of the node's capacity (a call begins or ends, draining starts, the CPU crosses its limit)."""
         assert self._outbound is not None
+        capacity = self.services.capacity
         while True:
-            full = self.services.at_capacity
+            changed = capacity.next_change()  # before reading: a change while we pause or resume is not lost
+            refusal = capacity.refusal
             # Logged once in effect (out of the queue, or back in it), so the line tells when it holds.
-            if full and not self._outbound.paused:
-                refusal = self.services.refusal
+            if refusal and not self._outbound.paused:
                 await self._outbound.pause()
                 log.info("cluster: taking no outbound calls: %s", refusal)
-            elif not full and self._outbound.paused:
+            elif not refusal and self._outbound.paused:
                 await self._outbound.resume()
                 log.info("cluster: taking outbound calls again")
-            await asyncio.sleep(CAPACITY_CHECK_INTERVAL)
+            await changed
 
     async def close(self) -> None:
-        if self._capacity is not None:
-            self._capacity.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._capacity
-        for registering in self._transfers.values():
-            await _close_when_registered(registering)
+        await cancel_task(self._capacity, log)
+        for call_id, registering in self._transfers.items():
+            await _close_when_registered(call_id, registering)
         self._transfers.clear()
         await asyncio.gather(*self._closing, return_exceptions=True)
         await self.server.close()
@@ -189,11 +187,16 @@ def psrpc_failures() -> Iterator[None]:
     try:
         yield
     except CallError as e:
-        raise PsrpcError.from_failure(e.code, e.message, e.sip_status, e.sip_reason, worded=e.worded) from e
+        raise PsrpcError.from_failure(
+            e.code, e.message, e.sip_status, e.sip_reason, worded=e.worded, context=e.context
+        ) from e
 
 
 async def _close_when_registered(
-    registering: asyncio.Task[Registration[InternalTransferSIPParticipantRequest]],
+    call_id: str, registering: asyncio.Task[Registration[InternalTransferSIPParticipantRequest]]
 ) -> None:
-    with contextlib.suppress(Exception):
+    """Close a call's transfer topic once its registration is done (it may still be under way)."""
+    try:
         await (await registering).close()
+    except Exception as exc:
+        log.warning("cluster: could not close the call's transfer topic: %r", exc, extra={"callID": call_id})

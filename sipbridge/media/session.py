@@ -31,7 +31,7 @@ from sipbridge.media.cadence import SharedCadence
 from sipbridge.media.codecs import Pcm
 from sipbridge.media.latch import RtpLatch
 from sipbridge.media.ports import PortAllocator, PortsExhausted
-from sipbridge.media.stream import MediaStream, StreamConfig
+from sipbridge.media.stream import DIGIT_MS, MediaStream, StreamConfig
 from sipbridge.media.udp import Address, DatagramCollector, PolledUdpSocket
 from sipbridge.netaddr import is_ip
 
@@ -77,6 +77,9 @@ class RtpSession:
         self._closed = False
         self._earlier_packets: Counter[tuple[str, str]] = Counter()
         """Packet counts of the streams a re-INVITE replaced."""
+        self._digits_sent = asyncio.Event()
+        """Clear while digits queued by `send_digits` are going out; the cadence sets it when they are gone."""
+        self._digits_sent.set()
         self._collector = DatagramCollector.for_loop()
         self._collector.add(rtp)
         if rtcp is not None:
@@ -132,6 +135,7 @@ class RtpSession:
         if self.stream is not None:
             self._earlier_packets.update(self.stream.packet_counts())
         self.stream = MediaStream(config, now)
+        self._digits_sent.set()  # digits queued on the stream replaced went with it
         self._timeout_reported = False
         if self._resolving is not None:
             self._resolving.cancel()
@@ -179,14 +183,17 @@ class RtpSession:
             counts.update(self.stream.packet_counts())
         return dict(counts)
 
-    def send_digits(self, digits: str, duration_ms: int = 100) -> None:
+    def send_digits(self, digits: str, duration_ms: int = DIGIT_MS) -> None:
+        """Queue digits; they go out on the cadence, one after the other (`MediaStream.send_digits`)."""
         if self.stream is not None:
             self.stream.send_digits(digits, duration_ms)
+            if self.stream.sending_digits:
+                self._digits_sent.clear()
 
-    @property
-    def sending_digits(self) -> bool:
-        """Digits queued by `send_digits` are still going out."""
-        return self.stream is not None and self.stream.sending_digits
+    async def wait_digits_sent(self) -> None:
+        """Returns once every digit queued by `send_digits` has gone out (at once when none is queued, and when
+        the session closes)."""
+        await self._digits_sent.wait()
 
     # -- the cadence -----------------------------------------------------------------------------------------
 
@@ -206,13 +213,16 @@ class RtpSession:
                 else:
                     if pcm is None:
                         pcm = np.zeros(stream.frame_samples, dtype=np.int16)
-                    self._rtp_socket.send(stream.datagram_for_frame(pcm), self.remote)
+                    for datagram in stream.datagrams_for_frame(pcm):
+                        self._rtp_socket.send(datagram, self.remote)
             received = stream.pull_audio()
             if self.sink is not None:
                 self.sink(received)
         for digit in stream.take_digits():
             if self.on_digit is not None:
                 self.on_digit(digit)
+        if not stream.sending_digits:
+            self._digits_sent.set()
         now = self._clock()
         if not self._timeout_reported and stream.timed_out(now):
             self._timeout_reported = True
@@ -274,6 +284,7 @@ class RtpSession:
         if self._closed:
             return
         self._closed = True
+        self._digits_sent.set()
         if self._resolving is not None:
             self._resolving.cancel()
         try:

@@ -6,7 +6,8 @@ and once per frame; everything here is testable with plain bytes and a fake cloc
 Receive: SRTP unprotect, RTP parse, telephone-events to digits, audio through the jitter buffer and decoder
 (with loss concealment) to fixed-size frames, optional in-band DTMF detection, RTCP reception statistics, and
 the media timeout. Send: one frame of PCM becomes one packet (or, while a digit is being sent, that slot's
-telephone-event packet), with our SSRC, sequence numbers and timestamps, SRTP protected.
+telephone-event packet, beside the audio with the digit's tone mixed in when ``dtmf_audio``), with our SSRC,
+sequence numbers and timestamps, SRTP protected.
 """
 
 from __future__ import annotations
@@ -30,8 +31,17 @@ from sipbridge.media.srtp import SrtpContext, SrtpError, SrtpKeys
 _RTP_HEADER = struct.Struct("!BBHII")
 SSRC_SWITCH_SILENCE = 0.2
 """Seconds the current audio SSRC must have been silent before packets of another SSRC are played."""
-DIGIT_PAUSE_FRAMES = 3
-"""Frames of ordinary audio between two sent digits (60 ms)."""
+DIGIT_MS = 250
+"""How long a sent key press lasts, and the pause after it: livekit/sip's (its media-sdk's ``eventDur``)."""
+
+
+@dataclass(frozen=True)
+class _EventAndTone:
+    """A slot of a digit sent both ways (``dtmf_audio``): its event packet, and the tone's frame to mix into the
+    slot's audio (None once the tone is over: the event's end packets go on a little longer)."""
+
+    event: OutgoingEventPacket
+    tone: Pcm | None
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,8 @@ class StreamConfig:
     """Seconds without RTP, once it has flowed, before the call is reported dead."""
     media_timeout_initial: float = 30.0
     """Seconds to wait for the first RTP packet."""
+    dtmf_audio: bool = False
+    """``audio_dtmf``: a digit sent as telephone-events goes as its tone in the audio too (mixed in)."""
     cname: str = "sipbridge"
     direction: str = "sendrecv"
     """Ours, from offer/answer: "sendrecv", "sendonly", "recvonly" or "inactive" (hold)."""
@@ -83,7 +95,7 @@ class MediaStream:
         self._events = TelephoneEventReceiver()
         self._detector = GoertzelDetector(self.codec.sample_rate) if config.dtmf_payload_type is None else None
         self._digits: list[str] = []
-        self._outgoing: deque[OutgoingEventPacket | Pcm | None] = deque()
+        self._outgoing: deque[OutgoingEventPacket | _EventAndTone | Pcm | None] = deque()
         self._talkspurt_start = True
         self._event_timestamp = 0
         self.received = ReceptionStats()
@@ -188,40 +200,60 @@ class MediaStream:
 
     # -- sending ---------------------------------------------------------------------------------------------
 
-    def send_digits(self, digits: str, duration_ms: int = 100) -> None:
-        """Queues key presses: RFC 4733 events when negotiated, else in-band tones."""
+    def send_digits(self, digits: str, duration_ms: int = DIGIT_MS) -> None:
+        """Queues key presses: RFC 4733 events when negotiated (with their tones in the audio as well when
+        ``dtmf_audio``, as the Go service's ``audio_dtmf`` does), else in-band tones."""
         for digit in digits:
             if self.config.dtmf_payload_type is not None:
                 rate = self.config.dtmf_clock_rate or self.codec.clock_rate
                 plan = telephone_event_packets(digit, duration_ms, rate, self.ptime_ms)
-                self._outgoing.extend(plan)
+                if self.config.dtmf_audio:
+                    tone = self._tone_frames(digit, duration_ms)
+                    self._outgoing.extend(
+                        _EventAndTone(event, tone[i] if i < len(tone) else None) for i, event in enumerate(plan)
+                    )
+                else:
+                    self._outgoing.extend(plan)
             else:
-                tone = dtmf_tone(digit, self.codec.sample_rate, duration_ms)
-                padded = np.zeros(-(-len(tone) // self.frame_samples) * self.frame_samples, dtype=np.int16)
-                padded[: len(tone)] = tone
-                self._outgoing.extend(padded.reshape(-1, self.frame_samples))
-            self._outgoing.extend([None] * DIGIT_PAUSE_FRAMES)
+                self._outgoing.extend(self._tone_frames(digit, duration_ms))
+            self._outgoing.extend([None] * -(-DIGIT_MS // self.ptime_ms))
+
+    def _tone_frames(self, digit: str, duration_ms: int) -> list[Pcm]:
+        tone = dtmf_tone(digit, self.codec.sample_rate, duration_ms)
+        padded = np.zeros(-(-len(tone) // self.frame_samples) * self.frame_samples, dtype=np.int16)
+        padded[: len(tone)] = tone
+        return list(padded.reshape(-1, self.frame_samples))
 
     @property
     def sending_digits(self) -> bool:
         return bool(self._outgoing)
 
-    def datagram_for_frame(self, pcm: Pcm) -> bytes:
-        """The datagram for this frame slot: the audio, or the digit being sent in its place."""
+    def datagrams_for_frame(self, pcm: Pcm) -> list[bytes]:
+        """The datagrams for this frame slot: the audio, or the digit being sent in its place (an event packet,
+        or its tone), or with ``dtmf_audio`` both the event packet and the audio with the tone mixed in."""
         queued = self._outgoing.popleft() if self._outgoing else None
-        if isinstance(queued, OutgoingEventPacket):
-            if queued.slot == 0:
-                self._event_timestamp = self._timestamp
-            event_pt = self.config.dtmf_payload_type or 0
-            datagram = self._packet(event_pt, queued.marker, self._event_timestamp, queued.payload)
-            self._events_sent += 1
+        if isinstance(queued, _EventAndTone):
+            audio = pcm if queued.tone is None else _mixed(pcm, queued.tone)
+            datagrams = [self._event_packet(queued.event), self._audio_packet(audio)]
+        elif isinstance(queued, OutgoingEventPacket):
+            datagrams = [self._event_packet(queued)]
             self._talkspurt_start = True  # audio after an event starts a new talkspurt
         else:
-            audio = pcm if queued is None else queued
-            payload = self.codec.encode(audio)
-            datagram = self._packet(self.config.payload_type, self._talkspurt_start, self._timestamp, payload)
-            self._talkspurt_start = False
+            datagrams = [self._audio_packet(pcm if queued is None else queued)]
         self._timestamp = (self._timestamp + self._frame_ticks) & 0xFFFFFFFF
+        return datagrams
+
+    def _event_packet(self, event: OutgoingEventPacket) -> bytes:
+        if event.slot == 0:
+            self._event_timestamp = self._timestamp
+        event_pt = self.config.dtmf_payload_type or 0
+        self._events_sent += 1
+        return self._packet(event_pt, event.marker, self._event_timestamp, event.payload)
+
+    def _audio_packet(self, pcm: Pcm) -> bytes:
+        payload = self.codec.encode(pcm)
+        datagram = self._packet(self.config.payload_type, self._talkspurt_start, self._timestamp, payload)
+        self._talkspurt_start = False
         return datagram
 
     def skip_frames(self, frames: int) -> None:
@@ -247,3 +279,9 @@ class MediaStream:
     def rtcp_report(self, now: float, unix_time: float, bye: bool = False) -> bytes:
         report = build_report(self.ssrc, self.config.cname, self.sent, self.received, now, unix_time, bye)
         return self._srtp.protect_rtcp(report) if self._srtp else report
+
+
+def _mixed(pcm: Pcm, tone: Pcm) -> Pcm:
+    """The slot's audio with a DTMF tone added, clipped rather than wrapped."""
+    mixed: Pcm = np.clip(pcm.astype(np.int32) + tone, -32768, 32767).astype(np.int16)
+    return mixed

@@ -151,22 +151,23 @@ class PsrpcError(Exception):
         return cls(code, message, packed)
 
     @classmethod
-    def from_sip_status(cls, code: int, status: str = "", text: str | None = None) -> PsrpcError:
+    def from_sip_status(cls, code: int, status: str = "", text: str | None = None, context: str = "") -> PsrpcError:
         """A call failed with a final SIP status: LiveKit's psrpc code for it, and the `SIPStatus` as detail.
 
-        `text` defaults to LiveKit's wording (``sip status: 486: Busy Here``).
+        `text` defaults to LiveKit's wording (`context` then ``sip status: 486: Busy Here``).
         """
         detail = SIPStatus(code=code, status=status)  # type: ignore[arg-type]  # any int is a valid open enum
-        return cls.with_details(sip_status_code(code), text or sip_status_text(detail), detail)
+        return cls.with_details(sip_status_code(code), text or context + sip_status_text(detail), detail)
 
     @classmethod
     def from_failure(
-        cls, code: str, message: str, sip_status: int | None, sip_reason: str, *, worded: bool = True
-    ) -> PsrpcError:
+        cls, code: str, message: str, sip_status: int | None, sip_reason: str, *, worded: bool = True,
+        context: str = "",
+    ) -> PsrpcError:  # fmt: skip
         """The error for a failed operation: with a final SIP status as LiveKit sends that (worded as LiveKit
-        words it unless `worded`), else `code` itself."""
+        words it, after `context`, unless `worded`), else `code` itself."""
         if sip_status is not None:
-            return cls.from_sip_status(sip_status, sip_reason, message if worded else None)
+            return cls.from_sip_status(sip_status, sip_reason, message if worded else None, context)
         return cls(code, message)
 
     @property

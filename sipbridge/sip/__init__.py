@@ -1,8 +1,8 @@
 """sipbridge's SIP stack: a sans-IO RFC 3261 core (``UserAgent``) and its asyncio edge (``Endpoint``)."""
 
-from .auth import Credentials, Verdict
+from .auth import DigestCredentials, DigestVerdict
 from .call_state import CallInfo, CallState
-from .endpoint import CallFailed, Endpoint, InboundCall, OutboundCall, SipCall
+from .endpoint import Endpoint
 from .errors import LocalProtocolError, SipParseError
 from .events import (
     CallAcked,
@@ -16,6 +16,7 @@ from .events import (
     MediaUpdated,
     TransferProgress,
 )
+from .legs import CallFailed, InboundLeg, OutboundLeg, SipLeg
 from .offer_answer import Encryption, MediaParams, MediaSession, NegotiationError
 from .settings import SipSettings
 from .transaction import Address
@@ -31,23 +32,23 @@ __all__ = [
     "CallInfo",
     "CallProgress",
     "CallState",
-    "Credentials",
+    "DigestCredentials",
+    "DigestVerdict",
     "DtmfReceived",
     "Encryption",
     "Endpoint",
     "Event",
-    "InboundCall",
+    "InboundLeg",
     "IncomingCall",
     "LocalProtocolError",
     "MediaParams",
     "MediaSession",
     "MediaUpdated",
     "NegotiationError",
-    "OutboundCall",
-    "SipCall",
+    "OutboundLeg",
+    "SipLeg",
     "SipParseError",
     "SipSettings",
     "TransferProgress",
     "UserAgent",
-    "Verdict",
 ]

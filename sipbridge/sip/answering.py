@@ -129,6 +129,9 @@ class AnsweringCall(Call):
     ) -> None:
         """A response on the INVITE's transaction (reliably for an 18x when the caller wants 100rel)."""
         response = response_to(self.invite, status, reason, to_tag=self.local_tag)
+        if status > 100 and self.env.settings.add_record_route:
+            # On top of the INVITE's own: the caller's route set then ends at this node, whatever the Contact says.
+            response.headers.prepend("Record-Route", self.env.record_route(self.peer))
         if 100 < status < 300:
             response.headers.add("Contact", self.env.contact(self.peer))
             add_capabilities(response, self.env.settings.user_agent)

@@ -78,14 +78,14 @@ def digest_response(
 
 
 @dataclass(frozen=True)
-class Credentials:
+class DigestCredentials:
     username: str
     password: str
 
 
 def authorization_for(
     challenge_value: str,
-    credentials: Credentials,
+    credentials: DigestCredentials,
     method: str,
     uri: str,
     *,
@@ -130,7 +130,7 @@ def authorization_for(
     return "Digest " + ", ".join(parts)
 
 
-class Verdict(enum.Enum):
+class DigestVerdict(enum.Enum):
     OK = "ok"
     MISSING = "missing"  # no credentials: challenge
     STALE = "stale"  # good password, but the nonce is too old or this use of it is not fresh: challenge anew
@@ -150,9 +150,9 @@ class NonceUse:
 
 @dataclass(frozen=True)
 class DigestCheck:
-    verdict: Verdict
+    verdict: DigestVerdict
     use: NonceUse | None = None
-    """Set with `Verdict.OK`: the request is admitted only if this use is fresh (`NonceCounts.claim`)."""
+    """Set with `DigestVerdict.OK`: the request is admitted only if this use is fresh (`NonceCounts.claim`)."""
 
 
 class DigestServer:
@@ -206,12 +206,12 @@ class DigestServer:
         """Check an Authorization header against the expected user and password (in ``realm``, else ours)."""
         realm = realm or self.realm
         if not header_value:
-            return DigestCheck(Verdict.MISSING)
+            return DigestCheck(DigestVerdict.MISSING)
         try:
             params = parse_digest(header_value)
             algorithm = _algorithm(params)
         except SipParseError:
-            return DigestCheck(Verdict.REJECTED)
+            return DigestCheck(DigestVerdict.REJECTED)
         nonce = params.get("nonce", "")
         issued = self._nonce_time(nonce)
         if (
@@ -220,11 +220,11 @@ class DigestServer:
             or params.get("username") != username
             or params.get("realm") != realm
         ):
-            return DigestCheck(Verdict.REJECTED)
+            return DigestCheck(DigestVerdict.REJECTED)
         qop = params.get("qop") or None
         count = _nonce_count(params.get("nc", "")) if qop else None
         if qop is not None and (qop != "auth" or count is None or not params.get("cnonce")):
-            return DigestCheck(Verdict.REJECTED)
+            return DigestCheck(DigestVerdict.REJECTED)
         expected = digest_response(
             algorithm=algorithm,
             username=username,
@@ -238,10 +238,10 @@ class DigestServer:
             cnonce=params.get("cnonce", ""),
         )
         if not _same(expected, params.get("response", "").lower()):
-            return DigestCheck(Verdict.REJECTED)
+            return DigestCheck(DigestVerdict.REJECTED)
         if self._clock() - issued > self.nonce_lifetime:
-            return DigestCheck(Verdict.STALE)
-        return DigestCheck(Verdict.OK, NonceUse(nonce, count, issued + self.nonce_lifetime))
+            return DigestCheck(DigestVerdict.STALE)
+        return DigestCheck(DigestVerdict.OK, NonceUse(nonce, count, issued + self.nonce_lifetime))
 
 
 def _same(a: str, b: str) -> bool:

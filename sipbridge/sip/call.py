@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 
-from .auth import Credentials
+from .auth import DigestCredentials
 from .call_outputs import (
     CallEnvironment,
     Emit,
@@ -63,7 +63,7 @@ class Call(ABC):
         self.dialog = dialog
         self.state = CallState.INCOMING if inbound else CallState.CALLING
         self.media: MediaSession | None = None
-        self.credentials: Credentials | None = None  # answers the peer's digest challenges to our requests
+        self.credentials: DigestCredentials | None = None  # answers the peer's digest challenges to our requests
         self.offer: SessionDescription | None = None  # the remote offer of an inbound INVITE, if any
         self.final_response: Response | None = None  # outbound: the final response to our INVITE
         self.deadlines: dict[str, float] = {}

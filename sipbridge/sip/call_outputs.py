@@ -90,6 +90,10 @@ class CallEnvironment(Protocol):
         """A Via value towards ``peer`` with a fresh branch."""
         ...
 
+    def record_route(self, peer: Address) -> str:
+        """A Record-Route value naming us towards ``peer`` (``add_record_route``)."""
+        ...
+
     def is_connected(self, peer: Address) -> bool:
         """Whether a stream connection with ``peer`` is open, as the edge last said."""
         ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from .auth import Credentials
+from .auth import DigestCredentials
 from .call import SDP, Call, allowed_methods
 from .call_outputs import CallEnvironment, SendDatagram, SendRequest, SetTimer, Withdraw
 from .call_state import CallState
@@ -27,7 +27,7 @@ from .retries import retried
 from .sdp import parse_sdp
 from .session_timer import SessionTimer
 from .transaction import Address, ClientTransaction, address_for
-from .uri import NameAddr, Uri
+from .uri import NameAddr, Uri, parse_name_addr
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class DiallingCall(Call):
         peer: Address,
         alternatives: Sequence[Address] = (),
         media: MediaSession,
-        credentials: Credentials | None,
+        credentials: DigestCredentials | None,
         headers: dict[str, str] | None,
         now: float,
     ) -> DiallingCall:
@@ -65,6 +65,8 @@ class DiallingCall(Call):
         settings = env.settings
         request = Request(method="INVITE", uri=target)
         request.headers.add("Via", env.via(peer))
+        for route in settings.outbound_routes:  # a preloaded route set (``peer`` is its first hop)
+            request.headers.add("Route", route)
         request.headers.add("Max-Forwards", "70")
         request.headers.add("From", str(from_addr.with_tag(new_tag())))
         request.headers.add("To", str(to_addr or NameAddr(target)))
@@ -263,6 +265,12 @@ class DiallingCall(Call):
             return self.media.receive_answer(parse_sdp(answer))
         except SipParseError:
             return None
+
+
+def first_hop(target: Uri, routes: Sequence[str]) -> Uri:
+    """Where a new call to ``target`` goes: the first of the preloaded Route headers (``outbound_route_headers``,
+    loose routing: the Request-URI stays the target), else the target itself."""
+    return parse_name_addr(routes[0]).uri if routes else target
 
 
 def _where(peer: Address) -> str:

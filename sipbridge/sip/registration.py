@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
-from .auth import Credentials
+from .auth import DigestCredentials
 from .call_outputs import Emit, Output, SendDatagram, SendRequest, SetTimer
 from .capabilities import add_capabilities
 from .dialog import new_tag
@@ -54,7 +54,7 @@ class RegistrationSpec:
     registrar: SipUri
     aor: SipUri
     destination: Address
-    credentials: Credentials | None = None
+    credentials: DigestCredentials | None = None
     realm: str | None = None  # answer challenges of this realm only
     expires: int = 3600
     contact_user: str = "sipbridge"

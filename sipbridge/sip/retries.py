@@ -4,13 +4,13 @@ request, another only when the server says our nonce went stale) or 422 Session 
 
 from __future__ import annotations
 
-from .auth import Credentials, authorization_for
+from .auth import DigestCredentials, authorization_for
 from .headers import parse_header_params
 from .message import Request, Response
 from .session_timer import session_interval
 
 
-def digest_retry(request: Request, response: Response, credentials: Credentials) -> dict[str, str] | None:
+def digest_retry(request: Request, response: Response, credentials: DigestCredentials) -> dict[str, str] | None:
     """The Authorization (401) or Proxy-Authorization (407) answering the response's challenge."""
     challenge = response.headers.get("WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate")
     if challenge is None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from .offer_answer import CODECS, DEFAULT_CODECS
 from .stun import DEFAULT_STUN_SERVERS
+from .tls_policy import TlsPolicy
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,9 @@ class SipSettings:
     tls_ca_file: str | None = None  # trust anchors for outgoing TLS; None uses the system store
     tls_client_cert: tuple[str, str] | None = None  # (certificate, key) files shown to every TLS peer we call
     tls_verify_clients: str | None = None  # CA file: the TLS listener then requires a client certificate from it
+    tls_policy: TlsPolicy | None = None  # versions, cipher suites, ALPN, key log of every TLS context (tls block)
+    advertised_tls_port: int | None = None  # tls.port, when it differs from the TLS listener's port
+    sip_hostname: str = ""  # host in our Contact towards TLS peers; "${IP}" is the signalling IP with dashes
     ws_port: int | None = None  # SIP over WebSocket (RFC 7118) listener
     wss_port: int | None = None  # the same over TLS (needs the TLS certificate)
     transports: tuple[str, ...] = ("UDP", "TCP")
@@ -29,6 +33,8 @@ class SipSettings:
     local_net: str = ""  # on a wildcard bind, signal from the interface address in this network
     stun_servers: tuple[str, ...] = DEFAULT_STUN_SERVERS
     hide_inbound_port: bool = False  # no 100 Trying and no 400 for unverified or malformed requests
+    add_record_route: bool = False  # Record-Route (our Contact, ;lr) on our responses to INVITEs
+    outbound_routes: tuple[str, ...] = ()  # Route values (loose routes) on our INVITEs: the first is where they go
     user_agent: str = "sipbridge"
     realm: str = "sipbridge"  # digest realm for challenges
     # Key our digest nonces are signed with; nodes behind one front share it, so any node verifies a caller's

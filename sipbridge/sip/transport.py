@@ -22,6 +22,7 @@ from sipbridge.repeated_log import LoopRepeatedEventLog
 
 from .errors import SipParseError
 from .message import StreamFramer
+from .tls_policy import TlsPolicy
 from .transaction import Address
 from .websocket import StreamConnection, WebSocketListener
 
@@ -152,6 +153,7 @@ class Transports:
         tls_ca_file: str | None = None,
         tls_client_cert: tuple[str, str] | None = None,
         tls_verify_clients: str | None = None,
+        tls_policy: TlsPolicy | None = None,
         idle_timeout: float = 600.0,
         message_deadline: float = 32.0,
         max_connections_per_source: int = 64,
@@ -184,16 +186,26 @@ class Transports:
         self._pending: dict[Address, list[bytes]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._server_tls: ssl.SSLContext | None = None
+        self._wss_tls: ssl.SSLContext | None = None
         self._tls_ca_file = tls_ca_file
+        self._tls_policy = tls_policy
         self._client_tls = self._client_context(tls_client_cert)
         self._client_tls_by_cert: dict[tuple[str, str], ssl.SSLContext] = {}
         self._client_tls_by_peer: dict[tuple[str, int], ssl.SSLContext] = {}
         if tls_cert_file and tls_key_file:
-            self._server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            self._server_tls.load_cert_chain(tls_cert_file, tls_key_file)
-            if tls_verify_clients is not None:  # mutual TLS: a client without a certificate from these CAs is cut
-                self._server_tls.load_verify_locations(cafile=tls_verify_clients)
-                self._server_tls.verify_mode = ssl.CERT_REQUIRED
+            self._server_tls = self._server_context(tls_cert_file, tls_key_file, tls_verify_clients, alpn=True)
+            if wss_port is not None:  # wss is HTTP underneath: the same policy, but not the "sip" ALPN
+                self._wss_tls = self._server_context(tls_cert_file, tls_key_file, tls_verify_clients, alpn=False)
+
+    def _server_context(self, cert: str, key: str, verify_clients: str | None, *, alpn: bool) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        if verify_clients is not None:  # mutual TLS: a client without a certificate from these CAs is cut
+            context.load_verify_locations(cafile=verify_clients)
+            context.verify_mode = ssl.CERT_REQUIRED
+        if self._tls_policy is not None:
+            self._tls_policy.apply(context, alpn=alpn)
+        return context
 
     def _client_context(self, cert: tuple[str, str] | None) -> ssl.SSLContext:
         """Our TLS client side: carriers verified against ``tls_ca_file`` (else the system store), and our
@@ -201,6 +213,8 @@ class Transports:
         context = ssl.create_default_context(cafile=self._tls_ca_file)
         if cert is not None:
             context.load_cert_chain(*cert)
+        if self._tls_policy is not None:
+            self._tls_policy.apply(context)
         return context
 
     def use_client_certificate(self, peer: Address, cert: tuple[str, str]) -> None:
@@ -236,9 +250,10 @@ class Transports:
             self._servers.append(server)
             self.tls_port = server.sockets[0].getsockname()[1]
         for secure, port in ((False, self.ws_port), (True, self.wss_port)):
-            if port is None or (secure and self._server_tls is None):
+            if port is None or (secure and self._wss_tls is None):
                 continue
-            listener = WebSocketListener(self, stream_host, port, secure=secure, context=self._server_tls)
+            context = self._wss_tls if secure else None
+            listener = WebSocketListener(self, stream_host, port, secure=secure, context=context)
             bound = await listener.start()
             self._websockets.append(listener)
             if secure:

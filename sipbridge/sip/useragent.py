@@ -23,7 +23,7 @@ from sipbridge.repeated_log import RepeatedEventLog
 
 from .admission import refusal_of_invite, refusal_of_request
 from .answering import AnsweringCall
-from .auth import Credentials, DigestCheck, DigestServer
+from .auth import DigestCheck, DigestCredentials, DigestServer
 from .call import Call
 from .call_outputs import (
     Abandon,
@@ -38,7 +38,7 @@ from .call_outputs import (
 from .call_state import CallInfo, CallState
 from .call_table import CallSide, CallTable
 from .capabilities import method_refused, options_response
-from .dialling import DiallingCall
+from .dialling import DiallingCall, first_hop
 from .dialog import Dialog, new_tag
 from .errors import SipParseError
 from .events import CallHandle, Event, IncomingCall
@@ -253,18 +253,19 @@ class UserAgent:
         destination: Address | None = None,
         alternatives: Sequence[Address] = (),
         transport: str = "UDP",
-        credentials: Credentials | None = None,
+        credentials: DigestCredentials | None = None,
         headers: dict[str, str] | None = None,
     ) -> CallHandle:
         """Send an INVITE with our SDP offer to ``target`` (the Request-URI). ``to`` defaults to the target
-        itself, ``destination`` (where the INVITE goes) to the target URI's host and port. ``alternatives`` are
-        where it goes next (RFC 3263 §4.3) when a target times out, cannot be reached or answers 503."""
+        itself, ``destination`` (where the INVITE goes) to the host and port of the first outbound Route, else of
+        the target. ``alternatives`` are where it goes next (RFC 3263 §4.3) when a target times out, cannot be
+        reached or answers 503."""
         target_uri = parse_uri(target) if isinstance(target, str) else target
         from_addr = NameAddr(parse_uri(from_uri) if isinstance(from_uri, str) else from_uri, display_name)
         call = DiallingCall.dial(
             self.locality, self._calls.new_handle(), target=target_uri, from_addr=from_addr, to_addr=to,
-            peer=destination or address_for(target_uri, transport), alternatives=alternatives, media=media,
-            credentials=credentials, headers=headers, now=now,
+            peer=destination or address_for(first_hop(target_uri, self.settings.outbound_routes), transport),
+            alternatives=alternatives, media=media, credentials=credentials, headers=headers, now=now,
         )  # fmt: skip
         self._carry_out(call, now)
         return call.handle

@@ -115,3 +115,15 @@ def longest_gap_ms(samples: Samples, rate: int, threshold_dbfs: float = -45.0, w
         run = 0 if is_loud else run + 1
         longest = max(longest, run)
     return longest * window_ms
+
+
+def goertzel_dbfs(samples: npt.NDArray[np.integer], rate: int, freq: float) -> float:
+    """The level in dBFS (as `rms_dbfs` measures a sine) of the `freq` Hz component of `samples`, by the Goertzel
+    recurrence: one frequency's DFT term, the way DTMF receivers look for their eight tones."""
+    coefficient = 2.0 * math.cos(2.0 * math.pi * freq / rate)
+    previous = before = 0.0
+    for x in samples.astype(np.float64):
+        previous, before = float(x) + coefficient * previous - before, previous
+    power = previous * previous + before * before - coefficient * previous * before
+    amplitude = 2.0 * math.sqrt(max(power, 0.0)) / max(samples.size, 1)
+    return 20.0 * math.log10(amplitude / FULL_SCALE) if amplitude > 0.0 else -math.inf

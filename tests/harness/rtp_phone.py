@@ -53,6 +53,8 @@ class RtpPhone(asyncio.DatagramProtocol):
         self.port = free_udp_port()
         self.remote: tuple[str, int] | None = None
         self.received: list[npt.NDArray[np.int16]] = []
+        self.audio_stamps: list[int] = []
+        """The RTP timestamp of each packet of `received`, on the same clock as `digit_stamps`."""
         self.arrivals: list[float] = []
         """When each packet of `received` was read (``time.time()``): never earlier than it arrived."""
         self.digits: list[str] = []
@@ -88,6 +90,7 @@ class RtpPhone(asyncio.DatagramProtocol):
         payload = data[12 + 4 * (data[0] & 0x0F) :]
         if payload_type == PCMU_PT:
             self.received.append(ulaw_decode(payload))
+            self.audio_stamps.append(timestamp)
             self.arrivals.append(time.time())
         elif payload_type == DTMF_PT and len(payload) >= 4 and payload[1] & 0x80 and timestamp != self._last_event_ts:
             self._last_event_ts = timestamp  # one digit per event timestamp, however many end packets arrive

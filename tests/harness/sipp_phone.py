@@ -210,6 +210,16 @@ class PhoneResult:
     def check(self) -> None:
         assert self.returncode == 0, f"sipp exited {self.returncode}\n{self.stderr[-2000:]}\n{self.messages[-4000:]}"
 
+    def message(self, direction: str, start: str) -> str:
+        """The first message sipp ``sent`` or ``received`` (`direction`) whose first line starts with `start`, e.g.
+        ``("received", "SIP/2.0 200")`` or ``("sent", "BYE")``, headers and body; "" when there was none."""
+        for block in self.messages.split("-" * 47 + " ")[1:]:
+            _, _, rest = block.partition("\n")
+            kind, _, text = rest.partition("\n\n")
+            if f"message {direction}" in kind and text.startswith(start):
+                return text
+        return ""
+
     def sent_at(self, cseq: str) -> float:
         """When sipp sent the request with this CSeq (``"3 INVITE"``), from its message log (its local time, as
         ``time.time()`` counts)."""

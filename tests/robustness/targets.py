@@ -6,7 +6,7 @@
   requests aimed at that call (its To tag filled in), and responses to an INVITE it sent. Nothing may come out
   of `receive_datagram` or `handle_timer`, and the agent's catch-all (`internal_errors`) must stay at zero.
 * ``call entry``: every INVITE the agent turns into a call goes through what the inbound call flow does before
-  any I/O — `dispatch_call_for`, `dispatch.decide` over a configuration with digest auth, PINs and each rule
+  any I/O — `invite_facts`, `dispatch.decide` over a configuration with digest auth, PINs and each rule
   kind, the digest check, and offer/answer. Only `SipParseError` and `NegotiationError` may come out.
 
 An escape carries the input, so it can be replayed: ``Escape.replay()``.
@@ -32,7 +32,7 @@ from livekit.protocol.sip import (
 from mutator import mutate
 
 from dispatch.decide import decide
-from sipbridge.calls.inbound import dispatch_call_for
+from sipbridge.calls.invite_facts import invite_facts
 from sipbridge.sip.errors import SipParseError
 from sipbridge.sip.events import CallEnded, IncomingCall
 from sipbridge.sip.message import StreamFramer, parse_message
@@ -106,7 +106,7 @@ def _enter_call(agent: UserAgent, event: IncomingCall, tally: Tally, data: bytes
     call = agent.call_info(event.handle)
     tally.inputs["call entry"] += 1
     try:
-        info = dispatch_call_for(call.invite, call.peer.host, "SCL_fuzz")
+        info = invite_facts(call.invite, call.peer.host, "SCL_fuzz")
         decision = decide(TRUNKS, RULES, info)
         if decision.credentials is not None:
             agent.authenticate(event.handle, decision.credentials.username, decision.credentials.password)

@@ -17,7 +17,7 @@ from livekit.protocol.sip import (
     SIPTrunkInfo,
 )
 
-from dispatch.call import InboundCall
+from dispatch.call import InviteFacts
 from sipbridge.store import SIPStore, StoreError
 from sipbridge.store.backend import SIP_INBOUND_TRUNK
 from sipbridge.store.sqlite_backend import SqliteBackend
@@ -64,7 +64,7 @@ async def test_the_indexes_follow_every_write(tmp_path: Path) -> None:
         sip_dispatch_rule_id="SDR_a", rule=SIPDispatchRule(dispatch_rule_direct=SIPDispatchRuleDirect(room_name="r"))
     )
     await store.put_dispatch_rule(rule)
-    call = InboundCall("15105550100", "+1", "192.0.2.1")
+    call = InviteFacts("15105550100", "+1", "192.0.2.1")
     assert [t.sip_trunk_id for t in store.inbound.candidates(call)] == ["ST_a"]
     assert [r.sip_dispatch_rule_id for r in store.rules.candidates(store.inbound.get("ST_a"), call)] == ["SDR_a"]
     await store.delete_trunk("ST_a")

@@ -129,11 +129,15 @@ async def test_agent_example_through_livekit_api(
 
 
 @pytest.mark.parametrize(
-    ("status", "code"),
-    [("486 Busy Here", "resource_exhausted"), ("603 Decline", "permission_denied"), ("404 Not Found", "not_found")],
+    ("status", "code", "what"),
+    [
+        ("486 Busy Here", "resource_exhausted", "INVITE failed"),
+        ("603 Decline", "permission_denied", "unexpected status from INVITE response"),
+        ("404 Not Found", "not_found", "INVITE failed"),
+    ],
 )
 async def test_rejected_call_is_a_twirp_error_with_the_sip_status(
-    status: str, code: str, tmp_path: Path, bridge_api: api.LiveKitAPI, livekit_api: api.LiveKitAPI,
+    status: str, code: str, what: str, tmp_path: Path, bridge_api: api.LiveKitAPI, livekit_api: api.LiveKitAPI,
     rtp_phone: RtpPhone,
 ) -> None:  # fmt: skip
     callee = SippCallee(tmp_path / "callee", rtp_phone.port)
@@ -146,6 +150,8 @@ async def test_rejected_call_is_a_twirp_error_with_the_sip_status(
         await bridge_api.sip.create_sip_participant(request)
     (await rejecting).check()
     assert failure.value.code == code
+    number, reason = status.split(" ", 1)
+    assert failure.value.message == f"{what}: sip status: {number}: {reason}"  # livekit/sip's wording
     assert failure.value.metadata["sip_status_code"] == status.split()[0]
     assert failure.value.metadata["sip_status"] == status.split(" ", 1)[1]
     await wait_gone(livekit_api, "rejected", f"sip_{CALLEE}")

@@ -13,11 +13,11 @@ from harness.inbound_setup import configure, direct
 from harness.sip_client import RawSipClient
 from livekit import api
 
-from sipbridge.sip.auth import Credentials, authorization_for, parse_digest
+from sipbridge.sip.auth import DigestCredentials, authorization_for, parse_digest
 
 pytestmark = pytest.mark.integration
 
-CREDENTIALS = Credentials("user", "pass")
+CREDENTIALS = DigestCredentials("user", "pass")
 
 
 async def test_replayed_answer_without_qop_is_never_admitted(
@@ -51,7 +51,7 @@ async def test_qop_answers_with_increasing_counts_work_and_replays_do_not(
         assert (await admitted(sip, second))[0], "the same nonce with a higher count"
         assert not (await admitted(sip, second))[0], "the same answer again"
         assert not (await admitted(sip, first))[0], "a lower count"
-        wrong = authorization_for(challenge_value, Credentials("user", "guess"), "INVITE", uri_of(sip), nc=3)
+        wrong = authorization_for(challenge_value, DigestCredentials("user", "guess"), "INVITE", uri_of(sip), nc=3)
         assert await admitted(sip, wrong) == (False, 403)
 
 
@@ -62,7 +62,7 @@ async def test_password_guessing_is_cut_off_per_source(call_bridge: BridgeProces
     async with RawSipClient(call_bridge.sip_port) as guesser:
         statuses = []
         for guess in range(15):
-            wrong = authorization_for(await challenge(guesser), Credentials("user", f"guess{guess}"), "INVITE",
+            wrong = authorization_for(await challenge(guesser), DigestCredentials("user", f"guess{guess}"), "INVITE",
                                       uri_of(guesser))  # fmt: skip
             statuses.append(await admitted(guesser, wrong))
         assert statuses == [(False, 403)] * 15

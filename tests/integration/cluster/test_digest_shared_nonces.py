@@ -17,7 +17,7 @@ from harness.sip_client import RawSipClient
 from harness.sipapi import clear_sip_tables
 from livekit import api
 
-from sipbridge.sip.auth import Credentials, authorization_for
+from sipbridge.sip.auth import DigestCredentials, authorization_for
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ async def test_an_answer_taken_by_one_node_is_refused_by_the_other(
             await configure(client, direct("shared-nonce-room"), auth_username="user", auth_password="pass")
         finally:
             await client.aclose()
-        credentials = Credentials("user", "pass")
+        credentials = DigestCredentials("user", "pass")
         async with RawSipClient(node_a.sip_port) as at_a, RawSipClient(node_b.sip_port) as at_b:
             challenge_a = await challenge(at_a)
             with_qop = authorization_for(challenge_a, credentials, "INVITE", uri_of(at_a), nc=1)

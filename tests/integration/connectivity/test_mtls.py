@@ -19,6 +19,7 @@ from harness.ports import LOOPBACK, free_tcp_port, free_tcp_udp_port
 from harness.processes import LiveKitServer, ManagedProcess, tcp_accepts
 from harness.rtp_phone import RtpPhone
 from harness.sipp_callee import SippCallee
+from harness.tls_probe import s_client, sip_request
 from livekit import api
 
 pytestmark = [
@@ -113,33 +114,6 @@ async def test_trunk_with_a_client_certificate_reaches_a_carrier_that_demands_on
                 await client.aclose()
 
 
-async def s_client(port: int, pki: TestPki, cert: Cert | None) -> str:
-    """What openssl s_client gets back for an OPTIONS sent over TLS (with or without our client certificate)."""
-    args = ["s_client", "-connect", f"{LOOPBACK}:{port}", "-quiet", "-CAfile", str(pki.ca.cert)]
-    if cert is not None:
-        args += ["-cert", str(cert.cert), "-key", str(cert.key)]
-    options = (
-        f"OPTIONS sip:bridge@{LOOPBACK} SIP/2.0\r\nVia: SIP/2.0/TLS {LOOPBACK}:5061;branch=z9hG4bKmtls\r\n"
-        f"From: <sip:probe@{LOOPBACK}>;tag=1\r\nTo: <sip:bridge@{LOOPBACK}>\r\nCall-ID: mtls-probe\r\n"
-        "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-    )
-    proc = await asyncio.create_subprocess_exec(
-        "openssl", *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(options.encode())
-    await proc.stdin.drain()
-    try:
-        line = await asyncio.wait_for(proc.stdout.readline(), 30)
-        while line and not line.startswith(b"SIP/2.0") and b"alert" not in line and b"error" not in line:
-            line = await asyncio.wait_for(proc.stdout.readline(), 30)
-        return line.decode(errors="replace")
-    finally:
-        proc.kill()
-        await proc.wait()
-
-
 async def test_listener_requires_client_certificates_when_asked(tmp_path: Path) -> None:
     pki = TestPki(tmp_path / "pki")
     ours = pki.issue("bridge", dns=("bridge.test",), ips=(LOOPBACK,))
@@ -150,6 +124,8 @@ async def test_listener_requires_client_certificates_when_asked(tmp_path: Path) 
         "verify_clients": str(pki.ca.cert),
     }  # fmt: skip
     with BridgeProcess(tmp_path / "bridge", extra={"tls": tls}):
-        assert (await s_client(port, pki, phone)).startswith("SIP/2.0 200")
-        refused = await s_client(port, pki, None)
-        assert not refused.startswith("SIP/2.0"), refused
+        options = sip_request("OPTIONS", port, call_id="mtls-probe")
+        served = await s_client(port, options, ca=pki.ca.cert, args=("-cert", str(phone.cert), "-key", str(phone.key)))
+        assert served.response.startswith("SIP/2.0 200"), served.output
+        refused = await s_client(port, options, ca=pki.ca.cert)
+        assert not refused.response, refused.output

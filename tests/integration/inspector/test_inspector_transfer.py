@@ -44,7 +44,9 @@ async def test_a_transfers_new_call_is_the_first_calls_second_leg(
         await agent.publish_tone(1000)
         await agent.wait_heard(identity, 1.0, within=30)
         target = f"sip:{TARGET}@{LOOPBACK}:{inspected_bridge.sip_port}"
-        request = api.TransferSIPParticipantRequest(room_name=tmp_room, participant_identity=identity, transfer_to=target)
+        request = api.TransferSIPParticipantRequest(
+            room_name=tmp_room, participant_identity=identity, transfer_to=target
+        )
         await bridge_api.sip.transfer_sip_participant(request)
         await wait_gone(livekit_api, tmp_room, identity)
     (await calling).check()

@@ -99,6 +99,9 @@ async def test_two_sessions_exchange_audio_and_digits(encrypted: bool) -> None:
         a.start(StreamConfig("PCMU", 0, 101, srtp=srtp_a), (HOST, b.local_port))
         b.start(StreamConfig("PCMU", 0, 101, srtp=srtp_b), (HOST, a.local_port))
         a.send_digits("42#")
+        assert a.stream is not None and a.stream.sending_digits
+        await asyncio.wait_for(a.wait_digits_sent(), 5)  # the cadence says when the last event went out
+        assert not a.stream.sending_digits
         await asyncio.wait_for(asyncio.gather(heard_by_b.loud.wait(), heard_by_a.loud.wait()), 10)
         await _until(lambda: len(heard_by_b.digits) >= 3)
         assert heard_by_b.digits == ["4", "2", "#"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sipp_harness import EndpointFactory, Handler, Sipp, free_port
 
-from sipbridge.sip.endpoint import Endpoint
+from sipbridge.sip import Endpoint
 from sipbridge.sip.settings import SipSettings
 
 
@@ -30,8 +30,10 @@ async def endpoint() -> AsyncIterator[EndpointFactory]:
 
     async def make(handler: Handler | None = None, **settings: object) -> Endpoint:
         base = SipSettings(bind_host="127.0.0.1", port=free_port())
-        ep = Endpoint(replace(base, **settings), handler)  # type: ignore[arg-type]
+        ep = Endpoint(replace(base, **settings))  # type: ignore[arg-type]
         await ep.start()
+        if handler is not None:
+            ep.take_calls(handler)
         started.append(ep)
         return ep
 

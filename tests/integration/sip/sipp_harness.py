@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sipbridge.sip.endpoint import Endpoint, InboundCall
+from sipbridge.sip import Endpoint, InboundLeg
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "sipp"
 
@@ -108,5 +108,5 @@ class Sipp:
                 proc.kill()
 
 
-Handler = Callable[[InboundCall], Awaitable[None]]
+Handler = Callable[[InboundLeg], Awaitable[None]]
 EndpointFactory = Callable[..., Awaitable[Endpoint]]

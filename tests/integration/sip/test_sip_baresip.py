@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sipp_harness import free_port, wait_bound
 
-from sipbridge.sip.endpoint import Endpoint, InboundCall
+from sipbridge.sip import Endpoint, InboundLeg
 from sipbridge.sip.offer_answer import Encryption, MediaParams, MediaSession
 from sipbridge.sip.settings import SipSettings
 
@@ -78,13 +78,14 @@ def offered_key(output: str) -> str | None:
 async def test_baresip_calls_us_with_sdes_srtp(baresip: Baresip) -> None:
     negotiated: list[MediaParams] = []
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         negotiated.append(await call.answer(MediaSession("127.0.0.1", free_port(), encryption=Encryption.ALLOW)))
         await asyncio.sleep(0.5)
         await call.bye()
 
-    endpoint = Endpoint(SipSettings(bind_host="127.0.0.1", port=free_port()), handler)
+    endpoint = Endpoint(SipSettings(bind_host="127.0.0.1", port=free_port()))
     await endpoint.start()
+    endpoint.take_calls(handler)
     try:
         baresip.configure("srtp")
         output = await (await baresip.run(f"/dial sip:bob@127.0.0.1:{endpoint.port}"))
@@ -101,7 +102,7 @@ async def test_we_call_baresip_with_mandatory_srtp(baresip: Baresip) -> None:
     try:
         baresip.configure("srtp-mand")  # expects RTP/SAVP, which Encryption.REQUIRE offers
         finished = await baresip.run()
-        call = await endpoint.place_call(
+        call = endpoint.place_call(
             f"sip:baresip@127.0.0.1:{baresip.port}",
             MediaSession("127.0.0.1", free_port(), encryption=Encryption.REQUIRE),
             from_uri="sip:bridge@127.0.0.1",
@@ -131,7 +132,7 @@ async def test_baresip_calls_us_over_tls(baresip: Baresip, certificate: tuple[Pa
     cert, key = certificate
     sources: list[str] = []
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         sources.append(call.source.transport)
         await call.answer(MediaSession("127.0.0.1", free_port()))
         await asyncio.sleep(0.5)
@@ -140,8 +141,9 @@ async def test_baresip_calls_us_over_tls(baresip: Baresip, certificate: tuple[Pa
     settings = SipSettings(
         bind_host="127.0.0.1", port=free_port(), tls_port=free_port(), tls_cert_file=str(cert), tls_key_file=str(key)
     )
-    endpoint = Endpoint(settings, handler)
+    endpoint = Endpoint(settings)
     await endpoint.start()
+    endpoint.take_calls(handler)
     try:
         baresip.configure("srtp", cafile=str(cert))
         target = f"sip:bob@127.0.0.1:{endpoint.settings.tls_port};transport=tls"

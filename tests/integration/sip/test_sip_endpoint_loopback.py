@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from sipbridge.sip.endpoint import CallFailed, Endpoint, InboundCall
+from sipbridge.sip import CallFailed, Endpoint, InboundLeg
 from sipbridge.sip.events import CallEnded, CallProgress, DtmfReceived
 from sipbridge.sip.offer_answer import MediaSession
 from sipbridge.sip.settings import SipSettings
@@ -41,9 +41,9 @@ async def test_call_dtmf_and_hangup(transport: str, host: str, certificate: tupl
     got_digit = asyncio.Event()
     ended: asyncio.Future[CallEnded] = asyncio.get_running_loop().create_future()
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         assert call.offer is not None and call.source.transport == transport
-        await call.ring()
+        call.ring()
         media = await call.answer(MediaSession(call.source.host, 30000))
         assert media.codec.name == "PCMU"
         async for event in call.events():
@@ -55,20 +55,21 @@ async def test_call_dtmf_and_hangup(transport: str, host: str, certificate: tupl
 
     cert, key = certificate
     tls = {"tls_port": 0, "tls_cert_file": cert, "tls_key_file": key} if transport == "TLS" else {}
-    callee = Endpoint(settings(host, **tls), handler)
+    callee = Endpoint(settings(host, **tls))
     caller = Endpoint(settings(host, tls_ca_file=cert))
     await callee.start()
+    callee.take_calls(handler)
     await caller.start()
     try:
         port = callee.settings.tls_port if transport == "TLS" else callee.port
         target = f"sip:bob@{format_host(host)}:{port};transport={transport.lower()}"
-        call = await caller.place_call(
+        call = caller.place_call(
             target, MediaSession(host, 30002, codecs=["PCMU"]), from_uri=f"sip:alice@{format_host(host)}",
             transport=transport,
         )  # fmt: skip
         media = await asyncio.wait_for(call.wait_answered(), 5)
         assert media.remote_port == 30000
-        await call.send_dtmf("7")
+        call.send_dtmf("7")
         await asyncio.wait_for(got_digit.wait(), 30)
         result = await asyncio.wait_for(call.bye(), 5)
         assert result.reason == "bye"
@@ -80,19 +81,20 @@ async def test_call_dtmf_and_hangup(transport: str, host: str, certificate: tupl
 
 
 async def test_rejection_and_handler_failure_are_contained() -> None:
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         if call.to.uri is not None and "busy" in str(call.to.uri):
-            await call.reject(486)
+            call.reject(486)
             return
         raise RuntimeError("call flow bug")
 
-    callee = Endpoint(settings(), handler)
+    callee = Endpoint(settings())
     caller = Endpoint(settings())
     await callee.start()
+    callee.take_calls(handler)
     await caller.start()
     try:
         for user, status in (("busy", 486), ("crash", 500)):
-            call = await caller.place_call(
+            call = caller.place_call(
                 f"sip:{user}@127.0.0.1:{callee.port}", MediaSession("127.0.0.1", 30004), from_uri="sip:a@127.0.0.1"
             )
             with pytest.raises(CallFailed) as info:
@@ -106,20 +108,21 @@ async def test_rejection_and_handler_failure_are_contained() -> None:
 async def test_answer_after_cancel_raises_call_failed() -> None:
     outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
-    async def handler(call: InboundCall) -> None:
-        await call.ring()
+    async def handler(call: InboundLeg) -> None:
+        call.ring()
         ended = await call.wait_ended()  # the caller gives up while "the room is being set up"
         try:
             await call.answer(MediaSession("127.0.0.1", 30000))
         except CallFailed as exc:
             outcome.set_result(f"{ended.reason}/{exc.reason}")
 
-    callee = Endpoint(settings(), handler)
+    callee = Endpoint(settings())
     caller = Endpoint(settings())
     await callee.start()
+    callee.take_calls(handler)
     await caller.start()
     try:
-        call = await caller.place_call(
+        call = caller.place_call(
             f"sip:bob@127.0.0.1:{callee.port}", MediaSession("127.0.0.1", 30002), from_uri="sip:a@127.0.0.1"
         )
         async for event in call.events():
@@ -163,7 +166,7 @@ async def test_unreachable_tcp_peer_fails_fast() -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind(("127.0.0.1", 0))
             closed_port = probe.getsockname()[1]  # bound but not listening: connections are refused
-            call = await caller.place_call(
+            call = caller.place_call(
                 f"sip:bob@127.0.0.1:{closed_port}", MediaSession("127.0.0.1", 30002), from_uri="sip:a@127.0.0.1",
                 transport="TCP",
             )  # fmt: skip
@@ -177,20 +180,21 @@ async def test_unreachable_tcp_peer_fails_fast() -> None:
 async def test_in_dialog_actions_before_answer_raise_call_failed() -> None:
     checked: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         with pytest.raises(CallFailed):
-            await call.send_dtmf("1")
+            call.send_dtmf("1")
         with pytest.raises(CallFailed):
             await call.refer("sip:c@127.0.0.1")
-        await call.reject(603)
+        call.reject(603)
         checked.set_result(True)
 
-    callee = Endpoint(settings(), handler)
+    callee = Endpoint(settings())
     caller = Endpoint(settings())
     await callee.start()
+    callee.take_calls(handler)
     await caller.start()
     try:
-        call = await caller.place_call(
+        call = caller.place_call(
             f"sip:bob@127.0.0.1:{callee.port}", MediaSession("127.0.0.1", 30002), from_uri="sip:a@127.0.0.1"
         )
         with pytest.raises(CallFailed) as info:
@@ -204,20 +208,21 @@ async def test_in_dialog_actions_before_answer_raise_call_failed() -> None:
 async def test_dual_stack_listener_serves_ipv4_and_ipv6_callers() -> None:
     answered: list[str] = []
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         answered.append(f"{call.source.transport} {call.source.host}")
         await call.answer(MediaSession("127.0.0.1", 30000))
         await call.wait_ended()
 
     dual = SipSettings(bind_host="::", port=0, advertised_host="127.0.0.1", advertised_host_v6="::1")
-    callee = Endpoint(dual, handler)
+    callee = Endpoint(dual)
     await callee.start()
+    callee.take_calls(handler)
     try:
         for host, transport in (("127.0.0.1", "UDP"), ("127.0.0.1", "TCP"), ("::1", "UDP"), ("::1", "TCP")):
             caller = Endpoint(settings(host))
             await caller.start()
             try:
-                call = await caller.place_call(
+                call = caller.place_call(
                     f"sip:bob@{format_host(host)}:{callee.port};transport={transport.lower()}",
                     MediaSession(host, 30002), from_uri="sip:a@example.com", transport=transport,
                 )  # fmt: skip
@@ -236,17 +241,18 @@ async def test_connection_carrying_a_call_is_not_closed_for_idleness() -> None:
     ended: asyncio.Future[CallEnded] = asyncio.get_running_loop().create_future()
     hang_up = asyncio.Event()
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         await call.answer(MediaSession("127.0.0.1", 30000))
         await hang_up.wait()
         ended.set_result(await call.bye())
 
-    callee = Endpoint(settings(stream_idle_timeout=0.3), handler)
+    callee = Endpoint(settings(stream_idle_timeout=0.3))
     caller = Endpoint(settings())
     await callee.start()
+    callee.take_calls(handler)
     await caller.start()
     try:
-        call = await caller.place_call(
+        call = caller.place_call(
             f"sip:bob@127.0.0.1:{callee.port};transport=tcp", MediaSession("127.0.0.1", 30002),
             from_uri="sip:a@127.0.0.1", transport="TCP",
         )  # fmt: skip

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sipp_harness import EndpointFactory, Sipp, free_port, wait_bound
 
-from sipbridge.sip.endpoint import InboundCall
+from sipbridge.sip import InboundLeg
 from sipbridge.sip.offer_answer import MediaSession
 from sipbridge.sip.transaction import Address
 
@@ -66,7 +66,7 @@ async def test_inbound_call_through_two_proxies(
 ) -> None:
     routes: list[tuple[str, int]] = []
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         routes.append((call.source.transport, len(call.request.headers.get_all("Record-Route"))))
         await call.answer(MediaSession("127.0.0.1", 31000))
         await call.bye()
@@ -88,7 +88,7 @@ async def test_outbound_call_through_two_proxies(
     ep = await endpoint()
     await proxies.start(target=sipp.port)
     server = await sipp.start("uas_proxied.xml", transport="u1" if transport == "UDP" else "t1")
-    call = await ep.place_call(
+    call = ep.place_call(
         f"sip:service@127.0.0.1:{sipp.port}",
         MediaSession("127.0.0.1", 31002),
         from_uri="sip:bridge@127.0.0.1",

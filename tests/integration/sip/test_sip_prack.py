@@ -7,7 +7,7 @@ import asyncio
 
 from sipp_harness import EndpointFactory, Sipp
 
-from sipbridge.sip.endpoint import InboundCall
+from sipbridge.sip import InboundLeg
 from sipbridge.sip.events import CallEnded, CallProgress
 from sipbridge.sip.offer_answer import MediaSession
 
@@ -15,9 +15,9 @@ from sipbridge.sip.offer_answer import MediaSession
 async def test_sipp_requiring_100rel_pracks_our_early_media(sipp: Sipp, endpoint: EndpointFactory) -> None:
     ended: list[CallEnded] = []
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         media = MediaSession("127.0.0.1", 31000)
-        await call.progress(media)  # 183 with our answer, sent reliably
+        call.progress(media)  # 183 with our answer, sent reliably
         await call.answer(media)  # held until sipp's PRACK
         ended.append(await call.wait_ended())
 
@@ -29,7 +29,7 @@ async def test_sipp_requiring_100rel_pracks_our_early_media(sipp: Sipp, endpoint
 async def test_we_prack_a_carriers_reliable_183(sipp: Sipp, endpoint: EndpointFactory) -> None:
     ep = await endpoint()
     server = await sipp.start("uas_100rel.xml")
-    call = await ep.place_call(
+    call = ep.place_call(
         f"sip:service@127.0.0.1:{sipp.port}", MediaSession("127.0.0.1", 31002), from_uri="sip:bridge@127.0.0.1"
     )
     events = []

@@ -7,14 +7,14 @@ import contextlib
 
 from sipp_harness import EndpointFactory, Sipp
 
-from sipbridge.sip.endpoint import CallFailed, InboundCall
+from sipbridge.sip import CallFailed, InboundLeg
 from sipbridge.sip.events import CallEnded, DtmfReceived
 from sipbridge.sip.offer_answer import MediaSession
 
 
 def answering(ended: list[CallEnded]):  # type: ignore[no-untyped-def]
-    async def handler(call: InboundCall) -> None:
-        await call.ring()
+    async def handler(call: InboundLeg) -> None:
+        call.ring()
         with contextlib.suppress(CallFailed):  # under loss sipp's BYE may overtake its ACK
             await call.answer(MediaSession("127.0.0.1", 31000))
         ended.append(await call.wait_ended())
@@ -32,7 +32,7 @@ async def test_sipp_uac_calls_us_and_hangs_up(sipp: Sipp, endpoint: EndpointFact
 async def test_sipp_uac_we_hang_up(sipp: Sipp, endpoint: EndpointFactory) -> None:
     ended: list[CallEnded] = []
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         await call.answer(MediaSession("127.0.0.1", 31000))
         ended.append(await call.bye())
 
@@ -44,7 +44,7 @@ async def test_sipp_uac_we_hang_up(sipp: Sipp, endpoint: EndpointFactory) -> Non
 async def test_sipp_uas_answers_our_call(sipp: Sipp, endpoint: EndpointFactory) -> None:
     ep = await endpoint()
     server = await sipp.start("uas")
-    call = await ep.place_call(
+    call = ep.place_call(
         f"sip:service@127.0.0.1:{sipp.port}", MediaSession("127.0.0.1", 31002), from_uri="sip:bridge@127.0.0.1"
     )
     media = await asyncio.wait_for(call.wait_answered(), 10)
@@ -56,8 +56,8 @@ async def test_sipp_uas_answers_our_call(sipp: Sipp, endpoint: EndpointFactory) 
 async def test_sipp_cancels_before_answer(sipp: Sipp, endpoint: EndpointFactory) -> None:
     ended: list[CallEnded] = []
 
-    async def handler(call: InboundCall) -> None:
-        await call.ring()
+    async def handler(call: InboundLeg) -> None:
+        call.ring()
         ended.append(await call.wait_ended())
 
     ep = await endpoint(handler)
@@ -96,7 +96,7 @@ async def test_options_ping(sipp: Sipp, endpoint: EndpointFactory) -> None:
 async def test_tcp_we_hang_up_over_the_callers_connection(sipp: Sipp, endpoint: EndpointFactory) -> None:
     ended: list[CallEnded] = []
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         await call.answer(MediaSession("127.0.0.1", 31000))
         ended.append(await call.bye())
 
@@ -108,7 +108,7 @@ async def test_tcp_we_hang_up_over_the_callers_connection(sipp: Sipp, endpoint: 
 async def test_dtmf_by_sip_info(sipp: Sipp, endpoint: EndpointFactory) -> None:
     digits: list[str] = []
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         await call.answer(MediaSession("127.0.0.1", 31000))
         async for event in call.events():
             if isinstance(event, DtmfReceived):
@@ -124,9 +124,9 @@ async def test_dtmf_by_sip_info(sipp: Sipp, endpoint: EndpointFactory) -> None:
 async def test_hidden_port_stays_silent(sipp: Sipp, endpoint: EndpointFactory) -> None:
     dropped: list[str] = []
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         dropped.append(call.from_.display_name or "")
-        await call.drop()  # e.g. no trunk matched this caller
+        call.drop()  # e.g. no trunk matched this caller
 
     ep = await endpoint(handler, hide_inbound_port=True)
     (await sipp.run("uac_hidden.xml", ep.port)).check()

@@ -6,38 +6,38 @@ import asyncio
 
 from sipp_harness import EndpointFactory, Sipp
 
-from sipbridge.sip.auth import Credentials, Verdict
-from sipbridge.sip.endpoint import InboundCall
+from sipbridge.sip import InboundLeg
+from sipbridge.sip.auth import DigestCredentials, DigestVerdict
 from sipbridge.sip.events import CallEnded, MediaUpdated
 from sipbridge.sip.offer_answer import MediaParams, MediaSession
 
 
 async def test_we_challenge_sipp_with_digest(sipp: Sipp, endpoint: EndpointFactory) -> None:
-    verdicts: list[Verdict] = []
+    verdicts: list[DigestVerdict] = []
     ended: list[CallEnded] = []
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         verdict = call.authenticate("sipp", "secret").verdict
         verdicts.append(verdict)
-        if verdict is not Verdict.OK:
-            await call.challenge()
+        if verdict is not DigestVerdict.OK:
+            call.challenge()
             return
         await call.answer(MediaSession("127.0.0.1", 31000))
         ended.append(await call.wait_ended())
 
     ep = await endpoint(handler)
     (await sipp.run("uac_auth.xml", ep.port, extra=("-au", "sipp", "-ap", "secret"))).check()
-    assert verdicts == [Verdict.MISSING, Verdict.OK] and ended[0].reason == "bye"
+    assert verdicts == [DigestVerdict.MISSING, DigestVerdict.OK] and ended[0].reason == "bye"
 
 
 async def test_sipp_challenges_our_invite(sipp: Sipp, endpoint: EndpointFactory) -> None:
     ep = await endpoint()
     server = await sipp.start("uas_auth.xml")
-    call = await ep.place_call(
+    call = ep.place_call(
         f"sip:service@127.0.0.1:{sipp.port}",
         MediaSession("127.0.0.1", 31002),
         from_uri="sip:bridge@127.0.0.1",
-        credentials=Credentials("bridge", "s3cret"),
+        credentials=DigestCredentials("bridge", "s3cret"),
     )
     await asyncio.wait_for(call.wait_answered(), 10)
     await asyncio.wait_for(call.bye(), 10)
@@ -47,7 +47,7 @@ async def test_sipp_challenges_our_invite(sipp: Sipp, endpoint: EndpointFactory)
 async def test_invite_without_sdp(sipp: Sipp, endpoint: EndpointFactory) -> None:
     negotiated: list[MediaParams] = []
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         assert call.offer is None
         negotiated.append(await call.answer(MediaSession("127.0.0.1", 31000)))
         await call.wait_ended()
@@ -60,7 +60,7 @@ async def test_invite_without_sdp(sipp: Sipp, endpoint: EndpointFactory) -> None
 async def test_hold_and_unhold_reinvites(sipp: Sipp, endpoint: EndpointFactory) -> None:
     directions: list[str] = []
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         await call.answer(MediaSession("127.0.0.1", 31000))
         async for event in call.events():
             if isinstance(event, MediaUpdated):
@@ -74,7 +74,7 @@ async def test_hold_and_unhold_reinvites(sipp: Sipp, endpoint: EndpointFactory) 
 async def test_session_timer_refresh(sipp: Sipp, endpoint: EndpointFactory) -> None:
     ended: list[CallEnded] = []
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         await call.answer(MediaSession("127.0.0.1", 31000))
         ended.append(await call.wait_ended())
 
@@ -84,7 +84,7 @@ async def test_session_timer_refresh(sipp: Sipp, endpoint: EndpointFactory) -> N
 
 
 async def test_session_timer_refresh_by_reinvite_when_update_not_allowed(sipp: Sipp, endpoint: EndpointFactory) -> None:
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         await call.answer(MediaSession("127.0.0.1", 31000))
         await call.wait_ended()
 
@@ -95,7 +95,7 @@ async def test_session_timer_refresh_by_reinvite_when_update_not_allowed(sipp: S
 async def test_refresh_reinvite_answered_with_unchanged_sdp(sipp: Sipp, endpoint: EndpointFactory) -> None:
     updates: list[MediaUpdated] = []
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         await call.answer(MediaSession("127.0.0.1", 31000))
         async for event in call.events():
             if isinstance(event, MediaUpdated):
@@ -109,14 +109,14 @@ async def test_refresh_reinvite_answered_with_unchanged_sdp(sipp: Sipp, endpoint
 async def test_we_hold_and_resume_by_reinvite(sipp: Sipp, endpoint: EndpointFactory) -> None:
     ep = await endpoint()
     server = await sipp.start("uas_hold.xml")
-    call = await ep.place_call(
+    call = ep.place_call(
         f"sip:service@127.0.0.1:{sipp.port}", MediaSession("127.0.0.1", 31002), from_uri="sip:bridge@127.0.0.1"
     )
     await asyncio.wait_for(call.wait_answered(), 10)
     directions: list[str] = []
     events = call.events()
     for action in (call.hold, call.unhold):
-        await action()
+        action()
         async for event in events:
             if isinstance(event, MediaUpdated):
                 directions.append(event.media.direction)

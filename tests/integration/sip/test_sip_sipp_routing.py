@@ -6,13 +6,13 @@ import asyncio
 
 from sipp_harness import EndpointFactory, Sipp
 
-from sipbridge.sip.endpoint import InboundCall
+from sipbridge.sip import InboundLeg
 from sipbridge.sip.events import TransferProgress
 from sipbridge.sip.offer_answer import MediaSession
 
 
 def transferring(results: list[TransferProgress], seen: list[int]):  # type: ignore[no-untyped-def]
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         await call.answer(MediaSession("127.0.0.1", 31000))
         results.append(await call.refer("sip:carol@127.0.0.1"))
         await call.bye()
@@ -40,7 +40,7 @@ async def test_refer_declined(sipp: Sipp, endpoint: EndpointFactory) -> None:
 
 
 async def test_bye_follows_record_route_path(sipp: Sipp, endpoint: EndpointFactory) -> None:
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         await call.answer(MediaSession("127.0.0.1", 31000))
         await call.bye()
 
@@ -51,7 +51,7 @@ async def test_bye_follows_record_route_path(sipp: Sipp, endpoint: EndpointFacto
 async def test_our_ack_and_bye_follow_record_route_path(sipp: Sipp, endpoint: EndpointFactory) -> None:
     ep = await endpoint()
     server = await sipp.start("uas_record_route.xml")
-    call = await ep.place_call(
+    call = ep.place_call(
         f"sip:service@127.0.0.1:{sipp.port}", MediaSession("127.0.0.1", 31002), from_uri="sip:bridge@127.0.0.1"
     )
     await asyncio.wait_for(call.wait_answered(), 10)

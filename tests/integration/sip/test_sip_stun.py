@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sipp_harness import free_port, wait_bound
 
-from sipbridge.sip.endpoint import Endpoint
+from sipbridge.sip import Endpoint
 from sipbridge.sip.settings import SipSettings
 from sipbridge.sip.stun import discover_external_ip
 

@@ -46,7 +46,7 @@ def a_call_on_a_lossy_line() -> tuple[MediaStream, MediaStream]:
     theirs = MediaStream(StreamConfig("PCMU", 0), 0.0, random.Random(2))
     frame = np.zeros(160, dtype=np.int16)
     for i in range(250):
-        to_us, to_them = theirs.datagram_for_frame(frame), ours.datagram_for_frame(frame)
+        (to_us,), (to_them,) = theirs.datagrams_for_frame(frame), ours.datagrams_for_frame(frame)  # no digits: one each
         if i % 10 != 3:
             ours.receive_rtp(to_us, i * 0.02)
             theirs.receive_rtp(to_them, i * 0.02 + 0.04)

@@ -13,12 +13,12 @@ from livekit.protocol.sip import (
     SIPMediaEncryption,
 )
 
-from dispatch.call import InboundCall
+from dispatch.call import InviteFacts
 from dispatch.decide import Verdict, decide, is_open_configuration
 
 TO = "+15105550100"
 FROM = "+13105550100"
-CALL = InboundCall(called_number=TO, calling_number=FROM, source_ip="203.0.113.7", lk_call_id="SCL_1")
+CALL = InviteFacts(called_number=TO, calling_number=FROM, source_ip="203.0.113.7", lk_call_id="SCL_1")
 CATCH_ALL = SIPDispatchRuleInfo(
     sip_dispatch_rule_id="SDR_all",
     rule=SIPDispatchRule(dispatch_rule_individual=SIPDispatchRuleIndividual(room_prefix="call-")),
@@ -56,7 +56,7 @@ def test_auth_is_asked_before_rules() -> None:
     decision = decide([AUTH_TRUNK], [CATCH_ALL], CALL)
     assert decision.verdict is Verdict.AUTH_REQUIRED and decision.sip_status == 401
     assert decision.credentials is not None and decision.credentials.username == "u"
-    with_credentials = InboundCall(called_number=TO, calling_number=FROM, source_ip="", auth_username="u")
+    with_credentials = InviteFacts(called_number=TO, calling_number=FROM, source_ip="", auth_username="u")
     accepted = decide([AUTH_TRUNK], [CATCH_ALL], with_credentials)
     assert accepted.verdict is Verdict.ACCEPT and accepted.credentials is not None
 

@@ -25,7 +25,7 @@ from livekit.protocol.sip import (
     SIPMediaEncryption,
 )
 
-from dispatch.call import InboundCall
+from dispatch.call import InviteFacts
 from dispatch.evaluate import (
     SUFFIX_ALPHABET,
     evaluate_dispatch_rule,
@@ -46,7 +46,7 @@ HEADERS = (
     ("X-FOO", "second"),
     ("P-Custom", "custom"),
 )
-CALL = InboundCall(
+CALL = InviteFacts(
     called_number=TO,
     calling_number=FROM,
     source_ip="203.0.113.7",
@@ -178,7 +178,7 @@ def test_hidden_number_is_left_out_everywhere() -> None:
 
 
 def test_short_hidden_number_shows_one_digit() -> None:
-    short = InboundCall(called_number=TO, calling_number="1234", source_ip="")
+    short = InviteFacts(called_number=TO, calling_number="1234", source_ip="")
     result = evaluate_dispatch_rule(None, info(direct(), hide_phone_number=True), short)
     assert result.participant_name == "Phone 4"
 
@@ -251,7 +251,7 @@ header_lists = st.lists(
 def test_evaluation_is_deterministic_apart_from_the_suffix(
     frm: str, to: str, rule: SIPDispatchRule, hide: bool, headers: list[tuple[str, str]]
 ) -> None:
-    the_call = InboundCall(called_number=to, calling_number=frm, source_ip="", headers=headers)
+    the_call = InviteFacts(called_number=to, calling_number=frm, source_ip="", headers=headers)
     rule_info = info(rule, hide_phone_number=hide)
     counter = itertools.count()
     first = evaluate_dispatch_rule(TRUNK, rule_info, the_call, new_suffix=lambda: f"S{next(counter)}")
@@ -267,7 +267,7 @@ def test_evaluation_is_deterministic_apart_from_the_suffix(
 @given(frm=numbers, headers=header_lists, include=st.sampled_from(list(SIPHeaderOptions.values())))
 def test_identities_never_carry_a_hidden_number(frm: str, headers: list[tuple[str, str]], include: Any) -> None:
     headers = [*headers, ("From", f"<sip:{frm}@carrier>"), ("X-Caller", frm.lstrip("+"))]
-    the_call = InboundCall(called_number=TO, calling_number=frm, source_ip="", headers=headers)
+    the_call = InviteFacts(called_number=TO, calling_number=frm, source_ip="", headers=headers)
     trunk = SIPInboundTrunkInfo(sip_trunk_id="ST_a", include_headers=include, headers_to_attributes={"From": "f"})
     result = evaluate_dispatch_rule(trunk, info(individual(), hide_phone_number=True), the_call)
     digits = frm.lstrip("+")

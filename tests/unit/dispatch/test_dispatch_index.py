@@ -20,7 +20,7 @@ from livekit.protocol.sip import (
     SIPInboundTrunkInfo,
 )
 
-from dispatch.call import InboundCall
+from dispatch.call import InviteFacts
 from dispatch.decide import decide
 from dispatch.errors import ConflictError
 from dispatch.index import RuleIndex, TrunkIndex, number_keys, rule_keys
@@ -106,7 +106,7 @@ def test_decisions_over_the_indexes_equal_those_over_the_lists(
     trunks, rules = without_conflicts(trunks, rules)
     trunk_index, rule_index = TrunkIndex(trunks), RuleIndex(rules)
     for called, calling, source, from_host, auth, pin in calls:
-        call = InboundCall(called, calling, source, from_host=from_host, auth_username=auth)
+        call = InviteFacts(called, calling, source, from_host=from_host, auth_username=auth)
         scanned = decide(trunks, rules, call, pin=pin, new_suffix=lambda: "x")
         indexed = decide(trunk_index, rule_index, call, pin=pin, new_suffix=lambda: "x")
         assert (indexed.verdict, indexed.trunk, indexed.rule, indexed.dispatch) == (
@@ -144,9 +144,9 @@ def test_removing_and_replacing_records_keeps_the_index_exact() -> None:
     index = TrunkIndex()
     index.put(SIPInboundTrunkInfo(sip_trunk_id="ST_1", numbers=["+15105550100"]))
     index.put(SIPInboundTrunkInfo(sip_trunk_id="ST_2", allowed_addresses=["192.0.2.0/24"]))
-    call = InboundCall("+15105550100", "+1", "192.0.2.9")
+    call = InviteFacts("+15105550100", "+1", "192.0.2.9")
     assert [t.sip_trunk_id for t in index.candidates(call)] == ["ST_1", "ST_2"]
     index.put(SIPInboundTrunkInfo(sip_trunk_id="ST_1", numbers=["+15105550199"]))  # an update
     index.remove("ST_2")
     assert index.candidates(call) == [] and len(index) == 1
-    assert index.candidates(InboundCall("15105550199", "+1", "10.0.0.1"))[0].sip_trunk_id == "ST_1"
+    assert index.candidates(InviteFacts("15105550199", "+1", "10.0.0.1"))[0].sip_trunk_id == "ST_1"

@@ -14,13 +14,13 @@ from livekit.protocol.sip import (
     SIPInboundTrunkInfo,
 )
 
-from dispatch.call import InboundCall
+from dispatch.call import InviteFacts
 from dispatch.rules import RuleVerdict, rule_priority, select_dispatch_rule
 
 TO = "+15105550100"
 FROM = "+13105550100"
 TRUNK = SIPInboundTrunkInfo(sip_trunk_id="ST_a", numbers=[TO])
-CALL = InboundCall(called_number=TO, calling_number=FROM, source_ip="203.0.113.7")
+CALL = InviteFacts(called_number=TO, calling_number=FROM, source_ip="203.0.113.7")
 
 
 def direct(room: str = "room", pin: str = "") -> SIPDispatchRule:

@@ -9,7 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from livekit.protocol.sip import SIPInboundTrunkInfo
 
-from dispatch.call import InboundCall
+from dispatch.call import InviteFacts
 from dispatch.errors import ConflictError
 from dispatch.trunks import TrunkVerdict, match_trunk
 from dispatch.validate import check_inbound_trunk_conflicts
@@ -23,11 +23,11 @@ def T(trunk_id: str, **fields: Any) -> SIPInboundTrunkInfo:
     return SIPInboundTrunkInfo(sip_trunk_id=trunk_id, **fields)
 
 
-def call(to: str = TO, frm: str = FROM, src: str = SRC, host: str = "", auth: str | None = None) -> InboundCall:
-    return InboundCall(called_number=to, calling_number=frm, source_ip=src, from_host=host, auth_username=auth)
+def call(to: str = TO, frm: str = FROM, src: str = SRC, host: str = "", auth: str | None = None) -> InviteFacts:
+    return InviteFacts(called_number=to, calling_number=frm, source_ip=src, from_host=host, auth_username=auth)
 
 
-CASES: list[tuple[str, list[SIPInboundTrunkInfo], InboundCall, TrunkVerdict, str | None]] = [
+CASES: list[tuple[str, list[SIPInboundTrunkInfo], InviteFacts, TrunkVerdict, str | None]] = [
     ("no trunks", [], call(), TrunkVerdict.NO_TRUNKS_DEFINED, None),
     ("catch-all trunk", [T("a", allowed_addresses=[SRC])], call(), TrunkVerdict.ACCEPT, "a"),
     ("number", [T("a", numbers=[TO])], call(), TrunkVerdict.ACCEPT, "a"),
@@ -109,7 +109,7 @@ CASES: list[tuple[str, list[SIPInboundTrunkInfo], InboundCall, TrunkVerdict, str
 
 @pytest.mark.parametrize(("name", "trunks", "the_call", "verdict", "trunk_id"), CASES, ids=[c[0] for c in CASES])
 def test_match_trunk(
-    name: str, trunks: list[SIPInboundTrunkInfo], the_call: InboundCall, verdict: TrunkVerdict, trunk_id: str | None
+    name: str, trunks: list[SIPInboundTrunkInfo], the_call: InviteFacts, verdict: TrunkVerdict, trunk_id: str | None
 ) -> None:
     match = match_trunk(trunks, the_call)
     assert match.verdict is verdict, match.reason

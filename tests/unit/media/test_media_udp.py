@@ -9,11 +9,29 @@ import time
 from sipbridge.media.udp import DatagramCollector, PolledUdpSocket
 
 
+def wait_until_arrivals_are_stamped(receiver: PolledUdpSocket) -> None:
+    """Linux turns receive stamping on for the whole host a moment after the first socket asks for it (a deferred
+    static-key flip); until then a datagram is stamped when it is read. Wait for a datagram stamped before it was
+    read, as every one is from then on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        for _ in range(500):
+            sender.sendto(b"warm-up", ("127.0.0.1", receiver.port))
+            assert select.select([receiver], [], [], 30)[0], "nothing arrived"
+            seen_waiting_at = time.time()
+            stamps = [stamp for _, _, stamp in receiver.receive()]
+            if stamps and stamps[0] is not None and stamps[0] <= seen_waiting_at:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the kernel never stamped a datagram on arrival")
+
+
 def test_drains_everything_waiting_with_arrival_times() -> None:
     receiver = PolledUdpSocket("127.0.0.1", 0)
     try:
         port = receiver.port
         assert receiver.receive() == []
+        assert receiver.kernel_timestamps
+        wait_until_arrivals_are_stamped(receiver)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
             sent_at = time.time()
             for i in range(3):

@@ -3,7 +3,7 @@ refresh, back-off, NAT Contact moves, keep-alives, un-REGISTER, and calls recogn
 
 from __future__ import annotations
 
-from sipbridge.sip.auth import Credentials
+from sipbridge.sip.auth import DigestCredentials
 from sipbridge.sip.events import IncomingCall, RegistrationChanged
 from sipbridge.sip.message import Request, parse_message
 from sipbridge.sip.registration import TOKEN_PARAM, RegistrationSpec
@@ -27,7 +27,7 @@ class Registrar:
         assert isinstance(registrar, SipUri) and isinstance(aor, SipUri)
         fields: dict[str, object] = {
             "name": "pbx", "registrar": registrar, "aor": aor, "destination": REGISTRAR,
-            "credentials": Credentials("1001", "secret"), "expires": 600, **spec,
+            "credentials": DigestCredentials("1001", "secret"), "expires": 600, **spec,
         }  # fmt: skip
         self.handle = self.ua.register(RegistrationSpec(**fields), self.now)  # type: ignore[arg-type]
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from sipbridge.sip.auth import Credentials, Verdict
+from sipbridge.sip.auth import DigestCredentials, DigestVerdict
 from sipbridge.sip.call_state import CallState
 from sipbridge.sip.errors import LocalProtocolError
 from sipbridge.sip.events import (
@@ -213,15 +213,15 @@ def test_cancel_waits_for_provisional() -> None:
 
 def test_reject_and_digest_auth_both_ways() -> None:
     net = Net()
-    out = place_call(net, credentials=Credentials("alice", "pw"))
+    out = place_call(net, credentials=DigestCredentials("alice", "pw"))
     first = incoming(net)
     first_call_id = net.b.call_info(first).call_id
-    assert net.b.authenticate(first, "alice", "pw").verdict is Verdict.MISSING
+    assert net.b.authenticate(first, "alice", "pw").verdict is DigestVerdict.MISSING
     net.b.challenge(first, net.now)
     net.flush()
     second = incoming(net)
     assert second != first
-    assert net.b.authenticate(second, "alice", "pw").verdict is Verdict.OK
+    assert net.b.authenticate(second, "alice", "pw").verdict is DigestVerdict.OK
     info = net.b.call_info(second)
     assert info.invite.cseq.seq == 2 and info.call_id == first_call_id
     net.b.answer(second, media(B_HOST), net.now)
@@ -234,11 +234,11 @@ def test_reject_and_digest_auth_both_ways() -> None:
 
 def test_wrong_password_fails_after_one_retry() -> None:
     net = Net()
-    place_call(net, credentials=Credentials("alice", "bad"))
+    place_call(net, credentials=DigestCredentials("alice", "bad"))
     net.b.challenge(incoming(net), net.now)
     net.flush()
     second = incoming(net)
-    assert net.b.authenticate(second, "alice", "pw").verdict is Verdict.REJECTED
+    assert net.b.authenticate(second, "alice", "pw").verdict is DigestVerdict.REJECTED
     net.b.challenge(second, net.now)
     net.flush()
     assert net.of("a", CallEnded)[0].status == 401
@@ -502,7 +502,7 @@ def test_inbound_early_media_then_answer_uses_the_same_sdp() -> None:
 @pytest.mark.parametrize(("method", "status"), [("BYE", 401), ("REFER", 407)])
 def test_in_dialog_requests_answer_digest_challenges(method: str, status: int) -> None:
     net = Net()
-    out, _ = established(net, credentials=Credentials("alice", "pw"))
+    out, _ = established(net, credentials=DigestCredentials("alice", "pw"))
     net.drop = lambda data: data.startswith(method.encode())  # we play the challenging far end ourselves
     if method == "BYE":
         net.a.hangup(out, net.now)
