@@ -62,7 +62,8 @@ async def test_a_transfers_new_call_is_the_first_calls_second_leg(
     by_leg = [(m["call_id"], m["label"]) for m in detail["messages"]]
     own = [label for call_id, label in by_leg if call_id == "leg1@transfer.test"]
     assert own[-6:] == ["REFER", "202 Accepted", "NOTIFY", "200 OK", "BYE", "200 OK"]
-    assert [label for call_id, label in by_leg if call_id == "leg2@transfer.test"][-2:] == ["404 Not Found", "ACK"]
+    second_leg = [label.split(" ")[0] for call_id, label in by_leg if call_id == "leg2@transfer.test"]
+    assert second_leg[-2:] == ["404", "ACK"]  # the 404's phrase is the decision's reason ("no inbound trunk ...")
     times = [m["at"] for m in detail["messages"]]
     assert times == sorted(times)  # one time line for both legs
     _, _, page = await inspector.get(f"/calls/{one['id']}", Accept="text/html")
