@@ -26,10 +26,7 @@ from sipbridge.inspector.book import TraceBook
 from sipbridge.inspector.settings import InspectorSettings
 from sipbridge.inspector.trace import CallSummary
 from sipbridge.media.quality import DirectionQuality, QualitySample
-from sipbridge.sip.endpoint import CallFailed, Endpoint, InboundCall
-from sipbridge.sip.offer_answer import MediaSession
-from sipbridge.sip.settings import SipSettings
-from sipbridge.sip.transaction import Address
+from sipbridge.sip import Address, CallFailed, Endpoint, InboundLeg, MediaSession, SipSettings
 
 SCENARIO = Path(__file__).resolve().parents[1] / "tests" / "sipp" / "uac_basic.xml"
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -67,7 +64,7 @@ async def run(calls: int, rate: int, keep_calls: int, limit: int, heap: bool, in
     book = TimedBook(InspectorSettings(keep_calls=keep_calls))
     ended = 0
 
-    async def handler(call: InboundCall) -> None:
+    async def handler(call: InboundLeg) -> None:
         nonlocal ended
         summary = CallSummary(f"SCL_{call.handle:08d}", "inbound", "ST_benchtrunk", "SDR_benchrule",
                               f"room-{call.handle}", "sip_+15105550100", "+15105550100", "+13105550100", "active",
@@ -83,8 +80,9 @@ async def run(calls: int, rate: int, keep_calls: int, limit: int, heap: bool, in
             book.end(trace)
         ended += 1
 
-    endpoint = Endpoint(SipSettings(bind_host="127.0.0.1", port=free_port()), handler)
+    endpoint = Endpoint(SipSettings(bind_host="127.0.0.1", port=free_port()))
     await endpoint.start()
+    endpoint.take_calls(handler)
     book.local_address = lambda transport: ("127.0.0.1", endpoint.port)
     if inspect:
         endpoint.tap = book.record
