@@ -159,12 +159,7 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"logging.level: {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
 
-    use_external_ip = values.boolean(raw, "use_external_ip")
-    nat_ip = values.string(raw, "nat_1_to_1_ip")
-    if use_external_ip and nat_ip:
-        raise ConfigError("nat_1_to_1_ip: use_external_ip and nat_1_to_1_ip can not both be set")
-    if nat_ip:
-        values.ip_address(nat_ip, "nat_1_to_1_ip")
+    use_external_ip, nat_ip = _external_address(raw, "")
     listen_ip = values.string(raw, "listen_ip")
     if listen_ip:
         values.ip_address(listen_ip, "listen_ip")
@@ -188,12 +183,7 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
     if not isinstance(overload_lag, int | float) or isinstance(overload_lag, bool) or overload_lag < 0:
         raise ConfigError(f"overload_lag: {overload_lag!r} is not a number of seconds")
 
-    media_use_external_ip = values.boolean(raw, "media_use_external_ip")
-    media_nat_ip = values.string(raw, "media_nat_1_to_1_ip")
-    if media_use_external_ip and media_nat_ip:
-        raise ConfigError("media_nat_1_to_1_ip: media_use_external_ip and media_nat_1_to_1_ip can not both be set")
-    if media_nat_ip:
-        values.ip_address(media_nat_ip, "media_nat_1_to_1_ip")
+    media_use_external_ip, media_nat_ip = _external_address(raw, "media_")
     levels = logging_cfg.get("component_levels") or {}
     if not isinstance(levels, dict) or not all(str(v).lower() in LOG_LEVELS for v in levels.values()):
         raise ConfigError(f"logging.component_levels: must map components to one of {', '.join(LOG_LEVELS)}")
@@ -259,6 +249,19 @@ def parse_config(body: str | None, env: Mapping[str, str]) -> Config:
         embedded_default=embedded_default,
         ignored_keys=_ignored_keys(raw),
     )
+
+
+def _external_address(raw: Mapping[str, Any], prefix: str) -> tuple[bool, str]:
+    """``{prefix}use_external_ip`` (found by STUN) or ``{prefix}nat_1_to_1_ip`` (given), not both: the signalling
+    address (no prefix) and the media one (``media_``) are chosen the same way."""
+    use_key, ip_key = f"{prefix}use_external_ip", f"{prefix}nat_1_to_1_ip"
+    use_external_ip = values.boolean(raw, use_key)
+    nat_ip = values.string(raw, ip_key)
+    if use_external_ip and nat_ip:
+        raise ConfigError(f"{ip_key}: {use_key} and {ip_key} can not both be set")
+    if nat_ip:
+        values.ip_address(nat_ip, ip_key)
+    return use_external_ip, nat_ip
 
 
 _KNOWN_TLS_KEYS = frozenset(
