@@ -210,8 +210,8 @@ class Config:
     log_component_levels: Mapping[str, str] = field(default_factory=dict)
     """``logging.component_levels``: a log level per component (``sip``, ``media``, ``room``, ``livekit``...)."""
     room_transport: RoomTransport = DEFAULT_ROOM_TRANSPORT
-    """Ours: how calls join their rooms: "sdk" (the livekit rtc SDK) or "lean" (aiortc for the connection, media
-    on our own cadence); docs/room.md."""
+    """Ours: how calls join their rooms: "lean", the default (aiortc for the connection, media on our own cadence),
+    or "sdk" (the livekit rtc SDK); docs/room.md."""
     codecs: Mapping[str, bool] = field(default_factory=dict)
     log_level: str = "info"
     log_json: bool = False
