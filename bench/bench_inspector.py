@@ -22,8 +22,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from sipbridge.config import InspectorSettings
 from sipbridge.inspector.book import TraceBook
-from sipbridge.inspector.settings import InspectorSettings
 from sipbridge.inspector.trace import CallSummary
 from sipbridge.media.quality import DirectionQuality, QualitySample
 from sipbridge.sip import Address, CallFailed, Endpoint, InboundLeg, MediaSession, SipSettings

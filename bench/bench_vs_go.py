@@ -30,7 +30,8 @@ Figures per bridge, scenario and N:
 The Go binary: --go-sip PATH (default: $SIPBRIDGE_GO_SIP, else livekit-sip in the peers' cache dir, from
 `scripts/install-peers livekit-sip`).
 Bounded: each row has a time limit, every process is stopped at the end (harness.ManagedProcess). Run on purpose, not
-from pytest: .venv/bin/python bench/bench_vs_go.py [--calls 5 10 20] [--seconds 20] [--only sipbridge|go] [--json]
+from pytest: .venv/bin/python bench/bench_vs_go.py [--calls 5 10 20] [--seconds 20] [--only sipbridge|go]
+[--room-transport sdk|lean] [--json]
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ from harness.rtp_phone import RATE, RtpPhone
 from harness.sipp_callee import SippCallee
 from harness.sipp_phone import PhoneResult, SippPhone
 from livekit import api
+
+from sipbridge.room.transport import DEFAULT_ROOM_TRANSPORT
 
 TRUNK_NUMBER = "+15105550100"
 CALLER_TONE = 440.0
@@ -151,8 +154,17 @@ class Call:
 class Bench:
     """Everything one run shares: Redis, livekit-server, its API client, and where files go."""
 
-    def __init__(self, workdir: Path, server: LiveKitServer, redis: RedisServer, go_sip: Path, seconds: float) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        server: LiveKitServer,
+        redis: RedisServer,
+        go_sip: Path,
+        seconds: float,
+        room_transport: str | None = None,
+    ) -> None:
         self.workdir = workdir
+        self.room_transport = room_transport
         self.server = server
         self.redis = redis
         self.go_sip = go_sip
@@ -161,7 +173,8 @@ class Bench:
 
     def node(self, bridge: str, workdir: Path) -> SipbridgeNode | GoSipNode:
         if bridge == "sipbridge":
-            return SipbridgeNode(workdir, self.server, self.redis)
+            extra = {"room_transport": self.room_transport} if self.room_transport else None
+            return SipbridgeNode(workdir, self.server, self.redis, extra)
         return GoSipNode(workdir, self.go_sip, self.server, self.redis, rtp_ports=400)
 
     async def clean(self) -> None:
@@ -477,19 +490,23 @@ async def main() -> None:
     parser.add_argument("--ringing-calls", type=int, nargs="*", default=[10], help="N for ringing without agent")
     parser.add_argument("--outbound-calls", type=int, nargs="*", default=[10], help="N for outbound")
     parser.add_argument("--seconds", type=float, default=20.0, help="steady window per row (default 20)")
+    parser.add_argument(
+        "--room-transport", choices=("sdk", "lean"), help="sipbridge's room_transport (default: the bridge's default)"
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     parser.add_argument("--threads", action="store_true", help="under the table, each row's CPU by thread name")
     args = parser.parse_args()
     bridges = [args.only] if args.only else list(BRIDGES)
     if "go" in bridges and not os.access(args.go_sip, os.X_OK):
         parser.error(f"no Go SIP service at {args.go_sip}: run `scripts/install-peers livekit-sip` or pass --go-sip")
+    transport = args.room_transport or DEFAULT_ROOM_TRANSPORT
     plan = [("inbound", n) for n in args.calls] + [("ringing", n) for n in args.ringing_calls]
     plan += [("outbound", n) for n in args.outbound_calls]
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-vs-go-") as tmp:
         workdir = Path(tmp)
         with RedisServer(workdir / "redis") as redis, LiveKitServer(workdir / "lk", redis=redis) as server:
-            bench = Bench(workdir, server, redis, args.go_sip.resolve(), args.seconds)
+            bench = Bench(workdir, server, redis, args.go_sip.resolve(), args.seconds, args.room_transport)
             try:
                 for scenario, n in plan:
                     for bridge in bridges:
@@ -500,11 +517,17 @@ async def main() -> None:
             finally:
                 await bench.aclose()
     if args.json:
-        meta = {"go_sip": str(args.go_sip), "go_version": go_version(args.go_sip) if "go" in bridges else None}
+        meta = {
+            "go_sip": str(args.go_sip),
+            "go_version": go_version(args.go_sip) if "go" in bridges else None,
+            "room_transport": transport,
+        }
         print(json.dumps({"meta": meta, "rows": [{**asdict(r), "scored": r.scored} for r in rows]}, indent=2))
     else:
         if "go" in bridges:
             print(f"Go SIP service: {args.go_sip} ({go_version(args.go_sip)})")
+        if "sipbridge" in bridges:
+            print(f"sipbridge room_transport: {transport}")
         print(table(rows, args.threads))
 
 

@@ -19,10 +19,9 @@ from sipbridge.calls.deciders import Decider
 from sipbridge.calls.nonces import NonceLedger
 from sipbridge.calls.registry import CallRegistry
 from sipbridge.calls.seams import ParticipantFactory, RtpOpener
-from sipbridge.config import Config
+from sipbridge.config import Config, InspectorSettings
 from sipbridge.failure_budget import FailureBudget
 from sipbridge.inspector.book import TraceBook
-from sipbridge.inspector.settings import InspectorSettings
 from sipbridge.repeated_log import LoopRepeatedEventLog
 from sipbridge.room import LiveKitCredentials
 from sipbridge.stats import Stats

@@ -18,8 +18,8 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
+from sipbridge.config import InspectorSettings
 from sipbridge.inspector.masking import mask_message
-from sipbridge.inspector.settings import InspectorSettings
 from sipbridge.inspector.sipscan import MessageFacts, scan
 from sipbridge.inspector.trace import CallSummary, CallTrace, TracedMessage
 from sipbridge.media.quality import QualitySample

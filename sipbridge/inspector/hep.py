@@ -14,7 +14,7 @@ import logging
 import socket
 import struct
 
-from sipbridge.inspector.settings import HepTarget
+from sipbridge.config import HepTarget
 from sipbridge.inspector.trace import CallTrace, TracedMessage
 
 log = logging.getLogger(__name__)

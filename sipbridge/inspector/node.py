@@ -8,10 +8,10 @@ import logging
 
 from aiohttp import web
 
+from sipbridge.config import InspectorSettings
 from sipbridge.inspector import metrics
 from sipbridge.inspector.book import TraceBook
 from sipbridge.inspector.hep import HepExporter
-from sipbridge.inspector.settings import InspectorSettings
 from sipbridge.inspector.web import InspectorApp
 from sipbridge.sip import Endpoint
 

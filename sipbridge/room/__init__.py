@@ -2,9 +2,9 @@
 
 participant     RoomParticipant: the contract every transport keeps (join, caller audio out, remote audio into an
                 AudioSink, DTMF, attributes, RPC, endings) and what they share
-transport       the config's `room_transport` and create_participant(): "sdk" or "lean"
-sdk_participant the transport on the livekit rtc SDK
+transport       the config's `room_transport` and create_participant(): "lean" (the default) or "sdk"
 lean            the transport of our own: aiortc for ICE, DTLS-SRTP and data channels, media on our cadence
+sdk_participant the transport on the livekit rtc SDK
 token           the join token: kind SIP, identity, attributes, room configuration (agent dispatch)
 sink            the AudioSink seam towards the media mixer (a call's CallAudio is the sink)
 ffi_router      O(1) delivery of our audio FFI events, ahead of the SDK's O(N^2) fan-out (SDK transport)

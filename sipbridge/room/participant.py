@@ -98,6 +98,8 @@ class RoomParticipant(abc.ABC):
         self.log = ParticipantLog(logger, {"callID": call_id, "room": spec.room, "identity": spec.identity})
         self._remote_audio = asyncio.Event()
         self._ended: asyncio.Future[EndReason] = asyncio.get_running_loop().create_future()
+        self._unconfirmed: dict[str, str] = {}
+        """Attributes we set that the server has not confirmed yet: set again once a lost connection is back."""
 
     # -- what each transport provides ------------------------------------------------------------------------
 
@@ -170,6 +172,22 @@ class RoomParticipant(abc.ABC):
         if not self._ended.done():
             self._ended.set_result(reason)
             self.log.info("left the room: %s", reason.value)
+
+    def _wanted_attributes(self, known: Mapping[str, str]) -> dict[str, str]:
+        """`known` (a view of our attributes) with what we set and the server has not confirmed."""
+        wanted = dict(known)
+        for key, value in self._unconfirmed.items():
+            if value:
+                wanted[key] = value
+            else:
+                wanted.pop(key, None)
+        return wanted
+
+    def _confirmed(self, changes: Mapping[str, str]) -> None:
+        """The server answered the update of `changes` (set, or refused for good)."""
+        for key, value in changes.items():
+            if self._unconfirmed.get(key) == value:
+                del self._unconfirmed[key]
 
     def _deliver_dtmf(self, code: int, digit: str) -> None:
         """A SIP DTMF event another participant published: its digit goes to `on_dtmf`."""

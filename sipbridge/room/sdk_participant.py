@@ -4,6 +4,9 @@ Every SDK call crosses its FFI and costs tens of microseconds, so the hot paths 
 per direction: `push()` captures each frame whole, and each remote track is read by an FFI audio stream that
 already delivers mono frames at the mixer's rate and frame size. Both hot paths go through the FfiRouter
 (ffi_router.py), so their events cost O(1) however many calls share the process.
+
+The SDK resumes or rejoins by itself when the connection is lost. A rejoin gives the participant the token's
+attributes again, so once reconnected we set them back to what they were, with what was set meanwhile.
 """
 
 from __future__ import annotations
@@ -43,6 +46,12 @@ class SdkParticipant(RoomParticipant):
         self._router = FfiRouter.get()
         self._readers: dict[TrackKey, AudioTrackReader] = {}
         self._release: asyncio.Future[None] | None = None
+        self._token_attributes: dict[str, str] = {}
+        self._before: dict[str, str] = {}
+        """Our attributes when the connection was lost."""
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._room.on("reconnecting", self._on_reconnecting)
+        self._room.on("reconnected", self._on_reconnected)
         self._room.on("track_subscribed", self._on_track_subscribed)
         self._room.on("track_unsubscribed", self._on_track_unsubscribed)
         self._room.on("sip_dtmf_received", self._on_sip_dtmf)
@@ -70,6 +79,7 @@ class SdkParticipant(RoomParticipant):
         options = rtc.RoomOptions(auto_subscribe=True, connect_timeout=self._connect_timeout)
         try:
             await self._room.connect(self.credentials.ws_url, token, options)
+            self._token_attributes = dict(self._room.local_participant.attributes)
             self._source = rtc.AudioSource(self.publish_rate, 1, queue_size_ms=SOURCE_QUEUE_MS)
             track = rtc.LocalAudioTrack.create_audio_track("phone", self._source)
             publish = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
@@ -96,7 +106,44 @@ class SdkParticipant(RoomParticipant):
         await self._room.local_participant.publish_dtmf(code=dtmf_code(digit), digit=digit.upper())
 
     async def update_attributes(self, attributes: Mapping[str, str]) -> None:
-        await self._room.local_participant.set_attributes(dict(attributes))
+        """While the SDK reconnects the change is kept and made once it is back (the call returns at once)."""
+        changes = dict(attributes)
+        self._unconfirmed.update(changes)
+        if self._reconnecting:
+            return
+        try:
+            await self._room.local_participant.set_attributes(changes)
+        except Exception:
+            if self._reconnecting:
+                return
+            raise
+        self._confirmed(changes)
+
+    @property
+    def _reconnecting(self) -> bool:
+        return self._room.connection_state == rtc.ConnectionState.CONN_RECONNECTING
+
+    def _on_reconnecting(self) -> None:
+        self._before = dict(self._room.local_participant.attributes)
+        self.log.warning("connection to the room lost; the SDK is reconnecting")
+
+    def _on_reconnected(self) -> None:
+        """Sets every attribute again (after a rejoin the room has the token's; after a resume this changes
+        nothing), and removes those of the token that were removed."""
+        wanted = self._wanted_attributes(self._before)
+        changes = wanted | {key: "" for key in self._token_attributes if key not in wanted}
+        self.log.info("back in the room as %s", self.sid)
+        task = asyncio.create_task(self._set_again(changes))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _set_again(self, changes: dict[str, str]) -> None:
+        try:
+            await self._room.local_participant.set_attributes(changes)
+        except Exception as exc:
+            self.log.warning("attributes not set again after reconnecting: %r", exc)
+            return
+        self._confirmed(changes)
 
     def register_rpc(self, method: str, handler: RpcHandler) -> None:
         async def answer(data: rtc.RpcInvocationData) -> str:
@@ -121,6 +168,9 @@ class SdkParticipant(RoomParticipant):
         return self._release
 
     async def _release_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         for key in list(self._readers):
             self._stop_reading(key)
         if self._source is not None:

@@ -10,9 +10,9 @@ from sipbridge.room.sdk_participant import SdkParticipant
 from sipbridge.room.sink import AudioSink
 from sipbridge.room.token import LiveKitCredentials, ParticipantSpec
 
-RoomTransport = Literal["sdk", "lean"]
+RoomTransport = Literal["lean", "sdk"]
 ROOM_TRANSPORTS: tuple[RoomTransport, ...] = get_args(RoomTransport)
-DEFAULT_ROOM_TRANSPORT: RoomTransport = "sdk"
+DEFAULT_ROOM_TRANSPORT: RoomTransport = "lean"
 
 
 def create_participant(
@@ -22,7 +22,8 @@ def create_participant(
     sink: AudioSink,
     **options: Unpack[ParticipantOptions],
 ) -> RoomParticipant:
-    """A participant on `transport`: "sdk" (the livekit rtc SDK) or "lean" (aiortc plus our own media)."""
+    """A participant on `transport`: "lean" (aiortc plus our own media; the default) or "sdk" (the livekit rtc
+    SDK)."""
     if transport == "lean":
         return LeanParticipant(credentials, spec, sink, **options)
     return SdkParticipant(credentials, spec, sink, **options)

@@ -53,6 +53,15 @@ def dominant_frequency(samples: npt.NDArray[np.integer], rate: int) -> float:
     return float((peak + offset) * rate / signal.size)
 
 
+def sounds_like(samples: npt.NDArray[np.integer], rate: int, freq: float, seconds: float = 0.5) -> bool:
+    """Whether the last `seconds` of `samples` are the `freq` Hz tone (within 5 Hz, above -35 dBFS): the tone is
+    heard now, not silence or concealment."""
+    tail = samples[-round(rate * seconds) :]
+    if tail.size < round(rate * seconds) or rms_dbfs(tail) < -35.0:
+        return False
+    return abs(dominant_frequency(tail, rate) - freq) <= 5.0
+
+
 def trim_silence(samples: Samples, rate: int, threshold_dbfs: float = -50.0, window_ms: float = 10.0) -> Samples:
     """`samples` without the leading and trailing windows quieter than `threshold_dbfs`.
 

@@ -18,7 +18,7 @@ from typing import Self
 import numpy as np
 from livekit import api, rtc
 
-from .audio import Samples, sine
+from .audio import Samples, sine, sounds_like
 
 RATE = 48000
 
@@ -159,6 +159,19 @@ class TestParticipant:
             lambda: self.heard_seconds(identity) - start / RATE >= seconds, within, f"{seconds} s from {identity}"
         )
         return self.heard(identity)[start:]
+
+    def mark(self, identity: str) -> int:
+        """Where the recording of `identity` stands now, in frames (for `wait_tone(..., since=)`)."""
+        return len(self._heard.get(identity, []))
+
+    async def wait_tone(self, identity: str, freq: float, since: int = 0, within: float = 30.0) -> None:
+        """Wait until `identity` is heard playing the `freq` Hz tone in the frames recorded after frame `since`."""
+
+        def heard() -> bool:
+            frames = self._heard.get(identity, [])[since:][-30:]  # the last half second or more
+            return bool(frames) and sounds_like(np.concatenate(frames), RATE, freq)
+
+        await self._wait_for(heard, within, f"{freq:g} Hz from {identity}")
 
     async def sample(self, identity: str, seconds: float, within: float = 30.0) -> Samples:
         """For a participant made with ``listen=False``: subscribe to `identity`'s audio, record `seconds` of it,

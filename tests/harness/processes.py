@@ -28,7 +28,7 @@ from typing import IO, Self
 import yaml
 
 from .binaries import require_binary
-from .ports import LOOPBACK, free_tcp_port, free_udp_port
+from .ports import LOOPBACK, free_tcp_port, free_udp_range
 
 Probe = Callable[[], bool]
 
@@ -108,6 +108,10 @@ class ManagedProcess:
     def returncode(self) -> int | None:
         """Exit status once the process ended, None while it runs."""
         return self._started().poll()
+
+    @property
+    def started(self) -> bool:
+        return self._popen is not None
 
     @property
     def running(self) -> bool:
@@ -318,7 +322,10 @@ class LiveKitServer:
         self.host = LOOPBACK
         self.port = free_tcp_port()
         self.rtc_tcp_port = free_tcp_port()
-        self.rtc_udp_port = free_udp_port()
+        # Its media port is bound on every interface, for as long as the server lives (and again when it is started
+        # again): chosen below the ephemeral range, on every interface, so no outgoing socket of another process
+        # holds it on one of them (seen: "listen udp 192.0.2.2:<port>: bind: address already in use").
+        self.rtc_udp_port = free_udp_range(1, "0.0.0.0")
         self.api_key = api_key or f"API{secrets.token_hex(6)}"
         self.api_secret = api_secret or secrets.token_urlsafe(32)
         self.redis = redis
@@ -363,7 +370,15 @@ class LiveKitServer:
         return self.process.grep_log(pattern)
 
     def start(self) -> None:
+        """Starts the server (again after `kill()`: same ports, keys and log file)."""
+        if self.process.started:
+            self.process = ManagedProcess(self.process.name, self.process.argv, self.process.log_path)
         self.process.start_and_wait(http_ok(self.http_url + "/"), what="healthy", timeout=30.0)
+
+    def kill(self) -> None:
+        """SIGKILL: the server vanishes without a word to anyone, as in a crash (its rooms go with it)."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.stop(sigterms=0)
 
     def stop(self) -> None:
         # The first SIGTERM makes livekit-server drain, polling every 5 s until participants leave; the

@@ -17,7 +17,7 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-from .audio import sine
+from .audio import sine, sounds_like
 from .ports import LOOPBACK, free_udp_port
 
 RATE = 8000
@@ -72,6 +72,7 @@ class RtpPhone(asyncio.DatagramProtocol):
         self._pending_dtmf: list[list[bytes]] = []
         self.muted = False
         """While True the phone sends no RTP at all (a silent phone: DTX, a dead line), its clock running on."""
+        self._received_more = asyncio.Event()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -92,6 +93,7 @@ class RtpPhone(asyncio.DatagramProtocol):
             self.received.append(ulaw_decode(payload))
             self.audio_stamps.append(timestamp)
             self.arrivals.append(time.time())
+            self._received_more.set()
         elif payload_type == DTMF_PT and len(payload) >= 4 and payload[1] & 0x80 and timestamp != self._last_event_ts:
             self._last_event_ts = timestamp  # one digit per event timestamp, however many end packets arrive
             names = {v: k for k, v in DTMF_EVENTS.items()}
@@ -167,6 +169,20 @@ class RtpPhone(asyncio.DatagramProtocol):
             await asyncio.sleep(0.05)
         return self.heard()
 
+    def mark(self) -> int:
+        """How many audio packets the phone has heard so far (for `wait_tone(..., since=)`)."""
+        return len(self.received)
+
+    async def wait_tone(self, freq: float, since: int = 0, within: float = 30.0) -> None:
+        """Waits until the phone hears the `freq` Hz tone in the packets that arrive after packet `since`."""
+        try:
+            async with asyncio.timeout(within):
+                while not _tail_sounds_like(self.received[since:], freq):
+                    self._received_more.clear()
+                    await self._received_more.wait()
+        except TimeoutError:
+            raise AssertionError(f"the phone did not hear {freq:g} Hz within {within:.0f} s") from None
+
     async def close(self) -> None:
         if self._sender is not None:
             self._sender.cancel()
@@ -174,3 +190,8 @@ class RtpPhone(asyncio.DatagramProtocol):
                 await self._sender
         if self._transport is not None:
             self._transport.close()
+
+
+def _tail_sounds_like(packets: list[npt.NDArray[np.int16]], freq: float) -> bool:
+    """Whether the last half second of `packets` (20 ms each) is the `freq` Hz tone."""
+    return len(packets) >= 25 and sounds_like(np.concatenate(packets[-25:]), RATE, freq)

@@ -78,9 +78,9 @@ def test_our_own_keys(tmp_path: Path) -> None:
     assert config.redis is not None and (config.redis.port, config.redis.db) == (6380, 2)
 
 
-def test_room_transport_is_the_sdk_unless_lean_is_asked_for() -> None:
-    assert parse_config(None, {}).room_transport == "sdk"
-    assert parse_config("room_transport: lean\n", {}).room_transport == "lean"
+def test_room_transport_is_lean_unless_the_sdk_is_asked_for() -> None:
+    assert parse_config(None, {}).room_transport == "lean"
+    assert parse_config("room_transport: sdk\n", {}).room_transport == "sdk"
 
 
 @pytest.mark.parametrize(
@@ -113,13 +113,15 @@ def test_rtp_port_forms(value: object, expected: PortRange) -> None:
         ("use_external_ip: yes please\n", {}, "use_external_ip:"),
         ("use_external_ip: true\nnat_1_to_1_ip: 1.2.3.4\n", {}, "nat_1_to_1_ip: use_external_ip and"),
         ("nat_1_to_1_ip: not-an-ip\n", {}, "nat_1_to_1_ip:"),
+        ("media_use_external_ip: true\nmedia_nat_1_to_1_ip: 1.2.3.4\n", {}, "media_nat_1_to_1_ip: media_use"),
+        ("media_nat_1_to_1_ip: 1.2.3\n", {}, "media_nat_1_to_1_ip: '1.2.3' is not an IP address"),
         ("redis: {}\n", {}, "redis.address: missing"),
         ("redis: localhost\n", {}, "redis:"),
         ("redis: {address: 'a:1', sentinel_addresses: [x]}\n", {}, "redis.sentinel_addresses:"),
         ("logging: {level: loud}\n", {}, "logging.level:"),
         ("codecs: {PCMU: maybe}\n", {}, "codecs:"),
         ("max_active_calls: -5\n", {}, "max_active_calls:"),
-        ("room_transport: aiortc\n", {}, "room_transport: 'aiortc' is not one of sdk, lean"),
+        ("room_transport: aiortc\n", {}, "room_transport: 'aiortc' is not one of lean, sdk"),
         ("ws_url: localhost:7880\napi_key: k\napi_secret: s\n", {}, "ws_url:"),
     ],
 )

@@ -9,8 +9,10 @@ walks the transceivers as it goes and fails on one whose m-section that answer d
 is read into the routes our RTP takes (`Negotiated`) and handed to `on_negotiated`.
 
 ICE uses host candidates only (no STUN or TURN): the server is ICE-lite with its own candidates, and learns our
-NAT-mapped address from our checks, as long as UDP reaches it. Reconnecting is not done here: a failed connection
-ends the call (see `failure`).
+NAT-mapped address from our checks, as long as UDP reaches it. aiortc has no ICE restart: a failed connection
+(see `failure`) is replaced by a new one in a new session, never restarted. When the signalling is resumed
+while an offer waits for its answer, the offer goes out again (`resend_offer`): the first one or its answer may
+have been lost with the old websocket.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class PeerLink:
         self.track = PublishedTrack()
         self.sender = self.pc.addTransceiver(self.track, direction="sendonly").sender
         self._offer_id = 0
+        self._offer: rtc.SessionDescription | None = None
         self._answer: asyncio.Future[rtc.SessionDescription] | None = None
         self._wanted = False
         self._receivers_wanted = 0
@@ -97,6 +100,20 @@ class PeerLink:
         """Adds `count` recvonly audio m-sections (the server has tracks for us) to the next offer, and makes it."""
         self._receivers_wanted += count
         self.renegotiate()
+
+    @property
+    def up(self) -> bool:
+        """Whether the connection is (still) up: negotiated, ICE and DTLS connected, not failed."""
+        return self._up.is_set() and not self.failure.done()
+
+    @property
+    def data_open(self) -> bool:
+        return self._reliable.readyState == "open"
+
+    async def resend_offer(self) -> None:
+        """Sends the offer that waits for its answer again, if one does."""
+        if self._offer is not None and self._answer is not None and not self._answer.done():
+            await self._send_offer(self._offer)
 
     async def wait_up(self) -> None:
         """Returns once the first answer is applied, ICE and DTLS are connected and the reliable channel is open."""
@@ -151,7 +168,8 @@ class PeerLink:
         local = self.pc.localDescription
         self._offer_id += 1
         self._answer = asyncio.get_running_loop().create_future()
-        await self._send_offer(rtc.SessionDescription(type="offer", sdp=local.sdp, id=self._offer_id))
+        self._offer = rtc.SessionDescription(type="offer", sdp=local.sdp, id=self._offer_id)
+        await self._send_offer(self._offer)
         try:
             async with asyncio.timeout(ANSWER_TIMEOUT):
                 answer = await self._answer

@@ -1,16 +1,17 @@
 """One remote audio track on its way to the phone: its RTP packets in, 20 ms frames at the mixer's rate out.
 
 Packets go into our jitter buffer as they arrive; each tick of the shared cadence plays one frame out of it
-(Opus decoded straight to the mixer's rate, losses concealed, silence while the track is silent) into the track's
-sink input, as the SDK's audio stream delivers a subscribed track's frames whether or not anyone speaks.
+(Opus decoded by libopus straight to the mixer's rate, losses concealed, silence while the track is silent) into
+the track's sink input, as the SDK's audio stream delivers a subscribed track's frames whether or not anyone
+speaks.
 """
 
 from __future__ import annotations
 
 from aiortc.rtp import RtpPacket
 
-from sipbridge.media.codecs import OpusCodec
 from sipbridge.media.jitter import JitterBuffer
+from sipbridge.media.libopus import OpusDecoder
 from sipbridge.media.playout import Playout
 from sipbridge.room.lean.caller import FRAME_TICKS
 from sipbridge.room.lean.negotiated import ReceiveRoute
@@ -25,8 +26,8 @@ class RemoteAudio:
         self.key = key
         self.route = route
         self._input = audio_input
-        codec = OpusCodec(sample_rate)
-        self._playout = Playout(JitterBuffer(FRAME_TICKS), codec.decode, sample_rate * FRAME_MS // 1000)
+        decoder = OpusDecoder(sample_rate)
+        self._playout = Playout(JitterBuffer(FRAME_TICKS), decoder.decode, sample_rate * FRAME_MS // 1000)
 
     def receive(self, packet: RtpPacket, arrival: float) -> None:
         """One RTP packet of this track; `arrival` in seconds on a monotonic clock."""

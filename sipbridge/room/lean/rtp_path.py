@@ -52,6 +52,11 @@ class RtpPath:
             return  # not ours, or damaged: dropped as aiortc would drop it
         self._on_packet(packet, time.monotonic())
 
+    @property
+    def up(self) -> bool:
+        """Whether DTLS is connected, so SRTP keys exist to send with."""
+        return self._dtls.state == "connected"
+
     def send(self, packet: bytes) -> bool:
         """Protects and sends one RTP packet; False when the connection is not (or no longer) up."""
         dtls = self._dtls

@@ -347,7 +347,8 @@ async def test_a_draining_node_passes_new_calls_to_the_other(
             [new] = await phones.dial(front.port, range(3, 4), hold_ms=1000)  # hashes like the held call
             (await new.sipp).check()
             assert node_of(new, nodes) is other
-            assert draining.process.grep_log(rf"sipCallID={re.escape(CALL_ID.format(3))}\] rejecting")
+            refused = rf"INVITEs refused from .*: 503 \(the node is draining\), Call-ID {re.escape(CALL_ID.format(3))}"
+            assert draining.process.grep_log(refused)
             assert front.log_lines(f"failed over -> sip:{LOOPBACK}:{other.sip_port}")
             assert not front.log_lines("marked inactive"), "a node that answers is not marked inactive"
             await hang_up([held], livekit_api)  # the draining node still held its call, and ends it now

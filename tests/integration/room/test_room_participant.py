@@ -11,149 +11,47 @@ import asyncio
 import contextlib
 import functools
 import os
-import signal
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Unpack, cast
+from typing import Any
 
 import numpy as np
 import pytest
-from harness.audio import Samples, dominant_frequency, rms_dbfs, sine, trim_silence
+from harness.audio import dominant_frequency, rms_dbfs, sine, trim_silence
 from harness.participant import TestParticipant
 from harness.ports import LOOPBACK, free_tcp_port
 from harness.processes import LiveKitServer
+from harness.room_side import (
+    FAR_END,
+    PHONE,
+    Participants,
+    RecordingSink,
+    credentials_of,
+    eventually,
+    heard_frames,
+    participants_in,
+    play,
+)
 from livekit import api, rtc
 from livekit.protocol.agent_dispatch import RoomAgentDispatch
 from livekit.protocol.room import RoomConfiguration
 from livekit.rtc._ffi_client import FfiClient
 
-from sipbridge.media.codecs import Pcm
 from sipbridge.room import (
-    ROOM_TRANSPORTS,
-    AudioSink,
     EndReason,
     LiveKitCredentials,
     ParticipantSpec,
     RoomConnectError,
-    RoomParticipant,
-    RoomTransport,
     RpcError,
     RpcInvocation,
     TrackKey,
-    create_participant,
     processor_for_call,
 )
 from sipbridge.room.ffi_router import OWN_ASYNC_IDS_FROM, FfiRouter
-from sipbridge.room.participant import ParticipantOptions
 
 pytestmark = pytest.mark.integration
-
-PHONE = "sip_+15105550100"
-FAR_END = "agent"
-
-
-class RecordingInput:
-    def __init__(self, changed: asyncio.Event) -> None:
-        self.frames: list[Pcm] = []
-        self._changed = changed
-
-    def push(self, pcm: Pcm) -> None:
-        self.frames.append(pcm.copy())
-        self._changed.set()
-
-
-class RecordingSink:
-    """An AudioSink that keeps every track's frames; stands where the media mixer stands in a call."""
-
-    def __init__(self) -> None:
-        self.inputs: dict[TrackKey, RecordingInput] = {}
-        self.removed: list[TrackKey] = []
-        self.changed = asyncio.Event()
-
-    def add_input(self, key: TrackKey) -> RecordingInput:
-        self.inputs[key] = RecordingInput(self.changed)
-        self.changed.set()
-        return self.inputs[key]
-
-    def remove_input(self, key: TrackKey) -> None:
-        self.removed.append(key)
-        self.changed.set()
-
-    def heard_from(self, identity: str) -> list[Pcm]:
-        return [
-            frame for key, rec in self.inputs.items() if key.participant_identity == identity for frame in rec.frames
-        ]
-
-    async def wait_for(self, condition: Callable[[], bool], within: float = 20.0) -> None:
-        async with asyncio.timeout(within):
-            while not condition():
-                self.changed.clear()
-                await self.changed.wait()
-
-
-def _heard_frames(sink: RecordingSink, count: int) -> bool:
-    return len(sink.heard_from(FAR_END)) >= count
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], what: str, attempts: int = 100) -> None:
-    """Polls a server-side view (the API has no push) every 0.1 s until `check` holds; fails after `attempts`."""
-    for _ in range(attempts):
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"never saw {what}")
-
-
-async def _participants(lkapi: api.LiveKitAPI, room: str) -> list[api.ParticipantInfo]:
-    return list((await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))).participants)
-
-
-def _credentials(server: LiveKitServer) -> LiveKitCredentials:
-    return LiveKitCredentials(server.ws_url, server.api_key, server.api_secret)
-
-
-class Participants(Protocol):
-    def __call__(
-        self,
-        credentials: LiveKitCredentials,
-        spec: ParticipantSpec,
-        sink: AudioSink,
-        **options: Unpack[ParticipantOptions],
-    ) -> RoomParticipant: ...
-
-
-@pytest.fixture(params=ROOM_TRANSPORTS)
-def transport(request: pytest.FixtureRequest) -> RoomTransport:
-    return cast(RoomTransport, request.param)
-
-
-@pytest.fixture
-def participant(transport: RoomTransport) -> Participants:
-    """Makes participants on the test's transport."""
-    return functools.partial(create_participant, transport)
-
-
-@pytest.fixture
-async def lkapi(livekit_server: LiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
-    client = api.LiveKitAPI(livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def far_end(livekit_server: LiveKitServer, tmp_room: str) -> AsyncIterator[TestParticipant]:
-    async with TestParticipant(
-        livekit_server.ws_url, livekit_server.api_key, livekit_server.api_secret, tmp_room, FAR_END
-    ) as participant:
-        yield participant
-
-
-async def _play(phone: RoomParticipant, tone: Samples, rate: int) -> None:
-    """Pushes `tone` in 20 ms frames; the SDK source's bounded queue paces it at real time."""
-    n = rate // 50
-    for start in range(0, len(tone) - n + 1, n):
-        await phone.push(tone[start : start + n])
 
 
 async def test_joins_as_sip_participant_with_attributes_metadata_and_agent_dispatch(
@@ -167,14 +65,14 @@ async def test_joins_as_sip_participant_with_attributes_metadata_and_agent_dispa
         attributes={"sip.callStatus": "ringing", "sip.phoneNumber": "+15105550100"},
         room_config=RoomConfiguration(agents=[RoomAgentDispatch(agent_name="inbound-agent", metadata="m")]),
     )
-    async with participant(_credentials(livekit_server), spec, RecordingSink()):
+    async with participant(credentials_of(livekit_server), spec, RecordingSink()):
 
         async def microphone_published() -> bool:
-            (info,) = await _participants(lkapi, tmp_room)
+            (info,) = await participants_in(lkapi, tmp_room)
             return [track.source for track in info.tracks] == [api.TrackSource.MICROPHONE]
 
-        await _eventually(microphone_published, "the phone's microphone track")
-        (info,) = await _participants(lkapi, tmp_room)
+        await eventually(microphone_published, "the phone's microphone track")
+        (info,) = await participants_in(lkapi, tmp_room)
         assert info.identity == PHONE and info.name == "Phone +15105550100"
         assert info.kind == api.ParticipantInfo.Kind.SIP
         assert info.metadata == '{"caller": "+15105550100"}'
@@ -188,9 +86,9 @@ async def test_caller_tone_is_heard_in_the_room(
 ) -> None:
     rate = 16000  # a wideband phone codec's rate; the SDK resamples towards Opus
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with participant(_credentials(livekit_server), spec, RecordingSink(), publish_rate=rate) as phone:
+    async with participant(credentials_of(livekit_server), spec, RecordingSink(), publish_rate=rate) as phone:
         await far_end.wait_participant(PHONE)
-        player = asyncio.create_task(_play(phone, sine(440.0, 30.0, rate, dbfs=-20.0), rate))
+        player = asyncio.create_task(play(phone, sine(440.0, 30.0, rate, dbfs=-20.0), rate))
         try:
             heard = await far_end.wait_heard(PHONE, 2.5)
             await far_end.wait_speaking(PHONE)  # the server reads our audio level
@@ -208,7 +106,7 @@ async def test_room_tone_reaches_the_sink_at_the_mixers_rate_and_frame_size(
     rate = 8000  # G.711's rate: the mixer asks for it and no resampling happens on our side
     sink = RecordingSink()
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with participant(_credentials(livekit_server), spec, sink, subscribe_rate=rate) as phone:
+    async with participant(credentials_of(livekit_server), spec, sink, subscribe_rate=rate) as phone:
         await far_end.publish_tone(1000.0, dbfs=-20.0)
         async with asyncio.timeout(20):
             await phone.wait_remote_audio()
@@ -234,10 +132,10 @@ async def test_an_agent_already_speaking_when_the_call_joins_is_heard(
     await far_end.publish_tone(700.0)
     sink = RecordingSink()
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with participant(_credentials(livekit_server), spec, sink, subscribe_rate=rate) as phone:
+    async with participant(credentials_of(livekit_server), spec, sink, subscribe_rate=rate) as phone:
         async with asyncio.timeout(20):
             await phone.wait_remote_audio()
-        await sink.wait_for(lambda: _heard_frames(sink, 100))
+        await sink.wait_for(lambda: heard_frames(sink, 100))
     heard = trim_silence(np.concatenate(sink.heard_from(FAR_END)), rate)[-rate:]
     assert dominant_frequency(heard, rate) == pytest.approx(700.0, abs=5.0)
 
@@ -249,9 +147,9 @@ async def test_a_track_unpublished_and_another_published_is_heard_in_its_place(
     rate = 16000
     sink = RecordingSink()
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with participant(_credentials(livekit_server), spec, sink, subscribe_rate=rate):
+    async with participant(credentials_of(livekit_server), spec, sink, subscribe_rate=rate):
         await far_end.publish_tone(500.0)
-        await sink.wait_for(lambda: _heard_frames(sink, 100))
+        await sink.wait_for(lambda: heard_frames(sink, 100))
         (first,) = sink.inputs
         await far_end.stop_tone()
         await far_end.room.local_participant.unpublish_track(first.track_sid)
@@ -274,10 +172,10 @@ async def test_a_calls_audio_events_bypass_the_sdks_fan_out(
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
     sdk_subscriber = FfiClient.instance.queue.subscribe()
     try:
-        async with participant(_credentials(livekit_server), spec, sink) as phone:
+        async with participant(credentials_of(livekit_server), spec, sink) as phone:
             await far_end.publish_tone(1000.0)
             routed_before = FfiRouter.get().routed_events
-            player = asyncio.create_task(_play(phone, sine(440.0, 30.0, 48000), 48000))
+            player = asyncio.create_task(play(phone, sine(440.0, 30.0, 48000), 48000))
             try:
                 await sink.wait_for(lambda: len(sink.heard_from(FAR_END)) >= 100)
             finally:
@@ -299,7 +197,7 @@ async def test_calls_in_one_process_each_hear_only_their_own_room(
     rate = 16000
     tones = {f"{tmp_room}-a": 600.0, f"{tmp_room}-b": 1400.0}
     sinks = {room: RecordingSink() for room in tones}
-    credentials = _credentials(livekit_server)
+    credentials = credentials_of(livekit_server)
     key, secret = livekit_server.api_key, livekit_server.api_secret
     async with contextlib.AsyncExitStack() as stack:
         for room, freq in tones.items():
@@ -308,7 +206,7 @@ async def test_calls_in_one_process_each_hear_only_their_own_room(
             agent = await stack.enter_async_context(TestParticipant(livekit_server.ws_url, key, secret, room, FAR_END))
             await agent.publish_tone(freq)
         for sink in sinks.values():
-            await sink.wait_for(functools.partial(_heard_frames, sink, 100))
+            await sink.wait_for(functools.partial(heard_frames, sink, 100))
     for room, freq in tones.items():
         heard = trim_silence(np.concatenate(sinks[room].heard_from(FAR_END)), rate)[-rate:]
         assert dominant_frequency(heard, rate) == pytest.approx(freq, abs=5.0)
@@ -325,7 +223,7 @@ async def test_dtmf_both_ways(
         got_digit.set()
 
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with participant(_credentials(livekit_server), spec, RecordingSink(), on_dtmf=on_dtmf) as phone:
+    async with participant(credentials_of(livekit_server), spec, RecordingSink(), on_dtmf=on_dtmf) as phone:
         await far_end.wait_participant(PHONE)
         for digit in "1*#A":
             await phone.send_dtmf(digit)
@@ -349,24 +247,24 @@ async def test_call_status_and_attributes_are_visible(
     participant: Participants, livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
 ) -> None:
     spec = ParticipantSpec(room=tmp_room, identity=PHONE, attributes={"sip.callStatus": "ringing", "keep": "me"})
-    async with participant(_credentials(livekit_server), spec, RecordingSink()) as phone:
+    async with participant(credentials_of(livekit_server), spec, RecordingSink()) as phone:
         await phone.set_call_status("active")
         await phone.update_attributes({"sip.h.x-extra": "1"})
 
         expected = {"sip.callStatus": "active", "keep": "me", "sip.h.x-extra": "1"}
 
         async def updated() -> bool:
-            (info,) = await _participants(lkapi, tmp_room)
+            (info,) = await participants_in(lkapi, tmp_room)
             return dict(info.attributes) == expected
 
-        await _eventually(updated, f"attributes {expected}")
+        await eventually(updated, f"attributes {expected}")
 
 
 async def test_removal_from_the_room_ends_the_call(
     participant: Participants, livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
 ) -> None:
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with participant(_credentials(livekit_server), spec, RecordingSink()) as phone:
+    async with participant(credentials_of(livekit_server), spec, RecordingSink()) as phone:
         await lkapi.room.remove_participant(api.RoomParticipantIdentity(room=tmp_room, identity=PHONE))
         async with asyncio.timeout(10):
             assert await phone.wait_ended() is EndReason.REMOVED
@@ -380,7 +278,7 @@ async def test_room_deletion_ends_the_call(
     participant: Participants, livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI
 ) -> None:
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with participant(_credentials(livekit_server), spec, RecordingSink()) as phone:
+    async with participant(credentials_of(livekit_server), spec, RecordingSink()) as phone:
         await lkapi.room.delete_room(api.DeleteRoomRequest(room=tmp_room))
         async with asyncio.timeout(10):
             assert await phone.wait_ended() is EndReason.ROOM_DELETED
@@ -390,7 +288,7 @@ async def test_losing_the_server_ends_the_call_as_connection_lost(
     participant: Participants, tmp_path: Path, tmp_room: str
 ) -> None:
     with LiveKitServer(tmp_path / "livekit") as server:
-        phone = participant(_credentials(server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
+        phone = participant(credentials_of(server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
         await phone.join()
         await asyncio.to_thread(server.process.stop, 0.5, sigterms=0)  # SIGKILL: the server says no goodbye
         try:
@@ -403,7 +301,7 @@ async def test_losing_the_server_ends_the_call_as_connection_lost(
 async def test_leave_reports_left_and_is_idempotent(
     participant: Participants, livekit_server: LiveKitServer, tmp_room: str
 ) -> None:
-    phone = participant(_credentials(livekit_server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
+    phone = participant(credentials_of(livekit_server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
     await phone.join()
     await phone.leave()
     await phone.leave()
@@ -441,10 +339,10 @@ async def test_krisp_flag_lowers_a_noisy_callers_noise_in_the_room(
         spec = ParticipantSpec(room=tmp_room, identity=identity)
         processor = processor_for_call(krisp, rate)
         async with participant(
-            _credentials(livekit_server), spec, RecordingSink(), publish_rate=rate, processor=processor
+            credentials_of(livekit_server), spec, RecordingSink(), publish_rate=rate, processor=processor
         ) as phone:
             await far_end.wait_participant(identity)
-            player = asyncio.create_task(_play(phone, noise.astype(np.int16), rate))
+            player = asyncio.create_task(play(phone, noise.astype(np.int16), rate))
             try:
                 heard = await far_end.wait_heard(identity, 4.0)
             finally:
@@ -467,7 +365,7 @@ async def test_room_rpc_from_an_agent_is_answered(
         raise RpcError(4001, "no such thing", '{"why": "test"}')
 
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    async with participant(_credentials(livekit_server), spec, RecordingSink()) as phone:
+    async with participant(credentials_of(livekit_server), spec, RecordingSink()) as phone:
         phone.register_rpc("lk.sip.echo", echo)
         phone.register_rpc("lk.sip.refuse", refuse)
         await far_end.wait_participant(PHONE)
@@ -489,7 +387,7 @@ async def test_the_same_identity_joining_again_replaces_the_call(
     participant: Participants, livekit_server: LiveKitServer, tmp_room: str
 ) -> None:
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
-    credentials = _credentials(livekit_server)
+    credentials = credentials_of(livekit_server)
     async with (
         participant(credentials, spec, RecordingSink()) as first,
         participant(credentials, spec, RecordingSink()) as second,
@@ -501,58 +399,75 @@ async def test_the_same_identity_joining_again_replaces_the_call(
 
 async def test_server_shutdown_ends_the_call(participant: Participants, tmp_path: Path, tmp_room: str) -> None:
     with LiveKitServer(tmp_path / "livekit") as server:
-        phone = participant(_credentials(server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
+        phone = participant(credentials_of(server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
         await phone.join()
         stopping = asyncio.create_task(asyncio.to_thread(server.stop))  # SIGTERM twice: stop now, tell everyone
         try:
-            async with asyncio.timeout(60):
-                assert await phone.wait_ended() is EndReason.SERVER_SHUTDOWN
+            async with asyncio.timeout(90):
+                ended = await phone.wait_ended()
         finally:
             await phone.leave()
             await stopping
+    # livekit-server 1.13.5 races its own forced shutdown: it closes the rooms (writing each participant's leave)
+    # and exits, and one run in eight or so (before reconnection existed too) the process is gone before the
+    # leave is written. The call then ends CONNECTION_LOST, once reconnecting to a server that is gone failed.
+    assert ended in (EndReason.SERVER_SHUTDOWN, EndReason.CONNECTION_LOST)
 
 
-# The SDK transport ends CONNECTION_LOST here too, but after its resume and seven reconnect attempts, which
-# take minutes on a frozen server (measured 2.5); its ending on a lost server is test_losing_the_server_...
-@pytest.mark.parametrize("transport", ["lean"])
-async def test_a_frozen_server_is_found_out_by_the_keep_alive(
-    participant: Participants, tmp_path: Path, tmp_room: str
-) -> None:
-    with LiveKitServer(tmp_path / "livekit") as server:
-        phone = participant(_credentials(server), ParticipantSpec(room=tmp_room, identity=PHONE), RecordingSink())
-        await phone.join()
-        server.process.send_signal(signal.SIGSTOP)  # its sockets stay open; it just never answers again
-        try:
-            async with asyncio.timeout(60):  # the server's ping timeout (15 s) passes first
-                assert await phone.wait_ended() is EndReason.CONNECTION_LOST
-        finally:
-            server.process.send_signal(signal.SIGCONT)
-            await phone.leave()
+@dataclass(frozen=True)
+class _Held:
+    """What the process holds: open file descriptors by what they are (a socket's inode), threads, asyncio tasks.
+    Compared by identity, not by count: other code in the process (the SDK's runtime, left from the SDK-transport
+    tests) may close its own sockets meanwhile, which must neither hide a leak nor look like one."""
+
+    fds: Counter[str]
+    threads: frozenset[int]
+    tasks: frozenset[asyncio.Task[Any]]
+
+    def beyond(self, baseline: _Held) -> str:
+        """What this holds that `baseline` did not ("" when nothing)."""
+        fds = dict(self.fds - baseline.fds)
+        threads = [t.name for t in threading.enumerate() if t.ident in self.threads - baseline.threads]
+        tasks = [t.get_name() for t in self.tasks - baseline.tasks]
+        found = (("fds", fds), ("threads", threads), ("tasks", tasks))
+        return ", ".join(f"{what}: {items}" for what, items in found if items)
 
 
-def _held() -> tuple[int, int, int]:
-    """What the process holds: open file descriptors (sockets), threads, asyncio tasks."""
-    return len(os.listdir("/proc/self/fd")), threading.active_count(), len(asyncio.all_tasks())
+def _held() -> _Held:
+    fds: Counter[str] = Counter()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor, gone once listed
+            fds[os.readlink(f"/proc/self/fd/{fd}")] += 1
+    threads = frozenset(t.ident for t in threading.enumerate() if t.ident is not None)
+    return _Held(fds, threads, frozenset(asyncio.all_tasks()))
 
 
-async def _lets_go(baseline: tuple[int, int, int]) -> None:
-    """Waits (closing sockets takes a loop turn or two) until the process holds what it held before."""
+async def _lets_go(baseline: _Held) -> None:
+    """Waits (closing sockets takes a loop turn or two) until the process holds nothing it did not hold before."""
     for _ in range(100):
-        if _held() == baseline:
+        if not _held().beyond(baseline):
             return
         await asyncio.sleep(0.1)
-    raise AssertionError(f"the process holds {_held()} (fds, threads, tasks), not {baseline} as before the call")
+    raise AssertionError(f"the process still holds what it did not before the call: {_held().beyond(baseline)}")
+
+
+async def _remove(server: LiveKitServer, room: str, identity: str) -> None:
+    """RemoveParticipant from a client of its own, closed at once (so no idle connection of it stays open)."""
+    client = api.LiveKitAPI(server.http_url, server.api_key, server.api_secret)
+    try:
+        await client.room.remove_participant(api.RoomParticipantIdentity(room=room, identity=identity))
+    finally:
+        await client.aclose()
 
 
 @pytest.mark.parametrize("transport", ["lean"])  # the SDK's FFI keeps threads and sockets for the whole process
 async def test_every_ending_lets_go_of_everything(
-    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, lkapi: api.LiveKitAPI, tmp_path: Path
+    participant: Participants, livekit_server: LiveKitServer, tmp_room: str, tmp_path: Path
 ) -> None:
-    credentials = _credentials(livekit_server)
+    credentials = credentials_of(livekit_server)
     spec = ParticipantSpec(room=tmp_room, identity=PHONE)
     async with participant(credentials, spec, RecordingSink()):
         pass  # the first join starts what the process keeps anyway (the resolver's thread pool)
-    await _participants(lkapi, tmp_room)  # and the API client's connection
     await asyncio.to_thread(os.getpid)  # and the executor's thread the test uses below
     baseline = _held()
 
@@ -563,15 +478,15 @@ async def test_every_ending_lets_go_of_everything(
 
     phone = participant(credentials, spec, RecordingSink())
     await phone.join()
-    await lkapi.room.remove_participant(api.RoomParticipantIdentity(room=tmp_room, identity=PHONE))
+    await _remove(livekit_server, tmp_room, PHONE)
     assert await phone.wait_ended() is EndReason.REMOVED
     await _lets_go(baseline)  # released by itself, before anyone calls leave()
 
     with LiveKitServer(tmp_path / "livekit") as server:
-        phone = participant(_credentials(server), spec, RecordingSink())
+        phone = participant(credentials_of(server), spec, RecordingSink())
         await phone.join()
         await asyncio.to_thread(server.process.stop, 0.5, sigterms=0)
-        assert await phone.wait_ended() is EndReason.CONNECTION_LOST
+        assert await phone.wait_ended() is EndReason.CONNECTION_LOST  # after the reconnect window
     await _lets_go(baseline)
 
     wrong = LiveKitCredentials(livekit_server.ws_url, livekit_server.api_key, "not-the-secret-" + "x" * 20)

@@ -12,8 +12,8 @@ import pytest
 
 from sipbridge.calls import quality_watch
 from sipbridge.calls.quality_watch import QualityWatch, quality_attributes
+from sipbridge.config import InspectorSettings
 from sipbridge.inspector.book import TraceBook
-from sipbridge.inspector.settings import InspectorSettings
 from sipbridge.inspector.trace import CallSummary, CallTrace
 from sipbridge.media.stream import MediaStream, StreamConfig
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from inspector_sip_texts import ANSWER, CALL_ID, CHALLENGE, PHONE, SDP, basic_call, request, response
 
+from sipbridge.config import InspectorSettings
 from sipbridge.inspector.book import UNCLAIMED_LINGER, UNCLAIMED_LINGER_FINAL, TraceBook
-from sipbridge.inspector.settings import InspectorSettings
 from sipbridge.inspector.trace import CallSummary, CallTrace
 from sipbridge.sip.transaction import Address
 

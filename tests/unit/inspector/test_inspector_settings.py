@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipbridge.config import ConfigError, parse_config
-from sipbridge.inspector.settings import HepTarget, InspectorSettings
+from sipbridge.config import ConfigError, HepTarget, InspectorSettings, parse_config
 
 ENV = {"LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s", "LIVEKIT_WS_URL": "ws://127.0.0.1:7880"}
 

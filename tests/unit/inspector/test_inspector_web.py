@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from inspector_sip_texts import CALL_ID, PHONE, basic_call
 from livekit import api
 
+from sipbridge.config import InspectorSettings
 from sipbridge.inspector.book import TraceBook
-from sipbridge.inspector.settings import InspectorSettings
 from sipbridge.inspector.trace import CallSummary
 from sipbridge.inspector.web import COOKIE, InspectorApp
 

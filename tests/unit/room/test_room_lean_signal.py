@@ -27,3 +27,16 @@ def test_the_join_request_names_us_and_leaves_subscribing_to_us() -> None:
     assert request.client_info.protocol == CLIENT_PROTOCOL
     assert request.client_info.sdk == models.ClientInfo.PYTHON
     assert not request.connection_settings.auto_subscribe  # we subscribe to audio tracks only
+
+
+def test_a_resume_names_the_participant_and_why() -> None:
+    url = join_url("ws://127.0.0.1:7880", resume_sid="PA_abc", reason=models.ReconnectReason.RR_SIGNAL_DISCONNECTED)
+    request = _join_request(url)
+    assert request.reconnect and request.participant_sid == "PA_abc"
+    assert request.reconnect_reason == models.ReconnectReason.RR_SIGNAL_DISCONNECTED
+
+
+def test_a_rejoin_asks_for_the_attributes_the_token_does_not_give() -> None:
+    request = _join_request(join_url("ws://127.0.0.1:7880", attributes={"sip.callStatus": "active"}))
+    assert dict(request.participant_attributes) == {"sip.callStatus": "active"}
+    assert not request.reconnect and not request.participant_sid
