@@ -162,9 +162,15 @@ class Bench:
         go_sip: Path,
         seconds: float,
         room_transport: str | None = None,
+        py_spy: Path | None = None,
+        profile_dir: Path | None = None,
+        bridge_nice: int = 0,
     ) -> None:
         self.workdir = workdir
         self.room_transport = room_transport
+        self.py_spy = py_spy
+        self.profile_dir = profile_dir
+        self.bridge_nice = bridge_nice
         self.server = server
         self.redis = redis
         self.go_sip = go_sip
@@ -288,9 +294,24 @@ async def verify_audio(agents: AgentPool, calls: Sequence[Call], row: Row) -> No
     row.audio_ok = sum(await asyncio.gather(*(one(call) for call in calls)))
 
 
-async def measure(node: Node, row: Row, seconds: float) -> None:
+async def profile(bench: Bench, node: Node, row: Row, seconds: float) -> asyncio.subprocess.Process | None:
+    """py-spy recording sipbridge's process over the window (--py-spy), as collapsed stacks in --profile-dir."""
+    if bench.py_spy is None or bench.profile_dir is None or row.bridge != "sipbridge":
+        return None
+    bench.profile_dir.mkdir(parents=True, exist_ok=True)
+    out = bench.profile_dir / f"{row.bridge}-{row.scenario}-{row.calls}.txt"
+    argv = [str(bench.py_spy), "record", "--pid", str(node.pid), "--duration", str(round(seconds))]
+    argv += ["--rate", "100", "--nonblocking", "--format", "raw", "--output", str(out)]
+    return await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+
+
+async def measure(bench: Bench, node: Node, row: Row) -> None:
     """CPU and RSS over the steady window; all calls are up when this is called."""
+    seconds = bench.seconds
     await asyncio.sleep(SETTLE)
+    spy = await profile(bench, node, row, seconds)
     threads0, cpu0, t0 = thread_cpu(node.pid), cpu_seconds(node.pid), time.monotonic()
     await asyncio.sleep(seconds)
     cpu, elapsed = cpu_seconds(node.pid) - cpu0, time.monotonic() - t0
@@ -301,6 +322,9 @@ async def measure(node: Node, row: Row, seconds: float) -> None:
     row.cpu_ms_per_s_per_call = 1000 * cpu / elapsed / row.calls
     row.load = os.getloadavg()[0]
     row.mib_per_call = (rss_bytes(node.pid) / 2**20 - row.idle_mib) / row.calls
+    if spy is not None:
+        async with asyncio.timeout(30):
+            await spy.wait()
 
 
 def latencies(row: Row, answer: list[float], audio: list[float]) -> None:
@@ -338,7 +362,7 @@ async def inbound(bench: Bench, node: Node, row: Row, workdir: Path, *, with_age
                     await agents.join(call.room, "agent", tone=AGENT_TONE, listen=False)
             if agents is not None:
                 await wait_until(partial(all_heard, [c for c in members if c.room]), WAVE_LIMIT)
-        await measure(node, row, bench.seconds)
+        await measure(bench, node, row)
         answer, audio = [], []
         for call in calls:
             assert call.sipp is not None
@@ -400,7 +424,7 @@ async def outbound(bench: Bench, node: Node, row: Row, workdir: Path) -> None:
             await asyncio.gather(*(dial(call) for call in members))
             await wait_until(partial(all_heard, [c for c in members if c.answered_at]), WAVE_LIMIT)
         row.answered = sum(1 for call in calls if call.answered_at)
-        await measure(node, row, bench.seconds)
+        await measure(bench, node, row)
         answer, audio = [], []
         for call in calls:
             assert call.sipp is not None
@@ -413,12 +437,21 @@ async def outbound(bench: Bench, node: Node, row: Row, workdir: Path) -> None:
         latencies(row, answer, audio)
 
 
+def renice(pid: int, nice: int) -> None:
+    """Every thread of `pid` at `nice` (Linux keeps a nice value per thread; threads made later inherit it)."""
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):
+            os.setpriority(os.PRIO_PROCESS, int(task), nice)
+
+
 async def run_row(bench: Bench, bridge: str, scenario: str, calls: int) -> Row:
     row = Row(bridge, scenario, calls)
     workdir = bench.workdir / f"{bridge}-{scenario}-{calls}"
     await bench.clean()
     node = bench.node(bridge, workdir / "node")
     await asyncio.to_thread(node.start)
+    if bench.bridge_nice:
+        renice(node.pid, bench.bridge_nice)
     try:
         await asyncio.sleep(IDLE_WAIT)
         row.idle_mib = rss_bytes(node.pid) / 2**20
@@ -434,6 +467,8 @@ async def run_row(bench: Bench, bridge: str, scenario: str, calls: int) -> Row:
         row.failures.append(f"row failed: {exc!r}")
     finally:
         await asyncio.to_thread(node.stop)
+        if bench.py_spy is not None and bench.profile_dir is not None:  # the node's log beside its profile
+            (bench.profile_dir / f"{bridge}-{scenario}-{calls}.log").write_text(node.log_text())
         await bench.clean()
     return row
 
@@ -493,6 +528,19 @@ async def main() -> None:
     parser.add_argument(
         "--room-transport", choices=("sdk", "lean"), help="sipbridge's room_transport (default: the bridge's default)"
     )
+    parser.add_argument(
+        "--py-spy", type=Path, help="py-spy binary: record sipbridge's process over each window (not for the figures)"
+    )
+    parser.add_argument(
+        "--profile-dir", type=Path, default=Path("bench-profiles"), help="where --py-spy writes (and each node's log)"
+    )
+    parser.add_argument(
+        "--bridge-nice",
+        type=int,
+        default=0,
+        help="nice value for the bridge under test (e.g. -5, as root): the same for both bridges, so that on a "
+        "small machine the load generators do not starve it",
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     parser.add_argument("--threads", action="store_true", help="under the table, each row's CPU by thread name")
     args = parser.parse_args()
@@ -506,7 +554,10 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-vs-go-") as tmp:
         workdir = Path(tmp)
         with RedisServer(workdir / "redis") as redis, LiveKitServer(workdir / "lk", redis=redis) as server:
-            bench = Bench(workdir, server, redis, args.go_sip.resolve(), args.seconds, args.room_transport)
+            bench = Bench(
+                workdir, server, redis, args.go_sip.resolve(), args.seconds, args.room_transport, args.py_spy,
+                args.profile_dir, args.bridge_nice,
+            )  # fmt: skip
             try:
                 for scenario, n in plan:
                     for bridge in bridges:
@@ -528,6 +579,8 @@ async def main() -> None:
             print(f"Go SIP service: {args.go_sip} ({go_version(args.go_sip)})")
         if "sipbridge" in bridges:
             print(f"sipbridge room_transport: {transport}")
+        if args.bridge_nice:
+            print(f"bridges under test at nice {args.bridge_nice}")
         print(table(rows, args.threads))
 
 
