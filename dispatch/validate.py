@@ -9,7 +9,8 @@ empty number) are rejected here, because ignoring them would widen what a trunk 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, TypeVar
 
 from livekit.protocol.sip import (
     SIPDispatchRuleInfo,
@@ -24,6 +25,8 @@ from dispatch.header_rules import header_name_problem, header_value_problem
 from dispatch.index import RuleIndex, TrunkIndex, number_keys, rule_keys
 
 MAX_MEDIA_TIMEOUT_SECONDS = 600
+
+R = TypeVar("R", SIPInboundTrunkInfo, SIPDispatchRuleInfo)
 
 
 def validate_inbound_trunk(trunk: SIPInboundTrunkInfo) -> None:
@@ -126,18 +129,31 @@ def _label(object_id: str) -> str:
     return object_id or "<new>"
 
 
+class _ConflictIndex(Protocol[R]):
+    def conflict(self, record: R) -> R | None: ...
+
+    def put(self, record: R) -> None: ...
+
+
+def _file_without_conflict(
+    index: _ConflictIndex[R], records: Sequence[R], error: Callable[[R, R], ConflictError]
+) -> None:
+    """File ``records`` one by one; the first that conflicts with one filed before raises ``error(filed, it)``.
+    Trunks and rules are checked this one way, each by its own index."""
+    for record in records:
+        other = index.conflict(record)
+        if other is not None:
+            raise error(other, record)
+        index.put(record)
+
+
 def check_inbound_trunk_conflicts(trunks: Sequence[SIPInboundTrunkInfo]) -> None:
     """Reject a set of inbound trunks in which two trunks would accept the same call equally well.
 
     Two trunks conflict when they share a called number (or both accept any called number) and also
     share an allowed calling number (or both accept any caller).
     """
-    index = TrunkIndex()
-    for trunk in trunks:
-        other = index.conflict(trunk)
-        if other is not None:
-            raise trunk_conflict(other, trunk)
-        index.put(trunk)
+    _file_without_conflict(TrunkIndex(), trunks, trunk_conflict)
 
 
 def trunk_conflict(other: SIPInboundTrunkInfo, trunk: SIPInboundTrunkInfo) -> ConflictError:
@@ -160,12 +176,7 @@ def check_dispatch_rule_conflicts(rules: Sequence[SIPDispatchRuleInfo]) -> None:
     Two rules conflict when they have the same PIN and share a trunk (or both apply to every trunk),
     a calling number (or both accept any caller) and a called number (or both accept any number).
     """
-    index = RuleIndex()
-    for rule in rules:
-        other = index.conflict(rule)
-        if other is not None:
-            raise rule_conflict(other, rule)
-        index.put(rule)
+    _file_without_conflict(RuleIndex(), rules, rule_conflict)
 
 
 def rule_conflict(other: SIPDispatchRuleInfo, rule: SIPDispatchRuleInfo) -> ConflictError:

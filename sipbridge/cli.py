@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from sipbridge import logs, simulate_cli
+from sipbridge import inspector_cli, logs, simulate_cli
 from sipbridge.config import ConfigError, load_config
 from sipbridge.service import run
 from sipbridge.store import StoreError
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser = commands.add_parser("run", help="run the bridge (the default command)")
     run_parser.set_defaults(func=_run)
     simulate_cli.register(commands)
+    inspector_cli.register(commands)
     parser.set_defaults(func=_run)
     return parser
 

@@ -34,6 +34,7 @@ from sipbridge.cpu_load import CpuLoad
 from sipbridge.devserver import DevLiveKitServer
 from sipbridge.health import Health, State
 from sipbridge.ids import NODE_PREFIX, new_id
+from sipbridge.inspector.node import Inspector
 from sipbridge.media.ports import PortAllocator
 from sipbridge.psrpc import IOInfoClient, RedisBus
 from sipbridge.psrpc.rpc import UpdateSIPCallStateRequest
@@ -69,6 +70,7 @@ class Bridge:
         self._io: IOInfoClient | None = None
         self.registrations: Registrations | None = None
         self._cpu: CpuLoad | None = None
+        self.inspector = Inspector(config.inspector, config.api_key, config.api_secret)
 
     def _bind_host(self) -> str:
         return self.config.listen_ip or "0.0.0.0"
@@ -187,6 +189,7 @@ class Bridge:
         )
         self.endpoint = endpoint = Endpoint(settings)
         await endpoint.start()
+        await self.inspector.start(endpoint)
         ports = PortAllocator(config.rtp_port.start, config.rtp_port.end)
         self._cpu = cpu = CpuLoad()
         self.calls = calls = CallServices(
@@ -201,6 +204,7 @@ class Bridge:
             stats=self.stats,
             capacity=Capacity(config.max_active_calls, config.max_cpu_utilization, cpu),
             report_state=report,
+            traces=self.inspector.book,
         )
         cpu.start()
         capacity = calls.capacity
@@ -286,6 +290,7 @@ class Bridge:
         if self.endpoint is not None:
             await self.endpoint.close()
             self.endpoint = None
+        await self.inspector.close()
         if self.calls is not None:
             await self.calls.nonces.close()
         if self._cpu is not None:

@@ -22,11 +22,13 @@ from sipbridge.calls.audio import CallAudio
 from sipbridge.calls.endings import CallEnd, room_ending
 from sipbridge.calls.errors import CallError
 from sipbridge.calls.media_link import codecs_for, sdp_encryption, stream_config
+from sipbridge.calls.quality_watch import QualityWatch
 from sipbridge.calls.registry import TransferDone
 from sipbridge.calls.seams import CallParticipant, PhoneLeg, PhoneRtp
 from sipbridge.calls.services import DEFAULT_MAX_CALL_DURATION, CallLog, CallServices
 from sipbridge.calls.waiting import cancel_task, first
 from sipbridge.ids import SIP_TRANSFER_PREFIX, new_id
+from sipbridge.inspector.trace import CallSummary, CallTrace
 from sipbridge.media.codecs import KNOWN_CODECS
 from sipbridge.media.tones import dial_tone
 from sipbridge.netaddr import is_private_address
@@ -69,6 +71,11 @@ class BridgedCall(abc.ABC):
         self._transferring = False
         self._created_ns = time.time_ns()
         self._started_ns = 0
+        outbound = self.direction == SIPCallDirection.SCD_OUTBOUND
+        self.summary = CallSummary(lk_call_id, "outbound" if outbound else "inbound")
+        """What the inspector shows of the call (its trace's summary once claimed)."""
+        self.trace: CallTrace | None = None
+        self._quality: QualityWatch | None = None
         self._leg_changed = asyncio.Event()  # another SIP leg took this call's place (RFC 3891 Replaces)
 
     @property
@@ -121,6 +128,10 @@ class BridgedCall(abc.ABC):
         assert self.rtp is not None and self.audio is not None
         node = self.services.config
         config = stream_config(params, self._media_timeout(), node.media_timeout_initial, dtmf_audio=node.audio_dtmf)
+        self.summary.codec = params.codec.name
+        if self._quality is None:
+            self._quality = QualityWatch(self, self.services.traces, time.monotonic())
+            self._tasks.append(asyncio.create_task(self._quality.run(time.monotonic)))
         leg = self.leg
         self.rtp.start(
             config,
@@ -166,6 +177,8 @@ class BridgedCall(abc.ABC):
         """Join as the call's participant and start sending the caller's audio. Raises RoomConnectError."""
         assert self.audio is not None
         self.log.identify(room=spec.room, participant=spec.identity)
+        self.summary.room, self.summary.participant = spec.room, spec.identity
+        self.summary.status = spec.attributes.get(CALL_STATUS_ATTRIBUTE, "")
         self.participant = self.services.participants(
             spec,
             self.audio,
@@ -197,6 +210,7 @@ class BridgedCall(abc.ABC):
 
     async def _set_status(self, status: CallStatus) -> None:
         """``sip.callStatus`` in the room; ``active`` also starts the call's clock for the reports."""
+        self.summary.status = status
         if self.participant is not None:
             await self.participant.set_call_status(status)
         if status == "active":
@@ -382,6 +396,7 @@ class BridgedCall(abc.ABC):
         the RTP port, the SIP leg. A step that fails is logged and the next one still runs."""
         self.services.registry.discard(self)
         if self.participant is not None:
+            self.summary.status = "hangup"
             await self._report(SIPCallStatus.SCS_ERROR if error else SIPCallStatus.SCS_DISCONNECTED, error)
         for task in self._tasks:
             await cancel_task(task, self.log)
@@ -392,6 +407,8 @@ class BridgedCall(abc.ABC):
                 except Exception as exc:
                     self.log.warning("could not set sip.callStatus hangup before leaving: %r", exc)
             await self.participant.leave()
+        if self._quality is not None:
+            self._quality.sample(time.monotonic())  # the last seconds (or a call shorter than one interval)
         if self.rtp is not None:
             await self.rtp.close()
         leg = self.leg
@@ -400,6 +417,22 @@ class BridgedCall(abc.ABC):
                 await leg.bye()
             except Exception as exc:
                 self.log.warning("could not hang up the SIP leg %s: %r", leg.call_id, exc)
+        self._end_trace()
+
+    # -- inspector ---------------------------------------------------------------------------------------------
+
+    def _claim_trace(self, call_id: str) -> None:
+        """Take this call's trace (its SIP messages so far): the inspector shows it with `summary`."""
+        self.trace = self.services.traces.claim(call_id, self.summary)
+
+    def _mask_in_trace(self, secret: str) -> None:
+        """Keep ``secret`` (a digest password) out of the trace, in the messages so far and the ones to come."""
+        if self.trace is not None:
+            self.trace.add_secret(secret)
+
+    def _end_trace(self) -> None:
+        if self.trace is not None:
+            self.services.traces.end(self.trace)
 
 
 def sample_rate(params: MediaParams) -> int:

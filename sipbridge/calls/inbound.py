@@ -58,6 +58,7 @@ class InboundCallFlow(BridgedCall):
         self._collecting_pin = False
         self._answered = False
         self.trunk: SIPInboundTrunkInfo | None = None
+        self.summary.from_number, self.summary.to_number = uri_user(caller.from_.uri), uri_user(caller.request.to.uri)
 
     @property
     def leg(self) -> PhoneLeg | None:
@@ -69,6 +70,7 @@ class InboundCallFlow(BridgedCall):
         capacity = self.services.capacity
         self.stats.invite_received()
         refusal = capacity.refusal
+        self._claim_trace(self.caller.call_id)
         if refusal:
             self.services.refused_invites.note_now(
                 self.caller.source.host, f"503 ({refusal}), Call-ID {self.caller.call_id}"
@@ -77,6 +79,8 @@ class InboundCallFlow(BridgedCall):
             refused = server_error("shutdown") if capacity.draining else client_error("quota-exceeded")
             self.stats.refused(refused)
             self.stats.ended(refused)
+            self.summary.ending = f"refused: {refusal}"
+            self._end_trace()
             return
         capacity.begin(self.lk_call_id)
         ending = server_error("other")
@@ -85,9 +89,11 @@ class InboundCallFlow(BridgedCall):
         except CallEnd as end:
             self.log.info("call ended: %s", end.reason)
             ending = end.termination
+            self.summary.ending = end.reason
         except CallFailed as failure:
             self.log.info("call ended by the caller or the network: %s", failure)
             ending = success("hangup" if self._answered else "cancelled")
+            self.summary.ending = f"ended by the caller or the network: {failure}"
         finally:
             await self._release()
             capacity.end(self.lk_call_id)
@@ -101,6 +107,7 @@ class InboundCallFlow(BridgedCall):
         facts = invite_facts(self.caller.request, self.caller.source.host, self.lk_call_id, registered)
         decision = await self.services.decider.decide(facts)
         self.stats.checked()
+        self._describe(decision)
         if decision.verdict in (Verdict.ACCEPT, Verdict.REQUEST_PIN):
             self.log.info(
                 "INVITE from %s to %s via %s: %s (%s)",
@@ -112,7 +119,11 @@ class InboundCallFlow(BridgedCall):
                 f"{facts.calling_number} to {facts.called_number}: {decision.verdict} ({decision.reason}), "
                 f"Call-ID {facts.sip_call_id}",
             )
-        if not await admit(decision, self.caller, self.services, self.stats, self.log):
+        if decision.credentials is not None:
+            self._mask_in_trace(decision.credentials.password)
+        refusal = await admit(decision, self.caller, self.services, self.stats, self.log)
+        if refusal:
+            self.summary.ending = refusal
             return
         self.stats.accepted()
         self.stats.started(self.rtp_packets)
@@ -129,6 +140,13 @@ class InboundCallFlow(BridgedCall):
             dispatch = self._accepted(decision)
             await self._ring_and_answer(dispatch)
         await self._in_call(dispatch.max_call_duration_seconds)
+
+    def _describe(self, decision: Decision) -> None:
+        """What the inspector shows of the decision: the trunk and rule that took the call."""
+        if decision.trunk is not None:
+            self.summary.trunk_id = decision.trunk.sip_trunk_id
+        if decision.rule is not None:
+            self.summary.rule_id = decision.rule.sip_dispatch_rule_id
 
     def _accepted(self, decision: Decision) -> CallDispatch:
         if decision.verdict is not Verdict.ACCEPT or decision.dispatch is None:
@@ -151,14 +169,15 @@ class InboundCallFlow(BridgedCall):
         its audio now comes from and goes to the new caller. Only a caller the replaced call's trunk admits may."""
         target = self._replaced_flow()
         if target is None:
-            refuse(self.caller, 481, "the call to replace has no room participant here", False)
+            self.summary.ending = refuse(self.caller, 481, "the call to replace has no room participant here", False)
             self.stats.refused(client_error("no-call-to-replace"))
             return
         ours = decision.trunk.sip_trunk_id if decision.trunk is not None else None
         theirs = target.trunk.sip_trunk_id if target.trunk is not None else None
         if decision.verdict is not Verdict.ACCEPT or ours != theirs:
             self.log.info("Replaces refused: admitted by trunk %s, the call is trunk %s's", ours, theirs)
-            refuse(self.caller, 403, "Replaces must come through the replaced call's trunk", False)
+            wrong_trunk = "Replaces must come through the replaced call's trunk"
+            self.summary.ending = refuse(self.caller, 403, wrong_trunk, False)
             self.stats.refused(client_error("forbidden"))
             return
         self.media_config = target.media_config
@@ -235,6 +254,8 @@ class InboundCallFlow(BridgedCall):
     async def _collect_pin(self, facts: InviteFacts) -> Decision:
         """Answer, prompt for the PIN, read digits up to '#', and decide again with it."""
         assert self.audio is not None
+        if self.trace is not None:
+            self.trace.pin_entry = True  # from the answer on, digits in SIP INFO are masked in the trace
         await self._answer()
         self._follow_sip_events(self.caller)
         rate = self.audio.codec_rate
@@ -250,6 +271,9 @@ class InboundCallFlow(BridgedCall):
             self.log.info("no PIN entered within %.0f s", PIN_TIMEOUT)
         self._collecting_pin = False
         decision = await self.services.decider.decide(facts, pin=pin, no_pin=not pin, answered=True)
+        if self.trace is not None:
+            self.trace.pin_entry = False
+        self._describe(decision)
         self.audio.discard_caller_audio()
         if decision.verdict is not Verdict.ACCEPT:
             self.log.info("PIN refused: %s", decision.reason)

@@ -71,6 +71,8 @@ class OutboundCallFlow(BridgedCall):
         """The callee did not answer within the ringing timeout (we cancelled)."""
         self._ringing = False
         self.task: asyncio.Task[None] | None = None
+        self.summary.trunk_id = plan.trunk_id
+        self.summary.from_number, self.summary.to_number = plan.number, plan.call_to
 
     @property
     def leg(self) -> PhoneLeg | None:
@@ -136,16 +138,18 @@ class OutboundCallFlow(BridgedCall):
             await self._in_call(self.plan.max_call_duration)
         except CallError as error:
             self.log.info("call failed: %s", error)
-            error_text = error.message
+            error_text = self.summary.ending = error.message
             ending = client_error("no-answer") if self._unanswered else _failed_dial(error)
             self._settle(error)
         except CallEnd as end:
             self.log.info("call ended: %s", end.reason)
             ending = end.termination
+            self.summary.ending = end.reason
             self._settle(CallError("aborted", f"the call ended before it was answered: {end.reason}"))
         except CallFailed as failure:
             self.log.info("call ended by the callee or the network: %s", failure)
             ending = success("hangup") if self._answered.done() else server_error("invite-failed")
+            self.summary.ending = f"ended by the callee or the network: {failure}"
             self._settle(CallError("aborted", f"the call ended before it was answered: {failure}"))
         finally:
             await self._release(error_text)
@@ -186,6 +190,8 @@ class OutboundCallFlow(BridgedCall):
             client_cert=self._client_cert(),
         )
         self.log.identify(sipCallID=callee.call_id)
+        self._claim_trace(callee.call_id)
+        self._mask_in_trace(plan.password)
         self.stats.invite_sent()
         self.stats.started(self.rtp_packets)
         self._follow_sip_events(callee)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Protocol
 
 from sipbridge.media.codecs import Pcm
-from sipbridge.media.stream import StreamConfig
+from sipbridge.media.stream import MediaStream, StreamConfig
 from sipbridge.media.udp import Address as MediaAddress
 from sipbridge.room import AudioSink, CallStatus, EndReason, LiveKitCredentials, ParticipantSpec, RpcHandler
 from sipbridge.sip import Address, CallEnded, CallHandle, Event, MediaParams, MediaSession, TransferProgress
@@ -225,6 +225,11 @@ class PhoneRtp(Protocol):
 
     @property
     def local_port(self) -> int: ...
+
+    @property
+    def stream(self) -> MediaStream | None:
+        """The current media's sans-IO stream (None before `start`): its counters are the call's quality."""
+        ...
 
     def start(
         self,

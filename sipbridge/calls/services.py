@@ -1,5 +1,6 @@
 """What every call flow of a node shares: configuration, the decider, the layers below (RTP sessions, room
-participants), LiveKit credentials, the node's capacity, its metrics and its records of calls and digest answers.
+participants), LiveKit credentials, the node's capacity, its metrics, its records of calls and digest answers, and
+its call traces (the inspector's book, which needs no socket: the unit tests use a real one).
 
 `CallServices` is built complete by whoever runs the node (`sipbridge.service` with the real layers, the unit tests
 with fakes): the flows read it, nobody patches it afterwards."""
@@ -18,8 +19,9 @@ from sipbridge.calls.deciders import Decider
 from sipbridge.calls.nonces import NonceLedger
 from sipbridge.calls.registry import CallRegistry
 from sipbridge.calls.seams import ParticipantFactory, RtpOpener
-from sipbridge.config import Config
+from sipbridge.config import Config, InspectorSettings
 from sipbridge.failure_budget import FailureBudget
+from sipbridge.inspector.book import TraceBook
 from sipbridge.repeated_log import LoopRepeatedEventLog
 from sipbridge.room import LiveKitCredentials
 from sipbridge.stats import Stats
@@ -65,6 +67,8 @@ class CallServices:
     """Refusals (no trunk, no rule, a challenge, bad credentials) are logged a few lines at a time per source."""
     report_state: StateReporter | None = None
     """Where calls report their state as they go (cluster mode: livekit-server's UpdateSIPCallState)."""
+    traces: TraceBook = field(default_factory=lambda: TraceBook(InspectorSettings()))
+    """Every call's SIP messages and quality (the inspector); calls claim their trace and end it."""
 
     def registration_trunk(self, registration: str) -> str:
         """The inbound trunk named by a registration of ours (calls sent over it are admitted by that trunk)."""

@@ -45,6 +45,8 @@ T = TypeVar("T")
 
 
 IncomingHandler = Callable[[InboundLeg], Awaitable[None]]
+MessageTap = Callable[[bytes, bool, Address], None]
+"""Told of every SIP message as it leaves (True) or arrives (False), with the peer's address: the call traces."""
 RegistrationWatcher = Callable[[RegistrationSpec, RegistrationChanged], None]
 
 
@@ -58,6 +60,7 @@ class Endpoint:
         self._timer: asyncio.TimerHandle | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._lag_watch: asyncio.Task[None] | None = None
+        self.tap: MessageTap | None = None
         self.resolver = SipResolver(settings.dns_servers)
         self.registrations: dict[int, tuple[RegistrationSpec, RegistrationChanged | None]] = {}
         """Each registration's spec and latest state, by handle."""
@@ -221,6 +224,8 @@ class Endpoint:
     def _receive(self, data: bytes, source: Address) -> None:
         assert self.ua is not None
         ua = self.ua
+        if self.tap is not None:
+            self.tap(data, False, source)
         self.run(lambda now: ua.receive_datagram(data, source, now))
 
     async def _watch_lag(self, threshold: float) -> None:
@@ -265,12 +270,17 @@ class Endpoint:
         ua, transports = self.ua, self.transports
         if ua is None or transports is None:
             return
+        tap = self.tap
         for data, dest in ua.datagrams_to_send():
             transports.send(data, dest)
+            if tap is not None:
+                tap(data, True, dest)
         while (event := ua.next_event()) is not None:
             self._dispatch(event)
         for data, dest in ua.datagrams_to_send():
             transports.send(data, dest)
+            if tap is not None:
+                tap(data, True, dest)
         deadline = ua.get_timer()
         if self._timer is not None and (deadline is None or self._timer.when() != deadline):
             self._timer.cancel()

@@ -7,7 +7,7 @@ OPTIONS on UDP, whose failure re-registers at once), moves its Contact to the ``
 registrar reports, and removes its binding with ``Expires: 0``.
 
 Calls sent to the Contact carry the registration's ``token`` in a URI parameter, so the agent can tell them from
-other INVITEs (``UserAgent._registration_for``).
+other INVITEs (``RegistrationTable.sent_over``).
 """
 
 from __future__ import annotations

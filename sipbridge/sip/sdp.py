@@ -32,10 +32,7 @@ class Media:
 
     @property
     def direction(self) -> str | None:
-        for key, _ in self.attributes:
-            if key in DIRECTIONS:
-                return key
-        return None
+        return _direction(self.attributes)
 
     def rtpmap(self) -> dict[str, tuple[str, int, int]]:
         """Payload type → (encoding name lower-cased, clock rate, channels)."""
@@ -68,10 +65,7 @@ class SessionDescription:
 
     @property
     def direction(self) -> str | None:
-        for key, _ in self.attributes:
-            if key in DIRECTIONS:
-                return key
-        return None
+        return _direction(self.attributes)
 
     def to_bytes(self) -> bytes:
         lines = ["v=0", f"o={self.origin}", f"s={self.name}"]
@@ -85,6 +79,14 @@ class SessionDescription:
                 lines.append(f"c={m.connection}")
             lines.extend(_attr(k, v) for k, v in m.attributes)
         return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def _direction(attributes: list[tuple[str, str | None]]) -> str | None:
+    """The first direction attribute (``a=sendonly``...) of a media section or of the session, if any."""
+    for key, _ in attributes:
+        if key in DIRECTIONS:
+            return key
+    return None
 
 
 def _attr(name: str, value: str | None) -> str:

@@ -1,7 +1,10 @@
 """Free loopback ports for test servers.
 
 A port is found by binding it and letting it go again, so another process may take it in between; the harness
-keeps that window short by starting the server right after choosing its ports.
+keeps that window short by starting the server right after choosing its ports. Ports come from below Linux's
+ephemeral range (32768-60999): there the kernel's own choices for outgoing sockets and port-0 binds cannot take a
+port between our choosing it and the server binding it (livekit-server and baresip had lost theirs that way).
+A port handed out once is not handed out again by this process.
 """
 
 from __future__ import annotations
@@ -11,10 +14,9 @@ import socket
 
 LOOPBACK = "127.0.0.1"
 
-# Below Linux's default ephemeral range (32768-60999), so the kernel's own choices for outgoing sockets
-# and port-0 binds rarely land in a range we picked.
 _RANGE_FLOOR = 20000
 _RANGE_CEILING = 32000
+_handed_out: set[int] = set()
 
 
 def _bindable(kind: socket.SocketKind, port: int, host: str) -> bool:
@@ -30,41 +32,33 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def _kernel_port(kind: socket.SocketKind, host: str) -> int:
-    with socket.socket(_family(host), kind) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-    return port
+def _free_port(kinds: tuple[socket.SocketKind, ...], host: str, attempts: int = 500) -> int:
+    """A port below the ephemeral range free for every kind, on ``host`` and on every interface (servers such
+    as livekit-server bind them all)."""
+    wildcard = "::" if ":" in host else "0.0.0.0"
+    for _ in range(attempts):
+        port = random.randrange(_RANGE_FLOOR, _RANGE_CEILING)
+        if port in _handed_out:
+            continue
+        if all(_bindable(kind, port, where) for kind in kinds for where in (host, wildcard)):
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free port on {host} after {attempts} attempts")
 
 
 def free_tcp_port(host: str = LOOPBACK) -> int:
     """A TCP port nothing listens on right now."""
-    return _kernel_port(socket.SOCK_STREAM, host)
+    return _free_port((socket.SOCK_STREAM,), host)
 
 
 def free_udp_port(host: str = LOOPBACK) -> int:
     """A UDP port nothing is bound to right now."""
-    return _kernel_port(socket.SOCK_DGRAM, host)
+    return _free_port((socket.SOCK_DGRAM,), host)
 
 
-def free_listen_port(kind: socket.SocketKind, host: str = "0.0.0.0", attempts: int = 200) -> int:
-    """A port below the ephemeral range that nothing holds on `host` (all interfaces by default): for a server that
-    keeps its port for long (and binds it again when restarted), where a kernel-chosen port could meanwhile be
-    taken by any process's outgoing socket."""
-    for _ in range(attempts):
-        port = random.randrange(_RANGE_FLOOR, _RANGE_CEILING)
-        if _bindable(kind, port, host):
-            return port
-    raise RuntimeError(f"no free port on {host} below the ephemeral range after {attempts} attempts")
-
-
-def free_tcp_udp_port(host: str = LOOPBACK, attempts: int = 50) -> int:
+def free_tcp_udp_port(host: str = LOOPBACK) -> int:
     """A port number free for both TCP and UDP (SIP listens on both with one number)."""
-    for _ in range(attempts):
-        port = free_udp_port(host)
-        if _bindable(socket.SOCK_STREAM, port, host):
-            return port
-    raise RuntimeError(f"no port free for both TCP and UDP on {host} after {attempts} attempts")
+    return _free_port((socket.SOCK_DGRAM, socket.SOCK_STREAM), host)
 
 
 def free_udp_range(count: int, host: str = LOOPBACK, attempts: int = 200) -> int:
@@ -73,6 +67,15 @@ def free_udp_range(count: int, host: str = LOOPBACK, attempts: int = 200) -> int
         raise ValueError(f"cannot find {count} consecutive ports")
     for _ in range(attempts):
         start = random.randrange(_RANGE_FLOOR, _RANGE_CEILING - count)
-        if all(_bindable(socket.SOCK_DGRAM, start + offset, host) for offset in range(count)):
+        ports = range(start, start + count)
+        if _handed_out.isdisjoint(ports) and all(_bindable(socket.SOCK_DGRAM, port, host) for port in ports):
+            _handed_out.update(ports)
             return start
     raise RuntimeError(f"no {count} consecutive free UDP ports on {host} after {attempts} attempts")
+
+
+def free_rtp_range(pairs: int, host: str = LOOPBACK) -> tuple[int, int]:
+    """First and last port of ``pairs`` free RTP/RTCP pairs starting on an even port (a `PortAllocator`'s range)."""
+    start = free_udp_range(2 * pairs + 1, host)
+    start += start % 2
+    return start, start + 2 * pairs - 1

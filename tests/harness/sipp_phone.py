@@ -161,6 +161,27 @@ _REINVITE = """\
   <recv response="200"/>
 """
 
+_INFO_DIGIT = """\
+  <send retrans="500">
+    <![CDATA[
+      INFO [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{from_}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{to}@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} INFO
+      [routes]
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal={digit}
+      Duration=160
+    ]]>
+  </send>
+  <recv response="200"/>
+"""
+
 _CANCEL = """\
   <send>
     <![CDATA[
@@ -278,6 +299,20 @@ class SippPhone:
             body += f'  <pause milliseconds="{hold_ms}"/>\n' + self._fmt(_BYE, cseq)
         else:
             body += AWAIT_BYE
+        return await self._run(body, limit)
+
+    async def call_entering_digits_by_info(
+        self, digits: str, *, hold_ms: int, auth: tuple[str, str] | None = None, limit: float = 90.0
+    ) -> PhoneResult:
+        """Call, get answered, key `digits` as SIP INFO (application/dtmf-relay, one request each), then hang up
+        after `hold_ms`."""
+        cseq = 2 if auth else 1
+        body = self._authenticated_invite(*auth) if auth else self._invite(1)
+        body += self._answered(cseq)
+        for digit in digits:
+            cseq += 1
+            body += _INFO_DIGIT.format(to=self.to, from_=self.from_, cseq=cseq, digit=digit)
+        body += f'  <pause milliseconds="{hold_ms}"/>\n' + self._fmt(_BYE, cseq)
         return await self._run(body, limit)
 
     async def call_and_get_transferred(

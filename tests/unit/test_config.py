@@ -113,6 +113,8 @@ def test_rtp_port_forms(value: object, expected: PortRange) -> None:
         ("use_external_ip: yes please\n", {}, "use_external_ip:"),
         ("use_external_ip: true\nnat_1_to_1_ip: 1.2.3.4\n", {}, "nat_1_to_1_ip: use_external_ip and"),
         ("nat_1_to_1_ip: not-an-ip\n", {}, "nat_1_to_1_ip:"),
+        ("media_use_external_ip: true\nmedia_nat_1_to_1_ip: 1.2.3.4\n", {}, "media_nat_1_to_1_ip: media_use"),
+        ("media_nat_1_to_1_ip: 1.2.3\n", {}, "media_nat_1_to_1_ip: '1.2.3' is not an IP address"),
         ("redis: {}\n", {}, "redis.address: missing"),
         ("redis: localhost\n", {}, "redis:"),
         ("redis: {address: 'a:1', sentinel_addresses: [x]}\n", {}, "redis.sentinel_addresses:"),

@@ -100,6 +100,8 @@ LAYERS = {
     "sipbridge.room": {"sipbridge.media"},
     "sipbridge.psrpc": {"sipbridge.ids", "sipbridge.sip_failures"},
     "sipbridge.store": {"dispatch", "sipbridge.config"},
+    "sipbridge.inspector": {"sipbridge.sip", "sipbridge.media", "sipbridge.config"},
+    "sipbridge.config": {"sipbridge.sip", "sipbridge.room"},
 }
 """What each lower package may import from the project (docs/architecture.md): nothing above it. The call flows
 (``sipbridge.calls``) sit on top of these; the fronts (``api``, ``cluster``) and ``service`` on top of them."""

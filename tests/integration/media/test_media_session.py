@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from harness.ports import free_rtp_range
 
 from sipbridge.media.codecs import Pcm
 from sipbridge.media.ports import PortAllocator
@@ -20,15 +21,6 @@ from sipbridge.media.stream import StreamConfig
 
 HOST = "127.0.0.1"
 SUITE = "AES_CM_128_HMAC_SHA1_80"
-
-
-def _free_range(pairs: int) -> tuple[int, int]:
-    """A port range whose first pair is free right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((HOST, 0))
-        port = probe.getsockname()[1]
-    start = port - port % 2
-    return start, start + 2 * pairs - 1
 
 
 def _tone_source(rate: int, freq: float) -> Callable[[], Pcm]:
@@ -87,7 +79,7 @@ class _Collector:
 
 @pytest.mark.parametrize("encrypted", [False, True])
 async def test_two_sessions_exchange_audio_and_digits(encrypted: bool) -> None:
-    ports = PortAllocator(*_free_range(8))
+    ports = PortAllocator(*free_rtp_range(8))
     key_a, key_b = new_inline_key(), new_inline_key()
     srtp_a = SrtpKeys(SUITE, key_a, key_b) if encrypted else None
     srtp_b = SrtpKeys(SUITE, key_b, key_a) if encrypted else None
@@ -115,7 +107,7 @@ async def test_two_sessions_exchange_audio_and_digits(encrypted: bool) -> None:
 
 
 async def test_symmetric_rtp_answers_where_the_packets_come_from() -> None:
-    ports = PortAllocator(*_free_range(8))
+    ports = PortAllocator(*free_rtp_range(8))
     async with await RtpSession.open(ports, HOST) as a, await RtpSession.open(ports, HOST) as b:
         heard_by_a = _Collector(10)
         a.sink = heard_by_a.sink
@@ -128,7 +120,7 @@ async def test_symmetric_rtp_answers_where_the_packets_come_from() -> None:
 
 
 async def test_ports_come_back_however_the_call_ends() -> None:
-    ports = PortAllocator(*_free_range(4))
+    ports = PortAllocator(*free_rtp_range(4))
     with pytest.raises(RuntimeError, match="call failed"):
         async with await RtpSession.open(ports, HOST) as session:
             session.start(StreamConfig("PCMU", 0), (HOST, 9))
@@ -143,7 +135,7 @@ async def test_ports_come_back_however_the_call_ends() -> None:
 
 
 async def test_a_port_held_by_another_process_is_skipped() -> None:
-    start, end = _free_range(3)
+    start, end = free_rtp_range(3)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
         squatter.bind((HOST, start))
         ports = PortAllocator(start, end)
@@ -159,7 +151,7 @@ async def test_media_timeout_is_reported_once_when_rtp_stops() -> None:
     def clock() -> float:
         return time.monotonic() + offset[0]
 
-    ports = PortAllocator(*_free_range(4))
+    ports = PortAllocator(*free_rtp_range(4))
     lost: list[str] = []
     reported = asyncio.Event()
     ticks = _Ticks()
@@ -187,7 +179,7 @@ async def test_rtcp_sender_reports_reach_the_peer_on_a_separate_port_and_with_rt
     def clock() -> float:
         return time.monotonic() + offset[0]
 
-    ports = PortAllocator(*_free_range(8))
+    ports = PortAllocator(*free_rtp_range(8))
     a = await RtpSession.open(ports, HOST, clock=clock)
     b = await RtpSession.open(ports, HOST, rtcp_mux=True, clock=clock)
     c = await RtpSession.open(ports, HOST, rtcp_mux=True, clock=clock)
@@ -208,7 +200,7 @@ async def test_rtcp_sender_reports_reach_the_peer_on_a_separate_port_and_with_rt
 
 
 async def test_a_session_on_hold_sends_nothing_and_resumes_on_reinvite() -> None:
-    ports = PortAllocator(*_free_range(8))
+    ports = PortAllocator(*free_rtp_range(8))
     async with await RtpSession.open(ports, HOST) as a, await RtpSession.open(ports, HOST) as b:
         heard_by_b = _Collector(10)
         b.sink = heard_by_b.sink
@@ -240,7 +232,7 @@ async def test_sessions_work_over_ipv6_loopback() -> None:
 
 
 async def test_a_session_dropped_without_close_gives_its_port_back() -> None:
-    ports = PortAllocator(*_free_range(4))
+    ports = PortAllocator(*free_rtp_range(4))
     session = await RtpSession.open(ports, HOST)
     assert ports.in_use == 1
     del session
@@ -249,7 +241,7 @@ async def test_a_session_dropped_without_close_gives_its_port_back() -> None:
 
 
 async def test_a_host_name_in_the_sdp_is_resolved_once_off_the_loop() -> None:
-    ports = PortAllocator(*_free_range(8))
+    ports = PortAllocator(*free_rtp_range(8))
     async with await RtpSession.open(ports, HOST) as a, await RtpSession.open(ports, HOST) as b:
         heard_by_a = _Collector(10)
         a.sink = heard_by_a.sink
@@ -261,7 +253,7 @@ async def test_a_host_name_in_the_sdp_is_resolved_once_off_the_loop() -> None:
 
 
 async def test_an_unresolvable_host_name_ends_the_media() -> None:
-    ports = PortAllocator(*_free_range(4))
+    ports = PortAllocator(*free_rtp_range(4))
     async with await RtpSession.open(ports, HOST) as session:
         lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         session.on_media_lost = lambda reason: lost.done() or lost.set_result(reason)

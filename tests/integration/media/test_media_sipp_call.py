@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from harness.ports import free_rtp_range, free_udp_port
 
 from sipbridge.media.codecs import Pcm, create_codec
 from sipbridge.media.ports import PortAllocator
@@ -28,12 +29,6 @@ pytestmark = [
         reason="sipp or its sample captures are not installed",
     ),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 def _answer(request: str, to_tag: str, body: str = "") -> bytes:
@@ -65,15 +60,14 @@ async def test_sipp_plays_its_recording_and_a_digit_into_a_session(tmp_path: Pat
     for name in ("g711a.pcap", "dtmf_2833_1.pcap"):
         (tmp_path / "pcap" / name).symlink_to(CAPTURES / name)
     loop = asyncio.get_running_loop()
-    start = _free_port()
-    ports = PortAllocator(start - start % 2, start - start % 2 + 7)
+    ports = PortAllocator(*free_rtp_range(4))
     heard: list[Pcm] = []
     digits: list[str] = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip:
         sip.bind((HOST, 0))
         sip.setblocking(False)
         sipp = await asyncio.create_subprocess_exec(
-            "sipp", "-sn", "uac_pcap", f"{HOST}:{sip.getsockname()[1]}", "-i", HOST, "-p", str(_free_port()),
+            "sipp", "-sn", "uac_pcap", f"{HOST}:{sip.getsockname()[1]}", "-i", HOST, "-p", str(free_udp_port()),
             "-m", "1", "-nostdin", "-timeout", "40s", "-timeout_error",
             cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
+from harness.ports import free_rtp_range, free_udp_port
 
 from sipbridge.media.codecs import Pcm
 from sipbridge.media.ports import PortAllocator
@@ -24,18 +25,12 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 async def sipp_echo() -> AsyncIterator[int]:
     """A sipp process echoing RTP on the port it yields (it waits as a UAS and takes no call)."""
-    media_port = _free_port()
+    media_port = free_udp_port()
     process = await asyncio.create_subprocess_exec(
-        "sipp", "-sn", "uas", "-i", HOST, "-p", str(_free_port()), "-mi", HOST, "-mp", str(media_port),
+        "sipp", "-sn", "uas", "-i", HOST, "-p", str(free_udp_port()), "-mi", HOST, "-mp", str(media_port),
         "-rtp_echo", "-nostdin", "-timeout", "60s",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )
@@ -66,8 +61,7 @@ async def _wait_for_echo(port: int) -> None:
 async def test_session_decodes_its_stream_echoed_by_sipp(sipp_echo: int, encrypted: bool) -> None:
     key = new_inline_key()
     srtp = SrtpKeys("AES_CM_128_HMAC_SHA1_80", key, key) if encrypted else None  # the echo returns our key
-    start = _free_port()
-    ports = PortAllocator(start - start % 2, start - start % 2 + 7)
+    ports = PortAllocator(*free_rtp_range(4))
     heard: list[Pcm] = []
     digits: list[str] = []
     position = [0]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from harness.ports import free_rtp_range
 
 from sipbridge.media.codecs import Pcm
 from sipbridge.media.ports import PortAllocator
@@ -127,17 +128,10 @@ async def _send_paced(sender: socket.socket, datagrams: list[UdpDatagram], port:
         sender.sendto(datagram.payload, ("127.0.0.1", port))
 
 
-def _free_pair_range() -> tuple[int, int]:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return port - port % 2, port - port % 2 + 7
-
-
 async def test_a_session_on_a_socket_decodes_the_captured_call_and_its_digits() -> None:
     audio = read_udp(SIPP_PCAP_DIRECTORY / "g711a.pcap")
     reference = _reference_audio(audio)
-    ports = PortAllocator(*_free_pair_range())
+    ports = PortAllocator(*free_rtp_range(4))
     heard: list[Pcm] = []
     digits: list[str] = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:

@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.ports import free_tcp_udp_port
+
 from sipbridge.sip import Endpoint, InboundLeg
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "sipp"
@@ -15,17 +17,7 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "sipp"
 
 def free_port() -> int:
     """A port free for both UDP and TCP right now (sipp and our endpoint each need one)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
+    return free_tcp_udp_port()
 
 
 def _in_use(port: int, kind: socket.SocketKind) -> bool:

@@ -18,7 +18,7 @@ from changes import Changes
 
 from sipbridge.media.codecs import KNOWN_CODECS, Pcm
 from sipbridge.media.ports import PortAllocator
-from sipbridge.media.stream import StreamConfig
+from sipbridge.media.stream import MediaStream, StreamConfig
 from sipbridge.media.udp import Address
 
 DIGIT_SECONDS = 0.16
@@ -44,6 +44,8 @@ class FakeRtp:
         self.closed = False
         self.started_at = 0.0
         """When media started (the loop's clock)."""
+        self.stream: MediaStream | None = None
+        """No sans-IO stream: the fake carries no packets, so the quality watch samples nothing."""
         self._hears_phone = hears_phone
         self._heard = hears_phone
         self._timeout: asyncio.TimerHandle | None = None

@@ -169,4 +169,3 @@ def test_a_bursty_participant_does_not_delay_a_steady_one() -> None:
         out = mixer.mix_frame()
         assert int(out[0]) - (3 if bursty.playing else 0) == 1000 + pull  # the frame pushed just before
     assert steady.underruns == 0
-
