@@ -4,7 +4,9 @@ A port is found by binding it and letting it go again, so another process may ta
 keeps that window short by starting the server right after choosing its ports. Ports come from below Linux's
 ephemeral range (32768-60999): there the kernel's own choices for outgoing sockets and port-0 binds cannot take a
 port between our choosing it and the server binding it (livekit-server and baresip had lost theirs that way).
-A port handed out once is not handed out again by this process.
+A port handed out is not handed out again while it is among the last REMEMBERED ones, so two servers chosen
+before either binds never get the same port; older ones may be handed out again once free (a whole test run starts
+more bridges than the range has 100-port RTP blocks).
 """
 
 from __future__ import annotations
@@ -16,7 +18,18 @@ LOOPBACK = "127.0.0.1"
 
 _RANGE_FLOOR = 20000
 _RANGE_CEILING = 32000
-_handed_out: set[int] = set()
+REMEMBERED = 3000
+"""Ports handed out most recently, not handed out again (30 bridges' RTP ranges, far more than start at once)."""
+_handed_out: dict[int, None] = {}
+"""The last REMEMBERED ports handed out, oldest first."""
+
+
+def _hand_out(ports: range) -> None:
+    for port in ports:
+        _handed_out.pop(port, None)
+        _handed_out[port] = None
+    for port in list(_handed_out)[: max(0, len(_handed_out) - REMEMBERED)]:
+        del _handed_out[port]
 
 
 def _bindable(kind: socket.SocketKind, port: int, host: str) -> bool:
@@ -41,7 +54,7 @@ def _free_port(kinds: tuple[socket.SocketKind, ...], host: str, attempts: int = 
         if port in _handed_out:
             continue
         if all(_bindable(kind, port, where) for kind in kinds for where in (host, wildcard)):
-            _handed_out.add(port)
+            _hand_out(range(port, port + 1))
             return port
     raise RuntimeError(f"no free port on {host} after {attempts} attempts")
 
@@ -68,8 +81,8 @@ def free_udp_range(count: int, host: str = LOOPBACK, attempts: int = 200) -> int
     for _ in range(attempts):
         start = random.randrange(_RANGE_FLOOR, _RANGE_CEILING - count)
         ports = range(start, start + count)
-        if _handed_out.isdisjoint(ports) and all(_bindable(socket.SOCK_DGRAM, port, host) for port in ports):
-            _handed_out.update(ports)
+        if _handed_out.keys().isdisjoint(ports) and all(_bindable(socket.SOCK_DGRAM, port, host) for port in ports):
+            _hand_out(ports)
             return start
     raise RuntimeError(f"no {count} consecutive free UDP ports on {host} after {attempts} attempts")
 
