@@ -521,7 +521,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--go-sip", type=Path, default=configured_go_sip(), help="the Go service's binary")
     parser.add_argument("--only", choices=BRIDGES, help="run one bridge only")
-    parser.add_argument("--calls", type=int, nargs="+", default=[5, 10, 20], help="N for inbound with agents")
+    parser.add_argument(
+        "--calls", type=int, nargs="*", default=[5, 10, 20], help="N for inbound with agents (none: skip)"
+    )
     parser.add_argument("--ringing-calls", type=int, nargs="*", default=[10], help="N for ringing without agent")
     parser.add_argument("--outbound-calls", type=int, nargs="*", default=[10], help="N for outbound")
     parser.add_argument("--seconds", type=float, default=20.0, help="steady window per row (default 20)")

@@ -28,7 +28,7 @@ from typing import IO, Self
 import yaml
 
 from .binaries import require_binary
-from .ports import LOOPBACK, free_tcp_port, free_udp_range
+from .ports import LOOPBACK, free_tcp_port, free_udp_port
 
 Probe = Callable[[], bool]
 
@@ -321,11 +321,10 @@ class LiveKitServer:
     ) -> None:
         self.host = LOOPBACK
         self.port = free_tcp_port()
+        # Its media ports are bound on every interface, for as long as the server lives (and again when it is started
+        # again): harness.ports hands out ports below the ephemeral range, free on every interface.
         self.rtc_tcp_port = free_tcp_port()
-        # Its media port is bound on every interface, for as long as the server lives (and again when it is started
-        # again): chosen below the ephemeral range, on every interface, so no outgoing socket of another process
-        # holds it on one of them (seen: "listen udp 192.0.2.2:<port>: bind: address already in use").
-        self.rtc_udp_port = free_udp_range(1, "0.0.0.0")
+        self.rtc_udp_port = free_udp_port()
         self.api_key = api_key or f"API{secrets.token_hex(6)}"
         self.api_secret = api_secret or secrets.token_urlsafe(32)
         self.redis = redis
