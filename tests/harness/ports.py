@@ -18,6 +18,9 @@ LOOPBACK = "127.0.0.1"
 _RANGE_FLOOR = 20000
 _RANGE_CEILING = 32000
 _next = random.randrange(_RANGE_FLOOR, _RANGE_CEILING)
+_BLOCK = 4
+"""A single port keeps the three after it out of the walk too: peers bind beside it (RTCP on +1, sipp's video
+RTP and RTCP on +2 and +3)."""
 
 
 def _walk(count: int) -> int:
@@ -47,7 +50,7 @@ def _free_port(kinds: tuple[socket.SocketKind, ...], host: str, attempts: int = 
     as livekit-server bind them all)."""
     wildcard = "::" if ":" in host else "0.0.0.0"
     for _ in range(attempts):
-        port = _walk(1)
+        port = _walk(_BLOCK)
         if all(_bindable(kind, port, where) for kind in kinds for where in (host, wildcard)):
             return port
     raise RuntimeError(f"no free port on {host} after {attempts} attempts")
