@@ -26,6 +26,7 @@ from .events import RegistrationChanged
 from .headers import parse_header_params
 from .message import Request, Response
 from .retries import digest_retry, retried
+from .syntax import bounded_int
 from .transaction import Address, ClientTransaction
 from .uri import NameAddr, SipUri, parse_name_addr
 
@@ -311,4 +312,5 @@ class Registration:
 
 
 def _int(text: str | None) -> int | None:
-    return int(text) if text is not None and text.strip().isdigit() else None
+    """A registrar's number (expires, Min-Expires, rport, Retry-After): 32 bits at most, None when it is not one."""
+    return bounded_int(text.strip(), 2**32 - 1) if text is not None else None

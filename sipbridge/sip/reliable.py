@@ -7,8 +7,13 @@ import random
 from dataclasses import dataclass
 
 from .message import Request, Response
+from .syntax import bounded_int
 
 OPTION = "100rel"
+MAX_RSEQ = 2**32 - 1
+"""RFC 3262 §7.1: RSeq is a 32-bit number."""
+MAX_CSEQ = 2**31 - 1
+"""RFC 3261 §8.1.1.5: a CSeq number is below 2**31."""
 
 
 def wanted_by(invite: Request) -> bool:
@@ -30,8 +35,7 @@ def rseq_of(response: Response) -> int | None:
     """The RSeq of a reliable provisional response (Require: 100rel), None for an unreliable one."""
     if OPTION not in response.headers.tokens("Require"):
         return None
-    value = (response.headers.get("RSeq") or "").strip()
-    return int(value) if value.isdigit() else None
+    return bounded_int((response.headers.get("RSeq") or "").strip(), MAX_RSEQ)
 
 
 @dataclass(frozen=True)
@@ -46,9 +50,12 @@ class RAck:
 
 def parse_rack(value: str | None) -> RAck | None:
     parts = (value or "").split()
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+    if len(parts) != 3:
         return None
-    return RAck(int(parts[0]), int(parts[1]), parts[2].upper())
+    rseq, cseq = bounded_int(parts[0], MAX_RSEQ), bounded_int(parts[1], MAX_CSEQ)
+    if rseq is None or cseq is None:
+        return None
+    return RAck(rseq, cseq, parts[2].upper())
 
 
 class RSeqTracker:

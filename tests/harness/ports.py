@@ -4,9 +4,8 @@ A port is found by binding it and letting it go again, so another process may ta
 keeps that window short by starting the server right after choosing its ports. Ports come from below Linux's
 ephemeral range (32768-60999): there the kernel's own choices for outgoing sockets and port-0 binds cannot take a
 port between our choosing it and the server binding it (livekit-server and baresip had lost theirs that way).
-A port handed out is not handed out again while it is among the last REMEMBERED ones, so two servers chosen
-before either binds never get the same port; older ones may be handed out again once free (a whole test run starts
-more bridges than the range has 100-port RTP blocks).
+Ports are handed out walking the range from a random start, so a port this process handed out is not handed out
+again before the walk has gone round the whole range.
 """
 
 from __future__ import annotations
@@ -18,18 +17,19 @@ LOOPBACK = "127.0.0.1"
 
 _RANGE_FLOOR = 20000
 _RANGE_CEILING = 32000
-REMEMBERED = 3000
-"""Ports handed out most recently, not handed out again (30 bridges' RTP ranges, far more than start at once)."""
-_handed_out: dict[int, None] = {}
-"""The last REMEMBERED ports handed out, oldest first."""
+_next = random.randrange(_RANGE_FLOOR, _RANGE_CEILING)
+_BLOCK = 4
+"""A single port keeps the three after it out of the walk too: peers bind beside it (RTCP on +1, sipp's video
+RTP and RTCP on +2 and +3)."""
 
 
-def _hand_out(ports: range) -> None:
-    for port in ports:
-        _handed_out.pop(port, None)
-        _handed_out[port] = None
-    for port in list(_handed_out)[: max(0, len(_handed_out) - REMEMBERED)]:
-        del _handed_out[port]
+def _walk(count: int) -> int:
+    """The first of the next ``count`` ports of the walk (wrapping round at the ceiling)."""
+    global _next
+    if _next + count > _RANGE_CEILING:
+        _next = _RANGE_FLOOR
+    start, _next = _next, _next + count
+    return start
 
 
 def _bindable(kind: socket.SocketKind, port: int, host: str) -> bool:
@@ -50,11 +50,8 @@ def _free_port(kinds: tuple[socket.SocketKind, ...], host: str, attempts: int = 
     as livekit-server bind them all)."""
     wildcard = "::" if ":" in host else "0.0.0.0"
     for _ in range(attempts):
-        port = random.randrange(_RANGE_FLOOR, _RANGE_CEILING)
-        if port in _handed_out:
-            continue
+        port = _walk(_BLOCK)
         if all(_bindable(kind, port, where) for kind in kinds for where in (host, wildcard)):
-            _hand_out(range(port, port + 1))
             return port
     raise RuntimeError(f"no free port on {host} after {attempts} attempts")
 
@@ -79,10 +76,8 @@ def free_udp_range(count: int, host: str = LOOPBACK, attempts: int = 200) -> int
     if count < 1 or count > _RANGE_CEILING - _RANGE_FLOOR:
         raise ValueError(f"cannot find {count} consecutive ports")
     for _ in range(attempts):
-        start = random.randrange(_RANGE_FLOOR, _RANGE_CEILING - count)
-        ports = range(start, start + count)
-        if _handed_out.keys().isdisjoint(ports) and all(_bindable(socket.SOCK_DGRAM, port, host) for port in ports):
-            _hand_out(ports)
+        start = _walk(count)
+        if all(_bindable(socket.SOCK_DGRAM, port, host) for port in range(start, start + count)):
             return start
     raise RuntimeError(f"no {count} consecutive free UDP ports on {host} after {attempts} attempts")
 

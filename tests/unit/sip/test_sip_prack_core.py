@@ -6,6 +6,8 @@ from __future__ import annotations
 from test_sip_useragent import Net, established, incoming, media, place_call
 
 from sipbridge.sip.events import CallAcked, CallAnswered, CallEnded, CallProgress
+from sipbridge.sip.message import Response, parse_message
+from sipbridge.sip.reliable import parse_rack, rseq_of
 from sipbridge.sip.transaction import T1
 
 
@@ -84,3 +86,23 @@ def test_prack_for_an_unknown_rseq_is_481() -> None:
     net.b.receive_datagram(raw.encode(), Address("UDP", "10.0.0.1", 5060), net.now)
     net.flush()
     assert [m for m in net.sent("SIP/2.0 481") if b"PRACK" in m]
+
+
+def test_numbers_past_their_range_are_not_read_as_rseq_or_rack() -> None:
+    """A 5 000-digit RSeq (past Python's int() limit) or a non-ASCII digit is no RSeq: not a crash of the agent."""
+    def provisional(rseq: str) -> Response:
+        text = (
+            "SIP/2.0 183 Session Progress\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx\r\n"
+            "From: <sip:a@192.0.2.1>;tag=1\r\nTo: <sip:b@192.0.2.7>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n"
+            f"Require: 100rel\r\nRSeq: {rseq}\r\nContent-Length: 0\r\n\r\n"
+        )
+        message = parse_message(text.encode())
+        assert isinstance(message, Response)
+        return message
+
+    assert rseq_of(provisional("7")) == 7
+    assert rseq_of(provisional("9" * 5000)) is None
+    assert rseq_of(provisional(str(2**32))) is None
+    assert parse_rack("7 1 INVITE") is not None
+    assert parse_rack(f"{'9' * 5000} 1 INVITE") is None
+    assert parse_rack("7 ² INVITE") is None
