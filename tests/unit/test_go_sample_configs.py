@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_config import GO_COMPOSE_BODY
 
 from sipbridge.config import parse_config
 from sipbridge.go_keys import NO_EFFECT
@@ -21,18 +22,7 @@ ws_url: ws://localhost:7880
 redis:
   address: localhost:6379
 """,
-    "docker-compose": """
-api_key: 'devkey'
-api_secret: 'secret'
-ws_url: 'ws://localhost:7880'
-redis:
-  address: 'localhost:6379'
-sip_port: 5060
-rtp_port: 10000-20000
-use_external_ip: true
-logging:
-  level: debug
-""",
+    "docker-compose": GO_COMPOSE_BODY,
     "self-hosting docs": """
 api_key: devkey
 api_secret: secret
