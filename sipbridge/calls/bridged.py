@@ -175,6 +175,18 @@ class BridgedCall(abc.ABC):
         token: str = "",
     ) -> None:
         """Join as the call's participant and start sending the caller's audio. Raises RoomConnectError."""
+        self._new_participant(spec, krisp_enabled=krisp_enabled, credentials=credentials, token=token)
+        await self._enter_room()
+
+    def _new_participant(
+        self,
+        spec: ParticipantSpec,
+        *,
+        krisp_enabled: bool,
+        credentials: LiveKitCredentials | None = None,
+        token: str = "",
+    ) -> CallParticipant:
+        """The call's participant, not yet joined (`_enter_room` joins it)."""
         assert self.audio is not None
         self.log.identify(room=spec.room, participant=spec.identity)
         self.summary.room, self.summary.participant = spec.room, spec.identity
@@ -189,6 +201,12 @@ class BridgedCall(abc.ABC):
             token=token,
             call_id=self.lk_call_id,
         )
+        return self.participant
+
+    async def _enter_room(self) -> None:
+        """Join the room as `_new_participant` and start sending the caller's audio. Raises RoomConnectError."""
+        assert self.audio is not None and self.participant is not None
+        spec = self.participant.spec
         await self.participant.join()
         participant_rpc.register(self.participant, self._remote_headers, self._end_call_by_rpc)
         self.stats.joined()

@@ -1,18 +1,20 @@
 """An outbound call, from CreateSIPParticipant to hangup: join the room, dial, ring, answer, DTMF, endings.
 
-As LiveKit's Go service does it: the participant joins first with ``sip.callStatus`` ``dialing`` (playing a dial
-tone into the room when asked), the INVITE goes to the trunk's address (digest credentials when challenged), the
-first 18x makes the status ``ringing`` and early media in it (a carrier's ringback or announcement) is played into
-the room, the answer starts media, the request's DTMF string is sent (status ``automation``), then the status is
-``active``. A failure before the answer ends the participant; the caller of `start()` learns it as a CallError
-with the SIP status when it waits for the answer.
+The participant joins with ``sip.callStatus`` ``dialing`` (playing a dial tone into the room when asked); once the
+room has admitted it, while its media connection comes up, the INVITE goes to the trunk's address (digest
+credentials when challenged): the callee's phone rings meanwhile, so connecting adds nothing to the post-dial
+delay, and a room that refuses us does so before anything is dialled. The first 18x makes the status ``ringing``
+and early media in it (a carrier's ringback or announcement) is played into the room, the answer starts media,
+the request's DTMF string is sent (status ``automation``), then the status is ``active``. A media connection that
+fails cancels the INVITE; a failure before the answer ends the participant; the caller of `start()` learns either
+as a CallError with the SIP status when it waits for the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from livekit.protocol.sip import SIPCallDirection
@@ -124,16 +126,30 @@ class OutboundCallFlow(BridgedCall):
         if plan.ws_url:
             default = self.services.livekit
             credentials = LiveKitCredentials(plan.ws_url, default.api_key, default.api_secret)
+        participant = self._new_participant(
+            spec, krisp_enabled=plan.krisp_enabled, credentials=credentials, token=plan.token
+        )
+        joining = asyncio.create_task(self._enter_room(), name=f"join-{self.lk_call_id}")
         try:
-            await self._join_room(spec, krisp_enabled=plan.krisp_enabled, credentials=credentials, token=plan.token)
+            # Dial once the room has let the participant in, not once its media is up: the callee rings
+            # meanwhile. A room that refuses us refuses before that, and nothing is dialled.
+            admitted = asyncio.ensure_future(participant.wait_admitted())
+            await asyncio.wait((admitted, joining), return_when=asyncio.FIRST_COMPLETED)
+            await cancel_task(admitted, self.log)
+            if not joining.done() or joining.exception() is None:
+                await self._invite(attributes)
+            await joining  # a failure from here on cancels the INVITE (`_release`)
         except RoomConnectError as e:
             raise CallError("unavailable", str(e)) from None
+        finally:
+            if not joining.done():  # the INVITE could not be sent
+                await cancel_task(joining, self.log)
 
     async def _run(self) -> None:
         error_text = ""
         ending = server_error("other")
         try:
-            await self._dial()
+            await self._ring()
             self._settle(None)
             await self._in_call(self.plan.max_call_duration)
         except CallError as error:
@@ -165,14 +181,13 @@ class OutboundCallFlow(BridgedCall):
             self._answered.set_exception(error)
             self._answered.exception()  # nobody may be waiting (no wait_until_answered)
 
-    async def _dial(self) -> None:
-        plan, audio, offer_answer, participant = self.plan, self.audio, self.offer_answer, self.participant
-        assert audio is not None and offer_answer is not None and participant is not None
-        if plan.play_dialtone:
-            self._dial_tone = asyncio.create_task(audio.play_to_room(dial_tone(audio.room_rate)), name="dial-tone")
+    async def _invite(self, attributes: Mapping[str, str]) -> None:
+        """Send the INVITE; `attributes` are the participant's (some may be sent as headers)."""
+        plan, offer_answer = self.plan, self.offer_answer
+        assert offer_answer is not None
         addressing = plan.addressing(self.dialler.local_host)
         credentials = DigestCredentials(plan.username, plan.password) if plan.username else None
-        headers = plan.invite_headers(participant.attributes)
+        headers = plan.invite_headers(attributes)
         # The INVITE goes to the trunk's address whatever the Request-URI names (sip_request_uri may name
         # another host: the trunk is the next hop), at the targets RFC 3263 finds for it, best first.
         targets = await self._targets()
@@ -194,7 +209,14 @@ class OutboundCallFlow(BridgedCall):
         self._mask_in_trace(plan.password)
         self.stats.invite_sent()
         self.stats.started(self.rtp_packets)
-        self._follow_sip_events(callee)
+
+    async def _ring(self) -> None:
+        """From the INVITE sent and the room joined to the answer (or the end before it)."""
+        plan, audio, callee, participant = self.plan, self.audio, self.callee, self.participant
+        assert audio is not None and callee is not None and participant is not None
+        if plan.play_dialtone and callee.final_response is None:
+            self._dial_tone = asyncio.create_task(audio.play_to_room(dial_tone(audio.room_rate)), name="dial-tone")
+        self._follow_sip_events(callee)  # what came while we joined (18x, early media) is queued in order
         ringing = plan.ringing_timeout or DEFAULT_OUTBOUND_RINGING_TIMEOUT
         rpc = asyncio.shield(self._hangup_asked)
         waiters = {"answered": callee.wait_answered(), "room": participant.wait_ended(), "rpc": rpc}

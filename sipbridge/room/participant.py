@@ -97,6 +97,7 @@ class RoomParticipant(abc.ABC):
         call_id = options.get("call_id", "")
         self.log = ParticipantLog(logger, {"callID": call_id, "room": spec.room, "identity": spec.identity})
         self._remote_audio = asyncio.Event()
+        self._admitted = asyncio.Event()
         self._ended: asyncio.Future[EndReason] = asyncio.get_running_loop().create_future()
         self._unconfirmed: dict[str, str] = {}
         """Attributes we set that the server has not confirmed yet: set again once a lost connection is back."""
@@ -152,6 +153,15 @@ class RoomParticipant(abc.ABC):
 
     async def set_call_status(self, status: CallStatus) -> None:
         await self.update_attributes({CALL_STATUS_ATTRIBUTE: status})
+
+    async def wait_admitted(self) -> None:
+        """Returns once the room has let us in: the server answered our join and the participant exists there.
+        `join()` returns later, once the media connection is up too; a join the room refuses fails before this
+        would return.
+
+        The outbound flow dials at this moment: the callee rings while the media connection comes up.
+        """
+        await self._admitted.wait()
 
     async def wait_remote_audio(self) -> None:
         """Returns once a remote audio track has been subscribed (at once if one already was).

@@ -79,6 +79,7 @@ class SdkParticipant(RoomParticipant):
         options = rtc.RoomOptions(auto_subscribe=True, connect_timeout=self._connect_timeout)
         try:
             await self._room.connect(self.credentials.ws_url, token, options)
+            self._admitted.set()  # the SDK tells of the join once its media connection is up too
             self._token_attributes = dict(self._room.local_participant.attributes)
             self._source = rtc.AudioSource(self.publish_rate, 1, queue_size_ms=SOURCE_QUEUE_MS)
             track = rtc.LocalAudioTrack.create_audio_track("phone", self._source)

@@ -72,7 +72,7 @@ class LeanParticipant(RoomParticipant):
         super().__init__(credentials, spec, sink, **options)
         self._caller = CallerAudio(self.publish_rate)
         self._rpc = RpcServer(self._send_packet, self.log)
-        self._hooks = SessionHooks(self._on_data, self._remote_audio.set, self._on_token)
+        self._hooks = SessionHooks(self._on_data, self._remote_audio.set, self._on_token, self._admitted.set)
         self._session: RoomSession | None = None
         self._up = asyncio.Event()
         """Set while a session carries the call (cleared while reconnecting)."""

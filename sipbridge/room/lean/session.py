@@ -78,6 +78,8 @@ class SessionHooks:
     """A remote audio track now reaches the sink."""
     on_token: Callable[[str], None]
     """The server handed us a fresh token (`refresh_token`) for later joins and resumes."""
+    on_admitted: Callable[[], None]
+    """The server answered our join: we are in the room (the media connection follows)."""
 
 
 class RoomSession:
@@ -127,6 +129,7 @@ class RoomSession:
         self._keep_alive = KeepAlive.of(joined)
         self.sid = joined.participant.sid
         self.attributes = dict(joined.participant.attributes)
+        self._hooks.on_admitted()
         self._roster = Roster(self.sid)
         self._peer = peer = PeerLink(self._send_offer, self._on_negotiated, self._hooks.on_data, self.log)
         peer.failure.add_done_callback(self._on_peer_failure)

@@ -40,6 +40,8 @@ class FakeParticipant:
         token: str,
         call_id: str,
         refuse: bool,
+        join_seconds: float = 0.0,
+        media_fails: bool = False,
     ) -> None:
         self.spec = spec
         self.sink = sink
@@ -50,6 +52,8 @@ class FakeParticipant:
         self.call_id = call_id
         self._on_dtmf = on_dtmf
         self._refuse = refuse
+        self._join_seconds = join_seconds
+        self._media_fails = media_fails
         self.sid = ""
         self.attributes: dict[str, str] = dict(spec.attributes)
         self.statuses: list[str] = [spec.attributes.get(CALL_STATUS_ATTRIBUTE, "")]
@@ -60,6 +64,7 @@ class FakeParticipant:
         self.joined = False
         self.left = False
         self._remote_audio = asyncio.Event()
+        self._admitted = asyncio.Event()
         self._ended: asyncio.Future[EndReason] = asyncio.get_running_loop().create_future()
         self.changes = Changes()
 
@@ -70,6 +75,10 @@ class FakeParticipant:
     async def join(self) -> None:
         if self._refuse:
             raise RoomConnectError(f"room {self.spec.room!r}: the server refused the token")
+        self._admitted.set()
+        await asyncio.sleep(self._join_seconds)  # the media connection coming up
+        if self._media_fails:
+            raise RoomConnectError(f"room {self.spec.room!r}: ICE failed")
         self.joined = True
         self.sid = f"PA_fake{next(_sids)}"
         self.changes.notify()
@@ -103,6 +112,9 @@ class FakeParticipant:
 
     def register_rpc(self, method: str, handler: RpcHandler) -> None:
         self.rpc[method] = handler
+
+    async def wait_admitted(self) -> None:
+        await self._admitted.wait()
 
     async def wait_remote_audio(self) -> None:
         await self._remote_audio.wait()
@@ -145,6 +157,10 @@ class FakeRoom:
     def __init__(self) -> None:
         self.participants: list[FakeParticipant] = []
         self.refuse_joins = False
+        self.join_seconds = 0.0
+        """How long a join takes (on the test's clock)."""
+        self.media_fails = False
+        """Joins are admitted, then their media connection fails."""
         self.changes = Changes()
         self._taken = 0
 
@@ -173,7 +189,8 @@ class FakeRoom:
     ) -> FakeParticipant:
         participant = FakeParticipant(
             spec, sink, credentials=credentials, rate=rate, krisp_enabled=krisp_enabled, on_dtmf=on_dtmf,
-            token=token, call_id=call_id, refuse=self.refuse_joins,
+            token=token, call_id=call_id, refuse=self.refuse_joins, join_seconds=self.join_seconds,
+            media_fails=self.media_fails,
         )  # fmt: skip
         participant.changes = self.changes  # one record of changes per room: a join wakes the room's waiters
         self.participants.append(participant)

@@ -153,6 +153,38 @@ async def test_a_room_that_refuses_the_join_fails_the_request_undialled() -> Non
     assert node.terminated() == {("out", "server_error", "participant-failed"): 1.0}
 
 
+async def test_a_media_connection_failing_after_admission_cancels_the_invite() -> None:
+    node = CallNode()
+    node.room.join_seconds, node.room.media_fails = 0.5, True
+    with pytest.raises(CallError) as failed:
+        await node.place(outbound_plan())
+    assert failed.value.code == "unavailable" and "ICE failed" in failed.value.message
+    [callee] = node.dialler.calls
+    assert callee.sent == ["CANCEL"]
+    await node.released()
+    assert node.terminated() == {("out", "server_error", "participant-failed"): 1.0}
+
+
+async def test_the_callee_rings_while_the_participant_joins() -> None:
+    """The INVITE does not wait for the room: what the callee says meanwhile is acted on once joined, in order."""
+    node = CallNode()
+    node.room.join_seconds = 1.0
+    started = now()
+    placing = asyncio.create_task(node.place(outbound_plan(wait_until_answered=True)))
+    callee = await node.dialler.until_dialled()
+    assert now() == started and not node.room.last.joined  # dialled once admitted, not once joined
+    callee.ring(early_media=True)
+    callee.answer()
+    created = await placing
+    participant = node.room.last
+    assert now() - started >= 1.0 and created.participant_id == participant.sid
+    assert participant.statuses == ["dialing", "ringing", "active"]
+    assert node.rtp.last.configs[-1].codec == "PCMU"
+    callee.hang_up()
+    await node.released()
+    assert node.terminated() == {("out", "success", "hangup"): 1.0}
+
+
 async def test_a_trunk_address_that_does_not_resolve_fails_with_503() -> None:
     node = CallNode()
     node.dialler.unresolvable.add("carrier.test")
