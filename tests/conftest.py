@@ -14,6 +14,7 @@ from pathlib import Path
 import harness.bridge
 import pytest
 from harness.binaries import require_binary
+from harness.bridge import api_client
 from harness.lk import LiveKitEndpoint, LkRunner
 from harness.names import unique_room_name
 from harness.processes import LiveKitServer, RedisServer
@@ -80,9 +81,8 @@ def tmp_room(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 async def livekit_api(livekit_server: LiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
     """A server-SDK client of the shared livekit-server."""
-    client = api.LiveKitAPI(livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret)
-    yield client
-    await client.aclose()
+    async with api_client(livekit_server) as client:
+        yield client
 
 
 @pytest.fixture

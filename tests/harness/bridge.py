@@ -7,12 +7,16 @@ import re
 import secrets
 import sys
 import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import yaml
+from livekit import api
 
+from .lk import LiveKitEndpoint
 from .ports import LOOPBACK, free_tcp_port, free_tcp_udp_port, free_udp_range
 from .processes import LiveKitServer, ManagedProcess, RedisServer, http_ok
 
@@ -22,6 +26,17 @@ RTP_PORTS = 100
 
 default_room_transport: str | None = None
 """The `room_transport` of bridges whose test names none (pytest --room-transport); None: the bridge's default."""
+
+
+@asynccontextmanager
+async def api_client(target: LiveKitEndpoint) -> AsyncIterator[api.LiveKitAPI]:
+    """``async with api_client(bridge) as client:`` a livekit-api client of `target` (a bridge, a cluster node or
+    a livekit-server: anything with `http_url`, `api_key` and `api_secret`), closed when the block ends."""
+    client = api.LiveKitAPI(target.http_url, target.api_key, target.api_secret)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 class BridgeProcess:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 from harness.audio import dominant_frequency, rms_dbfs, trim_silence
+from harness.bridge import api_client
 from harness.lk import LkRunner
 from harness.participant import RATE, TestParticipant
 from harness.ports import free_tcp_udp_port, free_udp_port, free_udp_range
@@ -47,7 +48,7 @@ def test_livekit_server_on_redis_registers_its_node(
 
 
 async def test_livekit_server_accepts_its_keys_only(livekit_server: LiveKitServer, tmp_room: str) -> None:
-    async with api.LiveKitAPI(livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret) as client:
+    async with api_client(livekit_server) as client:
         room = await client.room.create_room(api.CreateRoomRequest(name=tmp_room))
         assert room.name == tmp_room
     async with api.LiveKitAPI(livekit_server.http_url, livekit_server.api_key, "wrong" * 8) as client:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from harness.bridge import BridgeProcess
+from harness.bridge import BridgeProcess, api_client
 from livekit import api
 from livekit.protocol.sip import ListSIPDispatchRuleRequest, ListSIPInboundTrunkRequest
 
@@ -16,9 +16,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::Depre
 
 @pytest.fixture
 async def lkapi(bridge: BridgeProcess) -> AsyncIterator[api.LiveKitAPI]:
-    client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
-    yield client
-    await client.aclose()
+    async with api_client(bridge) as client:
+        yield client
 
 
 async def test_inbound_trunk_lifecycle(lkapi: api.LiveKitAPI) -> None:

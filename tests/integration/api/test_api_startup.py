@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from harness import docs_examples as docs
-from harness.bridge import BridgeProcess
+from harness.bridge import BridgeProcess, api_client
 from harness.lk import LkRunner
 from harness.processes import ManagedProcess, http_ok, tcp_accepts
 from livekit import api
@@ -124,14 +124,11 @@ def test_go_service_config_runs_unchanged(tmp_path: Path) -> None:
 async def test_open_configuration_is_warned_about_at_startup(tmp_path: Path) -> None:
     """A catch-all dispatch rule with no inbound trunk lets anyone in; the bridge says so when it starts."""
     with BridgeProcess(tmp_path / "bridge") as bridge:
-        client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
-        try:
+        async with api_client(bridge) as client:
             rule = api.SIPDispatchRule(dispatch_rule_direct=api.SIPDispatchRuleDirect(room_name="open-room"))
             await client.sip.create_dispatch_rule(
                 api.CreateSIPDispatchRuleRequest(dispatch_rule=api.SIPDispatchRuleInfo(rule=rule))
             )
-        finally:
-            await client.aclose()
         assert "any caller from any address" not in bridge.log_text()
         bridge.restart()
         assert "any caller from any address" in bridge.log_text()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from harness.bridge import BridgeProcess
+from harness.bridge import BridgeProcess, api_client
 from livekit import api
 from livekit.api.sip_service import SipService
 
@@ -159,27 +159,23 @@ async def test_kill_9_during_api_writes_loses_no_acknowledged_write(tmp_path: Pa
     try:
         for round_ in range(ROUNDS):
             writer = Writer(rng, acked, kill_after=rng.randrange(1, MAX_WRITES_BEFORE_KILL))
-            client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
-            writing = asyncio.create_task(writer.run(client))
-            reached = asyncio.create_task(writer.reached.wait())
-            try:
-                done, _ = await asyncio.wait([writing, reached], timeout=60, return_when=asyncio.FIRST_COMPLETED)
-                if writing in done:
-                    writing.result()  # a write failed while the bridge was up: raise it
-                assert reached in done, f"only {writer.count} writes acknowledged in 60 s"
-                os.kill(bridge.process.pid, signal.SIGKILL)  # while the next write is on its way
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(writing, 30)  # ends with the connection error of the write in flight
-            finally:
-                writing.cancel()
-                reached.cancel()
-                await client.aclose()
+            async with api_client(bridge) as client:
+                writing = asyncio.create_task(writer.run(client))
+                reached = asyncio.create_task(writer.reached.wait())
+                try:
+                    done, _ = await asyncio.wait([writing, reached], timeout=60, return_when=asyncio.FIRST_COMPLETED)
+                    if writing in done:
+                        writing.result()  # a write failed while the bridge was up: raise it
+                    assert reached in done, f"only {writer.count} writes acknowledged in 60 s"
+                    os.kill(bridge.process.pid, signal.SIGKILL)  # while the next write is on its way
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(writing, 30)  # ends with the connection error of the write in flight
+                finally:
+                    writing.cancel()
+                    reached.cancel()
             bridge.restart()  # on the same store; start() waits for health 200: the store loaded
-            client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
-            try:
+            async with api_client(bridge) as client:
                 after_restart = await stored(client)
-            finally:
-                await client.aclose()
             check(after_restart, acked, writer.in_flight)
             fate = outcome(writer.in_flight, after_restart)
             print(f"round {round_}: killed after {writer.count} acknowledged writes; {fate}")

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness.bridge import BridgeProcess
+from harness.bridge import BridgeProcess, api_client
 from harness.digest_calls import cancel
 from harness.inbound_setup import CALLER, TRUNK_NUMBER, direct
 from harness.processes import LiveKitServer, RedisServer
@@ -49,9 +49,7 @@ async def test_changes_by_any_writer_reach_every_node(
         BridgeProcess(tmp_path / "a", livekit=server, redis=redis_server) as node_a,
         BridgeProcess(tmp_path / "b", livekit=server, redis=redis_server) as node_b,
     ):
-        via_server = api.LiveKitAPI(server.http_url, server.api_key, server.api_secret)
-        via_a = api.LiveKitAPI(node_a.http_url, node_a.api_key, node_a.api_secret)
-        try:
+        async with api_client(server) as via_server, api_client(node_a) as via_a:
             assert not await admits(node_b)
             trunk = await via_server.sip.create_inbound_trunk(
                 api.CreateSIPInboundTrunkRequest(trunk=api.SIPInboundTrunkInfo(numbers=[TRUNK_NUMBER]))
@@ -63,6 +61,3 @@ async def test_changes_by_any_writer_reach_every_node(
             await until(node_b, False)  # an update elsewhere
             await via_a.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=trunk.sip_trunk_id))
             assert node_b.log_text().count("ignoring a record") == 0
-        finally:
-            await via_server.aclose()
-            await via_a.aclose()

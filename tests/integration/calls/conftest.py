@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from harness.bridge import BridgeProcess
+from harness.bridge import BridgeProcess, api_client
 from harness.processes import LiveKitServer
 from harness.rtp_phone import RtpPhone
 from harness.sipp_phone import SippPhone
@@ -23,9 +23,8 @@ def call_bridge(tmp_path: Path, livekit_server: LiveKitServer) -> Iterator[Bridg
 @pytest.fixture
 async def bridge_api(call_bridge: BridgeProcess) -> AsyncIterator[api.LiveKitAPI]:
     """The SIP API of the bridge (trunks and rules live there in standalone mode)."""
-    client = api.LiveKitAPI(call_bridge.http_url, call_bridge.api_key, call_bridge.api_secret)
-    yield client
-    await client.aclose()
+    async with api_client(call_bridge) as client:
+        yield client
 
 
 @pytest.fixture

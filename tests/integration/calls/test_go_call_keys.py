@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from harness.audio import goertzel_dbfs
-from harness.bridge import BridgeProcess
+from harness.bridge import BridgeProcess, api_client
 from harness.inbound_setup import configure, direct
 from harness.participant import TestParticipant
 from harness.ports import LOOPBACK
@@ -35,11 +35,8 @@ async def test_record_route_on_the_answer_brings_the_callers_bye_back(
     tmp_path: Path, livekit_server: LiveKitServer, livekit_api: api.LiveKitAPI, rtp_phone: RtpPhone
 ) -> None:
     with BridgeProcess(tmp_path / "bridge", livekit=livekit_server, extra={"add_record_route": True}) as bridge:
-        client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
-        try:
+        async with api_client(bridge) as client:
             await configure(client, direct("rr-room"))
-        finally:
-            await client.aclose()
         phone = SippPhone(tmp_path / "sipp", bridge.sip_port, rtp_phone.port)
         call = asyncio.create_task(phone.call(hold_ms=3000))
         room = await wait_for_room(livekit_api, "rr-room")
@@ -62,8 +59,7 @@ async def test_outbound_invite_goes_by_the_route_headers(
     route = f"<sip:{proxy.address};lr>"
     extra = {"outbound_route_headers": [route]}
     with BridgeProcess(tmp_path / "bridge", livekit=livekit_server, extra=extra) as bridge:
-        client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
-        try:
+        async with api_client(bridge) as client:
             trunk = api.SIPOutboundTrunkInfo(name="behind a proxy", address="carrier.invalid", numbers=["+15105550100"])
             created = await client.sip.create_outbound_trunk(api.CreateSIPOutboundTrunkRequest(trunk=trunk))
             answering = asyncio.create_task(proxy.answer(ring_ms=100))
@@ -75,8 +71,6 @@ async def test_outbound_invite_goes_by_the_route_headers(
             )  # fmt: skip
             await livekit_api.room.remove_participant(api.RoomParticipantIdentity(room="routed", identity="callee"))
             result = await answering
-        finally:
-            await client.aclose()
     result.check()
     invite = result.message("received", "INVITE ")
     assert invite.startswith("INVITE sip:+12135550100@carrier.invalid"), invite  # loose routing: the URI stays
@@ -90,11 +84,8 @@ async def test_audio_dtmf_sends_the_tones_in_the_audio_beside_the_events(
     tmp_path: Path, livekit_server: LiveKitServer, livekit_api: api.LiveKitAPI, rtp_phone: RtpPhone
 ) -> None:
     with BridgeProcess(tmp_path / "bridge", livekit=livekit_server, extra={"audio_dtmf": True}) as bridge:
-        client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
-        try:
+        async with api_client(bridge) as client:
             await configure(client, direct("dtmf-audio"))
-        finally:
-            await client.aclose()
         phone = SippPhone(tmp_path / "sipp", bridge.sip_port, rtp_phone.port)
         call = asyncio.create_task(phone.call(hold_ms=6000))
         room = await wait_for_room(livekit_api, "dtmf-audio")

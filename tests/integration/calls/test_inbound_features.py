@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 from google.protobuf.duration_pb2 import Duration
-from harness.bridge import BridgeProcess
+from harness.bridge import BridgeProcess, api_client
 from harness.inbound_setup import CALLER, TRUNK_NUMBER, configure, direct
 from harness.participant import TestParticipant
 from harness.processes import LiveKitServer
@@ -158,11 +158,8 @@ async def test_hide_inbound_port_drops_strangers_silently(
 ) -> None:
     workdir = tmp_path_factory.mktemp("hidden")
     with BridgeProcess(workdir / "bridge", livekit=livekit_server, extra={"hide_inbound_port": True}) as bridge:
-        client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
-        try:
+        async with api_client(bridge) as client:
             await configure(client, direct("open-room"), allowed_numbers=[CALLER])
-        finally:
-            await client.aclose()
         stranger = SippPhone(workdir / "sipp", bridge.sip_port, rtp_phone.port, from_="+19995550123")
         result = await stranger.call_unanswered(limit=6)
         assert result.returncode != 0

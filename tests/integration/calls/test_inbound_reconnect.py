@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from harness import docs_examples as docs
-from harness.bridge import BridgeProcess
+from harness.bridge import BridgeProcess, api_client
 from harness.lk import LkRunner
 from harness.participant import TestParticipant
 from harness.processes import LiveKitServer
@@ -57,34 +57,33 @@ async def test_a_call_goes_on_through_a_livekit_server_restart(
 ) -> None:
     lk("sip", "inbound", "create", "t.json", target=bridge, input_files={"t.json": docs.INBOUND_TRUNK_ALLOWED_NUMBERS})
     lk("sip", "dispatch", "create", "r.json", target=bridge, input_files={"r.json": docs.DISPATCH_INDIVIDUAL_AGENT})
-    client = api.LiveKitAPI(server.http_url, server.api_key, server.api_secret)
-    phone = SippPhone(tmp_path / "sipp", bridge.sip_port, rtp_phone.port)
-    rtp_phone.play_tone(CALLER_TONE)
-    call = asyncio.create_task(phone.call(limit=240))  # answered, then it waits for the bridge's BYE
-    try:
-        room = await wait_for_room(client, "call-")
-        async with TestParticipant(server.ws_url, server.api_key, server.api_secret, room, "agent") as agent:
-            await agent.publish_tone(AGENT_TONE)
-            await agent.wait_tone(IDENTITY, CALLER_TONE)
-            await rtp_phone.wait_tone(AGENT_TONE)
-            await wait_for_call_status(client, room, IDENTITY, "active")
+    async with api_client(server) as client:
+        phone = SippPhone(tmp_path / "sipp", bridge.sip_port, rtp_phone.port)
+        rtp_phone.play_tone(CALLER_TONE)
+        call = asyncio.create_task(phone.call(limit=240))  # answered, then it waits for the bridge's BYE
+        try:
+            room = await wait_for_room(client, "call-")
+            async with TestParticipant(server.ws_url, server.api_key, server.api_secret, room, "agent") as agent:
+                await agent.publish_tone(AGENT_TONE)
+                await agent.wait_tone(IDENTITY, CALLER_TONE)
+                await rtp_phone.wait_tone(AGENT_TONE)
+                await wait_for_call_status(client, room, IDENTITY, "active")
 
-            proxy.hold()  # the bridge's next connection waits until the server is back
-            await asyncio.to_thread(server.kill)
-            await proxy.wait_connections(2)  # the bridge is trying to take the call's session up again
-            heard_by_agent, heard_by_phone = agent.mark(IDENTITY), rtp_phone.mark()
-            await asyncio.to_thread(server.start)
-            proxy.release()
+                proxy.hold()  # the bridge's next connection waits until the server is back
+                await asyncio.to_thread(server.kill)
+                await proxy.wait_connections(2)  # the bridge is trying to take the call's session up again
+                heard_by_agent, heard_by_phone = agent.mark(IDENTITY), rtp_phone.mark()
+                await asyncio.to_thread(server.start)
+                proxy.release()
 
-            # the agent's SDK joins the new server by itself; the bridge joins as the same participant
-            await agent.wait_tone(IDENTITY, CALLER_TONE, since=heard_by_agent, within=60)
-            await rtp_phone.wait_tone(AGENT_TONE, since=heard_by_phone, within=60)
-            await wait_for_call_status(client, room, IDENTITY, "active")
-            assert not call.done(), "the phone's call ended during the restart"
+                # the agent's SDK joins the new server by itself; the bridge joins as the same participant
+                await agent.wait_tone(IDENTITY, CALLER_TONE, since=heard_by_agent, within=60)
+                await rtp_phone.wait_tone(AGENT_TONE, since=heard_by_phone, within=60)
+                await wait_for_call_status(client, room, IDENTITY, "active")
+                assert not call.done(), "the phone's call ended during the restart"
 
-            await client.room.remove_participant(api.RoomParticipantIdentity(room=room, identity=IDENTITY))
-            result = await call
-        result.check()  # the one BYE came when the room ended the call
-    finally:
-        call.cancel()
-        await client.aclose()
+                await client.room.remove_participant(api.RoomParticipantIdentity(room=room, identity=IDENTITY))
+                result = await call
+            result.check()  # the one BYE came when the room ended the call
+        finally:
+            call.cancel()

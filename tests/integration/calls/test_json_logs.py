@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from harness.bridge import BridgeProcess
+from harness.bridge import BridgeProcess, api_client
 from harness.inbound_setup import CALLER, configure, direct
 from harness.participant import TestParticipant
 from harness.processes import LiveKitServer
@@ -24,11 +24,8 @@ async def test_every_line_is_json_and_call_lines_carry_the_call_id(
 ) -> None:
     extra = {"logging": {"level": "debug", "json": True}}
     with BridgeProcess(tmp_path / "bridge", livekit=livekit_server, extra=extra) as bridge:
-        client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
-        try:
+        async with api_client(bridge) as client:
             await configure(client, direct("json-logs"))
-        finally:
-            await client.aclose()
         rtp_phone.play_tone(440)
         sipp = SippPhone(tmp_path / "sipp", bridge.sip_port, rtp_phone.port)
         call = asyncio.create_task(sipp.call(hold_ms=3000))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from harness.bridge import api_client
 from harness.processes import LiveKitServer
 from livekit import api
 
@@ -13,6 +14,5 @@ from livekit import api
 async def server_api(livekit_server_redis: LiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
     """livekit-server's API, where `lk` and agents manage trunks and calls in cluster mode."""
     server = livekit_server_redis
-    client = api.LiveKitAPI(server.http_url, server.api_key, server.api_secret)
-    yield client
-    await client.aclose()
+    async with api_client(server) as client:
+        yield client

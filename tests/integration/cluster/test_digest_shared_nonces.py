@@ -9,17 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from harness.bridge import BridgeProcess
+from harness.bridge import BridgeProcess, api_client
 from harness.digest_calls import admitted, challenge, uri_of, without_qop
 from harness.inbound_setup import configure, direct
 from harness.processes import LiveKitServer, RedisServer
 from harness.sip_client import RawSipClient
 from harness.sipapi import clear_sip_tables
-from livekit import api
 
 from sipbridge.sip.auth import DigestCredentials, authorization_for
 
 pytestmark = pytest.mark.integration
+
 
 async def test_an_answer_taken_by_one_node_is_refused_by_the_other(
     tmp_path: Path, livekit_server: LiveKitServer, redis_server: RedisServer
@@ -29,11 +29,8 @@ async def test_an_answer_taken_by_one_node_is_refused_by_the_other(
         BridgeProcess(tmp_path / "node-a", livekit=livekit_server, redis=redis_server) as node_a,
         BridgeProcess(tmp_path / "node-b", livekit=livekit_server, redis=redis_server) as node_b,
     ):
-        client = api.LiveKitAPI(node_a.http_url, node_a.api_key, node_a.api_secret)
-        try:
+        async with api_client(node_a) as client:
             await configure(client, direct("shared-nonce-room"), auth_username="user", auth_password="pass")
-        finally:
-            await client.aclose()
         credentials = DigestCredentials("user", "pass")
         async with RawSipClient(node_a.sip_port) as at_a, RawSipClient(node_b.sip_port) as at_b:
             challenge_a = await challenge(at_a)

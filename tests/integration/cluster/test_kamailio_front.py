@@ -22,7 +22,7 @@ from typing import Self
 
 import pytest
 from harness.agent_pool import AgentPool
-from harness.bridge import BridgeProcess
+from harness.bridge import BridgeProcess, api_client
 from harness.inbound_setup import configure, direct, individual
 from harness.participant import TestParticipant
 from harness.ports import LOOPBACK, free_tcp_udp_port
@@ -189,11 +189,8 @@ async def agents(livekit_server: LiveKitServer) -> AsyncIterator[AgentPool]:
 
 async def configure_through(node: BridgeProcess, rule: api.SIPDispatchRuleInfo, **trunk_fields: object) -> None:
     """The trunk and rule, through one node's API only: the other node reads them from the shared Redis."""
-    client = api.LiveKitAPI(node.http_url, node.api_key, node.api_secret)
-    try:
+    async with api_client(node) as client:
         await configure(client, rule, krisp_enabled=False, **trunk_fields)
-    finally:
-        await client.aclose()
 
 
 def node_of(call: Call, nodes: tuple[BridgeProcess, ...]) -> BridgeProcess:

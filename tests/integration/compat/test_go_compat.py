@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from harness.audio import goertzel_dbfs
+from harness.bridge import api_client
 from harness.go_sip import GO_SIP_ENV, GoSipNode, Node, SipbridgeNode, configured_go_sip, go_sip_binary
 from harness.participant import TestParticipant
 from harness.ports import LOOPBACK
@@ -75,12 +76,14 @@ class Observed:
 class Run:
     """One node's run of the scenario: livekit-server's API, the node, a phone, and what is being learnt."""
 
-    def __init__(self, workdir: Path, server: LiveKitServer, node: Node, phone: RtpPhone) -> None:
+    def __init__(
+        self, workdir: Path, server: LiveKitServer, client: api.LiveKitAPI, node: Node, phone: RtpPhone
+    ) -> None:
         self.workdir = workdir
         self.server = server
         self.node = node
         self.phone = phone
-        self.api = api.LiveKitAPI(server.http_url, server.api_key, server.api_secret)
+        self.api = client
         self.seen = Observed()
         self.ids: dict[str, str] = {}
         """Values that differ between runs by nature (IDs, addresses with their ports), and their placeholders."""
@@ -218,7 +221,6 @@ class Run:
             self.seen.metric_names = metric_names(self.node.metrics_text())
         finally:
             await self.clean()
-            await self.api.aclose()
         return self.seen
 
 
@@ -265,7 +267,8 @@ def observed(
             phone = RtpPhone()
             await phone.start()
             try:
-                return await Run(workdir / f"{node.name}-run", livekit_server_redis, node, phone).run()
+                async with api_client(livekit_server_redis) as client:
+                    return await Run(workdir / f"{node.name}-run", livekit_server_redis, client, node, phone).run()
             finally:
                 await phone.close()
 

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from harness.bridge import BridgeProcess
+from harness.bridge import BridgeProcess, api_client
 from harness.dns_server import DnsServer
 from harness.ports import LOOPBACK, free_udp_port
 from harness.processes import LiveKitServer
@@ -50,8 +50,7 @@ async def test_outbound_call_goes_to_the_best_srv_target_then_fails_over(
         with DnsServer(tmp_path / "dns", records) as dns:
             extra = {"dns": {"nameservers": [dns.nameserver], "failover_timeout": 2}}
             with BridgeProcess(tmp_path / "bridge", livekit=livekit_server, extra=extra) as bridge:
-                client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
-                try:
+                async with api_client(bridge) as client:
                     trunk = await client.sip.create_outbound_trunk(
                         api.CreateSIPOutboundTrunkRequest(
                             trunk=api.SIPOutboundTrunkInfo(name="srv", address="carrier.test", numbers=["+15105550100"])
@@ -74,7 +73,5 @@ async def test_outbound_call_goes_to_the_best_srv_target_then_fails_over(
                     assert "CSeq: 2 INVITE" in result.messages
                     assert dns.queries("carrier.test") and dns.queries("_sip._udp.carrier.test")
                     assert bridge.process.grep_log(f"no response at udp:{LOOPBACK}:{dead_port}: trying")
-                finally:
-                    await client.aclose()
     finally:
         transport.close()

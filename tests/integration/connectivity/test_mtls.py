@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from harness.bridge import BridgeProcess
+from harness.bridge import BridgeProcess, api_client
 from harness.certs import Cert, TestPki
 from harness.ports import LOOPBACK, free_tcp_port, free_tcp_udp_port
 from harness.processes import LiveKitServer, ManagedProcess, tcp_accepts
@@ -68,8 +68,7 @@ async def test_trunk_with_a_client_certificate_reaches_a_carrier_that_demands_on
         kamailio.wait_until(tcp_accepts(LOOPBACK, tls_port), what="TLS listening")
         bridge = BridgeProcess(tmp_path / "bridge", livekit=livekit_server, extra={"tls": tls})
         with bridge:
-            client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
-            try:
+            async with api_client(bridge) as client:
                 trunk_ids = []
                 for name in ("with-cert", "without-cert"):
                     trunk = api.SIPOutboundTrunkInfo(
@@ -78,8 +77,6 @@ async def test_trunk_with_a_client_certificate_reaches_a_carrier_that_demands_on
                     )  # fmt: skip
                     created = await client.sip.create_outbound_trunk(api.CreateSIPOutboundTrunkRequest(trunk=trunk))
                     trunk_ids.append(created.sip_trunk_id)
-            finally:
-                await client.aclose()
             with_cert, without_cert = trunk_ids
             # The certificate is named for one trunk only (the store outlives the restart).
             config = yaml.safe_load(bridge.config_path.read_text())
@@ -88,8 +85,7 @@ async def test_trunk_with_a_client_certificate_reaches_a_carrier_that_demands_on
             ]
             bridge.config_path.write_text(yaml.safe_dump(config))
             bridge.restart()
-            client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
-            try:
+            async with api_client(bridge) as client:
                 request = api.CreateSIPParticipantRequest(
                     sip_trunk_id=without_cert, sip_call_to=CALLEE, room_name="mtls", participant_identity="no-cert",
                     wait_until_answered=True,
@@ -110,8 +106,6 @@ async def test_trunk_with_a_client_certificate_reaches_a_carrier_that_demands_on
                 assert kamailio.grep_log("admitted INVITE from client certificate 'bridge'")
                 await livekit_api.room.remove_participant(api.RoomParticipantIdentity(room="mtls", identity="callee"))
                 (await answering).check()
-            finally:
-                await client.aclose()
 
 
 async def test_listener_requires_client_certificates_when_asked(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from harness.audio import dominant_frequency
-from harness.bridge import BridgeProcess
+from harness.bridge import BridgeProcess, api_client
 from harness.inbound_setup import configure, direct
 from harness.participant import RATE, TestParticipant
 from harness.ports import LOOPBACK, free_tcp_udp_port
@@ -107,11 +107,9 @@ async def test_registers_takes_calls_survives_a_registrar_restart_and_unregister
     try:
         bridge = BridgeProcess(tmp_path / "bridge", livekit=livekit_server)
         with bridge:
-            client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
-            try:  # a trunk that admits nobody by address: only the registration lets calls in
+            # a trunk that admits nobody by address: only the registration lets calls in
+            async with api_client(bridge) as client:
                 trunk = await configure(client, direct("pbx-room"), numbers=[], allowed_addresses=["192.0.2.1"])
-            finally:
-                await client.aclose()
         config = yaml.safe_load(bridge.config_path.read_text())
         config["registrations"] = [{
             "name": "pbx", "registrar": f"sip:{LOOPBACK}:{registrar.port}", "username": USER, "password": PASSWORD,

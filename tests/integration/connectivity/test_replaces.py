@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from harness.audio import dominant_frequency
-from harness.bridge import BridgeProcess
+from harness.bridge import BridgeProcess, api_client
 from harness.inbound_setup import CALLER, TRUNK_NUMBER, configure, direct
 from harness.participant import RATE, TestParticipant
 from harness.processes import LiveKitServer
@@ -66,11 +66,8 @@ async def test_invite_with_replaces_takes_over_the_call_and_the_agent_hears_the_
     second_phone: RtpPhone,
 ) -> None:  # fmt: skip
     with BridgeProcess(tmp_path / "bridge", livekit=livekit_server) as bridge:
-        client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
-        try:
+        async with api_client(bridge) as client:
             await configure(client, direct(ROOM), allowed_addresses=["127.0.0.1"])
-        finally:
-            await client.aclose()
         rtp_phone.play_tone(FIRST_TONE)
         second_phone.play_tone(SECOND_TONE)
         async with (
@@ -107,17 +104,12 @@ async def test_replaces_from_a_source_the_trunk_does_not_admit_is_refused(
     tmp_path: Path, livekit_server: LiveKitServer, rtp_phone: RtpPhone
 ) -> None:
     with BridgeProcess(tmp_path / "bridge", livekit=livekit_server) as bridge:
-        client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
-        try:
+        async with api_client(bridge) as client:
             await configure(client, direct(ROOM), allowed_addresses=["127.0.0.1"])
             # A second trunk admits the intruder's number; it must not take over the first trunk's call.
             await client.sip.create_inbound_trunk(
-                api.CreateSIPInboundTrunkRequest(
-                    trunk=api.SIPInboundTrunkInfo(name="other", numbers=["+15105550111"])
-                )
+                api.CreateSIPInboundTrunkRequest(trunk=api.SIPInboundTrunkInfo(name="other", numbers=["+15105550111"]))
             )
-        finally:
-            await client.aclose()
         async with (
             TestParticipant(
                 livekit_server.ws_url, livekit_server.api_key, livekit_server.api_secret, ROOM, "agent"

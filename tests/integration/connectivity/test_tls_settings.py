@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.bridge import BridgeProcess
+from harness.bridge import BridgeProcess, api_client
 from harness.certs import Cert, TestPki
 from harness.ports import LOOPBACK, free_tcp_port
 from harness.processes import LiveKitServer
@@ -91,8 +91,7 @@ async def test_outgoing_tls_offers_sip_alpn_within_the_bounds_and_names_us_by_ho
         TlsCarrier(tmp_path / "carrier", carrier_cert.cert, carrier_cert.key, args=("-alpn", "sip")) as carrier,
         BridgeProcess(tmp_path / "bridge", livekit=livekit_server, extra=extra) as bridge,
     ):
-        client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
-        try:
+        async with api_client(bridge) as client:
             trunk = api.SIPOutboundTrunkInfo(
                 name="tls carrier", address=f"{LOOPBACK}:{carrier.port}", numbers=["+15105550100"],
                 transport=api.SIPTransport.SIP_TRANSPORT_TLS,
@@ -105,8 +104,6 @@ async def test_outgoing_tls_offers_sip_alpn_within_the_bounds_and_names_us_by_ho
                 )
             )  # fmt: skip
             seen = await carrier.wait_for("Content-Length")  # the INVITE, through the handshake
-        finally:
-            await client.aclose()
     assert "ALPN protocols advertised by the client: sip\n" in seen, seen
     assert f"Shared ciphers:{OPENSSL_SUITE}\n" in seen, seen  # the only TLS 1.2 suite we offered
     assert carrier.session_protocol() == "TLSv1.2"

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 import websockets
 from harness.audio import dominant_frequency
-from harness.bridge import BridgeProcess
+from harness.bridge import BridgeProcess, api_client
 from harness.inbound_setup import CALLER, TRUNK_NUMBER, configure, direct
 from harness.participant import RATE, TestParticipant
 from harness.ports import LOOPBACK, free_tcp_port
 from harness.processes import LiveKitServer
 from harness.rtp_phone import RtpPhone
-from livekit import api
 from websockets.asyncio.client import ClientConnection
 
 pytestmark = pytest.mark.integration
@@ -65,11 +64,8 @@ async def test_websocket_client_calls_into_a_room(
 ) -> None:
     ws_port = free_tcp_port()
     with BridgeProcess(tmp_path / "bridge", livekit=livekit_server, extra={"websocket": {"port": ws_port}}) as bridge:
-        client = api.LiveKitAPI(bridge.http_url, bridge.api_key, bridge.api_secret)
-        try:
+        async with api_client(bridge) as client:
             await configure(client, direct(ROOM), allowed_addresses=[LOOPBACK])
-        finally:
-            await client.aclose()
         rtp_phone.play_tone(TONE)
         sdp = (
             f"v=0\r\no=- 1 1 IN IP4 {LOOPBACK}\r\ns=-\r\nc=IN IP4 {LOOPBACK}\r\nt=0 0\r\n"

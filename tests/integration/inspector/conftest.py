@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from harness.bridge import api_client
 from harness.inspector import InspectedBridge, InspectorClient, admin_token
 from harness.processes import LiveKitServer
 from livekit import api
@@ -28,6 +29,5 @@ async def inspector(inspected_bridge: InspectedBridge) -> AsyncIterator[Inspecto
 
 @pytest.fixture
 async def bridge_api(inspected_bridge: InspectedBridge) -> AsyncIterator[api.LiveKitAPI]:
-    client = api.LiveKitAPI(inspected_bridge.http_url, inspected_bridge.api_key, inspected_bridge.api_secret)
-    yield client
-    await client.aclose()
+    async with api_client(inspected_bridge) as client:
+        yield client

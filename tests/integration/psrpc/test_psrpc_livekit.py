@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 import redis.asyncio as aioredis
+from harness.bridge import api_client
 from harness.lk import LkRunner
 from harness.participant import TestParticipant
 from harness.processes import LiveKitServer, RedisServer
@@ -85,9 +86,8 @@ async def io_info(new_bus: Callable[[], Awaitable[RedisBus]]) -> AsyncIterator[I
 
 @pytest.fixture
 async def livekit_api(server: LiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
-    client = api.LiveKitAPI(server.http_url, server.api_key, server.api_secret)
-    yield client
-    await client.aclose()
+    async with api_client(server) as client:
+        yield client
 
 
 class OutboundCalls:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import cast
 
 import pytest
+from harness.bridge import api_client
 from harness.participant import TestParticipant
 from harness.processes import LiveKitServer
 from harness.room_side import FAR_END, Participants
@@ -29,9 +30,8 @@ def participant(transport: RoomTransport) -> Participants:
 
 @pytest.fixture
 async def lkapi(livekit_server: LiveKitServer) -> AsyncIterator[api.LiveKitAPI]:
-    client = api.LiveKitAPI(livekit_server.http_url, livekit_server.api_key, livekit_server.api_secret)
-    yield client
-    await client.aclose()
+    async with api_client(livekit_server) as client:
+        yield client
 
 
 @pytest.fixture

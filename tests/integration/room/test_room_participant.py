@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 from harness.audio import dominant_frequency, rms_dbfs, sine, trim_silence
+from harness.bridge import api_client
 from harness.participant import TestParticipant
 from harness.ports import LOOPBACK, free_tcp_port
 from harness.processes import LiveKitServer
@@ -453,11 +454,8 @@ async def _lets_go(baseline: _Held) -> None:
 
 async def _remove(server: LiveKitServer, room: str, identity: str) -> None:
     """RemoveParticipant from a client of its own, closed at once (so no idle connection of it stays open)."""
-    client = api.LiveKitAPI(server.http_url, server.api_key, server.api_secret)
-    try:
+    async with api_client(server) as client:
         await client.room.remove_participant(api.RoomParticipantIdentity(room=room, identity=identity))
-    finally:
-        await client.aclose()
 
 
 @pytest.mark.parametrize("transport", ["lean"])  # the SDK's FFI keeps threads and sockets for the whole process

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from harness.audio import sine
+from harness.bridge import api_client
 from harness.participant import TestParticipant
 from harness.processes import LiveKitServer
 from harness.room_side import (
@@ -74,10 +75,10 @@ async def test_a_cut_signalling_connection_is_resumed_and_the_call_goes_on(
         credentials = LiveKitCredentials(proxy.ws_url, server.api_key, server.api_secret)
         spec = ParticipantSpec(room=tmp_room, identity=PHONE, attributes={"sip.callStatus": "active"})
         sink = RecordingSink()
-        lkapi = api.LiveKitAPI(server.http_url, server.api_key, server.api_secret)
         async with (
             TestParticipant(server.ws_url, server.api_key, server.api_secret, tmp_room, FAR_END) as agent,
             participant(credentials, spec, sink, publish_rate=RATE, subscribe_rate=RATE) as phone,
+            api_client(server) as lkapi,
         ):
             await agent.publish_tone(AGENT_TONE)
             player = asyncio.create_task(play(phone, sine(CALLER_TONE, 600.0, RATE), RATE))
@@ -98,7 +99,6 @@ async def test_a_cut_signalling_connection_is_resumed_and_the_call_goes_on(
                 assert [p.sid for p in await participants_in(lkapi, tmp_room) if p.identity == PHONE] == [sid]
             finally:
                 player.cancel()
-                await lkapi.aclose()
 
 
 # The SDK transport resumes here too, but one run in three or four it then never hears the agent again: after
@@ -145,10 +145,10 @@ async def test_a_restarted_server_gets_the_call_back_with_its_attributes(
         attributes = {"sip.callStatus": "ringing", "sip.phoneNumber": "+15105550100", "gone": "soon"}
         spec = ParticipantSpec(room=tmp_room, identity=PHONE, attributes=attributes)
         sink = RecordingSink()
-        lkapi = api.LiveKitAPI(server.http_url, server.api_key, server.api_secret)
         async with (
             TestParticipant(server.ws_url, server.api_key, server.api_secret, tmp_room, FAR_END) as agent,
             participant(credentials, spec, sink, publish_rate=RATE, subscribe_rate=RATE) as phone,
+            api_client(server) as lkapi,
         ):
             await phone.set_call_status("active")
             await phone.update_attributes({"gone": "", "sip.h.x-extra": "1"})
@@ -180,7 +180,6 @@ async def test_a_restarted_server_gets_the_call_back_with_its_attributes(
                 assert phone.sid != sid and phone.end_reason is None
             finally:
                 player.cancel()
-                await lkapi.aclose()
     if transport == "lean":  # the SDK logs through its FFI, not to Python's loggers
         asked = [r.getMessage() for r in caplog.records if "STATE_MISMATCH, RECONNECT" in r.getMessage()]
         assert asked, "the server's leave asking for a full reconnect was never seen"
